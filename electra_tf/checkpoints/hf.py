@@ -1,0 +1,160 @@
+"""HuggingFace checkpoints: model.safetensors, pytorch_model.bin and tf_model.h5.
+
+Reading needs no torch for safetensors (``safetensors.numpy``) and h5 (``h5py``); ``.bin`` files
+are untrusted pickles and are opened only with ``torch.load(weights_only=True)``. Writing
+produces a directory transformers 5.x loads with its ``ElectraFor*`` classes: ``config.json``,
+``model.safetensors`` and, when a vocabulary is known, the tokenizer files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Dict, Optional
+
+import numpy as np
+
+from electra_tf.errors import CheckpointError
+from electra_tf.io_utils import atomic_output_path, atomic_write_json
+
+SAFETENSORS = "model.safetensors"
+PYTORCH_BIN = "pytorch_model.bin"
+TF_H5 = "tf_model.h5"
+HF_WEIGHT_FILES = (SAFETENSORS, PYTORCH_BIN, TF_H5)
+
+
+def is_linear_weight(name: str, value: np.ndarray) -> bool:
+    """PyTorch Linear weights are stored [out, in]; embeddings and LayerNorm are not transposed."""
+    return name.endswith(".weight") and value.ndim == 2 and not name.rsplit(".", 2)[-2].endswith("embeddings")
+
+
+def torch_layout_to_keras(state: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    return {k: (np.ascontiguousarray(v.T) if is_linear_weight(k, v) else v) for k, v in state.items()}
+
+
+def keras_layout_to_torch(state: Dict[str, np.ndarray], kernel_names) -> Dict[str, np.ndarray]:
+    kernels = set(kernel_names)
+    return {k: (np.ascontiguousarray(v.T) if k in kernels else np.ascontiguousarray(v)) for k, v in state.items()}
+
+
+def find_weights_file(directory: str) -> Optional[str]:
+    for name in HF_WEIGHT_FILES:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def read_safetensors(path: str) -> Dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    try:
+        return dict(load_file(path))
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"{path}: cannot read safetensors file ({e}); the file is corrupt or truncated.") from None
+
+
+def read_pytorch_bin(path: str) -> Dict[str, np.ndarray]:
+    try:
+        import torch
+    except ImportError:
+        raise CheckpointError(
+            f"{path}: reading pytorch_model.bin needs torch (pip install torch==2.13.0). "
+            f"Alternatively convert it to model.safetensors."
+        ) from None
+    try:
+        # weights_only=True: a .bin file is a pickle, and an untrusted pickle can run code.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path}: cannot read PyTorch checkpoint safely ({e}).") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return {k: v.detach().cpu().float().numpy() if v.is_floating_point() else v.cpu().numpy() for k, v in state.items()}
+
+
+def tf_h5_name_to_torch(name: str) -> str:
+    """transformers 4.x TF name -> PyTorch name (HF's convert_tf_weight_name_to_pt_weight_name)."""
+    name = name.split(":")[0]
+    parts = name.split("/")
+    parts = parts[1:]  # drop the Keras model scope (e.g. tf_electra_for_token_classification)
+    name = "/".join(parts).replace("_._", ".")
+    parts = name.split("/")
+    last = parts[-1]
+    if last in ("kernel", "embeddings", "gamma"):
+        parts[-1] = "weight"
+    elif last == "beta":
+        parts[-1] = "bias"
+    return ".".join(parts)
+
+
+def read_tf_h5(path: str) -> Dict[str, np.ndarray]:
+    """Read a transformers 4.x ``tf_model.h5`` (Keras 2 "layer_names" layout) in Keras layout."""
+    import h5py
+
+    state: Dict[str, np.ndarray] = {}
+    try:
+        with h5py.File(path, "r") as f:
+            layer_names = [n.decode() if isinstance(n, bytes) else n for n in f.attrs.get("layer_names", [])]
+            if not layer_names:
+                raise CheckpointError(f"{path}: no 'layer_names' attribute; not a transformers TF h5 file.")
+
+            def visit(name, obj):
+                if isinstance(obj, h5py.Dataset):
+                    # name = <top layer>/<model scope>/<path...>/<var>:0
+                    state[tf_h5_name_to_torch(name.split("/", 1)[1])] = np.asarray(obj)
+
+            for layer in layer_names:
+                f[layer].visititems(visit)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read h5 file ({e}); the file is corrupt or truncated.") from None
+    # TF kernels are already [in, out]; only the tied decoder weight name differs.
+    return state
+
+
+def read_hf_state(path: str) -> Dict[str, np.ndarray]:
+    """Canonical state (Keras layout) from a HF weights file."""
+    base = os.path.basename(path)
+    if base.endswith(".safetensors"):
+        return torch_layout_to_keras(read_safetensors(path))
+    if base.endswith(".bin") or base.endswith(".pt") or base.endswith(".pth"):
+        return torch_layout_to_keras(read_pytorch_bin(path))
+    if base.endswith(".h5"):
+        return read_tf_h5(path)
+    raise CheckpointError(f"{path}: unknown weights file type; expected .safetensors, .bin or .h5.")
+
+
+def write_hf_directory(model, directory: str, vocab_file: Optional[str] = None, do_lower_case: bool = True) -> str:
+    """Write config.json + model.safetensors (+ tokenizer files) for transformers 5.x."""
+    from safetensors.numpy import save_file
+
+    from electra_tf.checkpoints.state import kernel_names, model_state
+
+    os.makedirs(directory, exist_ok=True)
+    state = keras_layout_to_torch(model_state(model), kernel_names(model))
+    with atomic_output_path(os.path.join(directory, SAFETENSORS)) as tmp:
+        save_file(state, tmp, metadata={"format": "pt"})
+    model.config.to_json_file(os.path.join(directory, "config.json"), architectures=[model.hf_architecture])
+    if vocab_file:
+        write_tokenizer_files(directory, vocab_file, do_lower_case)
+    return directory
+
+
+def write_tokenizer_files(directory: str, vocab_file: str, do_lower_case: bool = True) -> None:
+    """vocab.txt + tokenizer_config.json, enough for AutoTokenizer / ElectraTokenizerFast."""
+    target = os.path.join(directory, "vocab.txt")
+    if os.path.abspath(vocab_file) != os.path.abspath(target):
+        shutil.copyfile(vocab_file, target)
+    atomic_write_json(
+        os.path.join(directory, "tokenizer_config.json"),
+        {"tokenizer_class": "ElectraTokenizer", "do_lower_case": bool(do_lower_case), "strip_accents": None,
+         "tokenize_chinese_chars": True, "model_max_length": 512},
+    )
+
+
+def read_hf_config_dict(directory: str) -> Optional[dict]:
+    path = os.path.join(directory, "config.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

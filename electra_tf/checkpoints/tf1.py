@@ -1,0 +1,360 @@
+"""Original TF1 ELECTRA checkpoints (Google's and HFL's releases, and fine-tuned models).
+
+Read with ``tf.train.load_checkpoint`` (no TF1 graph) and written with the ``SaveV2`` op under
+exactly the names the original code creates (``model/modeling.py``, ``run_pretraining.py``,
+``finetune/*``), so the original ``init_from_checkpoint`` can restore what we write.
+
+Name rules (canonical = HuggingFace PyTorch names, arrays in Keras layout, which equals TF1's
+``[in, out]`` kernel layout):
+
+=========================================  =============================================
+canonical                                   TF1
+=========================================  =============================================
+electra.embeddings.word_embeddings.weight   electra/embeddings/word_embeddings
+electra.embeddings.LayerNorm.weight         electra/embeddings/LayerNorm/gamma
+electra.embeddings_project.weight           electra/embeddings_project/kernel
+electra.encoder.layer.3.output.dense.weight electra/encoder/layer_3/output/dense/kernel
+discriminator_predictions.dense_prediction  discriminator_predictions/dense_1
+generator_lm_head.bias                      generator_predictions/output_bias
+classifier.weight (original heads)          task_specific/<task>/dense/kernel
+qa_head.{start,qa_hidden,end,...}           task_specific/<task>/{dense,qa_hidden,dense_1,dense_2,dense_3}
+=========================================  =============================================
+
+The generator's body lives under ``generator/`` but shares ``electra/embeddings`` unless the
+checkpoint has its own ``generator/embeddings`` (untied embeddings).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from electra_tf.config import ElectraConfig
+from electra_tf.errors import CheckpointError, ConfigError
+
+logger = logging.getLogger("electra_tf")
+
+DEFAULT_PREFIX = "model.ckpt"
+_OPTIMIZER_SLOT = re.compile(r"/(adam_m|adam_v)$|/Adam(_1)?$|/ExponentialMovingAverage$")
+
+
+# ---------------------------------------------------------------------------- locating
+def _read_state_file(directory: str) -> Optional[str]:
+    """Prefix named by a ``checkpoint`` state file; tolerant of absolute paths from another machine."""
+    state = os.path.join(directory, "checkpoint")
+    if not os.path.isfile(state):
+        return None
+    with open(state, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            match = re.match(r'\s*model_checkpoint_path:\s*"(.*)"\s*$', line)
+            if match:
+                prefix = match.group(1)
+                candidates = [prefix if os.path.isabs(prefix) else os.path.join(directory, prefix),
+                              os.path.join(directory, os.path.basename(prefix))]
+                for candidate in candidates:
+                    if os.path.isfile(candidate + ".index"):
+                        return candidate
+                raise CheckpointError(
+                    f"{state} names checkpoint {prefix!r}, but {candidates[-1]}.index does not exist; "
+                    f"fix the 'checkpoint' file or pass the checkpoint prefix directly."
+                )
+    raise CheckpointError(f"{state}: no model_checkpoint_path line; pass the checkpoint prefix directly.")
+
+
+def resolve_checkpoint_prefix(path: str, must_exist: bool = True) -> Optional[str]:
+    """Checkpoint prefix for a directory (with or without a state file) or a prefix path."""
+    if os.path.isfile(path + ".index"):
+        return path
+    if path.endswith(".index") and os.path.isfile(path):
+        return path[: -len(".index")]
+    if os.path.isdir(path):
+        prefix = _read_state_file(path)
+        if prefix:
+            return prefix
+        indexes = sorted(f[: -len(".index")] for f in os.listdir(path) if f.endswith(".index"))
+        if len(indexes) == 1:
+            return os.path.join(path, indexes[0])
+        if len(indexes) > 1:
+            def step(name):
+                m = re.search(r"-(\d+)$", name)
+                return int(m.group(1)) if m else -1
+            best = max(indexes, key=step)
+            if step(best) >= 0:
+                return os.path.join(path, best)
+            raise CheckpointError(f"{path}: several checkpoints ({', '.join(indexes)}); pass the prefix of one of them.")
+    if must_exist:
+        raise CheckpointError(f"No TF1 checkpoint at {path} (expected {path}.index or a directory holding one).")
+    return None
+
+
+def list_tf1_variables(prefix: str) -> Dict[str, Tuple[int, ...]]:
+    import tensorflow as tf
+
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        return {k: tuple(v) for k, v in reader.get_variable_to_shape_map().items()}
+    except Exception as e:  # DataLossError, NotFoundError, ...
+        raise CheckpointError(
+            f"{prefix}: cannot read TF1 checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+            f"the .index or .data file is corrupt or truncated."
+        ) from None
+
+
+# ---------------------------------------------------------------------------- names
+def _encoder_suffix_to_tf1(rest: str) -> str:
+    """'encoder.layer.3.attention.output.LayerNorm.weight' -> 'encoder/layer_3/.../LayerNorm/gamma'."""
+    parts = rest.split(".")
+    last = parts[-1]
+    is_norm = len(parts) >= 2 and parts[-2] == "LayerNorm"
+    if last == "weight":
+        if parts[-2].endswith("_embeddings"):
+            parts = parts[:-1]
+        else:
+            parts[-1] = "gamma" if is_norm else "kernel"
+    elif last == "bias" and is_norm:
+        parts[-1] = "beta"
+    path = "/".join(parts)
+    return re.sub(r"encoder/layer/(\d+)", r"encoder/layer_\1", path)
+
+
+def canonical_to_tf1(name: str, model, task_name: str = "task", untied_generator_embeddings: bool = False) -> str:
+    """TF1 variable name of a canonical weight of ``model``."""
+    body_scope = "generator" if model.model_type == "generator" else "electra"
+    bare = name[len("electra."):] if name.startswith("electra.") else name
+    if bare.startswith("embeddings."):
+        scope = "generator" if (model.model_type == "generator" and untied_generator_embeddings) else "electra"
+        return f"{scope}/" + _encoder_suffix_to_tf1(bare)
+    if bare.startswith(("embeddings_project.", "encoder.")):
+        return f"{body_scope}/" + _encoder_suffix_to_tf1(bare)
+    if name.startswith("discriminator_predictions."):
+        return _encoder_suffix_to_tf1(name).replace("dense_prediction", "dense_1")
+    if name == "generator_lm_head.bias":
+        return "generator_predictions/output_bias"
+    if name.startswith("generator_predictions."):
+        return _encoder_suffix_to_tf1(name)
+    task = f"task_specific/{task_name}"
+    kind = "kernel" if name.endswith(".weight") else "bias"
+    if name in ("classifier.weight", "classifier.bias"):
+        return f"{task}/dense/{kind}"  # the original single-dense classification / tagging head
+    if name.startswith("qa_head."):
+        layer = name.split(".")[1]
+        head = model.qa_head
+        numbering = {"start": "dense", "qa_hidden": "qa_hidden", "end": "dense_1"}
+        if head.answerable_hidden is not None:
+            numbering.update(answerable_hidden="dense_2", answerable="dense_3")
+        else:
+            numbering.update(answerable="dense_2")
+        return f"{task}/{numbering[layer]}/{kind}"
+    # HF heads have no original counterpart; keep them under the task scope with HF's names.
+    return f"{task}/" + _encoder_suffix_to_tf1(name)
+
+
+def tf1_name_map(model, task_name: str = "task", untied_generator_embeddings: bool = False) -> Dict[str, str]:
+    """canonical name -> TF1 name for every weight of ``model``."""
+    return {ref.name: canonical_to_tf1(ref.name, model, task_name, untied_generator_embeddings) for ref in model.hf_weights()}
+
+
+def classify_unused(name: str, model_type: str, task_name: Optional[str]) -> str:
+    """Why a TF1 variable is not loaded (for the report), or '' if it should have been."""
+    if name == "global_step" or name.endswith("/global_step"):
+        return "training step counter"
+    if _OPTIMIZER_SLOT.search(name):
+        return "optimizer slot"
+    if name.startswith(("generator/", "generator_predictions/")) and model_type != "generator":
+        return "generator weights (load them into a generator model with --model-type generator)"
+    if name.startswith("electra/encoder") or name.startswith("electra/embeddings_project"):
+        if model_type == "generator":
+            return "discriminator weights (not part of the generator)"
+    if name.startswith("discriminator_predictions/"):
+        return "pre-training head (not part of this model)"
+    if name.startswith("task_specific/"):
+        if task_name and not name.startswith(f"task_specific/{task_name}/"):
+            return f"head of another task (this model uses task_specific/{task_name})"
+        return "fine-tuning head (not part of this model type)"
+    return ""
+
+
+# ---------------------------------------------------------------------------- config
+def find_config_file(prefix: str, model_type: str) -> Optional[str]:
+    directory = os.path.dirname(prefix)
+    names = ["generator.json"] if model_type == "generator" else ["discriminator.json", "config.json", "bert_config.json"]
+    for name in names:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def infer_config(shapes: Dict[str, Tuple[int, ...]], prefix: str, model_type: str = "base",
+                 num_attention_heads: Optional[int] = None) -> ElectraConfig:
+    """Encoder config from variable shapes; heads from the original rule hidden // 64 unless given."""
+    scope = "generator" if model_type == "generator" else "electra"
+    emb_scope = "generator" if "generator/embeddings/word_embeddings" in shapes and model_type == "generator" else "electra"
+    word = shapes.get(f"{emb_scope}/embeddings/word_embeddings")
+    if word is None:
+        raise CheckpointError(
+            f"{prefix}: no {emb_scope}/embeddings/word_embeddings variable; this is not an ELECTRA checkpoint "
+            f"(variables start with: {', '.join(sorted({n.split('/')[0] for n in shapes})[:8])})."
+        )
+    vocab, emb = word
+    layers = sorted(int(m.group(1)) for n in shapes for m in [re.match(rf"{scope}/encoder/layer_(\d+)/attention/self/query/kernel$", n)] if m)
+    if not layers:
+        raise CheckpointError(f"{prefix}: no {scope}/encoder/layer_*/ variables found.")
+    hidden = shapes[f"{scope}/encoder/layer_0/attention/self/query/kernel"][1]
+    inter = shapes[f"{scope}/encoder/layer_0/intermediate/dense/kernel"][1]
+    return ElectraConfig(
+        vocab_size=vocab, embedding_size=emb, hidden_size=hidden, num_hidden_layers=len(layers),
+        num_attention_heads=num_attention_heads or max(1, hidden // 64), intermediate_size=inter,
+        max_position_embeddings=shapes[f"{emb_scope}/embeddings/position_embeddings"][0],
+        type_vocab_size=shapes[f"{emb_scope}/embeddings/token_type_embeddings"][0],
+    )
+
+
+_CHECKED_FIELDS = ("vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "intermediate_size",
+                   "max_position_embeddings", "type_vocab_size")
+
+
+def check_config_against_shapes(config: ElectraConfig, inferred: ElectraConfig, prefix: str, source: str) -> None:
+    """A config that contradicts the checkpoint is an error naming the value to fix."""
+    for field in _CHECKED_FIELDS:
+        have, want = getattr(config, field), getattr(inferred, field)
+        if have != want:
+            hint = ""
+            if field == "hidden_size" and have > want:
+                hint = " (a generator config used for the discriminator?)"
+            elif field == "hidden_size" and have < want:
+                hint = " (a discriminator config used for the generator?)"
+            raise ConfigError(
+                f"{source} says {field}={have}, but the checkpoint {prefix} has {field}={want}{hint}; "
+                f"set {field} to {want}."
+            )
+
+
+def _task_heads(shapes, task_name: Optional[str], prefix: str) -> Optional[str]:
+    tasks = sorted({n.split("/")[1] for n in shapes if n.startswith("task_specific/")})
+    if not tasks:
+        return None
+    if task_name:
+        if task_name not in tasks:
+            raise CheckpointError(f"{prefix}: no task_specific/{task_name}/ head; the checkpoint has: {', '.join(tasks)}.")
+        return task_name
+    if len(tasks) > 1:
+        raise CheckpointError(f"{prefix}: heads for several tasks ({', '.join(tasks)}); choose one with task_name.")
+    return tasks[0]
+
+
+def _head_config(config: ElectraConfig, shapes, task: Optional[str], model_type: str) -> ElectraConfig:
+    """Adapt the config to an original fine-tuned head found in the checkpoint."""
+    if not task:
+        return config
+    base = f"task_specific/{task}"
+    if model_type in ("sequence-classification", "token-classification") and f"{base}/dense/kernel" in shapes:
+        n = shapes[f"{base}/dense/kernel"][1]
+        changes = {"head": "electra", "num_labels": n}
+        if config.id2label is not None and len(config.id2label) != n:
+            changes.update(id2label=None, label2id=None)
+        return config.replace(**changes)
+    if model_type == "question-answering" and f"{base}/dense/kernel" in shapes:
+        joint = f"{base}/qa_hidden/kernel" in shapes
+        options = {"joint_prediction": joint}
+        if joint:
+            options["qa_hidden_size"] = shapes[f"{base}/qa_hidden/kernel"][1]
+        has_d2, has_d3 = f"{base}/dense_2/kernel" in shapes, f"{base}/dense_3/kernel" in shapes
+        options["answerable_classifier"] = has_d2
+        options["answerable_uses_start_logits"] = has_d3
+        options = {**config.head_options, **options}
+        return config.replace(head="electra", head_options=options)
+    return config
+
+
+# ---------------------------------------------------------------------------- read / write
+def read_tf1_checkpoint(path: str, config: Optional[ElectraConfig] = None, model_type: str = "base",
+                        task_name: Optional[str] = None):
+    """Return (config, canonical state, skip reasons) of an original checkpoint for ``model_type``."""
+    import tensorflow as tf
+
+    from electra_tf.modeling.models import MODEL_CLASSES
+
+    prefix = resolve_checkpoint_prefix(path)
+    shapes = list_tf1_variables(prefix)
+    inferred = infer_config(shapes, prefix, model_type, num_attention_heads=config.num_attention_heads if config else None)
+    if config is None:
+        config_file = find_config_file(prefix, model_type)
+        if config_file:
+            config = ElectraConfig.from_json_file(config_file)
+            check_config_against_shapes(config, inferred, prefix, config_file)
+        else:
+            config = inferred
+    else:
+        check_config_against_shapes(config, inferred, prefix, "the given config")
+    task = _task_heads(shapes, task_name, prefix)
+    config = _head_config(config, shapes, task, model_type)
+
+    model = MODEL_CLASSES[model_type](config).build_with_dummy_inputs()
+    untied = model_type == "generator" and "generator/embeddings/word_embeddings" in shapes
+    name_map = tf1_name_map(model, task or "task", untied)
+    reader = tf.train.load_checkpoint(prefix)
+    state: Dict[str, np.ndarray] = {}
+    used = set()
+    for canonical, tf1_name in name_map.items():
+        if tf1_name in shapes:
+            state[canonical] = reader.get_tensor(tf1_name)
+            used.add(tf1_name)
+    skipped: Dict[str, str] = {}
+    unknown: List[str] = []
+    for name in shapes:
+        if name in used:
+            continue
+        reason = classify_unused(name, model_type, task)
+        if reason:
+            skipped[name] = reason
+        elif untied and name.startswith("electra/embeddings/"):
+            skipped[name] = "discriminator embeddings (the generator has its own)"
+        else:
+            unknown.append(name)
+    if unknown:
+        raise CheckpointError(
+            f"{prefix}: cannot map {len(unknown)} variable(s) to {MODEL_CLASSES[model_type].__name__}: "
+            f"{', '.join(sorted(unknown)[:8])}. Check --model-type and the config."
+        )
+    return config, state, skipped
+
+
+def write_tf1_checkpoint(model, directory: str, vocab_file: Optional[str] = None, task_name: Optional[str] = None,
+                         prefix_name: str = DEFAULT_PREFIX) -> str:
+    """Write ``model`` as an original-layout checkpoint (+ checkpoint file, discriminator.json)."""
+    import shutil
+
+    import tensorflow as tf
+
+    from electra_tf.checkpoints.state import model_state
+    from electra_tf.io_utils import atomic_write_text
+
+    if model.model_type not in ("base", "pretraining", "generator") and not task_name:
+        task_name = "task"
+    os.makedirs(directory, exist_ok=True)
+    name_map = tf1_name_map(model, task_name or "task")
+    state = model_state(model)
+    names = sorted(name_map)
+    prefix = os.path.join(directory, prefix_name)
+    tf.raw_ops.SaveV2(
+        prefix=prefix,
+        tensor_names=[name_map[n] for n in names],
+        shape_and_slices=[""] * len(names),
+        tensors=[tf.constant(state[n]) for n in names],
+    )
+    atomic_write_text(
+        os.path.join(directory, "checkpoint"),
+        f'model_checkpoint_path: "{prefix_name}"\nall_model_checkpoint_paths: "{prefix_name}"\n',
+    )
+    config_name = "generator.json" if model.model_type == "generator" else "discriminator.json"
+    model.config.to_json_file(os.path.join(directory, config_name), architectures=[model.hf_architecture])
+    if vocab_file:
+        target = os.path.join(directory, "vocab.txt")
+        if os.path.abspath(vocab_file) != os.path.abspath(target):
+            shutil.copyfile(vocab_file, target)
+    return prefix

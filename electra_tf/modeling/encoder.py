@@ -1,0 +1,290 @@
+"""The ELECTRA encoder as plain Keras 3 layers.
+
+Post-LN BERT blocks, exact erf GELU, LayerNorm epsilon from the config (1e-12), the additive
+-10000 key mask and no pooler, as in google-research/electra's ``model/modeling.py`` and
+HuggingFace's ``modeling_electra.py``. Layer names mirror HF's module paths
+(``electra/encoder/layer_0/attention/self/query``) so that weight conversion is mechanical.
+
+Mixed precision: matmuls run in the policy's compute dtype; layer norm, the attention softmax
+and the mask addition always run in float32.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Iterator, List, Optional
+
+import keras
+from keras import ops
+
+from electra_tf.config import ElectraConfig
+from electra_tf.modeling.naming import WeightRef, dense_weights, embedding_weights, layer_norm_weights
+
+# The original adds -10000 (not -inf) to the scores of padded keys (modeling.py, attention_layer).
+MASK_ADDER = -10000.0
+
+
+def get_activation(name: str):
+    """Activation by HF name; "gelu" is the exact erf form the original uses."""
+    if name == "gelu":
+        return lambda x: keras.activations.gelu(x, approximate=False)
+    if name in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):
+        return lambda x: keras.activations.gelu(x, approximate=True)
+    if name in ("silu", "swish"):
+        return keras.activations.silu
+    return keras.activations.get(name)
+
+
+def truncated_normal(config: ElectraConfig):
+    """The original's encoder initializer: truncated normal with stddev initializer_range."""
+    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+def layer_norm(config: ElectraConfig, name: str) -> keras.layers.LayerNormalization:
+    # float32 even under a mixed policy: layer norm statistics need the range.
+    return keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, dtype="float32", name=name)
+
+
+def attention_bias(attention_mask, dtype="float32"):
+    """[B, L] 0/1 key mask -> [B, 1, 1, L] additive bias (0 keep, -10000 masked)."""
+    mask = ops.cast(attention_mask, dtype)
+    return (1.0 - mask)[:, None, None, :] * MASK_ADDER
+
+
+class ElectraEmbeddings(keras.layers.Layer):
+    """Word + position + token-type embeddings, then LayerNorm and dropout (width E)."""
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        init = truncated_normal(config)
+        E = config.embedding_size
+        self.word_embeddings = keras.layers.Embedding(config.vocab_size, E, embeddings_initializer=init, name="word_embeddings")
+        self.position_embeddings = keras.layers.Embedding(
+            config.max_position_embeddings, E, embeddings_initializer=init, name="position_embeddings"
+        )
+        self.token_type_embeddings = keras.layers.Embedding(
+            config.type_vocab_size, E, embeddings_initializer=init, name="token_type_embeddings"
+        )
+        self.LayerNorm = layer_norm(config, "LayerNorm")
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+
+    def build(self, input_shape=None):
+        self.word_embeddings.build((None, None))
+        self.position_embeddings.build((None,))
+        self.token_type_embeddings.build((None, None))
+        self.LayerNorm.build((None, None, self.config.embedding_size))
+        self.built = True
+
+    def call(self, input_ids, token_type_ids, training=False):
+        seq_len = ops.shape(input_ids)[1]
+        positions = ops.arange(seq_len, dtype="int32")  # the original slices positions 0..L-1
+        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+        x = x + ops.cast(self.position_embeddings(positions), x.dtype)[None]
+        x = self.LayerNorm(x)
+        return self.dropout(x, training=training)  # [B, L, E]
+
+    def hf_weights(self, prefix: str) -> Iterator[WeightRef]:
+        yield from embedding_weights(f"{prefix}.word_embeddings", self.word_embeddings)
+        yield from embedding_weights(f"{prefix}.position_embeddings", self.position_embeddings)
+        yield from embedding_weights(f"{prefix}.token_type_embeddings", self.token_type_embeddings)
+        yield from layer_norm_weights(f"{prefix}.LayerNorm", self.LayerNorm)
+
+
+class ElectraSelfAttention(keras.layers.Layer):
+    """Multi-head scaled dot-product attention with separate query/key/value projections."""
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.head_size
+        init = truncated_normal(config)
+        H = config.hidden_size
+        self.query = keras.layers.Dense(H, kernel_initializer=init, name="query")
+        self.key = keras.layers.Dense(H, kernel_initializer=init, name="key")
+        self.value = keras.layers.Dense(H, kernel_initializer=init, name="value")
+        self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
+
+    def build(self, input_shape):
+        for layer in (self.query, self.key, self.value):
+            layer.build(input_shape)
+        self.built = True
+
+    def _split_heads(self, x):
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        x = ops.reshape(x, (batch, length, self.num_heads, self.head_size))
+        return ops.transpose(x, (0, 2, 1, 3))  # [B, heads, L, d]
+
+    def call(self, hidden_states, bias, training=False):
+        q = self._split_heads(self.query(hidden_states))
+        k = self._split_heads(self.key(hidden_states))
+        v = self._split_heads(self.value(hidden_states))
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.head_size)
+        scores = ops.cast(scores, "float32") + bias  # [B, heads, L, L]
+        probs = ops.softmax(scores, axis=-1)
+        dropped = self.dropout(ops.cast(probs, v.dtype), training=training)
+        context = ops.matmul(dropped, v)  # [B, heads, L, d]
+        context = ops.transpose(context, (0, 2, 1, 3))
+        batch, length = ops.shape(context)[0], ops.shape(context)[1]
+        return ops.reshape(context, (batch, length, self.num_heads * self.head_size)), probs
+
+    def hf_weights(self, prefix):
+        for name in ("query", "key", "value"):
+            yield from dense_weights(f"{prefix}.{name}", getattr(self, name))
+
+
+class ElectraResidualOutput(keras.layers.Layer):
+    """dense -> dropout -> LayerNorm(x + residual): the output half of both sublayers."""
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.dense = keras.layers.Dense(config.hidden_size, kernel_initializer=truncated_normal(config), name="dense")
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+        self.LayerNorm = layer_norm(config, "LayerNorm")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        self.LayerNorm.build((None, None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, hidden_states, residual, training=False):
+        x = self.dropout(self.dense(hidden_states), training=training)
+        return self.LayerNorm(ops.cast(x, "float32") + ops.cast(residual, "float32"))
+
+    def hf_weights(self, prefix):
+        yield from dense_weights(f"{prefix}.dense", self.dense)
+        yield from layer_norm_weights(f"{prefix}.LayerNorm", self.LayerNorm)
+
+
+class ElectraAttention(keras.layers.Layer):
+    """Self-attention plus its residual output (HF's ``attention.self`` / ``attention.output``)."""
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.self_attention = ElectraSelfAttention(config, name="self")
+        self.attention_output = ElectraResidualOutput(config, name="output")
+
+    def build(self, input_shape):
+        self.self_attention.build(input_shape)
+        self.attention_output.build(input_shape)
+        self.built = True
+
+    def call(self, hidden_states, bias, training=False):
+        context, probs = self.self_attention(hidden_states, bias, training=training)
+        return self.attention_output(context, hidden_states, training=training), probs
+
+    def hf_weights(self, prefix):
+        yield from self.self_attention.hf_weights(f"{prefix}.self")
+        yield from self.attention_output.hf_weights(f"{prefix}.output")
+
+
+class ElectraLayer(keras.layers.Layer):
+    """One post-LN transformer block: attention, then the GELU feed-forward network."""
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.attention = ElectraAttention(config, name="attention")
+        self.intermediate = keras.layers.Dense(
+            config.intermediate_size, kernel_initializer=truncated_normal(config), name="intermediate"
+        )
+        self.activation = get_activation(config.hidden_act)
+        self.ffn_output = ElectraResidualOutput(config, name="output")
+
+    def build(self, input_shape):
+        self.attention.build(input_shape)
+        self.intermediate.build(input_shape)
+        self.ffn_output.build((None, None, self.config.intermediate_size))
+        self.built = True
+
+    def call(self, hidden_states, bias, training=False):
+        attn_out, probs = self.attention(hidden_states, bias, training=training)
+        inter = self.activation(self.intermediate(attn_out))
+        return self.ffn_output(inter, attn_out, training=training), probs
+
+    def hf_weights(self, prefix):
+        yield from self.attention.hf_weights(f"{prefix}.attention")
+        yield from dense_weights(f"{prefix}.intermediate.dense", self.intermediate)
+        yield from self.ffn_output.hf_weights(f"{prefix}.output")
+
+
+class ElectraMainLayer(keras.layers.Layer):
+    """The ELECTRA encoder: embeddings, optional E->H projection, N transformer layers.
+
+    ``call`` returns a dict with ``last_hidden_state`` [B, L, H] and, on request,
+    ``hidden_states`` (the encoder input after projection, then every layer's output) and
+    ``attentions`` ([B, heads, L, L] per layer), like HuggingFace's ElectraModel.
+    """
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        kwargs.setdefault("name", "electra")
+        super().__init__(**kwargs)
+        self.config = config
+        self.embeddings = ElectraEmbeddings(config, name="embeddings")
+        if config.has_embeddings_project:
+            # The original's tf.layers.dense default initializer: glorot uniform.
+            self.embeddings_project = keras.layers.Dense(
+                config.hidden_size, kernel_initializer="glorot_uniform", name="embeddings_project"
+            )
+        else:
+            self.embeddings_project = None
+        self.layers_ = [ElectraLayer(config, name=f"layer_{i}") for i in range(config.num_hidden_layers)]
+
+    def build(self, input_shape=None):
+        self.embeddings.build()
+        if self.embeddings_project is not None:
+            self.embeddings_project.build((None, None, self.config.embedding_size))
+        for layer in self.layers_:
+            layer.build((None, None, self.config.hidden_size))
+        self.built = True
+
+    def call(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        training=False,
+        output_hidden_states=False,
+        output_attentions=False,
+    ) -> Dict[str, object]:
+        input_ids = ops.cast(input_ids, "int32")
+        if attention_mask is None:
+            attention_mask = ops.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = ops.zeros_like(input_ids)
+        token_type_ids = ops.cast(token_type_ids, "int32")
+        hidden = self.embeddings(input_ids, token_type_ids, training=training)
+        if self.embeddings_project is not None:
+            hidden = self.embeddings_project(hidden)
+        bias = attention_bias(attention_mask)
+        all_hidden: List = [hidden]
+        all_attn: List = []
+        for layer in self.layers_:
+            hidden, probs = layer(hidden, bias, training=training)
+            all_hidden.append(hidden)
+            all_attn.append(probs)
+        out = {"last_hidden_state": hidden}
+        if output_hidden_states:
+            out["hidden_states"] = tuple(all_hidden)
+        if output_attentions:
+            out["attentions"] = tuple(all_attn)
+        return out
+
+    def hf_weights(self, prefix: str = "electra") -> Iterator[WeightRef]:
+        p = f"{prefix}." if prefix else ""
+        yield from self.embeddings.hf_weights(f"{p}embeddings")
+        if self.embeddings_project is not None:
+            yield from dense_weights(f"{p}embeddings_project", self.embeddings_project)
+        for i, layer in enumerate(self.layers_):
+            yield from layer.hf_weights(f"{p}encoder.layer.{i}")
+
+    def depth_of(self, canonical_name: str) -> Optional[int]:
+        """Depth used by the original layer-wise LR decay: embeddings 0, layer i -> i + 1."""
+        if ".embeddings." in f".{canonical_name}" or "embeddings_project" in canonical_name:
+            return 0
+        marker = "encoder.layer."
+        if marker in canonical_name:
+            return int(canonical_name.split(marker, 1)[1].split(".", 1)[0]) + 1
+        return None

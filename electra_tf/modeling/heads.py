@@ -1,0 +1,363 @@
+"""Task heads: HuggingFace's and the original ELECTRA fine-tuning code's.
+
+The "electra" heads reproduce google-research/electra ``finetune/`` exactly (single dense
+classifier on [CLS], tagging dense on gathered word starts, the joint start/end QA head with
+beam search and the answerable classifier). The "hf" heads reproduce HuggingFace's
+``ElectraFor*`` classes so HF fine-tuned checkpoints load. Logits are always float32.
+
+Canonical weight names of the original heads (no HF equivalent) are HF-style names of our own;
+the TF1 converter maps them to ``task_specific/<task>/dense``, ``dense_1``, ...
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import keras
+from keras import ops
+
+from electra_tf.config import ElectraConfig
+from electra_tf.modeling.encoder import get_activation, layer_norm, truncated_normal
+from electra_tf.modeling.naming import dense_weights, layer_norm_weights
+
+# The original's heads are tf.layers.dense with no initializer argument: TF1's glorot uniform.
+ORIGINAL_INIT = "glorot_uniform"
+# The original masks positions outside the answer region by adding 1000 * (mask - 1).
+ANSWER_MASK_ADDER = 1000.0
+
+
+def _logits_dense(units, init, name, activation=None):
+    # Logits and the layers feeding softmaxes stay float32 under mixed precision.
+    return keras.layers.Dense(units, activation=activation, kernel_initializer=init, dtype="float32", name=name)
+
+
+def hf_dropout_rate(config: ElectraConfig) -> float:
+    """HF's classifier dropout: classifier_dropout if set, else hidden_dropout_prob."""
+    return config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+
+
+class HFClassificationHead(keras.layers.Layer):
+    """HF ElectraClassificationHead: [CLS] -> dropout -> dense(H) -> gelu -> dropout -> out_proj."""
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        init = truncated_normal(config)
+        self.dense = keras.layers.Dense(config.hidden_size, kernel_initializer=init, name="dense")
+        self.out_proj = _logits_dense(config.num_labels, init, "out_proj")
+        self.dropout = keras.layers.Dropout(hf_dropout_rate(config))
+        self.activation = get_activation("gelu")  # HF: "Electra authors used gelu here"
+
+    def build(self, input_shape):
+        H = self.config.hidden_size
+        self.dense.build((None, H))
+        self.out_proj.build((None, H))
+        self.built = True
+
+    def call(self, sequence_output, training=False):
+        x = self.dropout(sequence_output[:, 0], training=training)
+        x = self.activation(self.dense(x))
+        x = self.dropout(x, training=training)
+        return self.out_proj(x)
+
+    def hf_weights(self, prefix="classifier"):
+        yield from dense_weights(f"{prefix}.dense", self.dense)
+        yield from dense_weights(f"{prefix}.out_proj", self.out_proj)
+
+
+class OriginalClassificationHead(keras.layers.Layer):
+    """The original classification/regression head: [CLS] -> dropout(0.1) -> one dense layer.
+
+    ``classification_tasks.py`` uses ``tf.nn.dropout(reprs, keep_prob=0.9)`` then
+    ``tf.layers.dense(reprs, num_labels)`` (1 unit for regression).
+    """
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        rate = config.classifier_dropout if config.classifier_dropout is not None else 0.1
+        self.dropout = keras.layers.Dropout(rate)
+        self.dense = _logits_dense(config.num_labels, ORIGINAL_INIT, "dense")
+
+    def build(self, input_shape):
+        self.dense.build((None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, sequence_output, training=False):
+        return self.dense(self.dropout(sequence_output[:, 0], training=training))
+
+    def hf_weights(self, prefix="classifier"):
+        yield from dense_weights(prefix, self.dense)
+
+
+def gather_positions(sequence, positions):
+    """[B, L, H] gathered at [B, P] int positions -> [B, P, H] (the original's gather_positions)."""
+    positions = ops.cast(positions, "int32")
+    index = ops.broadcast_to(positions[:, :, None], (ops.shape(positions)[0], ops.shape(positions)[1], ops.shape(sequence)[-1]))
+    return ops.take_along_axis(sequence, index, axis=1)
+
+
+class TokenClassificationHead(keras.layers.Layer):
+    """Per-token logits: dropout (HF) or none (original) then one dense layer ``classifier``."""
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        original = config.head == "electra"
+        # The original tagging head has no dropout (tagging_tasks.py).
+        self.dropout = keras.layers.Dropout(0.0 if original else hf_dropout_rate(config))
+        self.classifier = _logits_dense(config.num_labels, ORIGINAL_INIT if original else truncated_normal(config), "classifier")
+
+    def build(self, input_shape):
+        self.classifier.build((None, None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, sequence_output, labeled_positions=None, training=False):
+        if labeled_positions is not None:
+            sequence_output = gather_positions(sequence_output, labeled_positions)
+        return self.classifier(self.dropout(sequence_output, training=training))
+
+    def hf_weights(self, prefix="classifier"):
+        yield from dense_weights(prefix, self.classifier)
+
+
+class HFQuestionAnsweringHead(keras.layers.Layer):
+    """HF's QA head: one dense layer ``qa_outputs`` with 2 units split into start/end logits."""
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.qa_outputs = _logits_dense(2, truncated_normal(config), "qa_outputs")
+
+    def build(self, input_shape):
+        self.qa_outputs.build((None, None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, sequence_output, **unused):
+        logits = self.qa_outputs(sequence_output)
+        return {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
+
+    def hf_weights(self, prefix="qa_outputs"):
+        yield from dense_weights(prefix, self.qa_outputs)
+
+
+QA_HEAD_DEFAULTS = {
+    "joint_prediction": True,
+    "beam_size": 20,
+    "answerable_classifier": True,
+    "answerable_uses_start_logits": True,
+    "answerable_weight": 0.5,
+    "qa_hidden_size": 512,
+}
+
+
+class OriginalQuestionAnsweringHead(keras.layers.Layer):
+    """The original QA head of ``finetune/qa/qa_tasks.py`` (see its docstring there).
+
+    Start logits from one dense layer. With ``joint_prediction`` the end logits are conditioned
+    on a start: the gold start when training (teacher forcing), each of the ``beam_size`` best
+    starts at inference, through ``qa_hidden`` (dense 512, gelu) and a dense(1). Positions
+    outside the context (except [CLS]) are masked by -1000. The answerable classifier predicts
+    "is impossible" from [CLS] and, optionally, the start-probability-weighted context.
+
+    Inference outputs add ``start_top_log_probs``/``start_top_index`` [B, K] and
+    ``end_top_log_probs``/``end_top_index`` [B, K, K]; ``end_logits`` is zeros then, as in the
+    original.
+    """
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        opts = dict(QA_HEAD_DEFAULTS)
+        unknown = set(config.head_options) - set(opts)
+        if unknown:
+            from electra_tf.errors import ConfigError, closest
+
+            key = sorted(unknown)[0]
+            raise ConfigError(f"Unknown QA head option {key!r}.{closest(key, opts)} Options: {', '.join(opts)}.")
+        opts.update(config.head_options)
+        self.options = opts
+        self.joint_prediction = bool(opts["joint_prediction"])
+        self.beam_size = int(opts["beam_size"])
+        self.answerable_classifier = bool(opts["answerable_classifier"])
+        self.answerable_uses_start_logits = bool(opts["answerable_uses_start_logits"])
+        self.answerable_weight = float(opts["answerable_weight"])
+        width = int(opts["qa_hidden_size"])
+        gelu = get_activation("gelu")
+        # TF1 names under task_specific/<task>/: dense, qa_hidden, dense_1, dense_2, dense_3.
+        self.start = _logits_dense(1, ORIGINAL_INIT, "start")
+        self.qa_hidden = _logits_dense(width, ORIGINAL_INIT, "qa_hidden", activation=None) if self.joint_prediction else None
+        self.gelu = gelu
+        self.end = _logits_dense(1, ORIGINAL_INIT, "end")
+        if self.answerable_classifier and self.answerable_uses_start_logits:
+            self.answerable_hidden = _logits_dense(width, ORIGINAL_INIT, "answerable_hidden", activation=None)
+        else:
+            self.answerable_hidden = None
+        self.answerable = _logits_dense(1, ORIGINAL_INIT, "answerable") if self.answerable_classifier else None
+
+    def build(self, input_shape):
+        H = self.config.hidden_size
+        width = int(self.options["qa_hidden_size"])
+        self.start.build((None, None, H))
+        if self.qa_hidden is not None:
+            self.qa_hidden.build((None, None, 2 * H))
+            self.end.build((None, None, width))
+        else:
+            self.end.build((None, None, H))
+        if self.answerable_hidden is not None:
+            self.answerable_hidden.build((None, 2 * H))
+            self.answerable.build((None, width))
+        elif self.answerable is not None:
+            self.answerable.build((None, H))
+        self.built = True
+
+    def _end_logits_given_starts(self, hidden, start_features):
+        """qa_hidden(concat([start, end])) computed as start @ W_s + end @ W_e + b.
+
+        The same function as the original's concat-then-dense, split so the [B, K, L, 2H]
+        tiled tensor the original builds at inference is never materialised.
+        hidden: [B, L, H]; start_features: [B, K, H] -> end logits [B, K, L].
+        """
+        H = self.config.hidden_size
+        kernel = ops.cast(self.qa_hidden.kernel, "float32")
+        from_start = ops.matmul(start_features, kernel[:H])  # [B, K, W]
+        from_end = ops.matmul(hidden, kernel[H:]) + ops.cast(self.qa_hidden.bias, "float32")  # [B, L, W]
+        pre = from_start[:, :, None, :] + from_end[:, None, :, :]  # [B, K, L, W]
+        return ops.squeeze(self.end(self.gelu(pre)), -1)
+
+    def call(self, sequence_output, attention_mask, token_type_ids, start_positions=None, training=False):
+        hidden = ops.cast(sequence_output, "float32")  # [B, L, H]
+        L = ops.shape(hidden)[1]
+        static_len = hidden.shape[1]
+        answer_mask = ops.cast(attention_mask, "float32") * ops.cast(token_type_ids, "float32")
+        answer_mask = answer_mask + ops.one_hot(ops.zeros_like(answer_mask[:, 0], dtype="int32"), L)  # allow [CLS]
+        mask_add = ANSWER_MASK_ADDER * (answer_mask - 1.0)  # [B, L]
+
+        start_logits = ops.squeeze(self.start(hidden), -1) + mask_add
+        out: Dict[str, object] = {}
+        if self.joint_prediction:
+            k = self.beam_size if static_len is None else min(self.beam_size, static_len)
+            if training:
+                if start_positions is None:
+                    from electra_tf.errors import ElectraError
+
+                    raise ElectraError(
+                        "The original joint QA head needs start_positions in training (teacher forcing); "
+                        "pass start_positions or call with training=False."
+                    )
+                gold = ops.one_hot(ops.cast(start_positions, "int32"), L)  # [B, L]
+                start_features = ops.sum(gold[:, :, None] * hidden, axis=1)[:, None, :]  # [B, 1, H]
+                end_logits = self._end_logits_given_starts(hidden, start_features)[:, 0] + mask_add
+            else:
+                start_log_probs = ops.log_softmax(start_logits, axis=-1)
+                start_top_log_probs, start_top_index = ops.top_k(start_log_probs, k)  # [B, K]
+                start_features = ops.take_along_axis(
+                    hidden,
+                    ops.broadcast_to(start_top_index[:, :, None], (ops.shape(hidden)[0], k, ops.shape(hidden)[2])),
+                    axis=1,
+                )  # [B, K, H]
+                beam_end_logits = self._end_logits_given_starts(hidden, start_features) + mask_add[:, None, :]
+                end_log_probs = ops.log_softmax(beam_end_logits, axis=-1)
+                end_top_log_probs, end_top_index = ops.top_k(end_log_probs, k)  # [B, K, K]
+                out.update(
+                    start_top_log_probs=start_top_log_probs,
+                    start_top_index=start_top_index,
+                    end_top_log_probs=end_top_log_probs,
+                    end_top_index=end_top_index,
+                )
+                end_logits = ops.zeros_like(start_logits)  # the original returns zeros here
+        else:
+            end_logits = ops.squeeze(self.end(hidden), -1) + mask_add
+
+        if self.answerable is not None:
+            reprs = hidden[:, 0]
+            if self.answerable_hidden is not None:
+                # Gradient is not stopped through the start probabilities, as in the original.
+                start_p = ops.softmax(start_logits, axis=-1)
+                start_feature = ops.sum(start_p[:, :, None] * hidden, axis=1)
+                reprs = self.gelu(self.answerable_hidden(ops.concatenate([reprs, start_feature], axis=-1)))
+            answerable_logit = ops.squeeze(self.answerable(reprs), -1)
+        else:
+            answerable_logit = ops.zeros_like(start_logits[:, 0])
+        out.update(start_logits=start_logits, end_logits=end_logits, answerable_logit=answerable_logit)
+        return out
+
+    def per_example_loss(self, outputs, start_positions, end_positions, is_impossible=None):
+        """The original QA loss per example: mean of start/end CE + weighted answerable BCE."""
+        start_logits, end_logits = outputs["start_logits"], outputs["end_logits"]
+        L = ops.shape(start_logits)[1]
+
+        def ce(logits, positions):
+            return -ops.sum(ops.one_hot(ops.cast(positions, "int32"), L) * ops.log_softmax(logits, axis=-1), axis=-1)
+
+        losses = (ce(start_logits, start_positions) + ce(end_logits, end_positions)) / 2.0
+        if self.answerable is not None:
+            if is_impossible is None:
+                is_impossible = ops.zeros_like(losses)
+            labels = ops.cast(is_impossible, "float32")
+            logit = outputs["answerable_logit"]
+            # sigmoid_cross_entropy_with_logits, in its numerically stable form.
+            bce = ops.maximum(logit, 0.0) - logit * labels + ops.log1p(ops.exp(-ops.abs(logit)))
+            losses = losses + self.answerable_weight * bce
+        return losses
+
+    def hf_weights(self, prefix="qa_head"):
+        yield from dense_weights(f"{prefix}.start", self.start)
+        if self.qa_hidden is not None:
+            yield from dense_weights(f"{prefix}.qa_hidden", self.qa_hidden)
+        yield from dense_weights(f"{prefix}.end", self.end)
+        if self.answerable_hidden is not None:
+            yield from dense_weights(f"{prefix}.answerable_hidden", self.answerable_hidden)
+        if self.answerable is not None:
+            yield from dense_weights(f"{prefix}.answerable", self.answerable)
+
+
+class DiscriminatorPredictions(keras.layers.Layer):
+    """Replaced-token-detection head: dense(H, hidden_act) -> dense_prediction(1) per token."""
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.dense = keras.layers.Dense(config.hidden_size, kernel_initializer=truncated_normal(config), name="dense")
+        self.activation = get_activation(config.hidden_act)
+        self.dense_prediction = _logits_dense(1, ORIGINAL_INIT, "dense_prediction")
+
+    def build(self, input_shape):
+        self.dense.build((None, None, self.config.hidden_size))
+        self.dense_prediction.build((None, None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, sequence_output):
+        return ops.squeeze(self.dense_prediction(self.activation(self.dense(sequence_output))), -1)
+
+    def hf_weights(self, prefix="discriminator_predictions"):
+        yield from dense_weights(f"{prefix}.dense", self.dense)
+        yield from dense_weights(f"{prefix}.dense_prediction", self.dense_prediction)
+
+
+class GeneratorPredictions(keras.layers.Layer):
+    """Generator MLM head: dense(E) -> gelu -> LayerNorm, then logits = h @ word_embeddings^T + bias."""
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.dense = keras.layers.Dense(config.embedding_size, kernel_initializer=truncated_normal(config), name="dense")
+        self.LayerNorm = layer_norm(config, "LayerNorm")
+        self.activation = get_activation("gelu")
+
+    def build(self, input_shape):
+        self.dense.build((None, None, self.config.hidden_size))
+        self.LayerNorm.build((None, None, self.config.embedding_size))
+        self.output_bias = self.add_weight(shape=(self.config.vocab_size,), initializer="zeros", name="output_bias", dtype="float32")
+        self.built = True
+
+    def call(self, sequence_output, embedding_table):
+        h = self.LayerNorm(self.activation(self.dense(sequence_output)))  # [B, L, E]
+        return ops.matmul(h, ops.transpose(ops.cast(embedding_table, "float32"))) + self.output_bias
+
+    def hf_weights(self, prefix="generator_predictions"):
+        from electra_tf.modeling.naming import WeightRef
+
+        yield from layer_norm_weights(f"{prefix}.LayerNorm", self.LayerNorm)
+        yield from dense_weights(f"{prefix}.dense", self.dense)
+        yield WeightRef("generator_lm_head.bias", self.output_bias)

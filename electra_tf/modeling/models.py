@@ -1,0 +1,278 @@
+"""Keras 3 ELECTRA models with a HuggingFace-like API.
+
+``TFElectraModel`` and the task models share ``ElectraPreTrainedModel``: construct from an
+``ElectraConfig``, call with ``input_ids``, ``attention_mask``, ``token_type_ids`` (or one dict
+of them), get a dict of outputs; ``from_pretrained`` / ``save_pretrained`` read and write
+HuggingFace directories, original TF1 checkpoints and our Keras format
+(see ``electra_tf.checkpoints``).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterator, List, Optional
+
+import keras
+import numpy as np
+from keras import ops
+
+from electra_tf.config import ElectraConfig
+from electra_tf.errors import ConfigError
+from electra_tf.modeling.encoder import ElectraMainLayer
+from electra_tf.modeling.heads import (
+    DiscriminatorPredictions,
+    GeneratorPredictions,
+    HFClassificationHead,
+    HFQuestionAnsweringHead,
+    OriginalClassificationHead,
+    OriginalQuestionAnsweringHead,
+    TokenClassificationHead,
+)
+from electra_tf.modeling.naming import WeightRef
+
+_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _unpack_inputs(input_ids, kwargs):
+    """Allow model({"input_ids": ..., ...}) as well as model(input_ids=..., ...)."""
+    if isinstance(input_ids, dict):
+        features = dict(input_ids)
+        input_ids = features.pop("input_ids")
+        for key, value in features.items():
+            if kwargs.get(key) is None:
+                kwargs[key] = value
+    return input_ids, kwargs
+
+
+class ElectraPreTrainedModel(keras.Model):
+    """Base of every electra-tf model: the encoder under ``self.electra`` plus a head.
+
+    Subclasses define ``head_call`` and ``head_weights``. ``hf_weights()`` lists every weight
+    under its canonical (HuggingFace PyTorch) name; the checkpoint converters work from it.
+    """
+
+    #: HF architecture name written to config.json
+    hf_architecture = "ElectraModel"
+    #: whether the HF state dict prefixes the encoder with "electra."
+    base_model_prefix = "electra"
+    #: the --model-type name used by the converter CLI
+    model_type = "base"
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(config, ElectraConfig):
+            raise ConfigError(f"{type(self).__name__} needs an ElectraConfig, got {type(config).__name__}.")
+        self.config = config
+        self.electra = ElectraMainLayer(config, name="electra")
+
+    # ------------------------------------------------------------------ calling
+    def call(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        token_type_ids=None,
+        training=False,
+        output_hidden_states=False,
+        output_attentions=False,
+        **head_inputs,
+    ) -> Dict[str, object]:
+        input_ids, head_inputs = _unpack_inputs(input_ids, dict(head_inputs, attention_mask=attention_mask, token_type_ids=token_type_ids))
+        attention_mask = head_inputs.pop("attention_mask")
+        token_type_ids = head_inputs.pop("token_type_ids")
+        if attention_mask is None:
+            attention_mask = ops.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = ops.zeros_like(input_ids)
+        encoded = self.electra(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            training=training,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+        )
+        outputs = self.head_call(encoded["last_hidden_state"], attention_mask, token_type_ids, training=training, **head_inputs)
+        for key in ("hidden_states", "attentions"):
+            if key in encoded:
+                outputs[key] = encoded[key]
+        return outputs
+
+    def head_call(self, sequence_output, attention_mask, token_type_ids, training=False, **head_inputs):
+        return {"last_hidden_state": sequence_output}
+
+    def build_with_dummy_inputs(self, seq_len: int = 8) -> "ElectraPreTrainedModel":
+        """Create every variable by running a tiny batch (Keras builds lazily)."""
+        if not self.built or not self.weights:
+            ids = np.zeros((1, seq_len), dtype="int32")
+            self(ids, attention_mask=np.ones_like(ids), token_type_ids=np.zeros_like(ids), training=False)
+        return self
+
+    # ------------------------------------------------------------------ weights by name
+    def head_weights(self) -> Iterator[WeightRef]:
+        return iter(())
+
+    def hf_weights(self) -> List[WeightRef]:
+        """Every weight under its canonical HuggingFace PyTorch state-dict name."""
+        self.build_with_dummy_inputs()
+        prefix = self.base_model_prefix
+        return list(self.electra.hf_weights(prefix)) + list(self.head_weights())
+
+    def canonical_depths(self) -> Dict[str, int]:
+        """Depth of each weight for the original layer-wise LR decay (heads at n + 2)."""
+        n = self.config.num_hidden_layers
+        depths = {}
+        for ref in self.hf_weights():
+            depth = self.electra.depth_of(ref.name)
+            depths[ref.name] = n + 2 if depth is None else depth
+        return depths
+
+    # ------------------------------------------------------------------ (de)serialisation
+    @classmethod
+    def from_pretrained(cls, path: str, config: Optional[ElectraConfig] = None, **config_changes):
+        """Load a model from a HuggingFace directory, an original TF1 checkpoint or our format.
+
+        ``config_changes`` adjust the config (e.g. ``num_labels=3``, ``head="electra"``) before
+        the model is built; encoder weights must then still fit exactly. Missing or unexpected
+        weights are reported by name and are an error, except that task heads absent from a
+        pre-trained checkpoint are freshly initialised (as in the original and in HF).
+        """
+        from electra_tf.checkpoints.loading import load_pretrained
+
+        return load_pretrained(cls, path, config=config, **config_changes)
+
+    def save_pretrained(self, path: str, format: str = "hf", vocab_file: Optional[str] = None, **kwargs) -> None:
+        """Write the model as a HuggingFace directory ("hf"), TF1 checkpoint ("tf1") or "keras"."""
+        from electra_tf.checkpoints.saving import save_model
+
+        save_model(self, path, format=format, vocab_file=vocab_file, **kwargs)
+
+    def get_config(self):
+        return {"config": self.config.to_dict(), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(ElectraConfig.from_dict(config["config"]), name=config.get("name"))
+
+
+class TFElectraModel(ElectraPreTrainedModel):
+    """The bare encoder: outputs ``last_hidden_state`` [B, L, H] (HF ``ElectraModel``)."""
+
+    base_model_prefix = ""
+    model_type = "base"
+
+
+class TFElectraForSequenceClassification(ElectraPreTrainedModel):
+    """Sentence classification or regression (``num_labels == 1``) on the [CLS] state.
+
+    ``config.head == "electra"``: the original head (dropout then one dense layer);
+    ``"hf"``: HuggingFace's ElectraClassificationHead (dense, gelu, out_proj).
+    Output: ``logits`` [B, num_labels] float32.
+    """
+
+    hf_architecture = "ElectraForSequenceClassification"
+    model_type = "sequence-classification"
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(config, **kwargs)
+        head_cls = OriginalClassificationHead if config.head == "electra" else HFClassificationHead
+        self.classifier = head_cls(config, name="classifier")
+
+    def head_call(self, sequence_output, attention_mask, token_type_ids, training=False):
+        return {"logits": self.classifier(sequence_output, training=training)}
+
+    def head_weights(self):
+        return self.classifier.hf_weights("classifier")
+
+
+class TFElectraForTokenClassification(ElectraPreTrainedModel):
+    """Per-token logits [B, L, num_labels]; with ``labeled_positions`` [B, P] only at those
+    positions ([B, P, num_labels]), the original tagging head's first-sub-token gathering."""
+
+    hf_architecture = "ElectraForTokenClassification"
+    model_type = "token-classification"
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(config, **kwargs)
+        self.classifier = TokenClassificationHead(config, name="classifier")
+
+    def head_call(self, sequence_output, attention_mask, token_type_ids, training=False, labeled_positions=None):
+        return {"logits": self.classifier(sequence_output, labeled_positions=labeled_positions, training=training)}
+
+    def head_weights(self):
+        return self.classifier.hf_weights("classifier")
+
+
+class TFElectraForQuestionAnswering(ElectraPreTrainedModel):
+    """Extractive QA.
+
+    ``head == "hf"``: HF's linear start/end head (``start_logits``, ``end_logits`` [B, L]).
+    ``head == "electra"``: the original joint head; in training pass ``start_positions`` for
+    teacher forcing; at inference it adds the beam outputs and ``answerable_logit`` [B]. Its
+    flags come from ``config.head_options`` (joint_prediction, beam_size,
+    answerable_classifier, answerable_uses_start_logits, answerable_weight).
+    """
+
+    hf_architecture = "ElectraForQuestionAnswering"
+    model_type = "question-answering"
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(config, **kwargs)
+        if config.head == "electra":
+            self.qa_head = OriginalQuestionAnsweringHead(config, name="qa_head")
+        else:
+            self.qa_head = HFQuestionAnsweringHead(config, name="qa_outputs")
+
+    def head_call(self, sequence_output, attention_mask, token_type_ids, training=False, start_positions=None):
+        if self.config.head == "electra":
+            return self.qa_head(sequence_output, attention_mask, token_type_ids, start_positions=start_positions, training=training)
+        return self.qa_head(sequence_output)
+
+    def head_weights(self):
+        return self.qa_head.hf_weights("qa_head" if self.config.head == "electra" else "qa_outputs")
+
+
+class TFElectraForPreTraining(ElectraPreTrainedModel):
+    """The discriminator with its replaced-token-detection head: ``logits`` [B, L]."""
+
+    hf_architecture = "ElectraForPreTraining"
+    model_type = "pretraining"
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(config, **kwargs)
+        self.discriminator_predictions = DiscriminatorPredictions(config, name="discriminator_predictions")
+
+    def head_call(self, sequence_output, attention_mask, token_type_ids, training=False):
+        return {"logits": self.discriminator_predictions(sequence_output)}
+
+    def head_weights(self):
+        return self.discriminator_predictions.hf_weights("discriminator_predictions")
+
+
+class TFElectraForMaskedLM(ElectraPreTrainedModel):
+    """The generator with its tied-embedding MLM head: ``logits`` [B, L, vocab]."""
+
+    hf_architecture = "ElectraForMaskedLM"
+    model_type = "generator"
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(config, **kwargs)
+        self.generator_predictions = GeneratorPredictions(config, name="generator_predictions")
+
+    def head_call(self, sequence_output, attention_mask, token_type_ids, training=False):
+        table = self.electra.embeddings.word_embeddings.embeddings
+        return {"logits": self.generator_predictions(sequence_output, table)}
+
+    def head_weights(self):
+        return self.generator_predictions.hf_weights("generator_predictions")
+
+
+MODEL_CLASSES = {
+    cls.model_type: cls
+    for cls in (
+        TFElectraModel,
+        TFElectraForSequenceClassification,
+        TFElectraForTokenClassification,
+        TFElectraForQuestionAnswering,
+        TFElectraForPreTraining,
+        TFElectraForMaskedLM,
+    )
+}
