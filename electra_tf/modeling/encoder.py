@@ -121,7 +121,9 @@ class ElectraSelfAttention(keras.layers.Layer):
         k = self._split_heads(self.key(hidden_states))
         v = self._split_heads(self.value(hidden_states))
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.head_size)
-        scores = ops.cast(scores, "float32") + bias  # [B, heads, L, L]
+        # Keras casts float call arguments to the compute dtype; the mask addition and the
+        # softmax run in float32 (-10000 is exact in float16 too).
+        scores = ops.cast(scores, "float32") + ops.cast(bias, "float32")  # [B, heads, L, L]
         probs = ops.softmax(scores, axis=-1)
         dropped = self.dropout(ops.cast(probs, v.dtype), training=training)
         context = ops.matmul(dropped, v)  # [B, heads, L, d]
