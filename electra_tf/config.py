@@ -80,8 +80,11 @@ class ElectraConfig:
         if self.id2label is not None:
             self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
             if self.num_labels != len(self.id2label):
-                # HF keeps id2label authoritative; we say so instead of silently disagreeing.
-                self.num_labels = len(self.id2label)
+                # HF silently lets id2label win (and fails later in the loss); we refuse.
+                raise ConfigError(
+                    f"ElectraConfig: num_labels={self.num_labels} but id2label has {len(self.id2label)} entries; "
+                    f"make them agree (or drop id2label)."
+                )
             if self.label2id is None:
                 self.label2id = {v: k for k, v in self.id2label.items()}
         self.validate()
@@ -145,6 +148,8 @@ class ElectraConfig:
             for key in ("head", "head_options"):
                 if key in ours:
                     kwargs[key] = ours[key]
+        if kwargs.get("id2label") and "num_labels" not in kwargs:
+            kwargs["num_labels"] = len(kwargs["id2label"])  # transformers 5 stores only id2label
         if "embedding_size" not in values and "hidden_size" in values:
             # BERT-style configs have no embedding_size: the embedding width is the hidden size.
             kwargs["embedding_size"] = values["hidden_size"]
@@ -179,6 +184,7 @@ class ElectraConfig:
     def to_dict(self) -> Dict[str, Any]:
         """HuggingFace-compatible dict (with our head settings under the 'electra_tf' key)."""
         d = dataclasses.asdict(self)
+        d["head_options"] = dict(self.head_options)
         head, head_options = d.pop("head"), d.pop("head_options")
         if d["id2label"] is None:
             d["id2label"] = {i: f"LABEL_{i}" for i in range(self.num_labels)}
@@ -202,6 +208,8 @@ class ElectraConfig:
         if unknown:
             key = sorted(unknown)[0]
             raise ConfigError(f"Unknown ELECTRA config key {key!r}.{closest(key, self.field_names())}")
+        if "num_labels" in changes and "id2label" not in changes and changes["num_labels"] != self.num_labels:
+            changes.update(id2label=None, label2id=None)  # the old label names no longer apply
         return dataclasses.replace(self, **changes)
 
     # ------------------------------------------------------------------ derived sizes

@@ -101,8 +101,8 @@ def read_tf_h5(path: str) -> Dict[str, np.ndarray]:
 
             def visit(name, obj):
                 if isinstance(obj, h5py.Dataset):
-                    # name = <top layer>/<model scope>/<path...>/<var>:0
-                    state[tf_h5_name_to_torch(name.split("/", 1)[1])] = np.asarray(obj)
+                    # name (relative to the top layer's group) = <model scope>/<path...>/<var>:0
+                    state[tf_h5_name_to_torch(name)] = np.asarray(obj)
 
             for layer in layer_names:
                 f[layer].visititems(visit)

@@ -74,15 +74,19 @@ def read_checkpoint(
 
 
 def load_pretrained(cls, path: str, config: Optional[ElectraConfig] = None, strict: bool = False,
-                    task_name: Optional[str] = None, **config_changes):
-    """Build ``cls`` with the checkpoint's config (plus changes) and assign its weights."""
+                    task_name: Optional[str] = None, requested_skips=(), **config_changes):
+    """Build ``cls`` with the checkpoint's config (plus changes) and assign its weights.
+
+    ``requested_skips``: reason prefixes (e.g. "generator weights") the user asked to drop, which
+    a strict load then accepts.
+    """
     from electra_tf.checkpoints.state import assign_state
 
     config, state, skipped, layout = read_checkpoint(path, config=config, model_type=cls.model_type, task_name=task_name)
     if config_changes:
         config = config.replace(**config_changes)
     model = cls(config).build_with_dummy_inputs()
-    report = assign_state(model, state, source=path, strict=strict, skip_reasons=skipped)
+    report = assign_state(model, state, source=path, strict=strict, skip_reasons=skipped, requested_skips=tuple(requested_skips))
     model.load_report = report
     logger.info(report.summary())
     return model

@@ -89,6 +89,10 @@ def is_encoder_weight(name: str) -> bool:
     return name.startswith(("electra.", "embeddings.", "embeddings_project.", "encoder."))
 
 
+# Reasons that never make a load incomplete: training state, not model weights.
+IGNORABLE_REASONS = ("optimizer slot", "training step counter")
+
+
 def assign_state(
     model,
     state: Mapping[str, np.ndarray],
@@ -96,6 +100,7 @@ def assign_state(
     strict: bool = False,
     allow_new_head: bool = True,
     skip_reasons: Optional[Mapping[str, str]] = None,
+    requested_skips: Tuple[str, ...] = (),
 ) -> LoadReport:
     """Assign ``state`` (canonical names, Keras layout) to ``model``; return what happened.
 
@@ -105,6 +110,14 @@ def assign_state(
     """
     report = LoadReport(source=source)
     report.skipped.update(skip_reasons or {})
+    if strict:
+        dropped = [n for n, why in report.skipped.items()
+                   if why not in IGNORABLE_REASONS and not why.startswith(tuple(requested_skips))]
+        if dropped:
+            raise CheckpointError(
+                f"{source}: {len(dropped)} weight(s) would be dropped, e.g. {dropped[0]} "
+                f"({report.skipped[dropped[0]]}) (strict load)."
+            )
     refs = model.hf_weights()
     state = normalize_names(state, model.base_model_prefix)
     wanted = {ref.name: ref for ref in refs}

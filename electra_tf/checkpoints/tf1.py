@@ -302,7 +302,13 @@ def read_tf1_checkpoint(path: str, config: Optional[ElectraConfig] = None, model
     used = set()
     for canonical, tf1_name in name_map.items():
         if tf1_name in shapes:
-            state[canonical] = reader.get_tensor(tf1_name)
+            try:
+                state[canonical] = reader.get_tensor(tf1_name)
+            except Exception as e:  # DataLossError / IndexError on truncated .data files
+                raise CheckpointError(
+                    f"{prefix}: cannot read variable {tf1_name} ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                    f"the .data file is corrupt or truncated."
+                ) from None
             used.add(tf1_name)
     skipped: Dict[str, str] = {}
     unknown: List[str] = []
