@@ -1,0 +1,138 @@
+"""The original BERT/ELECTRA FullTokenizer algorithm in plain Python.
+
+This is the specification our fast tokenizer is tested against (and the baseline of the
+feature-preparation benchmark). It follows ``model/tokenization.py`` of google-research/electra
+step by step: clean the text, pad CJK characters with spaces, split on whitespace, lowercase
+and strip accents (when ``do_lower_case``), split off punctuation, then greedy longest-match
+WordPiece with ``[UNK]`` for words over 200 characters or with no match.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Dict, List, Optional
+
+# CJK Unified Ideographs blocks the original pads with spaces (Hangul and kana are not among them).
+CJK_RANGES = (
+    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
+)
+MAX_CHARS_PER_WORD = 200
+
+
+def load_vocab(path: str) -> Dict[str, int]:
+    """One token per line, stripped; the id is the line number (a repeated token keeps the last)."""
+    vocab: Dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for index, line in enumerate(f):
+            vocab[line.strip()] = index
+    return vocab
+
+
+def is_whitespace(ch: str) -> bool:
+    return ch in (" ", "\t", "\n", "\r") or unicodedata.category(ch) == "Zs"
+
+
+def is_control(ch: str) -> bool:
+    if ch in ("\t", "\n", "\r"):
+        return False
+    return unicodedata.category(ch).startswith("C")
+
+
+def is_punctuation(ch: str) -> bool:
+    cp = ord(ch)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(ch).startswith("P")
+
+
+def is_cjk(cp: int) -> bool:
+    return any(lo <= cp <= hi for lo, hi in CJK_RANGES)
+
+
+def clean_text(text: str) -> str:
+    out = []
+    for ch in text:
+        cp = ord(ch)
+        if cp == 0 or cp == 0xFFFD or is_control(ch):
+            continue
+        out.append(" " if is_whitespace(ch) else ch)
+    return "".join(out)
+
+
+def pad_cjk(text: str) -> str:
+    return "".join(f" {ch} " if is_cjk(ord(ch)) else ch for ch in text)
+
+
+def strip_accents(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFD", text) if unicodedata.category(ch) != "Mn")
+
+
+def split_punctuation(token: str) -> List[str]:
+    pieces: List[List[str]] = []
+    start_new = True
+    for ch in token:
+        if is_punctuation(ch):
+            pieces.append([ch])
+            start_new = True
+        else:
+            if start_new:
+                pieces.append([])
+            start_new = False
+            pieces[-1].append(ch)
+    return ["".join(p) for p in pieces]
+
+
+def basic_tokenize(text: str, do_lower_case: bool = True, tokenize_chinese_chars: bool = True) -> List[str]:
+    """BasicTokenizer.tokenize: words and punctuation marks."""
+    text = clean_text(text)
+    if tokenize_chinese_chars:
+        text = pad_cjk(text)
+    words: List[str] = []
+    for token in text.split():
+        if do_lower_case:
+            token = strip_accents(token.lower())
+        words.extend(split_punctuation(token))
+    return " ".join(words).split()
+
+
+def wordpiece(word: str, vocab: Dict[str, int], unk_token: str = "[UNK]") -> List[str]:
+    """Greedy longest-match-first WordPiece of one word."""
+    if len(word) > MAX_CHARS_PER_WORD:
+        return [unk_token]
+    pieces: List[str] = []
+    start = 0
+    while start < len(word):
+        end = len(word)
+        match: Optional[str] = None
+        while start < end:
+            piece = word[start:end]
+            if start > 0:
+                piece = "##" + piece
+            if piece in vocab:
+                match = piece
+                break
+            end -= 1
+        if match is None:
+            return [unk_token]
+        pieces.append(match)
+        start = end
+    return pieces
+
+
+class ReferenceTokenizer:
+    """FullTokenizer of the original code (pure Python, slow)."""
+
+    def __init__(self, vocab_file: str, do_lower_case: bool = True, tokenize_chinese_chars: bool = True):
+        self.vocab = load_vocab(vocab_file)
+        self.do_lower_case = do_lower_case
+        self.tokenize_chinese_chars = tokenize_chinese_chars
+
+    def tokenize(self, text: str) -> List[str]:
+        out: List[str] = []
+        for word in basic_tokenize(text, self.do_lower_case, self.tokenize_chinese_chars):
+            out.extend(wordpiece(word, self.vocab))
+        return out
+
+    def convert_tokens_to_ids(self, tokens: List[str]) -> List[int]:
+        return [self.vocab[t] for t in tokens]

@@ -1,0 +1,215 @@
+"""Fast tokenizers that produce exactly the original FullTokenizer's output.
+
+``FullTokenizer`` runs the original algorithm in Rust through the ``tokenizers`` library:
+BERT text cleaning and CJK padding, then (when lowercasing) lowercase -> NFD -> drop
+non-spacing marks (Mn only), in the original's order, BERT whitespace/punctuation splitting and greedy
+WordPiece with the 200-character limit. One case differs in Rust: Python's ``str.lower`` turns
+a word-final capital sigma into "ς", Rust lowercases character by character. Texts containing
+"Σ" therefore go through the reference implementation, and so do the rare texts with characters
+newer than the Rust Unicode tables (see ``_unicode_version_patterns``): the output is always
+the original's.
+
+``SentencePieceTokenizer`` serves models whose vocabulary is a ``*.model`` file, with the
+options peer tools offer (forced lowercasing, a custom space token).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+import unicodedata
+from typing import Dict, List, Optional, Sequence
+
+from electra_tf.errors import ConfigError
+from electra_tf.text import reference_tokenizer as ref
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def _ranges_to_class(ranges) -> "re.Pattern":
+    body = "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}" for a, b in ranges)
+    return re.compile(f"[{body}]") if ranges else re.compile(r"(?!x)x")
+
+
+@functools.lru_cache(maxsize=1)
+def _nonspacing_mark_regex() -> str:
+    """An Oniguruma class of exactly the Mn code points of Python's unicodedata.
+
+    The original strips only category Mn after NFD; tokenizers' StripAccents strips every mark
+    (Mn, Mc, Me), which would delete Indic and Myanmar vowel signs.
+    """
+    ranges = []
+    for cp in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(cp)) == "Mn":
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+    return "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" if a != b else f"\\x{{{a:x}}}" for a, b in ranges) + "]"
+
+
+@functools.lru_cache(maxsize=1)
+def _unicode_version_patterns():
+    """Two character classes that keep the Rust fast path equal to the original (~0.25 s, once).
+
+    ``deleted``: code points Python's unicodedata calls unassigned (Cn) or lone surrogates (Cs).
+    The original deletes them as control characters in its first step, so deleting them
+    beforehand is exactly its behaviour (surrogates cannot even be passed to Rust).
+
+    ``newer``: code points whose category changed since Unicode 3.2 (mostly characters assigned
+    later: recent emoji, CJK extensions, combining marks). The Rust tables of ``tokenizers`` are
+    older than Python's, so such texts go through the reference implementation.
+    """
+    current, old = unicodedata.category, unicodedata.ucd_3_2_0.category
+    deleted, newer = [], []
+    for cp in range(sys.maxunicode + 1):
+        ch = chr(cp)
+        cat = current(ch)
+        target = deleted if cat in ("Cn", "Cs") else newer if old(ch) != cat else None
+        if target is not None:
+            if target and target[-1][1] == cp - 1:
+                target[-1][1] = cp
+            else:
+                target.append([cp, cp])
+    return _ranges_to_class(deleted), _ranges_to_class(newer)
+
+
+class FullTokenizer:
+    """The original ``FullTokenizer`` (WordPiece vocab.txt), fast.
+
+    ``tokenize_chinese_chars=False`` gives the variant the original tagging code uses.
+    """
+
+    def __init__(self, vocab_file: str, do_lower_case: bool = True, tokenize_chinese_chars: bool = True):
+        from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+
+        if not os.path.isfile(vocab_file):
+            raise ConfigError(f"Vocabulary file not found: {vocab_file}")
+        try:
+            self.vocab: Dict[str, int] = ref.load_vocab(vocab_file)
+        except UnicodeDecodeError:
+            raise ConfigError(f"{vocab_file}: not UTF-8 text; a WordPiece vocabulary has one token per line.") from None
+        for token in ("[UNK]", "[CLS]", "[SEP]"):
+            if token not in self.vocab:
+                raise ConfigError(f"{vocab_file}: the vocabulary has no {token} token; is this a BERT/ELECTRA vocab.txt?")
+        self.vocab_file = vocab_file
+        self.inv_vocab = {i: t for t, i in self.vocab.items()}
+        self.do_lower_case = do_lower_case
+        self.tokenize_chinese_chars = tokenize_chinese_chars
+        steps = [normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=tokenize_chinese_chars,
+                                            strip_accents=False, lowercase=False)]
+        if do_lower_case:
+            # The original's order: lower(), then NFD, then drop category Mn.
+            steps += [normalizers.Lowercase(), normalizers.NFD(),
+                      normalizers.Replace(Regex(_nonspacing_mark_regex()), "")]
+        tokenizer = Tokenizer(models.WordPiece(vocab=self.vocab, unk_token="[UNK]",
+                                               max_input_chars_per_word=ref.MAX_CHARS_PER_WORD))
+        tokenizer.normalizer = normalizers.Sequence(steps)
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        self._fast = tokenizer
+        self._reference = None
+
+    def _needs_reference(self, text: str) -> bool:
+        return (self.do_lower_case and "Σ" in text) or _unicode_version_patterns()[1].search(text) is not None
+
+    def _slow(self):
+        if self._reference is None:
+            self._reference = ref.ReferenceTokenizer.__new__(ref.ReferenceTokenizer)
+            self._reference.vocab = self.vocab
+            self._reference.do_lower_case = self.do_lower_case
+            self._reference.tokenize_chinese_chars = self.tokenize_chinese_chars
+        return self._reference
+
+    def tokenize(self, text: str) -> List[str]:
+        return self.tokenize_batch([text])[0]
+
+    def tokenize_batch(self, texts: Sequence[str]) -> List[List[str]]:
+        """Tokenize many texts at once (parallel in Rust)."""
+        deleted = _unicode_version_patterns()[0]
+        texts = [deleted.sub("", t) for t in texts]
+        encodings = self._fast.encode_batch(texts, add_special_tokens=False)
+        return [self._slow().tokenize(t) if self._needs_reference(t) else e.tokens for t, e in zip(texts, encodings)]
+
+    def convert_tokens_to_ids(self, tokens: Sequence[str]) -> List[int]:
+        return [self.vocab[t] for t in tokens]
+
+    def convert_ids_to_tokens(self, ids: Sequence[int]) -> List[str]:
+        return [self.inv_vocab[int(i)] for i in ids]
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def special_id(self, token: str) -> int:
+        return self.vocab[token]
+
+
+class SentencePieceTokenizer:
+    """A SentencePiece vocabulary (``*.model``) behind the same interface as FullTokenizer.
+
+    ``space_token``: replace spaces in the input by this token before encoding (as
+    thai2transformers' ``--space_token``); ``do_lower_case``: lowercase the input first.
+    """
+
+    def __init__(self, model_file: str, do_lower_case: bool = False, space_token: Optional[str] = None,
+                 cls_token: str = "[CLS]", sep_token: str = "[SEP]", unk_token: str = "[UNK]", pad_token: str = "[PAD]"):
+        import sentencepiece as spm
+
+        if not os.path.isfile(model_file):
+            raise ConfigError(f"SentencePiece model not found: {model_file}")
+        self.sp = spm.SentencePieceProcessor()
+        try:
+            self.sp.Load(model_file)
+        except Exception as e:
+            raise ConfigError(f"{model_file}: not a SentencePiece model ({e}).") from None
+        self.do_lower_case = do_lower_case
+        self.space_token = space_token
+        self.vocab = {self.sp.IdToPiece(i): i for i in range(self.sp.GetPieceSize())}
+        self.inv_vocab = {i: t for t, i in self.vocab.items()}
+        aliases = {"[CLS]": cls_token, "[SEP]": sep_token, "[UNK]": unk_token, "[PAD]": pad_token}
+        self._specials = {}
+        for name, token in aliases.items():
+            if token in self.vocab:
+                self._specials[name] = self.vocab[token]
+            elif name == "[UNK]":
+                self._specials[name] = self.sp.unk_id()
+            elif name == "[PAD]":
+                self._specials[name] = max(self.sp.pad_id(), 0)
+            else:
+                raise ConfigError(f"{model_file}: no {token} piece; pass the model's own cls/sep tokens.")
+
+    def _prepare(self, text: str) -> str:
+        if self.do_lower_case:
+            text = text.lower()
+        if self.space_token:
+            text = text.replace(" ", self.space_token)
+        return text
+
+    def tokenize(self, text: str) -> List[str]:
+        return self.sp.EncodeAsPieces(self._prepare(text))
+
+    def tokenize_batch(self, texts: Sequence[str]) -> List[List[str]]:
+        return [self.tokenize(t) for t in texts]
+
+    def convert_tokens_to_ids(self, tokens: Sequence[str]) -> List[int]:
+        return [self.special_id(t) if t in self._specials else self.sp.PieceToId(t) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids: Sequence[int]) -> List[str]:
+        return [self.inv_vocab[int(i)] for i in ids]
+
+    @property
+    def vocab_size(self) -> int:
+        return self.sp.GetPieceSize()
+
+    def special_id(self, token: str) -> int:
+        return self._specials[token]
+
+
+def build_tokenizer(vocab_path: str, do_lower_case: bool = True, tokenize_chinese_chars: bool = True,
+                    space_token: Optional[str] = None):
+    """WordPiece for ``vocab.txt`` files, SentencePiece for ``*.model`` files."""
+    if vocab_path.endswith(".model"):
+        return SentencePieceTokenizer(vocab_path, do_lower_case=do_lower_case, space_token=space_token)
+    return FullTokenizer(vocab_path, do_lower_case=do_lower_case, tokenize_chinese_chars=tokenize_chinese_chars)

@@ -1,0 +1,109 @@
+"""The fast tokenizer produces exactly the original FullTokenizer's output."""
+
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from electra_tf.errors import ConfigError
+from electra_tf.text.reference_tokenizer import ReferenceTokenizer, basic_tokenize
+from electra_tf.text.tokenizer import FullTokenizer
+
+SAMPLES = [
+    "Hello, World! Don't stop-believing...",
+    "Café déjà vu: naïve façade, Ångström, İstanbul",
+    "中文测试：北京是中国的首都。ELECTRA在CMRC 2018上的EM为63.4！",
+    "한국어 문장입니다. 네이버 영화 리뷰 NSMC",
+    "ｆｕｌｌ－ｗｉｄｔｈ　ＡＢＣ１２３，（全角）",
+    "tab\tnew\nline\r\x00null\ufffdrepl\u200bzwsp\u00a0nbsp\u3000ideo\u202fnarrow",
+    "ΟΔΟΣ ΣΟΦΟΣ Σ σ ς",
+    "emoji 😀👍🏽 and math ∑∫ √2 ≈ 1.41",
+    "a" * 205 + " short",
+    "unaffable runners jumped quickly ##hash [UNK] [CLS]",
+    "ไทย ภาษา tiếng Việt có dấu",
+    # Found by the property test: Mc vowel signs (kept by the original), a Unicode 13 mark,
+    # an unassigned code point.
+    "हिन्दी भाषा \u1031 \ua82c x\U0001f203y",
+]
+
+
+def _vocab_for(texts, path, extra=()):
+    """A vocab with the specials, whole words and word pieces of the sample texts."""
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    seen = set(tokens)
+    for lower in (True, False):
+        for text in texts:
+            for word in basic_tokenize(text, do_lower_case=lower):
+                cands = [word[:3], word, word[:1]] + [f"##{word[i:i + 2]}" for i in range(1, len(word), 2)]
+                cands += [f"##{ch}" for ch in word[1:]]
+                for c in cands:
+                    if c not in seen:
+                        seen.add(c)
+                        tokens.append(c)
+    for t in extra:
+        if t not in seen:
+            seen.add(t)
+            tokens.append(t)
+    path.write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def vocab_file(tmp_path_factory):
+    return _vocab_for(SAMPLES, tmp_path_factory.mktemp("vocab") / "vocab.txt",
+                      extra=["qu", "##ux", "##xq", "##x", "jump", "##ed"])
+
+
+@pytest.mark.parametrize("do_lower_case", [True, False])
+@pytest.mark.parametrize("chinese", [True, False])
+def test_fast_equals_reference_on_mixed_scripts(vocab_file, do_lower_case, chinese):
+    fast = FullTokenizer(vocab_file, do_lower_case, tokenize_chinese_chars=chinese)
+    slow = ReferenceTokenizer(vocab_file, do_lower_case, tokenize_chinese_chars=chinese)
+    for text in SAMPLES:
+        assert fast.tokenize(text) == slow.tokenize(text), text
+    assert fast.tokenize_batch(SAMPLES) == [slow.tokenize(t) for t in SAMPLES]
+
+
+def test_known_words_are_not_unk_and_wordpiece_is_greedy(vocab_file):
+    tok = FullTokenizer(vocab_file)
+    assert tok.tokenize("quuxx") == ["qu", "##ux", "##x"]  # longest match first, not "##xq"
+    assert tok.tokenize("a" * 201) == ["[UNK]"]  # over 200 characters -> one [UNK]
+    assert tok.tokenize("中文") == ["中", "文"]
+    ids = tok.convert_tokens_to_ids(tok.tokenize("jumped"))
+    assert tok.vocab["[UNK]"] not in ids
+
+
+def test_accents_kept_when_cased(vocab_file):
+    assert FullTokenizer(vocab_file, do_lower_case=False).tokenize("Café")[0].startswith("Caf")
+    assert basic_tokenize("Café", do_lower_case=True) == ["cafe"]
+
+
+TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list(string.printable)),
+        st.sampled_from(list("中文测试北京。，！？、한국어ΣΟΔσςéèçñåİ０１ＡＢｆ－（）　\u00a0\u200b\u202f\u2028\ufffd\x00\x85")),
+        st.characters(min_codepoint=0x20, max_codepoint=0x2FFFF),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=TEXT, lower=st.booleans())
+def test_fast_equals_reference_on_random_text(vocab_file, text, lower):
+    fast = FullTokenizer(vocab_file, do_lower_case=lower) if lower else _CASED.setdefault(vocab_file, FullTokenizer(vocab_file, False))
+    slow = ReferenceTokenizer(vocab_file, do_lower_case=lower)
+    assert fast.tokenize(text) == slow.tokenize(text)
+
+
+_CASED = {}
+
+
+def test_vocab_without_unk_is_a_clear_error(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("[CLS]\n[SEP]\nhello\n")
+    with pytest.raises(ConfigError, match=r"vocab.txt: the vocabulary has no \[UNK\]"):
+        FullTokenizer(str(path))
+    with pytest.raises(ConfigError, match="not found"):
+        FullTokenizer(str(tmp_path / "missing.txt"))
