@@ -1,0 +1,1 @@
+"""Training: the original optimizer, the distributed training loop."""

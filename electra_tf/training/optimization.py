@@ -1,0 +1,144 @@
+"""The original ELECTRA fine-tuning optimizer (``model/optimization.py``), exactly.
+
+* Schedule: ``lr(t) = base * (1 - t/N) * min(1, t/W)`` with ``W = warmup_proportion * N``,
+  evaluated at the step count *before* the update (so the first update uses lr 0, as in TF1's
+  polynomial_decay on the pre-increment global_step). Warm-up multiplies the decay, so the
+  peak is ``(1 - W/N) * base``, not ``base``.
+* ``AdamWeightDecay``: Adam without bias correction, epsilon outside the square root,
+  decoupled weight decay (scaled by the learning rate) for every weight whose name does not
+  contain ``LayerNorm``, ``layer_norm`` or ``bias``.
+* Layer-wise LR decay: multiplier ``decay ** (n_layers + 2 - depth)`` with embeddings and the
+  embedding projection at depth 0, encoder layer i at i + 1 and the task heads at n + 2. The
+  top layer therefore gets ``decay ** 2``, one factor more than intended (google-research/electra
+  issues #51 and #64, a leftover of the removed pooler); we keep it because it is what the
+  published numbers were produced with.
+* Gradients are clipped to global norm 1.0 *after* they are summed across replicas (the
+  original ran on one device, so this gives one-device semantics; Keras clips per replica).
+
+Distributed updates go through ``merge_call``: sum the gradients with ``batch_reduce_to``,
+clip, then update every variable and its slots with ``extended.update`` on each device. The
+same code runs on the default strategy, MirroredStrategy, MultiWorkerMirroredStrategy and TPU.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Optional, Sequence
+
+import tensorflow as tf
+
+# Weight names (canonical, HF-style) excluded from weight decay: the original's patterns.
+EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
+
+
+def learning_rate_at(step, base_lr: float, num_train_steps: int, warmup_proportion: float, warmup_steps: int = 0):
+    """The original schedule at (pre-increment) step ``step``; works on floats and tensors."""
+    step = tf.cast(step, tf.float32)
+    total = float(max(num_train_steps, 1))
+    decayed = base_lr * (1.0 - tf.minimum(step, total) / total)  # polynomial_decay, power 1, end 0
+    warmup = max(num_train_steps * warmup_proportion, warmup_steps)
+    if warmup > 0:
+        decayed = decayed * tf.minimum(1.0, step / float(warmup))
+    # warmup 0: the original divides 0 by 0 (NaN) at step 0; we apply no warm-up instead.
+    return decayed
+
+
+def layerwise_multipliers(depths: Dict[str, int], n_layers: int, layer_decay: float) -> Dict[str, float]:
+    """name -> learning-rate multiplier; all 1.0 when layer_decay <= 0 (disabled)."""
+    if layer_decay is None or layer_decay <= 0:
+        return {name: 1.0 for name in depths}
+    return {name: float(layer_decay ** (n_layers + 2 - depth)) for name, depth in depths.items()}
+
+
+def decays_weight(name: str) -> bool:
+    return not any(re.search(pattern, name) for pattern in EXCLUDE_FROM_WEIGHT_DECAY)
+
+
+class AdamWeightDecay(tf.Module):
+    """The original AdamWeightDecayOptimizer with per-weight learning-rate multipliers.
+
+    ``variables`` and ``names`` are parallel lists (names are canonical weight names, used for
+    the decay exclusions). Create it inside the distribution strategy's scope so that its
+    slots are mirrored like the variables. ``apply_gradients`` must be called in a replica
+    context (inside ``strategy.run``) or outside any strategy.
+    """
+
+    def __init__(
+        self,
+        variables: Sequence,
+        names: Sequence[str],
+        base_lr: float,
+        num_train_steps: int,
+        warmup_proportion: float = 0.1,
+        weight_decay_rate: float = 0.01,
+        lr_multipliers: Optional[Dict[str, float]] = None,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-6,
+        clip_norm: Optional[float] = 1.0,
+        name: str = "adam_weight_decay",
+    ):
+        super().__init__(name=name)
+        if len(variables) != len(names):
+            raise ValueError("variables and names must be parallel lists")
+        self.variables_ = [getattr(v, "value", v) for v in variables]
+        self.names = list(names)
+        self.base_lr = float(base_lr)
+        self.num_train_steps = int(num_train_steps)
+        self.warmup_proportion = float(warmup_proportion)
+        self.weight_decay_rate = float(weight_decay_rate)
+        multipliers = lr_multipliers or {}
+        self.multipliers = [float(multipliers.get(n, 1.0)) for n in self.names]
+        self.decay_mask = [decays_weight(n) and self.weight_decay_rate > 0 for n in self.names]
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.clip_norm = clip_norm
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
+                                      aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.adam_m = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False, name=f"{n}/adam_m")
+                       for v, n in zip(self.variables_, self.names)]
+        self.adam_v = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False, name=f"{n}/adam_v")
+                       for v, n in zip(self.variables_, self.names)]
+
+    def learning_rate(self, step=None):
+        step = self.iterations if step is None else step
+        return learning_rate_at(step, self.base_lr, self.num_train_steps, self.warmup_proportion)
+
+    def apply_gradients(self, gradients: List[tf.Tensor]):
+        """Sum across replicas, clip by global norm, update. Returns the (unclipped) global norm."""
+        # Embedding gradients come as IndexedSlices; the original densifies them in its Adam math.
+        gradients = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients]
+        context = tf.distribute.get_replica_context()
+        if context is None:  # cross-replica context: gradients are already final
+            return self._apply(tf.distribute.get_strategy(), gradients, reduce=False)
+        return context.merge_call(self._apply, args=(gradients,))
+
+    def _apply(self, strategy, gradients, reduce=True):
+        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(gradients, self.variables_)]
+        if reduce:
+            grads = strategy.extended.batch_reduce_to(
+                tf.distribute.ReduceOp.SUM, list(zip(grads, self.variables_))
+            )
+        global_norm = tf.linalg.global_norm(grads)
+        if self.clip_norm:
+            # tf.clip_by_global_norm: g * clip / max(norm, clip)
+            scale = self.clip_norm / tf.maximum(global_norm, self.clip_norm)
+        else:
+            scale = tf.constant(1.0)
+        lr = self.learning_rate()
+        for i, (var, grad) in enumerate(zip(self.variables_, grads)):
+            step_lr = lr * self.multipliers[i]
+            strategy.extended.update(
+                var, self._update_one, args=(grad, self.adam_m[i], self.adam_v[i], scale, step_lr),
+                kwargs={"decay": self.decay_mask[i]}, group=False,
+            )
+        strategy.extended.update(self.iterations, lambda it: it.assign_add(1), group=False)
+        return global_norm
+
+    def _update_one(self, var, grad, m, v, scale, lr, decay):
+        grad = tf.cast(grad, tf.float32) * scale
+        next_m = m.assign(self.beta_1 * m + (1.0 - self.beta_1) * grad)
+        next_v = v.assign(self.beta_2 * v + (1.0 - self.beta_2) * tf.square(grad))
+        update = next_m / (tf.sqrt(next_v) + self.epsilon)
+        if decay:
+            update += self.weight_decay_rate * var
+        return var.assign_sub(lr * update)
