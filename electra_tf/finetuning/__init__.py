@@ -1,0 +1,1 @@
+"""The original fine-tuning recipe: hparams, tasks, data pipeline and the runner."""

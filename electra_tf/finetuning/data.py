@@ -1,0 +1,160 @@
+"""Features -> TFRecord cache -> tf.data pipelines.
+
+As in the original (``finetune/preprocessing.py``): all tasks' features of a split go into one
+TFRecord named ``<sorted task names>_<split>.tfrecord`` under ``preprocessed_data_dir``, with a
+``.metadata`` JSON beside it; the file is padded with dummy records (``task_id == n_tasks``, zero
+loss, skipped when scoring) to a multiple of the batch size. Unlike the original, the cache is
+keyed by everything that changes the features (task, split, vocabulary, max_seq_length,
+lowercasing, the data files' contents, ...), so a stale cache is rebuilt instead of reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from electra_tf.io_utils import atomic_output_path, atomic_write_json
+
+logger = logging.getLogger("electra_tf")
+
+# Bump when the feature layout changes, so old caches are rebuilt.
+FEATURE_VERSION = 1
+
+
+def shared_feature_spec(max_seq_length: int):
+    return {
+        "input_ids": ((max_seq_length,), "int64"),
+        "input_mask": ((max_seq_length,), "int64"),
+        "segment_ids": ((max_seq_length,), "int64"),
+        "task_id": ((), "int64"),
+    }
+
+
+def full_feature_spec(tasks, max_seq_length: int):
+    spec = shared_feature_spec(max_seq_length)
+    for task in tasks:
+        spec.update(task.feature_spec())
+    return spec
+
+
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(config, tasks, split: str, data_files: Sequence[str], pad_multiple: int) -> str:
+    """A digest of everything the features of this split depend on."""
+    parts = {
+        "version": FEATURE_VERSION,
+        "tasks": [t.name for t in tasks],
+        "split": split,
+        "vocab": _file_digest(config.vocab_file) if os.path.isfile(config.vocab_file) else config.vocab_file,
+        "max_seq_length": config.max_seq_length,
+        "do_lower_case": config.do_lower_case,
+        "double_unordered": config.double_unordered,
+        "task_config": config.task_config,
+        "qa": [config.max_query_length, config.doc_stride],
+        "data": {p: _file_digest(p) for p in sorted(data_files)},
+        "pad_multiple": pad_multiple,
+        "seed": config.seed if split == "train" else None,
+        "space_token": config.space_token,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _to_example(feature: Dict, spec) -> bytes:
+    fields = {}
+    for name, (shape, dtype) in spec.items():
+        value = np.asarray(feature.get(name, np.zeros(shape)), dtype=np.float32 if dtype == "float32" else np.int64).reshape(-1)
+        if dtype == "float32":
+            fields[name] = tf.train.Feature(float_list=tf.train.FloatList(value=value.tolist()))
+        else:
+            fields[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=value.tolist()))
+    return tf.train.Example(features=tf.train.Features(feature=fields)).SerializeToString()
+
+
+def dummy_feature(n_tasks: int, spec) -> Dict:
+    return {"task_id": n_tasks}
+
+
+def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_multiple: int,
+                  data_files: Sequence[str]) -> Tuple[str, Dict]:
+    """Write (or reuse) the TFRecord of ``split`` for ``tasks``; return (path, metadata).
+
+    Records use the feature spec of ``all_tasks`` (the model's) and each example's task_id is
+    its task's index among them; dummy padding records get task_id len(all_tasks).
+    """
+    spec = full_feature_spec(all_tasks, config.max_seq_length)
+    name = "_".join(sorted(t.name for t in tasks)) + "_" + split
+    folder = config.preprocessed_data_dir
+    path = os.path.join(folder, name + ".tfrecord")
+    meta_path = path + ".metadata"
+    key = cache_key(config, all_tasks, split, data_files, pad_multiple) + "-" + name
+    if config.use_tfrecords_if_existing and os.path.isfile(meta_path) and os.path.isfile(path):
+        try:
+            with open(meta_path, encoding="utf-8") as f:
+                meta = json.load(f)
+        except (OSError, json.JSONDecodeError):
+            meta = {}
+        if meta.get("key") == key:
+            logger.info("Using cached features %s (%d records)", path, meta["n_examples"])
+            return path, meta
+        logger.info("Cached features %s are stale (data, vocab or settings changed): rebuilding.", path)
+
+    features: List[Dict] = []
+    counts = {}
+    for task in tasks:
+        examples = task.get_examples(split)
+        task_features = task.featurize(examples, is_training)
+        for feature in task_features:
+            feature["task_id"] = all_tasks.index(task)
+        counts[task.name] = {"examples": len(examples), "features": len(task_features)}
+        features.extend(task_features)
+    if is_training:
+        # The original shuffles the training records once before writing (unseeded); ours is seeded.
+        random.Random(config.seed if config.seed is not None else 0).shuffle(features)
+    n_real = len(features)
+    while len(features) % pad_multiple:
+        features.append(dummy_feature(len(all_tasks), spec))
+    os.makedirs(folder, exist_ok=True)
+    with atomic_output_path(path) as tmp:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for feature in features:
+                writer.write(_to_example(feature, spec))
+    meta = {"n_examples": len(features), "n_real": n_real, "key": key, "counts": counts}
+    atomic_write_json(meta_path, meta)
+    logger.info("Wrote %d features (%d real) to %s", len(features), n_real, path)
+    return path, meta
+
+
+def parse_fn(spec):
+    description = {
+        name: tf.io.FixedLenFeature(shape, tf.float32 if dtype == "float32" else tf.int64)
+        for name, (shape, dtype) in spec.items()
+    }
+
+    def parse(record):
+        parsed = tf.io.parse_single_example(record, description)
+        return {k: (tf.cast(v, tf.int32) if v.dtype == tf.int64 else v) for k, v in parsed.items()}
+
+    return parse
+
+
+def make_dataset(path: str, spec, batch_size: int, is_training: bool, seed: int = 0, shuffle_buffer: int = 100):
+    """Training: repeat, shuffle (buffer 100 as the original), fixed batches. Eval: one pass, in order."""
+    ds = tf.data.TFRecordDataset(path)
+    if is_training:
+        ds = ds.repeat().shuffle(shuffle_buffer, seed=seed)
+    ds = ds.map(parse_fn(spec), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=True)  # records are padded to a multiple of the batch
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,288 @@
+"""FinetuningConfig: every hparam of the original configure_finetuning.py, same names and defaults.
+
+Precedence is the original's: base defaults and derived paths, then the user's hparams, then
+single-task defaults (RTE/STS 10 epochs; names containing "squad" or "qa" 512 tokens and 2
+epochs; chunk 256 tokens), then model-size defaults (large: lr 5e-5 and layer decay 0.9; small:
+embedding_size 128), then debug defaults, then the user's hparams again, so a value the user
+gives always wins.
+
+Hparams beyond the original (seed, distribution, precision, accumulation, resume, ...) default
+to the original behaviour. An unknown hparam is an error naming it and the closest valid name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Mapping, Optional
+
+from electra_tf.errors import ConfigError, closest
+
+# name -> (default, comment). Order and comments follow configure_finetuning.py.
+ORIGINAL_HPARAMS: Dict[str, Any] = {
+    # general
+    "debug": False,  # debug mode for quickly running things
+    "log_examples": False,  # print out some train examples for debugging
+    "num_trials": 1,  # how many train+eval runs to perform
+    "do_train": True,
+    "do_eval": True,
+    "do_test": True,  # HFL: evaluate on the "eval" split (finetuning_data/<task>/eval.*) when it exists
+    "keep_all_models": True,  # if False, only keep the last trial's checkpoint
+    # model
+    "model_size": "small",
+    "task_names": ["chunk"],
+    "model_hparam_overrides": {},
+    "embedding_size": None,  # hidden size by default; 128 for small
+    "vocab_size": 30522,
+    "do_lower_case": True,
+    # training
+    "learning_rate": 1e-4,
+    "weight_decay_rate": 0.01,
+    "layerwise_lr_decay": 0.8,
+    "num_train_epochs": 3.0,
+    "warmup_proportion": 0.1,
+    "save_checkpoints_steps": 1000000,
+    "iterations_per_loop": 1000,
+    "use_tfrecords_if_existing": True,
+    # writing model outputs to disc
+    "write_test_outputs": False,
+    "n_writes_test": 5,
+    # sizing
+    "max_seq_length": 128,
+    "train_batch_size": 32,
+    "eval_batch_size": 32,
+    "predict_batch_size": 32,
+    "double_unordered": True,
+    # QA
+    "max_query_length": 64,
+    "doc_stride": 128,
+    "n_best_size": 20,
+    "max_answer_length": 30,
+    "answerable_classifier": True,
+    "answerable_uses_start_logits": True,
+    "answerable_weight": 0.5,
+    "joint_prediction": True,
+    "beam_size": 20,
+    "qa_na_threshold": -2.75,
+    # TPU
+    "use_tpu": False,
+    "num_tpu_cores": 1,
+    "tpu_job_name": None,
+    "tpu_name": None,
+    "tpu_zone": None,
+    "gcp_project": None,
+}
+
+# Our additions; every default keeps the original behaviour.
+EXTENSION_HPARAMS: Dict[str, Any] = {
+    "seed": None,  # None: a random seed per trial, recorded in the results
+    "head": "electra",  # "electra": the original heads; "hf": HuggingFace's heads
+    "distribution_strategy": "one_device",  # auto | one_device | mirrored | multi_worker_mirrored | tpu
+    "mixed_precision": "float32",  # float32 | mixed_float16 | mixed_bfloat16
+    "jit_compile": False,  # XLA
+    "gradient_accumulation_steps": 1,
+    "keep_checkpoint_max": 5,  # the Estimator default
+    "resume": True,  # continue an interrupted run from its last checkpoint
+    "overwrite_model_dir": False,  # the original wiped model_dir of each trial; we ask first
+    "eval_every_steps": 0,  # 0: evaluate at the end only (original)
+    "progress": "auto",  # auto (bar on a terminal) | true | false
+    "log_every_steps": 10,  # the original's ETAHook logged every 10 steps
+    "task_config": {},  # per-task settings, e.g. generic tsv/csv and tagging tasks
+    "space_token": None,  # SentencePiece vocabularies: replace spaces by this token
+    "tfds_data_dir": None,  # tasks read from tensorflow-datasets: their data_dir
+}
+
+_PATH_HPARAMS = ("data_dir", "raw_data_dir", "vocab_file", "init_checkpoint", "model_dir", "results_txt",
+                 "results_pkl", "qa_eval_file", "qa_preds_file", "qa_na_file", "preprocessed_data_dir",
+                 "test_predictions")
+
+
+class FinetuningConfig:
+    """Fine-tuning hyperparameters, with the original's names, defaults and precedence.
+
+    Per-task path templates (``raw_data_dir``, ``qa_preds_file``, ...) contain ``{}`` and are
+    filled with methods of the same meaning (``raw_data_dir_for(task)``, ...).
+    """
+
+    def __init__(self, model_name: str, data_dir: str, **kwargs):
+        self.model_name = model_name
+        for name, default in {**ORIGINAL_HPARAMS, **EXTENSION_HPARAMS}.items():
+            setattr(self, name, json.loads(json.dumps(default)))  # fresh copies of mutable defaults
+        if "model_hparam_overrides" in kwargs:
+            self.model_hparam_overrides = kwargs["model_hparam_overrides"]
+
+        # default locations of data files (computed before the user's hparams, as the original)
+        self.data_dir = data_dir
+        pretrained = os.path.join(data_dir, "models", model_name)
+        self.raw_data_dir = os.path.join(data_dir, "finetuning_data", "{}")
+        self.vocab_file = self._default_vocab(pretrained, data_dir)
+        tasks = ",".join(kwargs.get("task_names", self.task_names))
+        self.init_checkpoint = None if self.debug else pretrained
+        self.model_dir = os.path.join(pretrained, "finetuning_models", tasks + "_model")
+        results = os.path.join(pretrained, "results")
+        self.results_txt = os.path.join(results, tasks + "_results.txt")
+        self.results_pkl = os.path.join(results, tasks + "_results.pkl")
+        qa_dir = os.path.join(results, tasks + "_qa")
+        self.qa_eval_file = os.path.join(qa_dir, "{}_eval.json")
+        self.qa_preds_file = os.path.join(qa_dir, "{}_preds.json")
+        self.qa_na_file = os.path.join(qa_dir, "{}_null_odds.json")
+        self.preprocessed_data_dir = os.path.join(pretrained, "finetuning_tfrecords", tasks + "_tfrecords" + ("-debug" if self.debug else ""))
+        self.test_predictions = os.path.join(pretrained, "test_predictions", "{}_{}_{}_predictions.pkl")
+
+        self.user_hparams = dict(kwargs)
+        self.update(kwargs)
+
+        # default hyperparameters for single-task models
+        if len(self.task_names) == 1:
+            task = self.task_names[0]
+            if task in ("rte", "sts"):
+                self.num_train_epochs = 10.0
+            elif "squad" in task or "qa" in task:
+                self.max_seq_length = 512
+                self.num_train_epochs = 2.0
+                self.write_test_outputs = False
+            elif task == "chunk":
+                self.max_seq_length = 256
+            else:
+                self.num_train_epochs = 3.0
+
+        # default hyperparameters for different model sizes
+        if self.model_size == "large":
+            self.learning_rate = 5e-5
+            self.layerwise_lr_decay = 0.9
+        elif self.model_size == "small":
+            self.embedding_size = 128
+
+        if self.debug:
+            self.save_checkpoints_steps = 1000000
+            self.use_tfrecords_if_existing = False
+            self.num_trials = 1
+            self.iterations_per_loop = 1
+            self.train_batch_size = 32
+            self.num_train_epochs = 3.0
+            self.log_examples = True
+
+        # passed-in arguments override (for example) debug-mode defaults
+        self.update(kwargs)
+        self.validate()
+
+    @staticmethod
+    def _default_vocab(pretrained: str, data_dir: str) -> str:
+        for name in ("vocab.txt", "spm.model", "sentencepiece.model", "tokenizer.model"):
+            path = os.path.join(pretrained, name)
+            if os.path.isfile(path):
+                return path
+        return os.path.join(data_dir, "vocab.txt")
+
+    # ------------------------------------------------------------------ updates
+    def update(self, kwargs: Mapping[str, Any]) -> None:
+        known = self.hparam_names()
+        for key, value in kwargs.items():
+            if key not in known:
+                raise ConfigError(f"Unknown hparam {key!r}.{closest(key, known)}")
+            setattr(self, key, value)
+
+    @staticmethod
+    def hparam_names() -> List[str]:
+        return ["model_name", *ORIGINAL_HPARAMS, *EXTENSION_HPARAMS, *_PATH_HPARAMS]
+
+    def validate(self) -> None:
+        if not isinstance(self.task_names, list) or not self.task_names or not all(isinstance(t, str) for t in self.task_names):
+            raise ConfigError(f"hparam task_names must be a non-empty list of task names, got {self.task_names!r}.")
+        for task in self.task_names:
+            if "_" in task or "," in task or "/" in task:
+                # The original flattens outputs to "<task>_<key>" and splits on the first "_",
+                # so a task name with "_" lost its loss (google issue #76, HFL #32).
+                raise ConfigError(
+                    f"Task name {task!r} contains '_', ',' or '/', which the results file layout cannot "
+                    f"represent (the original failed with KeyError: 'loss'); use '-' instead, e.g. {task.replace('_', '-')!r}."
+                )
+        if len(set(self.task_names)) != len(self.task_names):
+            raise ConfigError(f"hparam task_names lists a task twice: {self.task_names}.")
+        positive = ("train_batch_size", "eval_batch_size", "predict_batch_size", "max_seq_length",
+                    "gradient_accumulation_steps", "keep_checkpoint_max")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"hparam {name} must be a positive integer, got {value!r}.")
+        if not (isinstance(self.num_train_epochs, (int, float)) and self.num_train_epochs >= 0):
+            raise ConfigError(f"hparam num_train_epochs must be a non-negative number, got {self.num_train_epochs!r}.")
+        if self.model_size not in ("small", "base", "large"):
+            raise ConfigError(f"hparam model_size must be 'small', 'base' or 'large', got {self.model_size!r}.")
+        if self.head not in ("electra", "hf"):
+            raise ConfigError(f"hparam head must be 'electra' (the original heads) or 'hf', got {self.head!r}.")
+        choices = {
+            "distribution_strategy": ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu"),
+            "mixed_precision": ("float32", "mixed_float16", "mixed_bfloat16"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                value = getattr(self, name)
+                raise ConfigError(f"hparam {name} must be one of {', '.join(allowed)}, got {value!r}.{closest(str(value), allowed)}")
+        if self.max_seq_length > 512 and not self.model_hparam_overrides.get("max_position_embeddings"):
+            raise ConfigError(
+                f"hparam max_seq_length={self.max_seq_length} exceeds the 512 position embeddings of ELECTRA; use at most 512."
+            )
+        if not isinstance(self.task_config, dict):
+            raise ConfigError("hparam task_config must be a JSON object {task_name: {...}}.")
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def pretrained_model_dir(self) -> str:
+        return os.path.join(self.data_dir, "models", self.model_name)
+
+    @property
+    def tasks_str(self) -> str:
+        return ",".join(self.task_names)
+
+    def raw_data_dir_for(self, task: str) -> str:
+        return self.raw_data_dir.format(task)
+
+    def qa_preds_file_for(self, name: str) -> str:
+        return self.qa_preds_file.format(name)
+
+    def qa_na_file_for(self, name: str) -> str:
+        return self.qa_na_file.format(name)
+
+    def qa_eval_file_for(self, name: str) -> str:
+        return self.qa_eval_file.format(name)
+
+    def test_predictions_for(self, task: str, split: str, trial: int) -> str:
+        return self.test_predictions.format(task, split, trial)
+
+    @property
+    def results_json(self) -> str:
+        return os.path.splitext(self.results_txt)[0] + ".json"
+
+    def trial_model_dir(self, trial: int) -> str:
+        return f"{self.model_dir}_{trial}"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {name: getattr(self, name) for name in self.hparam_names()}
+
+
+def parse_hparams(value: str) -> Dict[str, Any]:
+    """--hparams: a JSON string, a path ending in .json, or (an extension) any existing file path."""
+    import logging
+
+    text, source = value, "--hparams"
+    if value.endswith(".json") or (os.path.isfile(value) and not value.lstrip().startswith("{")):
+        if not os.path.isfile(value):
+            raise ConfigError(f"--hparams file not found: {value}")
+        if not value.endswith(".json"):
+            logging.getLogger("electra_tf").warning(
+                "Reading --hparams from %s (the original only reads files ending in .json).", value)
+        try:
+            with open(value, encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError:
+            raise ConfigError(f"{value}: not UTF-8 text; --hparams must be a JSON file.") from None
+        source = value
+    try:
+        hparams = json.loads(text)
+    except json.JSONDecodeError as e:
+        hint = " (a trailing comma? HFL's README example has one after the last entry)" if "double quotes" in e.msg or "Expecting value" in e.msg else ""
+        raise ConfigError(f"{source}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}{hint}.") from None
+    if not isinstance(hparams, dict):
+        raise ConfigError(f"{source}: --hparams must be a JSON object, got {type(hparams).__name__}.")
+    return hparams

@@ -1,0 +1,74 @@
+"""The fine-tuning model: one shared ELECTRA encoder and one head per task.
+
+As in the original ``run_finetuning.FinetuningModel``: every head runs on every example, and an
+example's loss is its own task's loss (``task_id`` selects it; padding records, whose task_id is
+the number of tasks, contribute zero). The training loss is the *sum* over the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+import keras
+from keras import ops
+
+from electra_tf.config import ElectraConfig
+from electra_tf.modeling.encoder import ElectraMainLayer
+from electra_tf.modeling.naming import WeightRef
+
+
+class FinetuningModel(keras.Model):
+    """Encoder + task heads. ``call(features)`` -> {task name: outputs}."""
+
+    base_model_prefix = "electra"
+
+    def __init__(self, model_config: ElectraConfig, tasks: List, head_type: str = "electra", **kwargs):
+        super().__init__(**kwargs)
+        self.config = model_config
+        self.tasks = list(tasks)
+        self.head_type = head_type
+        self.electra = ElectraMainLayer(model_config, name="electra")
+        self.task_heads = [task.build_head(model_config, head_type) for task in self.tasks]
+
+    def call(self, features, training=False):
+        encoded = self.electra(features["input_ids"], attention_mask=features["input_mask"],
+                               token_type_ids=features["segment_ids"], training=training)
+        sequence_output = encoded["last_hidden_state"]
+        return {task.name: task.head_outputs(head, sequence_output, features, training)
+                for task, head in zip(self.tasks, self.task_heads)}
+
+    def per_example_loss(self, outputs, features):
+        """[B] loss of each example under its own task (0 for padding records)."""
+        losses = [task.per_example_loss(head, outputs[task.name], features) for task, head in zip(self.tasks, self.task_heads)]
+        stacked = ops.stack(losses, axis=-1)  # [B, T]
+        select = ops.one_hot(ops.cast(features["task_id"], "int32"), len(self.tasks))  # padding -> all zeros
+        return ops.sum(stacked * select, axis=-1)
+
+    def build_for(self, max_seq_length: int) -> "FinetuningModel":
+        import numpy as np
+
+        batch = {"input_ids": np.zeros((1, max_seq_length), "int32"), "input_mask": np.ones((1, max_seq_length), "int32"),
+                 "segment_ids": np.zeros((1, max_seq_length), "int32"), "task_id": np.zeros((1,), "int32")}
+        for task in self.tasks:
+            for name, (shape, dtype) in task.feature_spec().items():
+                batch[name] = np.zeros((1,) + tuple(shape), "float32" if dtype == "float32" else "int32")
+        self(batch, training=False)
+        return self
+
+    def hf_weights(self) -> List[WeightRef]:
+        """Encoder weights under ``electra.*``, each head under ``task_specific.<task>.*``."""
+        refs = list(self.electra.hf_weights("electra"))
+        for task, head in zip(self.tasks, self.task_heads):
+            # Inside the task scope, heads keep the names of the single-task model classes
+            # (classifier.weight, qa_head.start.weight, ...), so export is a prefix strip.
+            for ref in head.hf_weights(task.head_prefix):
+                refs.append(WeightRef(f"task_specific.{task.name}.{ref.name}", ref.variable, ref.is_kernel))
+        return refs
+
+    def canonical_depths(self) -> Dict[str, int]:
+        n = self.config.num_hidden_layers
+        out = {}
+        for ref in self.hf_weights():
+            depth = self.electra.depth_of(ref.name)
+            out[ref.name] = n + 2 if depth is None else depth
+        return out

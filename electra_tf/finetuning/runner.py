@@ -1,0 +1,395 @@
+"""run_finetuning: trials of train -> evaluate -> write results, as the original runner.
+
+Outputs (paths from FinetuningConfig, as the original): fine-tuned checkpoints in
+``finetuning_models/<tasks>_model_<trial>``, ``results/<tasks>_results.txt`` (one line per task
+and trial, the original's format) plus ``<tasks>_results.json`` (per trial, seed, and max / mean
+over trials) and ``<tasks>_config.json`` (the fully resolved hparams), test predictions in
+``test_predictions/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import random
+import shutil
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from electra_tf.config import ElectraConfig
+from electra_tf.errors import CheckpointError, ConfigError, DataError
+from electra_tf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+logger = logging.getLogger("electra_tf")
+
+MODEL_SUBDIR = "model"  # the exported single-task model inside a trial's model_dir
+
+
+# ---------------------------------------------------------------------------- model config
+def checkpoint_config(path: str) -> Optional[ElectraConfig]:
+    """The encoder config stored with (or inferred from) a pre-trained checkpoint."""
+    from electra_tf.checkpoints import tf1
+    from electra_tf.checkpoints.loading import HF, KERAS, detect_layout
+
+    layout = detect_layout(path)
+    if layout in (HF, KERAS):
+        directory = path if os.path.isdir(path) else os.path.dirname(path)
+        return ElectraConfig.from_json_file(os.path.join(directory, "config.json"))
+    prefix = tf1.resolve_checkpoint_prefix(path)
+    shapes = tf1.list_tf1_variables(prefix)
+    inferred = tf1.infer_config(shapes, prefix)
+    found = tf1.find_config_file(prefix, "base")
+    if found:
+        stored = ElectraConfig.from_json_file(found)
+        tf1.check_config_against_shapes(stored, inferred, prefix, found)
+        return stored
+    return inferred
+
+
+_SIZE_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+
+
+def resolve_model_config(config) -> ElectraConfig:
+    """The encoder the original would build from the hparams, reconciled with the checkpoint.
+
+    Fields the user set explicitly (model_size, vocab_size, embedding_size,
+    model_hparam_overrides) must agree with the checkpoint: a disagreement is an error naming
+    the hparam. Defaulted fields take the checkpoint's value (the original would have failed
+    with a shape mismatch in init_from_checkpoint).
+    """
+    user = config.user_hparams
+    if config.debug:
+        # FinetuningModel's debug model; it is trained from scratch (see run_trial).
+        return ElectraConfig.from_finetuning_hparams(config.model_size, config.vocab_size, config.embedding_size,
+                                                     config.model_hparam_overrides, debug=True)
+    derived = ElectraConfig.from_finetuning_hparams(
+        config.model_size, config.vocab_size, config.embedding_size, config.model_hparam_overrides)
+    init = config.init_checkpoint
+    if not init or not os.path.exists(init) and not os.path.exists(init + ".index"):
+        if init:
+            raise CheckpointError(
+                f"Pre-trained model not found: {init}. Put the checkpoint in <data-dir>/models/<model-name>/ "
+                f"(an original TF1 checkpoint, a HuggingFace directory or an electra-tf directory)."
+            )
+        return derived
+    stored = checkpoint_config(init)
+    explicit = {}
+    if "vocab_size" in user:
+        explicit["vocab_size"] = "vocab_size"
+    if "embedding_size" in user or ("model_size" in user and config.model_size == "small"):
+        explicit["embedding_size"] = "embedding_size" if "embedding_size" in user else "model_size (small implies embedding_size 128)"
+    if "model_size" in user:
+        explicit.update({f: "model_size" for f in _SIZE_FIELDS})
+    for key in config.model_hparam_overrides:
+        explicit[key] = f"model_hparam_overrides.{key}"
+    changes = {}
+    for field in ("vocab_size", "embedding_size", *_SIZE_FIELDS, "max_position_embeddings", "type_vocab_size"):
+        want, have = getattr(derived, field), getattr(stored, field)
+        if want == have:
+            continue
+        if field in explicit:
+            if field == "num_attention_heads" and "num_attention_heads" not in config.model_hparam_overrides:
+                changes[field] = have  # heads cannot be read from TF1 shapes; the stored config wins
+                continue
+            raise ConfigError(
+                f"The hparam {explicit[field]} gives {field}={want}, but the checkpoint {init} has {field}={have}; "
+                f"change the hparam (or remove it to use the checkpoint's value)."
+            )
+        changes[field] = have
+    for field in ("hidden_act", "layer_norm_eps"):
+        changes[field] = getattr(stored, field)
+    # dropout and other overrides of the user stay as the hparams say
+    for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+        if key in config.model_hparam_overrides:
+            changes[key] = config.model_hparam_overrides[key]
+    return derived.replace(**changes)
+
+
+# ---------------------------------------------------------------------------- helpers
+def set_seed(seed: int) -> None:
+    import keras
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def write_results(config, trials: List[Dict]) -> None:
+    """results.txt in the original's format, results.pkl, and results.json with max/mean."""
+    lines = []
+    for trial in trials:
+        for task, metrics in trial["results"].items():
+            lines.append(task + ": " + " - ".join(f"{k}: {v:.2f}" for k, v in metrics.items()))
+    atomic_write_text(config.results_txt, "\n".join(lines) + ("\n" if lines else ""))
+    atomic_write_bytes(config.results_pkl, pickle.dumps([t["results"] for t in trials]))
+    summary: Dict[str, Dict[str, Dict[str, float]]] = {}
+    for task in config.task_names:
+        values: Dict[str, List[float]] = {}
+        for trial in trials:
+            for metric, value in trial["results"].get(task, {}).items():
+                values.setdefault(metric, []).append(value)
+        summary[task] = {m: {"max": float(np.max(v)), "mean": float(np.mean(v)), "min": float(np.min(v)),
+                             "std": float(np.std(v)), "n": len(v)} for m, v in values.items()}
+    atomic_write_json(config.results_json, {"tasks": config.task_names, "trials": trials, "summary": summary})
+
+
+def _flatten_outputs(outputs: Dict, row: int) -> Dict:
+    return {k: v[row] for k, v in outputs.items()}
+
+
+# ---------------------------------------------------------------------------- runner
+class FinetuningRunner:
+    """Builds tokenizer, tasks and strategy once; runs trials."""
+
+    def __init__(self, config):
+        from electra_tf.finetuning.tasks import get_task
+        from electra_tf.text.tokenizer import build_tokenizer
+        from electra_tf.training.distribute import build_strategy
+        from electra_tf.training.precision import apply_precision
+
+        self.config = config
+        if not os.path.isfile(config.vocab_file):
+            raise ConfigError(
+                f"Vocabulary not found: {config.vocab_file}. Put vocab.txt in <data-dir>/models/<model-name>/ "
+                f"or <data-dir>/, or set the hparam vocab_file."
+            )
+        self.tokenizer = build_tokenizer(config.vocab_file, config.do_lower_case, space_token=config.space_token)
+        self.tasks = [get_task(config, name, self.tokenizer) for name in config.task_names]
+        self.model_config = resolve_model_config(config)
+        if self.tokenizer.vocab_size > self.model_config.vocab_size:
+            raise ConfigError(
+                f"The vocabulary {config.vocab_file} has {self.tokenizer.vocab_size} tokens but the model's vocab_size is "
+                f"{self.model_config.vocab_size}; use the vocab.txt that belongs to the checkpoint."
+            )
+        if config.max_seq_length > self.model_config.max_position_embeddings:
+            raise ConfigError(
+                f"max_seq_length {config.max_seq_length} exceeds the model's {self.model_config.max_position_embeddings} "
+                f"position embeddings; lower max_seq_length."
+            )
+        apply_precision(config)
+        self.strategy = build_strategy(config)
+        self.n_replicas = self.strategy.num_replicas_in_sync
+        for name in ("train_batch_size", "eval_batch_size"):
+            if getattr(config, name) % self.n_replicas:
+                raise ConfigError(
+                    f"{name}={getattr(config, name)} is a global batch size and must be divisible by the "
+                    f"{self.n_replicas} replicas of the distribution strategy."
+                )
+
+    # ------------------------------------------------------------------ model
+    def build_model(self):
+        from electra_tf.finetuning.model import FinetuningModel
+
+        with self.strategy.scope():
+            model = FinetuningModel(self.model_config, self.tasks, head_type=self.config.head)
+            model.build_for(self.config.max_seq_length)
+        return model
+
+    def load_pretrained(self, model) -> None:
+        from electra_tf.checkpoints.loading import read_checkpoint
+        from electra_tf.checkpoints.state import assign_state
+
+        if self.config.debug or not self.config.init_checkpoint:
+            logger.info("No pre-trained checkpoint (debug mode): training from random initialisation.")
+            return
+        _, state, skipped, layout = read_checkpoint(self.config.init_checkpoint, config=self.model_config, model_type="base")
+        report = assign_state(model, state, source=self.config.init_checkpoint, skip_reasons=skipped)
+        logger.info("%s", report.summary())
+
+    def make_optimizer(self, model, num_train_steps: int):
+        from electra_tf.training.optimization import AdamWeightDecay, layerwise_multipliers
+
+        refs = model.hf_weights()
+        multipliers = layerwise_multipliers(model.canonical_depths(), self.model_config.num_hidden_layers,
+                                            self.config.layerwise_lr_decay)
+        with self.strategy.scope():
+            optimizer = AdamWeightDecay(
+                [r.variable for r in refs], [r.name for r in refs], base_lr=self.config.learning_rate,
+                num_train_steps=num_train_steps, warmup_proportion=self.config.warmup_proportion,
+                weight_decay_rate=self.config.weight_decay_rate, lr_multipliers=multipliers)
+        return optimizer, [r.variable for r in refs]
+
+    # ------------------------------------------------------------------ data
+    def dataset(self, split: str, is_training: bool, tasks=None, seed: int = 0):
+        from electra_tf.finetuning import data
+
+        tasks = tasks or self.tasks
+        batch = self.config.train_batch_size if is_training else self.config.eval_batch_size
+        files = [f for t in tasks for f in t.data_files(split)]
+        path, meta = data.prepare_split(self.config, self.tasks, tasks, split, is_training, batch, files)
+        spec = data.full_feature_spec(self.tasks, self.config.max_seq_length)
+        return data.make_dataset(path, spec, batch, is_training, seed=seed), meta
+
+    # ------------------------------------------------------------------ train
+    def train(self, model, model_dir: str, seed: int):
+        import tensorflow as tf
+
+        from electra_tf.training.loop import ProgressLogger, Trainer
+
+        dataset, meta = self.dataset("train", True, seed=seed)
+        num_train_steps = int(meta["n_examples"] // self.config.train_batch_size * self.config.num_train_epochs)
+        optimizer, variables = self.make_optimizer(model, num_train_steps)
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        manager = tf.train.CheckpointManager(checkpoint, model_dir, max_to_keep=self.config.keep_checkpoint_max,
+                                             step_counter=optimizer.iterations,
+                                             checkpoint_interval=self.config.save_checkpoints_steps)
+        start = 0
+        if manager.latest_checkpoint:
+            if not self.config.resume:
+                raise ConfigError(f"{model_dir} already holds checkpoints; set resume true, or overwrite_model_dir true to start over.")
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            start = int(optimizer.iterations.numpy())
+            logger.info("Resuming from %s at step %d of %d", manager.latest_checkpoint, start, num_train_steps)
+        else:
+            self.load_pretrained(model)
+        if start >= num_train_steps:
+            logger.info("Training already finished in %s (step %d).", model_dir, start)
+            return start
+        # The input position is part of the state: skip the batches already consumed (the
+        # shuffled order is a function of the seed, so the resumed run sees the same data).
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset.skip(start)))
+        trainer = Trainer(self.strategy, model, optimizer, variables)
+        progress = ProgressLogger(num_train_steps, self.config.train_batch_size, every=self.config.log_every_steps)
+        logger.info("Training for %d steps (%d examples incl. padding, batch %d, %s epochs)", num_train_steps,
+                    meta["n_examples"], self.config.train_batch_size, self.config.num_train_epochs)
+        for step in range(start + 1, num_train_steps + 1):
+            lr = float(optimizer.learning_rate())
+            loss, norm = trainer.train_step(iterator)
+            progress(step, float(loss), lr, float(norm))
+            if self.config.save_checkpoints_steps and step % self.config.save_checkpoints_steps == 0:
+                manager.save(checkpoint_number=step)
+        manager.save(checkpoint_number=num_train_steps, check_interval=False)
+        return num_train_steps
+
+    def restore_finetuned(self, model, model_dir: str) -> int:
+        import tensorflow as tf
+
+        latest = tf.train.latest_checkpoint(model_dir) if os.path.isdir(model_dir) else None
+        if not latest:
+            raise CheckpointError(
+                f"No fine-tuned model in {model_dir}: train first (do_train true) or point model_dir at a fine-tuned run."
+            )
+        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+        return int(latest.rsplit("-", 1)[-1]) if latest.rsplit("-", 1)[-1].isdigit() else 0
+
+    # ------------------------------------------------------------------ evaluate
+    def predict(self, model, task, split: str):
+        """Run the model on ``split`` of one task; returns (rows, scorer)."""
+        from electra_tf.training.loop import Trainer
+
+        dataset, meta = self.dataset(split, False, tasks=[task])
+        trainer = Trainer(self.strategy, model, optimizer=None, variables=[])
+        scorer = task.get_scorer(split)
+        task_index = self.tasks.index(task)  # padding records carry len(self.tasks)
+        rows = []
+        seen = 0
+        for outputs, losses, features in trainer.predict_batches(dataset):
+            task_ids = features["task_id"]
+            for i in range(len(task_ids)):
+                if task_ids[i] != task_index:
+                    continue
+                row_out = _flatten_outputs(outputs[task.name], i)
+                row_feat = {k: v[i] for k, v in features.items()}
+                task.update_scorer(scorer, row_out, row_feat, float(losses[i]))
+                rows.append((row_out, row_feat))
+                seen += 1
+        if seen != meta["n_real"]:
+            raise DataError(f"Evaluation of {task.name} {split} saw {seen} of {meta['n_real']} examples.")
+        return rows, scorer
+
+    def evaluate(self, model, split: str) -> Dict[str, Dict[str, float]]:
+        results = {}
+        for task in self.tasks:
+            if not task.has_split(split):
+                if split == "dev":
+                    raise DataError(f"Task {task.name}: no dev data in {task.raw_data_dir()}.")
+                continue
+            _, scorer = self.predict(model, task, split)
+            results[task.name] = scorer.get_results()
+            logger.info("%s %s: %s", task.name, split, scorer.results_str())
+        return results
+
+    def write_test_outputs(self, model, trial: int) -> None:
+        for task in self.tasks:
+            for split in task.test_splits():
+                if not task.has_split(split):
+                    continue
+                rows, _ = self.predict(model, task, split)
+                eid_key = f"{task.name}_eid"
+                predictions = {int(f[eid_key]): task.prediction_for_output(o) for o, f in rows}
+                path = self.config.test_predictions_for(task.name, split, trial)
+                atomic_write_bytes(path, pickle.dumps(predictions))
+                labels = "".join(f"{int(f[eid_key])}\t{task.label_of(o)}\n" for o, f in rows)
+                atomic_write_text(os.path.splitext(path)[0] + ".tsv", "index\tprediction\n" + labels)
+                logger.info("Wrote %d %s %s predictions to %s", len(rows), task.name, split, path)
+
+    def export_single_task(self, model, model_dir: str) -> None:
+        """Save a single-task run as an electra-tf model directory (loadable with from_pretrained)."""
+        from electra_tf.checkpoints.state import assign_state
+        from electra_tf.modeling.models import MODEL_CLASSES
+
+        if len(self.tasks) != 1:
+            return
+        task = self.tasks[0]
+        prefix = f"task_specific.{task.name}."
+        state = {ref.name[len(prefix):] if ref.name.startswith(prefix) else ref.name: ref.variable.numpy()
+                 for ref in model.hf_weights()}
+        labels = getattr(task, "label_list", None)
+        cfg = self.model_config.replace(num_labels=getattr(task, "num_labels", 2), head=self.config.head)
+        if labels:
+            cfg = cfg.replace(id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+        export = MODEL_CLASSES[task.model_type](cfg).build_with_dummy_inputs()
+        assign_state(export, state, source="fine-tuned model", strict=True)
+        export.save_pretrained(os.path.join(model_dir, MODEL_SUBDIR), format="keras")
+        from electra_tf.checkpoints.hf import write_tokenizer_files
+
+        if self.config.vocab_file.endswith(".txt"):
+            write_tokenizer_files(os.path.join(model_dir, MODEL_SUBDIR), self.config.vocab_file, self.config.do_lower_case)
+
+    # ------------------------------------------------------------------ trials
+    def run(self) -> List[Dict]:
+        config = self.config
+        os.makedirs(os.path.dirname(config.results_txt), exist_ok=True)
+        resolved = {k: v for k, v in config.to_dict().items()}
+        resolved["model_config"] = self.model_config.to_dict()
+        atomic_write_json(os.path.splitext(config.results_txt)[0].replace("_results", "_config") + ".json", resolved)
+        trials: List[Dict] = []
+        trial = 1
+        while config.num_trials < 0 or trial <= config.num_trials:
+            seed = (config.seed + trial - 1) if config.seed is not None else random.SystemRandom().randrange(2 ** 31)
+            set_seed(seed)
+            model_dir = config.trial_model_dir(trial)
+            logger.info("Trial %d (seed %d): %s", trial, seed, model_dir)
+            model = self.build_model()
+            global_step = 0
+            started = time.time()
+            if config.do_train:
+                if config.overwrite_model_dir and os.path.isdir(model_dir):
+                    shutil.rmtree(model_dir)
+                global_step = self.train(model, model_dir, seed)
+                self.export_single_task(model, model_dir)
+            elif config.do_eval or config.write_test_outputs or config.do_test:
+                global_step = self.restore_finetuned(model, model_dir)
+            record = {"trial": trial, "seed": seed, "global_step": global_step, "results": {}}
+            if config.do_eval:
+                record["results"] = self.evaluate(model, "dev")
+            if config.do_test and any(t.has_split("eval") for t in self.tasks):
+                record["eval_results"] = self.evaluate(model, "eval")
+            record["time"] = time.time() - started
+            if config.do_eval or "eval_results" in record:
+                trials.append(record)
+                write_results(config, trials)
+            if config.write_test_outputs and trial <= config.n_writes_test:
+                self.write_test_outputs(model, trial)
+            if trial != config.num_trials and not config.keep_all_models and os.path.isdir(model_dir):
+                shutil.rmtree(model_dir)
+            trial += 1
+        return trials
+
+
+def run_finetuning(config) -> List[Dict]:
+    return FinetuningRunner(config).run()

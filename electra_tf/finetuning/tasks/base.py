@@ -1,0 +1,166 @@
+"""The Task abstraction (as in the original finetune/task.py) and the task registry.
+
+A task knows its files, reads examples, turns them into fixed-length features, builds its head
+on top of the shared encoder, computes per-example losses (the original's semantics), and
+scores predictions. Features of all tasks share ``input_ids``, ``input_mask``, ``segment_ids``
+and ``task_id``; task-specific features are prefixed with the task name, as in the original.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from electra_tf.errors import ConfigError, DataError, closest
+
+TaskFactory = Callable[..., "Task"]
+_REGISTRY: Dict[str, TaskFactory] = {}
+
+
+def register(name: str, factory: TaskFactory) -> None:
+    _REGISTRY[name] = factory
+
+
+def registered_tasks() -> List[str]:
+    return sorted(_REGISTRY)
+
+
+def get_task(config, name: str, tokenizer) -> "Task":
+    """Build the task called ``name`` (a registered task, or a generic one from task_config)."""
+    from electra_tf.finetuning.tasks import generic  # noqa: F401  (registers generic task types)
+
+    spec = config.task_config.get(name) if isinstance(config.task_config, dict) else None
+    if spec is not None and "type" in spec:
+        return generic.build_generic_task(config, name, tokenizer, spec)
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"Unknown task {name!r}.{closest(name, _REGISTRY)} Known tasks: {', '.join(registered_tasks())}; "
+            f"or define it in the hparam task_config, e.g. {{\"task_config\": {{\"{name}\": {{\"type\": \"tsv\", ...}}}}}}."
+        )
+    return _REGISTRY[name](config, name, tokenizer)
+
+
+@dataclasses.dataclass
+class Example:
+    """One raw example; ``eid`` is its index in the split, ``source`` where it came from."""
+
+    eid: int
+    task_name: str
+    fields: Dict[str, Any]
+    source: str = ""
+
+
+FeatureSpec = Dict[str, Tuple[Tuple[int, ...], str]]  # name -> (shape, "int64" | "float32")
+
+
+class Task:
+    """Base class of fine-tuning tasks."""
+
+    kind = "base"
+    #: the head's weight-name prefix in the matching single-task model class
+    head_prefix = "classifier"
+    #: the single-task model class a fine-tuned model of this task exports to
+    model_type = "sequence-classification"
+
+    def __init__(self, config, name: str, tokenizer):
+        self.config = config
+        self.name = name
+        self.tokenizer = tokenizer
+
+    # ----------------------------------------------------------------- data
+    def raw_data_dir(self) -> str:
+        return self.config.raw_data_dir_for(self.name)
+
+    def split_file(self, split: str, candidates: Sequence[str], required: bool = True) -> Optional[str]:
+        """The first existing file among ``candidates`` in the task's data folder."""
+        folder = self.raw_data_dir()
+        for candidate in candidates:
+            path = os.path.join(folder, candidate)
+            if os.path.isfile(path):
+                return path
+        if required:
+            if not os.path.isdir(folder):
+                raise DataError(
+                    f"Task {self.name}: data folder {folder} does not exist; put the {split} file "
+                    f"({' or '.join(candidates)}) there (the layout is <data-dir>/finetuning_data/<task>/)."
+                )
+            raise DataError(f"Task {self.name}: no {split} file in {folder}; expected {' or '.join(candidates)}.")
+        return None
+
+    def has_split(self, split: str) -> bool:
+        raise NotImplementedError
+
+    def data_files(self, split: str) -> List[str]:
+        """The files the examples of ``split`` are read from (they key the feature cache)."""
+        raise NotImplementedError
+
+    def get_examples(self, split: str) -> List[Example]:
+        raise NotImplementedError
+
+    def test_splits(self) -> List[str]:
+        return ["test"]
+
+    # ----------------------------------------------------------------- features
+    def feature_spec(self) -> FeatureSpec:
+        raise NotImplementedError
+
+    def featurize(self, examples: List[Example], is_training: bool) -> List[Dict[str, Any]]:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- model
+    def build_head(self, model_config, head_type: str):
+        raise NotImplementedError
+
+    def head_outputs(self, head, sequence_output, features, training: bool) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def per_example_loss(self, head, outputs, features):
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- scoring
+    def get_scorer(self, split: str):
+        raise NotImplementedError
+
+    def update_scorer(self, scorer, outputs: Dict[str, np.ndarray], features: Dict[str, np.ndarray], loss: float) -> None:
+        raise NotImplementedError
+
+    def prediction_for_output(self, outputs: Dict[str, np.ndarray]):
+        """What write_test_outputs stores per example (the original: logits / predictions)."""
+        return outputs
+
+    @property
+    def checkpoint_metric(self) -> str:
+        return "accuracy"
+
+
+def pad_sequence(values: Sequence[int], length: int, pad: int = 0) -> List[int]:
+    return list(values) + [pad] * (length - len(values))
+
+
+def encode_pair(tokenizer, tokens_a: List[str], tokens_b: Optional[List[str]], max_seq_length: int):
+    """[CLS] a [SEP] (b [SEP]) -> (input_ids, input_mask, segment_ids), padded with 0.
+
+    Truncation follows the original's _truncate_seq_pair: pop from the longer sequence (from b on
+    ties) until the pair fits max_seq_length - 3; a single sentence is cut to max_seq_length - 2.
+    """
+    tokens_a = list(tokens_a)
+    if tokens_b is not None:
+        tokens_b = list(tokens_b)
+        while len(tokens_a) + len(tokens_b) > max_seq_length - 3:
+            (tokens_a if len(tokens_a) > len(tokens_b) else tokens_b).pop()
+    else:
+        tokens_a = tokens_a[: max_seq_length - 2]
+    cls_id, sep_id = tokenizer.special_id("[CLS]"), tokenizer.special_id("[SEP]")
+    tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
+    ids = [cls_id] + tokenizer.convert_tokens_to_ids(tokens_a) + [sep_id]
+    segments = [0] * len(ids)
+    if tokens_b is not None:
+        tokens += tokens_b + ["[SEP]"]
+        ids += tokenizer.convert_tokens_to_ids(tokens_b) + [sep_id]
+        segments += [1] * (len(tokens_b) + 1)
+    mask = [1] * len(ids)
+    return (pad_sequence(ids, max_seq_length), pad_sequence(mask, max_seq_length),
+            pad_sequence(segments, max_seq_length), tokens)

@@ -1,0 +1,108 @@
+"""The custom training and evaluation loops (``tf.function`` steps through ``strategy.run``).
+
+Not ``model.fit``: Keras 3's fit fails under MultiWorkerMirroredStrategy, and the recipe (sum
+loss, clip after the cross-replica sum, per-layer learning rates) needs its own step anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Dict, Iterator, List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+logger = logging.getLogger("electra_tf")
+
+
+class Trainer:
+    """Runs training steps of ``model`` with ``optimizer`` under ``strategy``."""
+
+    def __init__(self, strategy, model, optimizer, variables: List):
+        self.strategy = strategy
+        self.model = model
+        self.optimizer = optimizer
+        self.variables = [getattr(v, "value", v) for v in variables]
+        self._train_step = None
+        self._eval_step = None
+
+    def _replica_train_step(self, features):
+        with tf.GradientTape() as tape:
+            outputs = self.model(features, training=True)
+            # The original's loss: per-example losses summed over the batch (not averaged).
+            loss = tf.reduce_sum(self.model.per_example_loss(outputs, features))
+        grads = tape.gradient(loss, self.variables)
+        norm = self.optimizer.apply_gradients(grads)
+        return loss, norm
+
+    def train_step(self, iterator):
+        """One optimizer step on the next global batch; returns (batch loss sum, gradient norm)."""
+        if self._train_step is None:
+            @tf.function
+            def step(it):
+                loss, norm = self.strategy.run(self._replica_train_step, args=(next(it),))
+                total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+                return total, self.strategy.experimental_local_results(norm)[0]
+
+            self._train_step = step
+        return self._train_step(iterator)
+
+    def predict_batches(self, dataset) -> Iterator[Dict[str, np.ndarray]]:
+        """Yield, per global batch, host numpy outputs {task: {key: [n]}}, losses [n], features."""
+        if self._eval_step is None:
+            @tf.function
+            def step(features):
+                def fn(f):
+                    outputs = self.model(f, training=False)
+                    return outputs, self.model.per_example_loss(outputs, f), f
+
+                return self.strategy.run(fn, args=(features,))
+
+            self._eval_step = step
+        for batch in self.strategy.experimental_distribute_dataset(dataset):
+            outputs, losses, features = self._eval_step(batch)
+            yield (_host(self.strategy, outputs), _host(self.strategy, losses), _host(self.strategy, features))
+
+
+def _host(strategy, value):
+    """Concatenate per-replica values into host numpy arrays (nested dicts kept)."""
+    if isinstance(value, dict):
+        return {k: _host(strategy, v) for k, v in value.items()}
+    parts = strategy.experimental_local_results(value)
+    arrays = [np.asarray(p) for p in parts]
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=0)
+
+
+class ProgressLogger:
+    """Logs step, loss, learning rate, sequences/s and ETA like the original's ETAHook."""
+
+    def __init__(self, total_steps: int, batch_size: int, every: int = 10, sink: Optional[Callable[[str], None]] = None):
+        self.total = total_steps
+        self.batch_size = batch_size
+        self.every = max(1, every)
+        self.start = time.time()
+        self.first_step: Optional[int] = None
+        self.sink = sink or logger.info
+
+    def __call__(self, step: int, loss: float, lr: float, grad_norm: float) -> None:
+        if self.first_step is None:
+            self.first_step = step - 1
+            self.start = time.time()
+        if step % self.every and step != self.total:
+            return
+        elapsed = time.time() - self.start
+        done = step - self.first_step
+        sps = done * self.batch_size / max(elapsed, 1e-9)
+        eta = (self.total - step) * elapsed / max(done, 1)
+        self.sink(
+            f"step {step}/{self.total} = {100.0 * step / max(self.total, 1):.1f}%, {sps:.1f} seq/s, "
+            f"ELAP: {_fmt(elapsed)}, ETA: {_fmt(eta)} - loss: {loss:.4f} - lr: {lr:.3g} - grad norm: {grad_norm:.3f}"
+        )
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
