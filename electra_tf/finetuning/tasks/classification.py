@@ -42,7 +42,8 @@ class SentenceTaskSpec:
     files: Dict[str, Sequence[str]]  # split -> candidate file names
     columns: Columns
     split_columns: Dict[str, Columns] = dataclasses.field(default_factory=dict)  # per-split overrides
-    labels: Optional[List[str]] = None  # None: regression
+    labels: Optional[List[str]] = None  # None for regression, or inferred from the training file
+    regression: bool = False
     header: Union[bool, str] = True  # True, False, "auto" (skip a first line whose label is not a label), or per split
     header_splits: Dict[str, Union[bool, str]] = dataclasses.field(default_factory=dict)
     metrics: Sequence[str] = ("accuracy",)
@@ -54,8 +55,8 @@ class SentenceTaskSpec:
     skip_empty: bool = False  # KoELECTRA skips pairs with an empty sentence
     multi_label: bool = False
     label_separator: str = ","  # multi-label: labels in one column separated by this
-    filter_column: Optional[Column] = None  # keep only rows whose column equals filter_value
-    filter_value: Optional[str] = None
+    # split -> (column, value): keep only rows whose column equals value (XNLI's language)
+    row_filters: Dict[str, tuple] = dataclasses.field(default_factory=dict)
     test_splits: Sequence[str] = ("test",)
     note: str = ""
 
@@ -66,7 +67,7 @@ class SentenceTask(Task):
     def __init__(self, config, name: str, tokenizer, spec: SentenceTaskSpec):
         super().__init__(config, name, tokenizer)
         self.spec = spec
-        self.is_regression = spec.labels is None
+        self.is_regression = spec.regression
         self.kind = "regression" if self.is_regression else ("multilabel" if spec.multi_label else "classification")
         self.label_list = list(spec.labels or [])
         self.label_map = {label: i for i, label in enumerate(self.label_list)}
@@ -155,7 +156,8 @@ class SentenceTask(Task):
         a = self._resolve(cols.text_a, header, path)
         b = self._resolve(cols.text_b, header, path)
         lab = self._resolve(cols.label, header, path)
-        filt = self._resolve(self.spec.filter_column, header, path) if self.spec.filter_column is not None else None
+        filt_col, filt_value = self.spec.row_filters.get(split, (None, None))
+        filt = self._resolve(filt_col, header, path)
         needed = max(abs(i) + (0 if i >= 0 else -1) for i in [a, b, lab, filt] if i is not None) + 1
         examples: List[Example] = []
         for line_no, fields in rows:
@@ -164,7 +166,7 @@ class SentenceTask(Task):
             if len(fields) < needed:
                 self._error(path, line_no, f"expected at least {needed} {self._delim_name()}-separated columns, found {len(fields)}")
                 continue
-            if filt is not None and fields[filt] != self.spec.filter_value:
+            if filt is not None and fields[filt] != filt_value:
                 continue
             text_a = fields[a]
             text_b = fields[b] if b is not None else None
@@ -352,7 +354,7 @@ _register("mnli", SentenceTaskSpec(
      "test_mismatched": ["test_mismatched.tsv"], "diagnostic": ["diagnostic.tsv"], "dev_mismatched": ["dev_mismatched.tsv"]},
     Columns(8, 9, -1), {"diagnostic": Columns(1, 2)}, NLI,
     test_splits=("test_matched", "test_mismatched", "diagnostic")))
-_register("sts", SentenceTaskSpec(GLUE, Columns(-3, -2, -1), {"test": Columns(-2, -1)}, None,
+_register("sts", SentenceTaskSpec(GLUE, Columns(-3, -2, -1), {"test": Columns(-2, -1)}, None, regression=True,
                                   double_unordered=True, regression_scale=5.0))
 
 # --- HFL Chinese-ELECTRA tasks
@@ -369,7 +371,8 @@ _register("xnli", SentenceTaskSpec(
     {"train": ["train.tsv"], "dev": ["dev.tsv", "xnli.dev.tsv"], "eval": ["eval.tsv", "test.tsv", "xnli.test.tsv"],
      "test": ["test.tsv", "xnli.test.tsv"]},
     Columns(0, 1, 2), {"dev": Columns(6, 7, 1), "eval": Columns(6, 7, 1), "test": Columns(6, 7, 1)},
-    ["contradictory", "entailment", "neutral"], label_aliases={"contradiction": "contradictory"}))
+    ["contradictory", "entailment", "neutral"], label_aliases={"contradiction": "contradictory"},
+    row_filters={split: (0, "zh") for split in ("dev", "eval", "test")}))
 
 # --- KoELECTRA tasks (file names of their data releases; NSMC, question-pair and hate-speech
 # have no dev set, and KoELECTRA reports the test set, which "dev" falls back to here).
@@ -382,7 +385,7 @@ _register("kornli", SentenceTaskSpec(
     Columns(0, 1, 2), {}, NLI, test_splits=()))
 _register("korsts", SentenceTaskSpec(
     {"train": ["train.tsv", "sts-train.tsv"], "dev": ["dev.tsv", "sts-dev.tsv"], "test": ["test.tsv", "sts-test.tsv"]},
-    Columns(5, 6, 4), {}, None, double_unordered=True, regression_scale=5.0, test_splits=()))
+    Columns(5, 6, 4), {}, None, regression=True, double_unordered=True, regression_scale=5.0, test_splits=()))
 _register("paws", SentenceTaskSpec(
     {"train": ["train.tsv", "translated_train.tsv"], "dev": ["dev.tsv", "dev_2k.tsv"], "test": ["test.tsv", "test_2k.tsv"]},
     Columns(1, 2, 3), {}, BINARY, skip_empty=True, test_splits=()))

@@ -47,6 +47,7 @@ def build_generic_task(config, name: str, tokenizer, options: Dict[str, Any]):
         files=files,
         columns=Columns(options["text_a"], options.get("text_b"), options.get("label", 1)),
         labels=None if problem == "regression" else options.get("labels"),
+        regression=problem == "regression",
         header=options.get("header", True),
         metrics=tuple(options.get("metrics", default_metrics[problem])),
         delimiter=options.get("delimiter", "\t" if kind == "tsv" else ","),
