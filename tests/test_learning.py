@@ -77,7 +77,7 @@ def torch_reference_losses(state, batches, n_layers, base_lr, num_steps, warmup,
         loss = torch.sum(per_example * real)
         model.zero_grad()
         loss.backward()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         grads = [p.grad.detach().clone() for _, p in params]
         norm = torch.sqrt(sum(torch.sum(g.double() ** 2) for g in grads)).float()
         scale = 1.0 / torch.clamp(norm, min=1.0)
