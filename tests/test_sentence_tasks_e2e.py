@@ -210,3 +210,33 @@ def test_cli_subprocess_bad_hparam_is_one_clear_error(data_dir):
     last = result.stderr.strip().splitlines()[-1]
     assert last == "error: Unknown hparam 'num_train_epoch'. Did you mean 'num_train_epochs'?"
     assert "Traceback" not in result.stderr
+
+
+def test_hfl_do_test_scores_the_eval_split(data_dir):
+    task = "chnsenticorp"
+    for i, (name, (header, make)) in enumerate(FORMATS[task].items()):
+        _write(str(data_dir / "finetuning_data" / task / name), header, _rows(13, make, seed=i))
+    assert run(data_dir, {"task_names": [task], "overwrite_model_dir": True}) == 0
+    _, results = _read_results(data_dir, task)
+    assert "accuracy" in results["trials"][0]["eval_results"][task]
+
+
+def test_model_directory_in_huggingface_layout_and_debug_mode(data_dir):
+    import electra_tf as et
+
+    hf_name = "electra-tiny-hf"
+    tf1_dir = data_dir / "models" / MODEL
+    model = et.TFElectraForPreTraining.from_pretrained(str(tf1_dir))
+    model.save_pretrained(str(data_dir / "models" / hf_name), format="hf", vocab_file=str(tf1_dir / "vocab.txt"))
+    task = "sst"
+    for i, (name, (header, make)) in enumerate(FORMATS[task].items()):
+        _write(str(data_dir / "finetuning_data" / task / name), header, _rows(13, make, seed=i))
+    args = {"train_batch_size": 8, "eval_batch_size": 8, "max_seq_length": 24, "num_train_epochs": 1, "seed": 3,
+            "task_names": [task]}
+    assert run_finetuning.main(["--data-dir", str(data_dir), "--model-name", hf_name, "--hparams", json.dumps(args)]) == 0
+    assert (data_dir / "models" / hf_name / "results" / "sst_results.txt").exists()
+    # debug: the original's 3-layer debug model, trained from scratch on the first 100 lines
+    debug = dict(args, debug=True, num_train_epochs=1, train_batch_size=8, vocab_size=81, overwrite_model_dir=True)
+    assert run_finetuning.main(["--data-dir", str(data_dir), "--model-name", hf_name, "--hparams", json.dumps(debug)]) == 0
+    config = json.loads((data_dir / "models" / hf_name / "results" / "sst_config.json").read_text())
+    assert config["model_config"]["num_hidden_layers"] == 3 and config["model_config"]["hidden_size"] == 144

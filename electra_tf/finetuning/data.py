@@ -68,6 +68,7 @@ def cache_key(config, tasks, split: str, data_files: Sequence[str], pad_multiple
         "pad_multiple": pad_multiple,
         "seed": config.seed if split == "train" else None,
         "space_token": config.space_token,
+        "tfds_data_dir": config.tfds_data_dir,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -185,12 +185,18 @@ class SentenceTask(Task):
                                     source=f"{path}:{line_no}"))
         if not examples:
             raise DataError(f"{path}: no examples found (is it the right file and format?).")
-        if split == "train" and self.spec.double_unordered and self.config.double_unordered:
-            n = len(examples)
-            examples += [Example(eid=n + e.eid, task_name=self.name, source=e.source,
-                                 fields={"text_a": e.fields["text_b"], "text_b": e.fields["text_a"], "label": e.fields["label"]})
-                         for e in examples[:n]]
-        return examples
+        return self.maybe_double(examples, split)
+
+    def maybe_double(self, examples: List[Example], split: str) -> List[Example]:
+        """MRPC/STS: train on both sentence orders (the original's double_unordered)."""
+        if split != "train" or not (self.spec.double_unordered and self.config.double_unordered):
+            return examples
+        n = len(examples)
+        return examples + [
+            Example(eid=n + e.eid, task_name=self.name, source=e.source,
+                    fields={"text_a": e.fields["text_b"], "text_b": e.fields["text_a"], "label": e.fields["label"]})
+            for e in examples
+        ]
 
     def _delim_name(self) -> str:
         return {"\t": "tab", ",": "comma"}.get(self.spec.delimiter, repr(self.spec.delimiter))

@@ -28,13 +28,17 @@ _KEYS = {"type", "problem", "files", "text_a", "text_b", "label", "labels", "hea
 
 
 def build_generic_task(config, name: str, tokenizer, options: Dict[str, Any]):
+    if options.get("type") == "tfds":
+        from electra_tf.finetuning.tasks.tfds_task import TfdsSentenceTask
+
+        return TfdsSentenceTask(config, name, tokenizer, options)
     unknown = set(options) - _KEYS
     if unknown:
         key = sorted(unknown)[0]
         raise ConfigError(f"task_config.{name}: unknown key {key!r}.{closest(key, _KEYS)} Keys: {', '.join(sorted(_KEYS))}.")
     kind = options.get("type")
     if kind not in ("tsv", "csv"):
-        raise ConfigError(f"task_config.{name}.type must be 'tsv' or 'csv' for sentence tasks, got {kind!r}.")
+        raise ConfigError(f"task_config.{name}.type must be 'tsv', 'csv' or 'tfds' for sentence tasks, got {kind!r}.")
     problem = options.get("problem", "single_label")
     if problem not in ("single_label", "multi_label", "regression"):
         raise ConfigError(f"task_config.{name}.problem must be single_label, multi_label or regression, got {problem!r}.")
