@@ -206,6 +206,8 @@ class FinetuningRunner:
         refs = model.hf_weights()
         multipliers = layerwise_multipliers(model.canonical_depths(), self.model_config.num_hidden_layers,
                                             self.config.layerwise_lr_decay)
+        for task in self.tasks:
+            multipliers.update(task.lr_multiplier_overrides(self.config.learning_rate))
         with self.strategy.scope():
             optimizer = AdamWeightDecay(
                 [r.variable for r in refs], [r.name for r in refs], base_lr=self.config.learning_rate,
@@ -311,14 +313,25 @@ class FinetuningRunner:
             _, scorer = self.predict(model, task, split)
             results[task.name] = scorer.get_results()
             logger.info("%s %s: %s", task.name, split, scorer.results_str())
+            self.write_task_predictions(task, split, scorer)
         return results
+
+    def write_task_predictions(self, task, split: str, scorer) -> None:
+        if task.predictions_folder:
+            folder = os.path.join(os.path.dirname(self.config.results_txt), f"{self.config.tasks_str}_{task.predictions_folder}")
+            path = os.path.join(folder, f"{task.name}_{split}_predictions.txt")
+            task.write_predictions(split, scorer, path)
+            logger.info("Wrote %s %s predictions to %s", task.name, split, path)
 
     def write_test_outputs(self, model, trial: int) -> None:
         for task in self.tasks:
             for split in task.test_splits():
                 if not task.has_split(split):
                     continue
-                rows, _ = self.predict(model, task, split)
+                rows, scorer = self.predict(model, task, split)
+                if task.predictions_folder:
+                    self.write_task_predictions(task, split, scorer)
+                    continue
                 eid_key = f"{task.name}_eid"
                 predictions = {int(f[eid_key]): task.prediction_for_output(o) for o, f in rows}
                 path = self.config.test_predictions_for(task.name, split, trial)
@@ -335,6 +348,9 @@ class FinetuningRunner:
         if len(self.tasks) != 1:
             return
         task = self.tasks[0]
+        if getattr(task, "head", None) is not None and getattr(task.head, "crf", None) is not None:
+            logger.info("A CRF tagger is kept as training checkpoints only (the Keras export has no CRF layer).")
+            return
         prefix = f"task_specific.{task.name}."
         state = {ref.name[len(prefix):] if ref.name.startswith(prefix) else ref.name: ref.variable.numpy()
                  for ref in model.hf_weights()}

@@ -120,12 +120,22 @@ class Task:
     def per_example_loss(self, head, outputs, features):
         raise NotImplementedError
 
+    def lr_multiplier_overrides(self, base_lr: float) -> Dict[str, float]:
+        """Learning-rate multipliers for some of this task's weights (e.g. a CRF's own rate)."""
+        return {}
+
     # ----------------------------------------------------------------- scoring
     def get_scorer(self, split: str):
         raise NotImplementedError
 
     def update_scorer(self, scorer, outputs: Dict[str, np.ndarray], features: Dict[str, np.ndarray], loss: float) -> None:
         raise NotImplementedError
+
+    def write_predictions(self, split: str, scorer, path: str) -> None:
+        """Optional human-readable predictions of an evaluated split (tagging: CoNLL files)."""
+
+    #: folder suffix of write_predictions files under results/ (None: the task writes none)
+    predictions_folder: Optional[str] = None
 
     def prediction_for_output(self, outputs: Dict[str, np.ndarray]):
         """What write_test_outputs stores per example (the original: logits / predictions)."""

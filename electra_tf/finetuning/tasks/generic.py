@@ -28,6 +28,10 @@ _KEYS = {"type", "problem", "files", "text_a", "text_b", "label", "labels", "hea
 
 
 def build_generic_task(config, name: str, tokenizer, options: Dict[str, Any]):
+    if options.get("type") == "tagging":
+        from electra_tf.finetuning.tasks.tagging import build_generic_tagging_task
+
+        return build_generic_tagging_task(config, name, tokenizer, options)
     if options.get("type") == "tfds":
         from electra_tf.finetuning.tasks.tfds_task import TfdsSentenceTask
 

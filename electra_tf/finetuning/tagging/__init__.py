@@ -1,0 +1,1 @@
+"""Sequence tagging: tag schemes and span metrics, the CRF, the tagging head."""

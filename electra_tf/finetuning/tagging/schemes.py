@@ -1,0 +1,169 @@
+"""Tag schemes, spans and the metrics built on them.
+
+* ``original_spans``: the original's ``get_span_labels`` (``finetune/tagging/tagging_utils.py``),
+  used for the ``chunk`` task's span F1 exactly as the original computes it. On ill-formed
+  sequences it differs from conlleval (an ``I-Y`` right after ``I-X`` continues the span).
+* ``spans``: conlleval / seqeval's default-mode chunking (any scheme), the number NER papers
+  report. ``strict_spans``: seqeval's strict mode (only well-formed chunks of the scheme count).
+* ``tags_from_spans``: the original's ``get_tags`` (IOB2, BIOES or IO encodings).
+
+Suffix tags (Naver NER's ``PER-B``) are normalised to prefix form (``B-PER``) first.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Set, Tuple
+
+Span = Tuple[int, int, str]  # (start, end inclusive, type)
+SCHEMES = ("iob1", "iob2", "bioes", "suffix", "io")
+
+
+def to_prefix(tag: str) -> str:
+    """'PER-B' -> 'B-PER' (suffix form); prefix tags and 'O' are returned unchanged."""
+    if tag == "O" or len(tag) < 2:
+        return tag
+    if len(tag) > 2 and tag[1] == "-" and tag[0] in "BIESO":
+        return tag
+    if tag[-2] == "-" and tag[-1] in "BIES":
+        return f"{tag[-1]}-{tag[:-2]}"
+    return tag
+
+
+def split_tag(tag: str) -> Tuple[str, str]:
+    if tag == "O":
+        return "O", ""
+    if len(tag) > 2 and tag[1] == "-":
+        return tag[0], tag[2:]
+    return "I", tag  # a bare type (IO-style data)
+
+
+def spans(tags: Sequence[str]) -> List[Span]:
+    """conlleval chunking (seqeval's default mode): lenient about ill-formed sequences."""
+    out: List[Span] = []
+    prev_prefix, prev_type, start = "O", "", None
+    for i, tag in enumerate(list(tags) + ["O"]):
+        prefix, type_ = split_tag(to_prefix(tag))
+        end_chunk = (
+            prev_prefix in ("E", "S")
+            or (prev_prefix in ("B", "I") and prefix in ("B", "S", "O"))
+            or (prev_prefix != "O" and prefix in ("I", "E") and type_ != prev_type)
+        )
+        begin_chunk = (
+            prefix in ("B", "S")
+            or (prev_prefix in ("E", "S", "O") and prefix in ("I", "E"))
+            or (prefix in ("I", "E") and type_ != prev_type)
+        )
+        if end_chunk and start is not None:
+            out.append((start, i - 1, prev_type))
+            start = None
+        if begin_chunk and prefix != "O":
+            start = i
+        prev_prefix, prev_type = prefix, type_
+    return out
+
+
+def strict_spans(tags: Sequence[str], scheme: str) -> List[Span]:
+    """Only chunks that are well formed in ``scheme`` (seqeval's strict mode)."""
+    tags = [to_prefix(t) for t in tags]
+    out: List[Span] = []
+    i, n = 0, len(tags)
+    while i < n:
+        prefix, type_ = split_tag(tags[i])
+        if scheme == "bioes":
+            if prefix == "S":
+                out.append((i, i, type_))
+            elif prefix == "B":
+                j = i + 1
+                while j < n and split_tag(tags[j]) == ("I", type_):
+                    j += 1
+                if j < n and split_tag(tags[j]) == ("E", type_):
+                    out.append((i, j, type_))
+                    i = j
+        elif prefix == "B":  # iob2
+            j = i + 1
+            while j < n and split_tag(tags[j]) == ("I", type_):
+                j += 1
+            out.append((i, j - 1, type_))
+            i = j - 1
+        i += 1
+    return out
+
+
+def original_spans(tags: Sequence[str]) -> List[Span]:
+    """The original get_span_labels, verbatim in behaviour (types must not contain '-')."""
+    result: List[Span] = []
+    last, start = "O", -1
+    for i, tag in enumerate(tags):
+        pos = None if tag == "O" else tag.split("-")[0]
+        if (pos in ("S", "B") or tag == "O") and last != "O":
+            result.append((start, i - 1, last.split("-")[-1]))
+        if pos in ("B", "S") or last == "O":
+            start = i
+        last = tag
+    if tags and tags[-1] != "O":
+        result.append((start, len(tags) - 1, tags[-1].split("-")[-1]))
+    return result
+
+
+def tags_from_spans(span_list: Sequence[Span], length: int, encoding: str) -> List[str]:
+    """The original get_tags: 'BIOES', 'BIO' (IOB2) or 'IO'."""
+    tags = ["O"] * length
+    for s, e, t in span_list:
+        for i in range(s, e + 1):
+            tags[i] = "I-" + t
+        if "E" in encoding:
+            tags[e] = "E-" + t
+        if "B" in encoding:
+            tags[s] = "B-" + t
+        if "S" in encoding and s == e:
+            tags[s] = "S-" + t
+    return tags
+
+
+def convert(tags: Sequence[str], encoding: str) -> List[str]:
+    """Re-encode a tag sequence (any scheme) through its conlleval spans."""
+    return tags_from_spans(spans(tags), len(tags), encoding)
+
+
+def prf(gold: Sequence[Set[Span]], pred: Sequence[Set[Span]]) -> Dict[str, float]:
+    """Micro precision/recall/F1 (x100) over per-sentence span sets, as EntityLevelF1Scorer."""
+    n_correct = sum(len(g & p) for g, p in zip(gold, pred))
+    n_gold = sum(len(g) for g in gold)
+    n_pred = sum(len(p) for p in pred)
+    if n_correct == 0:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    p, r = 100.0 * n_correct / n_pred, 100.0 * n_correct / n_gold
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r)}
+
+
+def per_type_f1(gold: Sequence[Set[Span]], pred: Sequence[Set[Span]]) -> Dict[str, float]:
+    types = sorted({s[2] for g in gold for s in g} | {s[2] for p in pred for s in p})
+    out = {}
+    for t in types:
+        g = [{s for s in x if s[2] == t} for x in gold]
+        p = [{s for s in x if s[2] == t} for x in pred]
+        out[t] = prf(g, p)["f1"]
+    return out
+
+
+def allowed_transitions(labels: Sequence[str], encoding: str):
+    """(start_ok [C], end_ok [C], trans_ok [C, C]) boolean lists for constrained decoding."""
+    parsed = [split_tag(to_prefix(l)) for l in labels]
+    n = len(labels)
+
+    def can_follow(prev, cur) -> bool:
+        (pp, pt), (cp, ct) = prev, cur
+        if encoding.upper() == "BIOES":
+            if pp in ("B", "I"):
+                return cp in ("I", "E") and ct == pt
+            return cp in ("O", "B", "S")
+        if encoding.upper() in ("BIO", "IOB2"):
+            if cp == "I":
+                return pp in ("B", "I") and pt == ct
+            return True
+        return True
+
+    start_ok = [p[0] in ("O", "B", "S") if encoding.upper() in ("BIOES", "BIO", "IOB2") else True for p in parsed]
+    end_ok = [p[0] in ("O", "E", "S") if encoding.upper() == "BIOES" else True for p in parsed]
+    trans_ok = [[can_follow(parsed[i], parsed[j]) for j in range(n)] for i in range(n)]
+    return start_ok, end_ok, trans_ok
