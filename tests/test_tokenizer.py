@@ -107,3 +107,26 @@ def test_vocab_without_unk_is_a_clear_error(tmp_path):
         FullTokenizer(str(path))
     with pytest.raises(ConfigError, match="not found"):
         FullTokenizer(str(tmp_path / "missing.txt"))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=TEXT, lower=st.booleans())
+def test_offsets_fast_and_reference_agree_and_point_into_the_text(vocab_file, text, lower):
+    from electra_tf.text.reference_tokenizer import tokenize_with_offsets
+
+    fast = FullTokenizer(vocab_file, do_lower_case=lower)
+    (got,) = fast.tokenize_with_offsets_batch([text])
+    assert [t for t, _, _ in got] == fast.tokenize(text)
+    want = tokenize_with_offsets(text, fast.vocab, lower)
+    assert [t for t, _, _ in want] == [t for t, _, _ in got]
+    for token, start, end in got:
+        assert 0 <= start < end <= len(text)
+    assert [(s, e) for _, s, e in want] == [(s, e) for _, s, e in got]
+
+
+def test_offsets_of_chinese_and_wordpieces(vocab_file):
+    tok = FullTokenizer(vocab_file)
+    text = "中文　测试 quuxx!"
+    (got,) = tok.tokenize_with_offsets_batch([text])
+    assert [(t, text[s:e]) for t, s, e in got] == [("中", "中"), ("文", "文"), ("测", "测"), ("试", "试"),
+                                                    ("qu", "qu"), ("##ux", "ux"), ("##x", "x"), ("!", "!")]

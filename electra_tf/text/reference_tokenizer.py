@@ -136,3 +136,77 @@ class ReferenceTokenizer:
 
     def convert_tokens_to_ids(self, tokens: List[str]) -> List[int]:
         return [self.vocab[t] for t in tokens]
+
+
+def _normalize_with_origins(chars, do_lower_case):
+    """Lowercase + NFD + drop Mn on (char, origin) pairs, each output char keeping its origin."""
+    if not do_lower_case:
+        return chars
+    word = "".join(c for c, _ in chars)
+    lowered = word.lower()
+    if len(lowered) == len(word):  # the usual case; keeps str.lower's final-sigma rule
+        pairs = list(zip(lowered, (o for _, o in chars)))
+    else:
+        pairs = [(lc, o) for c, o in chars for lc in c.lower()]
+    out = []
+    for c, o in pairs:
+        for d in unicodedata.normalize("NFD", c):
+            if unicodedata.category(d) != "Mn":
+                out.append((d, o))
+    return out
+
+
+def tokenize_with_offsets(text: str, vocab: Dict[str, int], do_lower_case: bool = True,
+                          tokenize_chinese_chars: bool = True, unk_token: str = "[UNK]"):
+    """FullTokenizer tokens with (start, end) character spans in ``text``.
+
+    The same tokens as ``ReferenceTokenizer.tokenize``; a word piece covers the characters it
+    came from ("##" excluded); an [UNK] word covers the whole word.
+    """
+    chars = []
+    for i, ch in enumerate(text):
+        cp = ord(ch)
+        if cp == 0 or cp == 0xFFFD or is_control(ch):
+            continue
+        if is_whitespace(ch):
+            chars.append((" ", i))
+        elif tokenize_chinese_chars and is_cjk(cp):
+            chars.extend([(" ", None), (ch, i), (" ", None)])
+        else:
+            chars.append((ch, i))
+    words, current = [], []
+    for c, o in chars + [(" ", None)]:
+        if c.isspace():
+            if current:
+                words.append(current)
+                current = []
+        else:
+            current.append((c, o))
+    out = []
+    for word in words:
+        normalized = _normalize_with_origins(word, do_lower_case)
+        pieces, piece = [], []
+        for c, o in normalized:
+            if is_punctuation(c):
+                if piece:
+                    pieces.append(piece)
+                    piece = []
+                pieces.append([(c, o)])
+            else:
+                piece.append((c, o))
+        if piece:
+            pieces.append(piece)
+        for piece in pieces:
+            string_ = "".join(c for c, _ in piece)
+            origins = [o for _, o in piece]
+            tokens = wordpiece(string_, vocab, unk_token)
+            if tokens == [unk_token]:
+                out.append((unk_token, min(origins), max(origins) + 1))
+                continue
+            pos = 0
+            for token in tokens:
+                length = len(token) - (2 if token.startswith("##") and pos > 0 else 0)
+                span = origins[pos:pos + length]
+                out.append((token, min(span), max(span) + 1))
+                pos += length
+    return out

@@ -132,6 +132,21 @@ class FullTokenizer:
         encodings = self._fast.encode_batch(texts, add_special_tokens=False)
         return [self._slow().tokenize(t) if self._needs_reference(t) else e.tokens for t, e in zip(texts, encodings)]
 
+    def tokenize_with_offsets_batch(self, texts: Sequence[str]) -> List[List[tuple]]:
+        """Per text, (token, start, end) with character spans in the text (for QA)."""
+        deleted = _unicode_version_patterns()[0]
+        out = []
+        cleaned = [deleted.sub("", t) for t in texts]
+        fast = [i for i, (t, c) in enumerate(zip(texts, cleaned)) if t == c and not self._needs_reference(t)]
+        encodings = dict(zip(fast, self._fast.encode_batch([texts[i] for i in fast], add_special_tokens=False)))
+        for i, text in enumerate(texts):
+            if i in encodings:
+                e = encodings[i]
+                out.append([(tok, s, t) for tok, (s, t) in zip(e.tokens, e.offsets)])
+            else:  # rare texts (see _unicode_version_patterns): the reference implementation
+                out.append(ref.tokenize_with_offsets(text, self.vocab, self.do_lower_case, self.tokenize_chinese_chars))
+        return out
+
     def convert_tokens_to_ids(self, tokens: Sequence[str]) -> List[int]:
         return [self.vocab[t] for t in tokens]
 
@@ -192,6 +207,14 @@ class SentencePieceTokenizer:
 
     def tokenize_batch(self, texts: Sequence[str]) -> List[List[str]]:
         return [self.tokenize(t) for t in texts]
+
+    def tokenize_with_offsets_batch(self, texts: Sequence[str]) -> List[List[tuple]]:
+        """(piece, start, end) per text; spans are approximate when lowercasing changes lengths."""
+        out = []
+        for text in texts:
+            proto = self.sp.EncodeAsImmutableProto(self._prepare(text))
+            out.append([(p.piece, p.begin, p.end) for p in proto.pieces])
+        return out
 
     def convert_tokens_to_ids(self, tokens: Sequence[str]) -> List[int]:
         return [self.special_id(t) if t in self._specials else self.sp.PieceToId(t) for t in tokens]

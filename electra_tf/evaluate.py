@@ -1,0 +1,94 @@
+"""Standalone QA evaluator printing the official scripts' JSON.
+
+    python -m electra_tf.evaluate {squad,squad2,mrqa,korquad,cmrc2018,drcd} DATA PREDICTIONS.json [--na-prob-file F]
+
+DATA is the SQuAD-format JSON (or the MRQA .jsonl for ``mrqa``); PREDICTIONS maps question ids
+to answer texts. Runs offline on Python 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from electra_tf.errors import DataError
+from electra_tf.evaluation import qa_metrics
+
+METRICS = ("squad", "squad2", "mrqa", "korquad", "cmrc2018", "drcd")
+
+
+def _load_json(path: str, what: str):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"{what} file not found: {path}") from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text.") from None
+
+
+def load_mrqa_answers(path: str):
+    answers = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}, line {line_no}: not valid JSON ({e.msg}).") from None
+                if "header" in record:
+                    continue
+                for qa in record.get("qas", []):
+                    answers[qa["qid"]] = qa["answers"]
+    except FileNotFoundError:
+        raise DataError(f"MRQA data file not found: {path}") from None
+    return answers
+
+
+def evaluate(metric: str, data_path: str, predictions_path: str, na_prob_file: str = None, na_prob_thresh: float = 1.0):
+    predictions = _load_json(predictions_path, "Predictions")
+    if not isinstance(predictions, dict):
+        raise DataError(f"{predictions_path}: expected a JSON object mapping question ids to answers.")
+    if metric == "mrqa":
+        return qa_metrics.mrqa(load_mrqa_answers(data_path), predictions)
+    data = _load_json(data_path, "Data")
+    if not isinstance(data, dict) or "data" not in data:
+        raise DataError(f"{data_path}: expected SQuAD-format JSON with a top-level 'data' list.")
+    dataset = data["data"]
+    if metric == "squad":
+        return qa_metrics.squad_v1(dataset, predictions)
+    if metric == "squad2":
+        na_probs = _load_json(na_prob_file, "No-answer probability") if na_prob_file else None
+        return qa_metrics.squad_v2(dataset, predictions, na_probs, na_prob_thresh)
+    if metric == "korquad":
+        return qa_metrics.korquad_v1(dataset, predictions)
+    result = qa_metrics.cmrc2018(dataset, predictions)
+    # The official script prints its numbers as '%.3f' strings and names the prediction file.
+    return {"AVERAGE": "%.3f" % result["AVERAGE"], "F1": "%.3f" % result["F1"], "EM": "%.3f" % result["EM"],
+            "TOTAL": result["TOTAL"], "SKIP": result["SKIP"], "FILE": predictions_path}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("metric", choices=METRICS)
+    parser.add_argument("data")
+    parser.add_argument("predictions")
+    parser.add_argument("--na-prob-file", default=None, help="squad2: JSON of no-answer probabilities (null odds)")
+    parser.add_argument("--na-prob-thresh", type=float, default=1.0, help="squad2: predict no answer above this")
+    args = parser.parse_args(argv)
+    try:
+        result = evaluate(args.metric, args.data, args.predictions, args.na_prob_file, args.na_prob_thresh)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
