@@ -321,7 +321,7 @@ class FinetuningRunner:
             folder = os.path.join(os.path.dirname(self.config.results_txt), f"{self.config.tasks_str}_{task.predictions_folder}")
             path = os.path.join(folder, f"{task.name}_{split}_predictions.txt")
             task.write_predictions(split, scorer, path)
-            logger.info("Wrote %s %s predictions to %s", task.name, split, path)
+            logger.info("Wrote %s %s predictions to %s", task.name, split, folder)
 
     def write_test_outputs(self, model, trial: int) -> None:
         for task in self.tasks:
