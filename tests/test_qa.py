@@ -243,9 +243,10 @@ def test_squad_format_tasks_end_to_end(data_dir, task, v2, files):
         assert {"exact_match", "f1"} <= set(metrics)
 
 
-def test_mrqa_jsonl_end_to_end(data_dir):
+@pytest.mark.parametrize("task", ["newsqa", "naturalqs", "triviaqa", "searchqa"])
+def test_mrqa_jsonl_end_to_end(data_dir, task):
     rng = random.Random(1)
-    folder = data_dir / "finetuning_data" / "newsqa"
+    folder = data_dir / "finetuning_data" / task
     folder.mkdir(parents=True)
     for split in ("train", "dev"):
         lines = [json.dumps({"header": {"dataset": "NewsQA", "split": split}})]
@@ -256,17 +257,18 @@ def test_mrqa_jsonl_end_to_end(data_dir):
                 "qid": qa["id"], "question": qa["question"], "answers": [answer["text"]],
                 "detected_answers": [{"text": answer["text"], "char_spans": [[answer["answer_start"], answer["answer_start"] + len(answer["text"]) - 1]]}]}]}))
         (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-    assert _run(data_dir, {"task_names": ["newsqa"]}) == 0
-    metrics = json.loads((data_dir / "models" / MODEL / "results" / "newsqa_results.json").read_text())["trials"][0]["results"]["newsqa"]
+    assert _run(data_dir, {"task_names": [task], "max_seq_length": 48}) == 0
+    metrics = json.loads((data_dir / "models" / MODEL / "results" / f"{task}_results.json").read_text())["trials"][0]["results"][task]
     assert {"exact_match", "f1"} <= set(metrics)
-    assert json.loads((data_dir / "finetuning_data" / "newsqa" / "dev.jsonl").read_text().splitlines()[0])["header"]
+    preds = json.loads((data_dir / "models" / MODEL / "results" / f"{task}_qa" / f"{task}_dev_preds.json").read_text())
+    assert len(preds) == 6  # the header line is not a question
 
 
 @pytest.mark.parametrize("task,files", [("cmrc2018", ("cmrc2018_train.json", "cmrc2018_dev.json")),
                                         ("drcd", ("DRCD_training.json", "DRCD_dev.json"))])
 def test_chinese_tasks_end_to_end(data_dir, task, files):
-    sample = json.loads((os.path.join(ROOT, "tests", "data", "cmrc2018_trial_sample.json") and
-                         open(os.path.join(ROOT, "tests", "data", "cmrc2018_trial_sample.json"), encoding="utf-8").read()))
+    with open(os.path.join(ROOT, "tests", "data", "cmrc2018_trial_sample.json"), encoding="utf-8") as f:
+        sample = json.load(f)
     folder = data_dir / "finetuning_data" / task
     folder.mkdir(parents=True)
     (folder / files[0]).write_text(json.dumps(dict(sample, data=sample["data"][:16]), ensure_ascii=False), encoding="utf-8")
@@ -275,6 +277,8 @@ def test_chinese_tasks_end_to_end(data_dir, task, files):
     metrics = json.loads((data_dir / "models" / MODEL / "results" / f"{task}_results.json").read_text())["trials"][0]["results"][task]
     n_dev = sum(len(p["qas"]) for a in sample["data"][16:] for p in a["paragraphs"])
     assert metrics["TOTAL"] == n_dev and metrics["SKIP"] == 0 and {"AVERAGE", "F1", "EM"} <= set(metrics)
+    meta = json.loads((data_dir / "models" / MODEL / "finetuning_tfrecords" / f"{task}_tfrecords" / f"{task}_train.tfrecord.metadata").read_text())
+    assert "answer_position_differences" in meta["counts"][task]
     preds = json.loads((data_dir / "models" / MODEL / "results" / f"{task}_qa" / f"{task}_dev_preds.json").read_text())
     contexts = {qa["id"]: p["context"] for a in sample["data"][16:] for p in a["paragraphs"] for qa in p["qas"]}
     assert set(preds) == set(contexts)

@@ -120,6 +120,9 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
         for feature in task_features:
             feature["task_id"] = all_tasks.index(task)
         counts[task.name] = {"examples": len(examples), "features": len(task_features)}
+        if is_training and hasattr(task, "answer_position_differences"):
+            # QA: answers whose position by answer_start differs from the original's search
+            counts[task.name]["answer_position_differences"] = task.answer_position_differences
         features.extend(task_features)
     if is_training:
         # The original shuffles the training records once before writing (unseeded); ours is seeded.
