@@ -31,23 +31,11 @@ def _load_json(path: str, what: str):
 
 
 def load_mrqa_answers(path: str):
-    answers = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}, line {line_no}: not valid JSON ({e.msg}).") from None
-                if "header" in record:
-                    continue
-                for qa in record.get("qas", []):
-                    answers[qa["qid"]] = qa["answers"]
-    except FileNotFoundError:
-        raise DataError(f"MRQA data file not found: {path}") from None
-    return answers
+    """{qid: [answer texts]} of an MRQA .jsonl file (its header line skipped)."""
+    from electra_tf.io_utils import read_jsonl
+
+    return {qa["qid"]: qa["answers"] for _, record in read_jsonl(path) if "header" not in record
+            for qa in record.get("qas", [])}
 
 
 def evaluate(metric: str, data_path: str, predictions_path: str, na_prob_file: str = None, na_prob_thresh: float = 1.0):

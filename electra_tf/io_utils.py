@@ -63,3 +63,25 @@ class atomic_output_path:
         elif os.path.exists(self.tmp):
             os.unlink(self.tmp)
         return False
+
+
+def read_jsonl(path: str):
+    """(line number, record) of a JSON-lines file (.gz too), with errors naming file and line."""
+    import gzip
+
+    from electra_tf.errors import DataError
+
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield line_no, json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}, line {line_no}: not valid JSON ({e.msg}).") from None
+    except FileNotFoundError:
+        raise DataError(f"File not found: {path}") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: byte {e.start} is not valid UTF-8.") from None

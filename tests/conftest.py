@@ -93,3 +93,14 @@ def torch_outputs(model, ids, mask, types, **kwargs):
             **kwargs,
         )
     return out
+
+
+TINY_MODEL = "electra-tiny"
+
+
+def copy_tiny_model(data_dir) -> None:
+    """Copy the embedded tiny TF1 checkpoint into ``data_dir/models/electra-tiny`` (no run outputs)."""
+    import shutil
+
+    shutil.copytree(os.path.join(ROOT, "examples", "data", "models", TINY_MODEL), os.path.join(str(data_dir), "models", TINY_MODEL),
+                    ignore=shutil.ignore_patterns("finetuning_*", "results", "test_predictions"))

@@ -14,7 +14,7 @@ import textwrap
 
 import numpy as np
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_tiny_model
 
 MODEL = "electra-tiny"
 
@@ -44,8 +44,7 @@ def test_mirrored_two_cpus_equals_one_device(tmp_path):
     dirs = []
     for name in ("one", "two"):
         d = tmp_path / name
-        shutil.copytree(os.path.join(src, "models", MODEL), d / "models" / MODEL,
-                        ignore=shutil.ignore_patterns("finetuning_*", "results", "test_predictions"))
+        copy_tiny_model(d)
         shutil.copytree(os.path.join(src, "finetuning_data", "sst"), d / "finetuning_data" / "sst")
         dirs.append(str(d))
     hparams = {"task_names": ["sst"], "learning_rate": 3e-3, "train_batch_size": 32, "eval_batch_size": 32,

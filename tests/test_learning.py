@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_tiny_model
 
 import run_finetuning
 from electra_tf.finetuning.hparams import FinetuningConfig
@@ -30,8 +30,7 @@ MODEL = "electra-tiny"
 def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("learn")
     src = os.path.join(ROOT, "examples", "data")
-    shutil.copytree(os.path.join(src, "models", MODEL), root / "models" / MODEL,
-                    ignore=shutil.ignore_patterns("finetuning_*", "results", "test_predictions"))
+    copy_tiny_model(root)
     shutil.copytree(os.path.join(src, "finetuning_data", "sst"), root / "finetuning_data" / "sst")
     return root
 

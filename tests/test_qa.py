@@ -3,14 +3,13 @@
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 
 import keras
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_tiny_model
 
 import run_finetuning
 from electra_tf.evaluation import qa_metrics
@@ -193,8 +192,7 @@ def test_evaluator_cli(tmp_path):
 # ---------------------------------------------------------------------------- end to end
 @pytest.fixture()
 def data_dir(tmp_path):
-    shutil.copytree(os.path.join(ROOT, "examples", "data", "models", MODEL), tmp_path / "models" / MODEL,
-                    ignore=shutil.ignore_patterns("finetuning_*", "results", "test_predictions"))
+    copy_tiny_model(tmp_path)
     return tmp_path
 
 

@@ -9,13 +9,12 @@ import json
 import os
 import pickle
 import random
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_tiny_model
 
 import run_finetuning
 
@@ -95,8 +94,7 @@ TEST_OUTPUTS = {"cola": ["test"], "sst": ["test"], "qqp": ["test"], "sts": ["tes
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    shutil.copytree(os.path.join(ROOT, "examples", "data", "models", MODEL), root / "models" / MODEL,
-                    ignore=shutil.ignore_patterns("finetuning_*", "results", "test_predictions"))
+    copy_tiny_model(root)
     return root
 
 

@@ -2,9 +2,7 @@
 
 import itertools
 import json
-import os
 import random
-import shutil
 
 import keras
 import numpy as np
@@ -12,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ROOT
+from tests.conftest import copy_tiny_model
 
 import run_finetuning
 from electra_tf.errors import DataError
@@ -148,8 +146,7 @@ MODEL = "electra-tiny"
 
 @pytest.fixture()
 def data_dir(tmp_path):
-    shutil.copytree(os.path.join(ROOT, "examples", "data", "models", MODEL), tmp_path / "models" / MODEL,
-                    ignore=shutil.ignore_patterns("finetuning_*", "results", "test_predictions"))
+    copy_tiny_model(tmp_path)
     return tmp_path
 
 

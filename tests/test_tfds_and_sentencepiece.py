@@ -1,12 +1,10 @@
 """Tasks from tensorflow-datasets (TFDS mock data, no download) and SentencePiece vocabularies."""
 
 import json
-import os
-import shutil
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import copy_tiny_model
 
 import run_finetuning
 
@@ -15,8 +13,7 @@ MODEL = "electra-tiny"
 
 @pytest.fixture()
 def data_dir(tmp_path):
-    shutil.copytree(os.path.join(ROOT, "examples", "data", "models", MODEL), tmp_path / "models" / MODEL,
-                    ignore=shutil.ignore_patterns("finetuning_*", "results", "test_predictions"))
+    copy_tiny_model(tmp_path)
     return tmp_path
 
 

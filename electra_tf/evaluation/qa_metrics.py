@@ -32,14 +32,18 @@ def normalize_answer(s: str) -> str:
     return " ".join(s.split())
 
 
-def _token_f1(prediction: str, ground_truth: str) -> float:
-    pred, gold = normalize_answer(prediction).split(), normalize_answer(ground_truth).split()
+def _overlap_f1(pred: Sequence[str], gold: Sequence[str]) -> float:
+    """F1 of the bag-of-items overlap (tokens for SQuAD, characters for KorQuAD)."""
     common = collections.Counter(pred) & collections.Counter(gold)
     same = sum(common.values())
     if same == 0:
         return 0.0
     p, r = same / len(pred), same / len(gold)
     return 2 * p * r / (p + r)
+
+
+def _token_f1(prediction: str, ground_truth: str) -> float:
+    return _overlap_f1(normalize_answer(prediction).split(), normalize_answer(ground_truth).split())
 
 
 def _exact(prediction: str, ground_truth: str) -> float:
@@ -161,14 +165,8 @@ def normalize_korquad(s: str) -> str:
 
 
 def _char_f1(prediction: str, ground_truth: str) -> float:
-    pred = list("".join(normalize_korquad(prediction).split()))
-    gold = list("".join(normalize_korquad(ground_truth).split()))
-    common = collections.Counter(pred) & collections.Counter(gold)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    p, r = same / len(pred), same / len(gold)
-    return 2 * p * r / (p + r)
+    return _overlap_f1(list("".join(normalize_korquad(prediction).split())),
+                       list("".join(normalize_korquad(ground_truth).split())))
 
 
 def korquad_v1(dataset: Sequence[Mapping], predictions: Mapping[str, str]) -> Dict[str, float]:

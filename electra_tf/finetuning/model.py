@@ -66,9 +66,5 @@ class FinetuningModel(keras.Model):
         return refs
 
     def canonical_depths(self) -> Dict[str, int]:
-        n = self.config.num_hidden_layers
-        out = {}
-        for ref in self.hf_weights():
-            depth = self.electra.depth_of(ref.name)
-            out[ref.name] = n + 2 if depth is None else depth
-        return out
+        """Depth of each weight for the original layer-wise LR decay (heads at n + 2)."""
+        return self.electra.depths(self.hf_weights())

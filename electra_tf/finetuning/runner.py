@@ -9,7 +9,6 @@ over trials) and ``<tasks>_config.json`` (the fully resolved hparams), test pred
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import pickle

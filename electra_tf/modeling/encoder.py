@@ -282,6 +282,11 @@ class ElectraMainLayer(keras.layers.Layer):
         for i, layer in enumerate(self.layers_):
             yield from layer.hf_weights(f"{p}encoder.layer.{i}")
 
+    def depths(self, refs) -> Dict[str, int]:
+        """Depth of each weight for the original layer-wise LR decay (anything else: n + 2)."""
+        n = self.config.num_hidden_layers
+        return {ref.name: (n + 2 if self.depth_of(ref.name) is None else self.depth_of(ref.name)) for ref in refs}
+
     def depth_of(self, canonical_name: str) -> Optional[int]:
         """Depth used by the original layer-wise LR decay: embeddings 0, layer i -> i + 1."""
         if ".embeddings." in f".{canonical_name}" or "embeddings_project" in canonical_name:

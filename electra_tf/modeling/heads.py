@@ -11,7 +11,7 @@ the TF1 converter maps them to ``task_specific/<task>/dense``, ``dense_1``, ...
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict
 
 import keras
 from keras import ops

@@ -118,12 +118,7 @@ class ElectraPreTrainedModel(keras.Model):
 
     def canonical_depths(self) -> Dict[str, int]:
         """Depth of each weight for the original layer-wise LR decay (heads at n + 2)."""
-        n = self.config.num_hidden_layers
-        depths = {}
-        for ref in self.hf_weights():
-            depth = self.electra.depth_of(ref.name)
-            depths[ref.name] = n + 2 if depth is None else depth
-        return depths
+        return self.electra.depths(self.hf_weights())
 
     # ------------------------------------------------------------------ (de)serialisation
     @classmethod

@@ -36,7 +36,7 @@ from keras import ops
 from electra_tf.errors import ConfigError, DataError, closest
 from electra_tf.evaluation import qa_metrics
 from electra_tf.finetuning.tasks.base import Example, Task, pad_sequence, register
-from electra_tf.io_utils import atomic_write_json
+from electra_tf.io_utils import atomic_write_json, read_jsonl
 
 logger = logging.getLogger("electra_tf")
 
@@ -143,21 +143,11 @@ class QATask(Task):
         return [self.split_file(split, self._files_for(split))]
 
     def _load(self, path: str):
+        if self.fmt == "mrqa":
+            return [(line_no, record) for line_no, record in read_jsonl(path) if "header" not in record]
         opener = gzip.open if path.endswith(".gz") else open
         try:
             with opener(path, "rt", encoding="utf-8") as f:
-                if self.fmt == "mrqa":
-                    records = []
-                    for line_no, line in enumerate(f, 1):
-                        if not line.strip():
-                            continue
-                        try:
-                            record = json.loads(line)
-                        except json.JSONDecodeError as e:
-                            raise DataError(f"{path}, line {line_no}: not valid JSON ({e.msg}).") from None
-                        if "header" not in record:
-                            records.append((line_no, record))
-                    return records
                 data = json.load(f)
         except UnicodeDecodeError as e:
             raise DataError(f"{path}: byte {e.start} is not valid UTF-8.") from None
