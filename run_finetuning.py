@@ -29,11 +29,21 @@ def setup_logging(log_file: str = None) -> None:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(formatter)
         logger.addHandler(console)
+    for old in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
+        logger.removeHandler(old)  # a previous run in this process
+        old.close()
     if log_file:
         os.makedirs(os.path.dirname(log_file), exist_ok=True)
         handler = logging.FileHandler(log_file, encoding="utf-8")
         handler.setFormatter(formatter)
         logger.addHandler(handler)
+        # Lines that go to the log file only (progress lines while a progress bar is shown).
+        file_only = logging.getLogger("electra_tf.file")
+        file_only.setLevel(logging.INFO)
+        file_only.propagate = False
+        for old in list(file_only.handlers):
+            file_only.removeHandler(old)
+        file_only.addHandler(handler)
 
 
 def main(argv=None) -> int:
@@ -47,12 +57,14 @@ def main(argv=None) -> int:
     from electra_tf.finetuning.hparams import FinetuningConfig, parse_hparams
 
     try:
+        setup_logging()
         hparams = parse_hparams(args.hparams)
         config = FinetuningConfig(args.model_name, args.data_dir, **hparams)
-        setup_logging(config.model_dir + ".log")
-        from electra_tf.finetuning.runner import run_finetuning
+        from electra_tf.finetuning.runner import FinetuningRunner
 
-        trials = run_finetuning(config)
+        runner = FinetuningRunner(config)  # validates data, vocabulary and checkpoint before writing anything
+        setup_logging(config.model_dir + ".log")
+        trials = runner.run()
     except ElectraError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

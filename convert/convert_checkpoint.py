@@ -20,44 +20,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL_TYPES = ("pretraining", "sequence-classification", "token-classification", "question-answering", "base", "generator")
 
 
-def default_model_type(path: str) -> str:
-    """A fine-tuned checkpoint converts with its head; otherwise keep the pre-training head."""
-    from electra_tf.checkpoints import hf, tf1
-    from electra_tf.checkpoints.loading import HF, KERAS, TF1, detect_layout
-
-    layout = detect_layout(path)
-    architectures = []
-    if layout in (HF, KERAS):
-        directory = path if os.path.isdir(path) else os.path.dirname(path)
-        data = hf.read_hf_config_dict(directory) or {}
-        if layout == KERAS:
-            return data.get("electra_tf", {}).get("model_type", "pretraining")
-        architectures = data.get("architectures") or []
-        by_arch = {
-            "ElectraForSequenceClassification": "sequence-classification",
-            "ElectraForTokenClassification": "token-classification",
-            "ElectraForQuestionAnswering": "question-answering",
-            "ElectraForMaskedLM": "generator",
-            "ElectraModel": "base",
-        }
-        for arch in architectures:
-            if arch in by_arch:
-                return by_arch[arch]
-        return "pretraining"
-    if layout == TF1:
-        names = tf1.list_tf1_variables(tf1.resolve_checkpoint_prefix(path))
-        task_vars = [n for n in names if n.startswith("task_specific/") and not n.endswith(("adam_m", "adam_v"))]
-        if any(n.endswith("/qa_hidden/kernel") or n.endswith("/dense_1/kernel") for n in task_vars):
-            return "question-answering"
-        if task_vars:
-            raise SystemExit(
-                "error: the checkpoint has a fine-tuned single-dense head (task_specific/...); pass --model-type "
-                "sequence-classification or token-classification."
-            )
-        return "pretraining"
-    return "pretraining"
-
-
 def check_generator_request(path: str, model_type: str, skip_generator: bool) -> None:
     """Generator weights are converted (--model-type generator) or skipped on request, never silently."""
     from electra_tf.checkpoints import tf1
@@ -106,6 +68,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from electra_tf.checkpoints.loading import default_model_type
     from electra_tf.config import ElectraConfig
     from electra_tf.errors import ElectraError
     from electra_tf.modeling.models import MODEL_CLASSES

@@ -148,6 +148,8 @@ class ElectraConfig:
             for key in ("head", "head_options"):
                 if key in ours:
                     kwargs[key] = ours[key]
+        if kwargs.get("id2label") is not None and not isinstance(kwargs["id2label"], Mapping):
+            raise ConfigError(f"{source}: id2label must be an object mapping label ids to names.")
         if kwargs.get("id2label") and "num_labels" not in kwargs:
             kwargs["num_labels"] = len(kwargs["id2label"])  # transformers 5 stores only id2label
         if "embedding_size" not in values and "hidden_size" in values:
@@ -157,8 +159,8 @@ class ElectraConfig:
             return cls(**kwargs)
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}") from None
-        except TypeError as e:  # wrong value types
-            raise ConfigError(f"{source}: {e}") from None
+        except (TypeError, ValueError, AttributeError) as e:  # wrong value types
+            raise ConfigError(f"{source}: a value has the wrong type ({e}); see the ElectraConfig fields.") from None
 
     @classmethod
     def from_json_file(cls, path: str) -> "ElectraConfig":

@@ -73,6 +73,44 @@ def read_checkpoint(
     return config, state, skipped, layout
 
 
+def default_model_type(path: str) -> str:
+    """The model type a checkpoint holds: its architecture (HF), model_type (electra-tf) or head
+    (TF1); a pre-trained checkpoint is "pretraining"."""
+    from electra_tf.checkpoints import hf, tf1
+
+    layout = detect_layout(path)
+    architectures = []
+    if layout in (HF, KERAS):
+        directory = path if os.path.isdir(path) else os.path.dirname(path)
+        data = hf.read_hf_config_dict(directory) or {}
+        if layout == KERAS:
+            return data.get("electra_tf", {}).get("model_type", "pretraining")
+        architectures = data.get("architectures") or []
+        by_arch = {
+            "ElectraForSequenceClassification": "sequence-classification",
+            "ElectraForTokenClassification": "token-classification",
+            "ElectraForQuestionAnswering": "question-answering",
+            "ElectraForMaskedLM": "generator",
+            "ElectraModel": "base",
+        }
+        for arch in architectures:
+            if arch in by_arch:
+                return by_arch[arch]
+        return "pretraining"
+    if layout == TF1:
+        names = tf1.list_tf1_variables(tf1.resolve_checkpoint_prefix(path))
+        task_vars = [n for n in names if n.startswith("task_specific/") and not n.endswith(("adam_m", "adam_v"))]
+        if any(n.endswith("/qa_hidden/kernel") or n.endswith("/dense_1/kernel") for n in task_vars):
+            return "question-answering"
+        if task_vars:
+            raise CheckpointError(
+                f"{path} has a fine-tuned single-dense head (task_specific/...), which can be a classifier or a "
+                f"tagger; pass --model-type sequence-classification or token-classification."
+            )
+        return "pretraining"
+    return "pretraining"
+
+
 def load_pretrained(cls, path: str, config: Optional[ElectraConfig] = None, strict: bool = False,
                     task_name: Optional[str] = None, requested_skips=(), **config_changes):
     """Build ``cls`` with the checkpoint's config (plus changes) and assign its weights.

@@ -26,6 +26,8 @@ logger = logging.getLogger("electra_tf")
 
 # Bump when the feature layout changes, so old caches are rebuilt.
 FEATURE_VERSION = 1
+# Examples featurized per call (progress granularity; tokenization is batched within a call).
+FEATURIZE_CHUNK = 2000
 
 
 def shared_feature_spec(max_seq_length: int):
@@ -114,9 +116,20 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
 
     features: List[Dict] = []
     counts = {}
+    from electra_tf.training.progress import progress_bar, progress_enabled
+
     for task in tasks:
         examples = task.get_examples(split)
-        task_features = task.featurize(examples, is_training)
+        task_features, differences = [], 0
+        bar = progress_bar(len(examples), f"features {task.name} {split}", progress_enabled(config.progress), unit="ex")
+        for start in range(0, len(examples), FEATURIZE_CHUNK):
+            chunk = examples[start:start + FEATURIZE_CHUNK]
+            task_features.extend(task.featurize(chunk, is_training))
+            differences += getattr(task, "answer_position_differences", 0) if is_training else 0
+            bar.update(len(chunk))
+        bar.close()
+        if is_training and hasattr(task, "answer_position_differences"):
+            task.answer_position_differences = differences
         for feature in task_features:
             feature["task_id"] = all_tasks.index(task)
         counts[task.name] = {"examples": len(examples), "features": len(task_features)}

@@ -186,7 +186,26 @@ class FinetuningConfig:
     def hparam_names() -> List[str]:
         return ["model_name", *ORIGINAL_HPARAMS, *EXTENSION_HPARAMS, *_PATH_HPARAMS]
 
+    def _check_types(self) -> None:
+        """Every hparam with a non-null default must have that default's type (ints pass as floats)."""
+        for name, default in {**ORIGINAL_HPARAMS, **EXTENSION_HPARAMS}.items():
+            value = getattr(self, name)
+            if default is None or value is None and name in ("embedding_size", "seed"):
+                continue
+            expected = type(default)
+            if expected is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            elif expected is int:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif name == "progress":
+                ok = isinstance(value, (str, bool))
+            else:
+                ok = isinstance(value, expected)
+            if not ok:
+                raise ConfigError(f"hparam {name} must be a {expected.__name__} (like its default {default!r}), got {value!r}.")
+
     def validate(self) -> None:
+        self._check_types()
         if not isinstance(self.task_names, list) or not self.task_names or not all(isinstance(t, str) for t in self.task_names):
             raise ConfigError(f"hparam task_names must be a non-empty list of task names, got {self.task_names!r}.")
         for task in self.task_names:

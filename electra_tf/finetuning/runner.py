@@ -229,7 +229,8 @@ class FinetuningRunner:
     def train(self, model, model_dir: str, seed: int):
         import tensorflow as tf
 
-        from electra_tf.training.loop import ProgressLogger, Trainer
+        from electra_tf.training.loop import Trainer
+        from electra_tf.training.progress import TrainingMonitor, progress_enabled
 
         dataset, meta = self.dataset("train", True, seed=seed)
         num_train_steps = int(meta["n_examples"] // self.config.train_batch_size * self.config.num_train_epochs)
@@ -254,15 +255,20 @@ class FinetuningRunner:
         # shuffled order is a function of the seed, so the resumed run sees the same data).
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset.skip(start)))
         trainer = Trainer(self.strategy, model, optimizer, variables)
-        progress = ProgressLogger(num_train_steps, self.config.train_batch_size, every=self.config.log_every_steps)
+        monitor = TrainingMonitor(num_train_steps, self.config.train_batch_size, start_step=start,
+                                  every=self.config.log_every_steps, enabled=progress_enabled(self.config.progress),
+                                  tensorboard_dir=os.path.join(model_dir, "tensorboard"))
         logger.info("Training for %d steps (%d examples incl. padding, batch %d, %s epochs)", num_train_steps,
                     meta["n_examples"], self.config.train_batch_size, self.config.num_train_epochs)
-        for step in range(start + 1, num_train_steps + 1):
-            lr = float(optimizer.learning_rate())
-            loss, norm = trainer.train_step(iterator)
-            progress(step, float(loss), lr, float(norm))
-            if self.config.save_checkpoints_steps and step % self.config.save_checkpoints_steps == 0:
-                manager.save(checkpoint_number=step)
+        try:
+            for step in range(start + 1, num_train_steps + 1):
+                lr = float(optimizer.learning_rate())
+                loss, norm = trainer.train_step(iterator)
+                monitor.step(step, float(loss), lr, float(norm))
+                if self.config.save_checkpoints_steps and step % self.config.save_checkpoints_steps == 0:
+                    manager.save(checkpoint_number=step)
+        finally:
+            monitor.close()
         manager.save(checkpoint_number=num_train_steps, check_interval=False)
         return num_train_steps
 
@@ -281,6 +287,7 @@ class FinetuningRunner:
     def predict(self, model, task, split: str):
         """Run the model on ``split`` of one task; returns (rows, scorer)."""
         from electra_tf.training.loop import Trainer
+        from electra_tf.training.progress import progress_bar, progress_enabled
 
         dataset, meta = self.dataset(split, False, tasks=[task])
         trainer = Trainer(self.strategy, model, optimizer=None, variables=[])
@@ -288,7 +295,10 @@ class FinetuningRunner:
         task_index = self.tasks.index(task)  # padding records carry len(self.tasks)
         rows = []
         seen = 0
+        bar = progress_bar(meta["n_examples"] // self.config.eval_batch_size, f"{task.name} {split}",
+                           progress_enabled(self.config.progress), unit="batch")
         for outputs, losses, features in trainer.predict_batches(dataset):
+            bar.update(1)
             task_ids = features["task_id"]
             for i in range(len(task_ids)):
                 if task_ids[i] != task_index:
@@ -298,11 +308,14 @@ class FinetuningRunner:
                 task.update_scorer(scorer, row_out, row_feat, float(losses[i]))
                 rows.append((row_out, row_feat))
                 seen += 1
+        bar.close()
         if seen != meta["n_real"]:
             raise DataError(f"Evaluation of {task.name} {split} saw {seen} of {meta['n_real']} examples.")
         return rows, scorer
 
-    def evaluate(self, model, split: str) -> Dict[str, Dict[str, float]]:
+    def evaluate(self, model, split: str, model_dir: Optional[str] = None, step: int = 0) -> Dict[str, Dict[str, float]]:
+        from electra_tf.training.progress import write_eval_summaries
+
         results = {}
         for task in self.tasks:
             if not task.has_split(split):
@@ -313,6 +326,8 @@ class FinetuningRunner:
             results[task.name] = scorer.get_results()
             logger.info("%s %s: %s", task.name, split, scorer.results_str())
             self.write_task_predictions(task, split, scorer)
+        if model_dir:
+            write_eval_summaries(os.path.join(model_dir, "tensorboard"), split, step, results)
         return results
 
     def write_task_predictions(self, task, split: str, scorer) -> None:
@@ -391,9 +406,9 @@ class FinetuningRunner:
                 global_step = self.restore_finetuned(model, model_dir)
             record = {"trial": trial, "seed": seed, "global_step": global_step, "results": {}}
             if config.do_eval:
-                record["results"] = self.evaluate(model, "dev")
+                record["results"] = self.evaluate(model, "dev", model_dir, global_step)
             if config.do_test and any(t.has_split("eval") for t in self.tasks):
-                record["eval_results"] = self.evaluate(model, "eval")
+                record["eval_results"] = self.evaluate(model, "eval", model_dir, global_step)
             record["time"] = time.time() - started
             if config.do_eval or "eval_results" in record:
                 trials.append(record)

@@ -6,14 +6,11 @@ loss, clip after the cross-replica sum, per-layer learning rates) needs its own 
 
 from __future__ import annotations
 
-import logging
-import time
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List
 
 import numpy as np
 import tensorflow as tf
 
-logger = logging.getLogger("electra_tf")
 
 
 class Trainer:
@@ -72,37 +69,3 @@ def _host(strategy, value):
     parts = strategy.experimental_local_results(value)
     arrays = [np.asarray(p) for p in parts]
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=0)
-
-
-class ProgressLogger:
-    """Logs step, loss, learning rate, sequences/s and ETA like the original's ETAHook."""
-
-    def __init__(self, total_steps: int, batch_size: int, every: int = 10, sink: Optional[Callable[[str], None]] = None):
-        self.total = total_steps
-        self.batch_size = batch_size
-        self.every = max(1, every)
-        self.start = time.time()
-        self.first_step: Optional[int] = None
-        self.sink = sink or logger.info
-
-    def __call__(self, step: int, loss: float, lr: float, grad_norm: float) -> None:
-        if self.first_step is None:
-            self.first_step = step - 1
-            self.start = time.time()
-        if step % self.every and step != self.total:
-            return
-        elapsed = time.time() - self.start
-        done = step - self.first_step
-        sps = done * self.batch_size / max(elapsed, 1e-9)
-        eta = (self.total - step) * elapsed / max(done, 1)
-        self.sink(
-            f"step {step}/{self.total} = {100.0 * step / max(self.total, 1):.1f}%, {sps:.1f} seq/s, "
-            f"ELAP: {_fmt(elapsed)}, ETA: {_fmt(eta)} - loss: {loss:.4f} - lr: {lr:.3g} - grad norm: {grad_norm:.3f}"
-        )
-
-
-def _fmt(seconds: float) -> str:
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -40,7 +40,7 @@ from electra_tf.io_utils import atomic_write_json, read_jsonl
 
 logger = logging.getLogger("electra_tf")
 
-OPTION_DEFAULTS = {"answer_mode": "offset"}
+OPTION_DEFAULTS = {"answer_mode": "offset", "skip_unmatched_answers": False}
 
 
 def is_qa_whitespace(c: str) -> bool:
@@ -144,7 +144,13 @@ class QATask(Task):
 
     def _load(self, path: str):
         if self.fmt == "mrqa":
-            return [(line_no, record) for line_no, record in read_jsonl(path) if "header" not in record]
+            records = []
+            for line_no, record in read_jsonl(path):
+                if not isinstance(record, dict):
+                    raise DataError(f"{path}, line {line_no}: expected a JSON object (an MRQA paragraph), got {type(record).__name__}.")
+                if "header" not in record:
+                    records.append((line_no, record))
+            return records
         opener = gzip.open if path.endswith(".gz") else open
         try:
             with opener(path, "rt", encoding="utf-8") as f:
@@ -166,6 +172,8 @@ class QATask(Task):
                 yield f"{path}:{line_no}", record
         else:
             for a, article in enumerate(loaded["data"]):
+                if not isinstance(article, dict) or not isinstance(article.get("paragraphs", []), list):
+                    raise DataError(f"{path} (data[{a}]): expected an object with a 'paragraphs' list.")
                 for p, paragraph in enumerate(article.get("paragraphs", [])):
                     yield f"{path} (data[{a}].paragraphs[{p}])", paragraph
 
@@ -173,51 +181,68 @@ class QATask(Task):
         if split in self._examples:
             return self._examples[split]
         examples: List[Example] = []
-        failures = 0
+        self._skipped = 0
         is_training = split == "train"
         seen_ids = set()
         for source, paragraph in self.paragraphs(split):
-            if "context" not in paragraph or "qas" not in paragraph:
-                raise DataError(f"{source}: a paragraph needs 'context' and 'qas'.")
-            context = paragraph["context"]
-            doc_tokens, starts, char_to_word = split_doc_tokens(context)
-            for qa in paragraph["qas"]:
-                qid = qa.get("id", qa.get("qid"))
-                if qid is None or "question" not in qa:
-                    raise DataError(f"{source}: every question needs an 'id' (or MRQA 'qid') and a 'question'.")
-                qid = str(qid)
-                if qid in seen_ids:
-                    raise DataError(f"{source}: question id {qid!r} appears twice.")
-                seen_ids.add(qid)
-                impossible = bool(qa.get("is_impossible", False)) if (is_training and self.v2) else False
-                answer_text, answer_start = "", None
-                if is_training and not impossible:
-                    if "detected_answers" in qa:  # MRQA
-                        answer = qa["detected_answers"][0]
-                        answer_text, answer_start = answer["text"], answer["char_spans"][0][0]
-                    else:
-                        if not qa.get("answers"):
-                            raise DataError(f"{source}: training question {qid!r} has no answers.")
-                        answer_text, answer_start = qa["answers"][0]["text"], qa["answers"][0]["answer_start"]
-                    located = self._locate_answer(context, answer_text, int(answer_start))
-                    if located is None:
-                        failures += 1
-                        logger.info("Could not find answer %r of %s in its context; skipped (as the original).", answer_text, qid)
-                        continue
-                    answer_start = located
-                golds = [a["text"] if isinstance(a, dict) else a for a in qa.get("answers", [])]
-                examples.append(Example(eid=len(examples), task_name=self.name, source=source, fields={
-                    "qid": qid, "question": qa["question"], "context": context, "doc_tokens": doc_tokens,
-                    "doc_starts": starts, "char_to_word": char_to_word, "answer_text": answer_text,
-                    "answer_start": answer_start, "is_impossible": impossible, "gold_answers": golds}))
-        if failures:
-            logger.warning("%s %s: %d training answers could not be found in their context and were skipped.", self.name, split, failures)
+            try:
+                self._add_paragraph(examples, paragraph, source, is_training, seen_ids)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+                raise DataError(f"{source}: malformed record ({type(e).__name__}: {e}); expected SQuAD-style "
+                                f"{{'context': str, 'qas': [{{'id', 'question', 'answers': [{{'text', 'answer_start'}}]}}]}}.") from None
+        if self._skipped:
+            logger.warning("%s %s: %d training answers could not be found in their context and were skipped.", self.name, split, self._skipped)
         if not examples:
             raise DataError(f"{self.name} {split}: no questions found.")
         if self.config.debug:
             examples = examples[:100]
         self._examples[split] = examples
         return examples
+
+    def _add_paragraph(self, examples, paragraph, source, is_training, seen_ids):
+        """Add the questions of one paragraph (SQuAD schema) to ``examples``."""
+        if not isinstance(paragraph, dict) or not isinstance(paragraph.get("context"), str) or not isinstance(paragraph.get("qas"), list):
+            raise DataError(f"{source}: a paragraph needs a 'context' string and a 'qas' list.")
+        context = paragraph["context"]
+        doc_tokens, starts, char_to_word = split_doc_tokens(context)
+        for qa in paragraph["qas"]:
+            qid = qa.get("id", qa.get("qid"))
+            if qid is None or "question" not in qa:
+                raise DataError(f"{source}: every question needs an 'id' (or MRQA 'qid') and a 'question'.")
+            qid = str(qid)
+            if qid in seen_ids:
+                raise DataError(f"{source}: question id {qid!r} appears twice.")
+            seen_ids.add(qid)
+            impossible = bool(qa.get("is_impossible", False)) if (is_training and self.v2) else False
+            answer_text, answer_start = "", None
+            if is_training and not impossible:
+                if "detected_answers" in qa:  # MRQA
+                    answer = qa["detected_answers"][0]
+                    answer_text, answer_start = answer["text"], answer["char_spans"][0][0]
+                else:
+                    if not qa.get("answers"):
+                        raise DataError(f"{source}: training question {qid!r} has no answers.")
+                    answer_text, answer_start = qa["answers"][0]["text"], qa["answers"][0]["answer_start"]
+                if not isinstance(answer_text, str) or isinstance(answer_start, bool) or not isinstance(answer_start, int):
+                    raise DataError(f"{source}: question {qid!r}: answer 'text' must be a string and 'answer_start' an integer.")
+                located = self._locate_answer(context, answer_text, answer_start)
+                if located is None:
+                    if not self.options["skip_unmatched_answers"]:
+                        raise DataError(
+                            f"{source}: the answer {answer_text!r} of question {qid!r} does not occur in its context "
+                            f"(answer_start {answer_start}); fix the data, or set task_config.{self.name}."
+                            f"skip_unmatched_answers to skip such questions as the original did.")
+                    self._skipped += 1
+                    logger.info("Could not find answer %r of %s in its context; skipped.", answer_text, qid)
+                    continue
+                answer_start = located
+            golds = [a["text"] if isinstance(a, dict) else a for a in qa.get("answers", [])]
+            if not all(isinstance(g, str) for g in golds) or not isinstance(qa["question"], str):
+                raise DataError(f"{source}: question {qid!r}: the question and answer texts must be strings.")
+            examples.append(Example(eid=len(examples), task_name=self.name, source=source, fields={
+                "qid": qid, "question": qa["question"], "context": context, "doc_tokens": doc_tokens,
+                "doc_starts": starts, "char_to_word": char_to_word, "answer_text": answer_text,
+                "answer_start": answer_start, "is_impossible": impossible, "gold_answers": golds}))
 
     @staticmethod
     def _locate_answer(context: str, text: str, start: int) -> Optional[int]:

@@ -1,0 +1,108 @@
+"""Progress display and TensorBoard summaries for training and evaluation.
+
+A progress bar (tqdm) is shown on a terminal (``progress: "auto"``), or when asked (``true``),
+and never in batch jobs or CI (``false``, or stderr not a terminal). The original's log line
+(step, %, seq/s, elapsed, ETA, loss, lr, gradient norm) goes to the log file always, and to the
+console when there is no bar. TensorBoard scalars go to ``<model_dir>/tensorboard/{train,dev}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Dict, Optional
+
+logger = logging.getLogger("electra_tf")
+file_logger = logging.getLogger("electra_tf.file")  # the log file only (see run_finetuning.setup_logging)
+
+
+def progress_enabled(setting) -> bool:
+    if isinstance(setting, str):
+        setting = setting.lower()
+        if setting == "auto":
+            return sys.stderr.isatty()
+        return setting in ("true", "1", "yes")
+    return bool(setting)
+
+
+def progress_bar(total: int, desc: str, enabled: bool, initial: int = 0, unit: str = "it"):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, file=sys.stderr,
+                dynamic_ncols=True, leave=False)
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class TrainingMonitor:
+    """Per-step progress, periodic log lines and TensorBoard scalars of one training run."""
+
+    def __init__(self, total_steps: int, batch_size: int, start_step: int = 0, every: int = 10,
+                 enabled: bool = False, tensorboard_dir: Optional[str] = None):
+        self.total = total_steps
+        self.batch_size = batch_size
+        self.every = max(1, every)
+        self.start_step = start_step
+        self.start = time.time()
+        self.enabled = enabled
+        self.bar = progress_bar(total_steps, "train", enabled, initial=start_step, unit="step")
+        self.writers = {}
+        self.tensorboard_dir = tensorboard_dir
+
+    def _writer(self, name: str):
+        if self.tensorboard_dir is None:
+            return None
+        if name not in self.writers:
+            import tensorflow as tf
+
+            self.writers[name] = tf.summary.create_file_writer(f"{self.tensorboard_dir}/{name}")
+        return self.writers[name]
+
+    def step(self, step: int, loss: float, lr: float, grad_norm: float) -> None:
+        self.bar.update(1)
+        if self.enabled:
+            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+        if step % self.every and step != self.total:
+            return
+        elapsed = time.time() - self.start
+        done = max(step - self.start_step, 1)
+        sps = done * self.batch_size / max(elapsed, 1e-9)
+        eta = (self.total - step) * elapsed / done
+        line = (f"step {step}/{self.total} = {100.0 * step / max(self.total, 1):.1f}%, {sps:.1f} seq/s, "
+                f"ELAP: {_fmt(elapsed)}, ETA: {_fmt(eta)} - loss: {loss:.4f} - lr: {lr:.3g} - grad norm: {grad_norm:.3f}")
+        (file_logger if self.enabled else logger).info(line)
+        writer = self._writer("train")
+        if writer is not None:
+            import tensorflow as tf
+
+            with writer.as_default(step=step):
+                tf.summary.scalar("loss", loss)
+                tf.summary.scalar("learning_rate", lr)
+                tf.summary.scalar("gradient_norm", grad_norm)
+                tf.summary.scalar("sequences_per_second", sps)
+
+    def close(self) -> None:
+        self.bar.close()
+        for writer in self.writers.values():
+            writer.flush()
+
+
+def write_eval_summaries(tensorboard_dir: Optional[str], split: str, step: int, results: Dict[str, Dict[str, float]]) -> None:
+    """Dev metrics per task as TensorBoard scalars ``<task>/<metric>`` at ``step``."""
+    if not tensorboard_dir:
+        return
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(f"{tensorboard_dir}/{split}")
+    with writer.as_default(step=step):
+        for task, metrics in results.items():
+            for name, value in metrics.items():
+                if isinstance(value, (int, float)):
+                    tf.summary.scalar(f"{task}/{name}", float(value))
+    writer.flush()

@@ -1,0 +1,78 @@
+"""predict.py on raw text: classification, tagging and QA models."""
+
+import json
+
+import numpy as np
+
+import electra_tf as et
+import predict
+from electra_tf.checkpoints.hf import write_tokenizer_files
+from electra_tf.finetuning.tasks.base import encode_pair
+from electra_tf.text.tokenizer import FullTokenizer
+from tests.conftest import ROOT
+
+VOCAB = f"{ROOT}/examples/data/models/electra-tiny/vocab.txt"
+
+
+def _save(model, path):
+    model.save_pretrained(str(path), format="keras")
+    write_tokenizer_files(str(path), VOCAB, do_lower_case=True)
+    return str(path)
+
+
+def _config(**changes):
+    return et.ElectraConfig(vocab_size=81, embedding_size=16, hidden_size=32, num_hidden_layers=2,
+                            num_attention_heads=4, intermediate_size=37, max_position_embeddings=64, **changes)
+
+
+def test_predict_classification_on_sentences_and_pairs(tmp_path):
+    model = et.TFElectraForSequenceClassification(_config(num_labels=2, id2label={0: "neg", 1: "pos"}, head="electra"))
+    model_dir = _save(model.build_with_dummy_inputs(), tmp_path / "model")
+    (tmp_path / "in.txt").write_text("The movie was great!\nbad film\tgood plot\n\n", encoding="utf-8")
+    assert predict.main(["--model", model_dir, "--input", str(tmp_path / "in.txt"), "--output", str(tmp_path / "out.jsonl"),
+                         "--max-seq-length", "16"]) == 0
+    records = [json.loads(l) for l in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in records] == ["The movie was great!", "bad film"] and records[1]["text_b"] == "good plot"
+    tok = FullTokenizer(VOCAB)
+    ids, mask, types, _ = encode_pair(tok, tok.tokenize("The movie was great!"), None, 16)
+    logits = np.asarray(model(np.array([ids]), attention_mask=np.array([mask]), token_type_ids=np.array([types]))["logits"])[0]
+    assert records[0]["label"] == ["neg", "pos"][int(np.argmax(logits))]
+    assert abs(sum(records[0]["scores"].values()) - 1.0) < 1e-5
+
+
+def test_predict_tagging_on_conll_tokens_with_long_sentence(tmp_path):
+    model = et.TFElectraForTokenClassification(_config(num_labels=3, id2label={0: "O", 1: "B-X", 2: "I-X"}, head="electra"))
+    model_dir = _save(model.build_with_dummy_inputs(), tmp_path / "model")
+    long_sentence = ["good", "movie", "the", "acting", "was", "great"] * 6  # 36 words > 16 positions: windows
+    (tmp_path / "in.conll").write_text("-DOCSTART- O\n\ngood NN\nfilm NN\n\n" + "".join(f"{w}\n" for w in long_sentence))
+    assert predict.main(["--model", model_dir, "--input", str(tmp_path / "in.conll"), "--output", str(tmp_path / "out.conll"),
+                         "--max-seq-length", "16"]) == 0
+    blocks = [b for b in (tmp_path / "out.conll").read_text().split("\n\n") if b.strip()]
+    assert [len(b.splitlines()) for b in blocks] == [2, 36]
+    for line in blocks[1].splitlines():
+        word, tag, prob = line.split("\t")
+        assert tag in ("O", "B-X", "I-X") and 0 < float(prob) <= 1
+
+
+def test_predict_qa_on_squad_json(tmp_path):
+    model = et.TFElectraForQuestionAnswering(_config(head="electra", head_options={"beam_size": 5}))
+    model_dir = _save(model.build_with_dummy_inputs(), tmp_path / "model")
+    contexts = ["the movie was good and the acting was great", "the story was bad but the ending was fun " * 4]
+    data = {"data": [{"paragraphs": [{"context": c, "qas": [{"id": f"q{i}", "question": "what was good"}]}
+                                     for i, c in enumerate(contexts)]}]}
+    (tmp_path / "in.json").write_text(json.dumps(data))
+    assert predict.main(["--model", model_dir, "--input", str(tmp_path / "in.json"), "--output", str(tmp_path / "out.json"),
+                         "--max-seq-length", "24", "--max-query-length", "8", "--doc-stride", "8"]) == 0
+    answers = json.loads((tmp_path / "out.json").read_text())
+    assert set(answers) == {"q0", "q1"}
+    for i, text in enumerate(answers.values()):
+        assert text == "" or text in contexts[i]
+    assert set(json.loads((tmp_path / "out_nbest.json").read_text())) == {"q0", "q1"}
+    assert set(json.loads((tmp_path / "out_null_odds.json").read_text())) == {"q0", "q1"}
+
+
+def test_predict_missing_input_is_a_clear_error(tmp_path, capsys):
+    model = et.TFElectraForSequenceClassification(_config(num_labels=2, head="electra"))
+    model_dir = _save(model.build_with_dummy_inputs(), tmp_path / "model")
+    assert predict.main(["--model", model_dir, "--input", str(tmp_path / "nope.txt"), "--output", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"Input file not found: {tmp_path / 'nope.txt'}")
