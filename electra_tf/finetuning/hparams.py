@@ -87,6 +87,7 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "eval_every_steps": 0,  # 0: evaluate at the end only (original)
     "progress": "auto",  # auto (bar on a terminal) | true | false
     "log_every_steps": 10,  # the original's ETAHook logged every 10 steps
+    "export_saved_model": False,  # single-task runs: also write <model_dir>/saved_model for TF Serving
     "task_config": {},  # per-task settings, e.g. generic tsv/csv and tagging tasks
     "space_token": None,  # SentencePiece vocabularies: replace spaces by this token
     "tfds_data_dir": None,  # tasks read from tensorflow-datasets: their data_dir

@@ -257,7 +257,8 @@ class FinetuningRunner:
         trainer = Trainer(self.strategy, model, optimizer, variables)
         monitor = TrainingMonitor(num_train_steps, self.config.train_batch_size, start_step=start,
                                   every=self.config.log_every_steps, enabled=progress_enabled(self.config.progress),
-                                  tensorboard_dir=os.path.join(model_dir, "tensorboard"))
+                                  tensorboard_dir=os.path.join(model_dir, "tensorboard"),
+                                  steps_per_epoch=meta["n_examples"] // self.config.train_batch_size)
         logger.info("Training for %d steps (%d examples incl. padding, batch %d, %s epochs)", num_train_steps,
                     meta["n_examples"], self.config.train_batch_size, self.config.num_train_epochs)
         try:
@@ -379,6 +380,13 @@ class FinetuningRunner:
 
         if self.config.vocab_file.endswith(".txt"):
             write_tokenizer_files(os.path.join(model_dir, MODEL_SUBDIR), self.config.vocab_file, self.config.do_lower_case)
+        if self.config.export_saved_model:
+            from electra_tf.export import export_saved_model
+
+            vocab = self.config.vocab_file if self.config.vocab_file.endswith(".txt") else None
+            export_saved_model(export, os.path.join(model_dir, "saved_model"), vocab, self.config.do_lower_case,
+                               self.config.max_seq_length)
+            logger.info("SavedModel written to %s", os.path.join(model_dir, "saved_model"))
 
     # ------------------------------------------------------------------ trials
     def run(self) -> List[Dict]:

@@ -44,7 +44,7 @@ class TrainingMonitor:
     """Per-step progress, periodic log lines and TensorBoard scalars of one training run."""
 
     def __init__(self, total_steps: int, batch_size: int, start_step: int = 0, every: int = 10,
-                 enabled: bool = False, tensorboard_dir: Optional[str] = None):
+                 enabled: bool = False, tensorboard_dir: Optional[str] = None, steps_per_epoch: int = 0):
         self.total = total_steps
         self.batch_size = batch_size
         self.every = max(1, every)
@@ -54,6 +54,7 @@ class TrainingMonitor:
         self.bar = progress_bar(total_steps, "train", enabled, initial=start_step, unit="step")
         self.writers = {}
         self.tensorboard_dir = tensorboard_dir
+        self.steps_per_epoch = steps_per_epoch
 
     def _writer(self, name: str):
         if self.tensorboard_dir is None:
@@ -67,7 +68,12 @@ class TrainingMonitor:
     def step(self, step: int, loss: float, lr: float, grad_norm: float) -> None:
         self.bar.update(1)
         if self.enabled:
-            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+            elapsed = max(time.time() - self.start, 1e-9)
+            postfix = {"loss": f"{loss:.4f}", "lr": f"{lr:.2e}",
+                       "seq/s": f"{(step - self.start_step) * self.batch_size / elapsed:.1f}"}
+            if self.steps_per_epoch:
+                postfix["epoch"] = f"{step / self.steps_per_epoch:.2f}"
+            self.bar.set_postfix(postfix)
         if step % self.every and step != self.total:
             return
         elapsed = time.time() - self.start
