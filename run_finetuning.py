@@ -29,20 +29,19 @@ def setup_logging(log_file: str = None) -> None:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(formatter)
         logger.addHandler(console)
-    for old in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
-        logger.removeHandler(old)  # a previous run in this process
-        old.close()
+    file_only = logging.getLogger("electra_tf.file")
+    for log in (logger, file_only):
+        for old in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
+            log.removeHandler(old)  # a previous run in this process
+            old.close()
     if log_file:
         os.makedirs(os.path.dirname(log_file), exist_ok=True)
         handler = logging.FileHandler(log_file, encoding="utf-8")
         handler.setFormatter(formatter)
         logger.addHandler(handler)
         # Lines that go to the log file only (progress lines while a progress bar is shown).
-        file_only = logging.getLogger("electra_tf.file")
         file_only.setLevel(logging.INFO)
         file_only.propagate = False
-        for old in list(file_only.handlers):
-            file_only.removeHandler(old)
         file_only.addHandler(handler)
 
 

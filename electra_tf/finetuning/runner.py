@@ -109,6 +109,28 @@ def resolve_model_config(config) -> ElectraConfig:
 
 
 # ---------------------------------------------------------------------------- helpers
+def training_checkpoint(model, optimizer=None):
+    """A tf.train.Checkpoint naming every weight explicitly (canonical names), the dropout RNG
+    states (in model order) and the optimizer (slots, step, loss scale).
+
+    Explicit because tf.train.Checkpoint does not track Keras 3 layers kept in Python lists (the
+    encoder's layers) nor Keras seed generators; without the RNG states a resumed run would draw
+    different dropout masks than an uninterrupted one.
+    """
+    import tensorflow as tf
+
+    from electra_tf.training.optimization import tf_variable
+
+    weights = tf.Module(name="weights")
+    weights.by_name = {ref.name: tf_variable(ref.variable) for ref in model.hf_weights()}
+    rng = [v for v in model.non_trainable_variables if "seed_generator" in v.path]
+    weights.rng_states = [tf_variable(v) for v in rng]
+    parts = {"weights": weights}
+    if optimizer is not None:
+        parts["optimizer"] = optimizer
+    return tf.train.Checkpoint(**parts)
+
+
 def set_seed(seed: int) -> None:
     import keras
 
@@ -172,6 +194,12 @@ class FinetuningRunner:
         apply_precision(config)
         self.strategy = build_strategy(config)
         self.n_replicas = self.strategy.num_replicas_in_sync
+        if config.train_batch_size % (config.gradient_accumulation_steps * self.n_replicas):
+            raise ConfigError(
+                f"train_batch_size={config.train_batch_size} must be divisible by gradient_accumulation_steps="
+                f"{config.gradient_accumulation_steps} times the {self.n_replicas} replica(s): it is the batch of one "
+                f"optimizer step, split into micro-batches."
+            )
         for name in ("train_batch_size", "eval_batch_size"):
             if getattr(config, name) % self.n_replicas:
                 raise ConfigError(
@@ -200,7 +228,8 @@ class FinetuningRunner:
         logger.info("%s", report.summary())
 
     def make_optimizer(self, model, num_train_steps: int):
-        from electra_tf.training.optimization import AdamWeightDecay, layerwise_multipliers
+        from electra_tf.training.optimization import AdamWeightDecay, DynamicLossScale, layerwise_multipliers
+        from electra_tf.training.precision import needs_loss_scaling
 
         refs = model.hf_weights()
         multipliers = layerwise_multipliers(model.canonical_depths(), self.model_config.num_hidden_layers,
@@ -211,7 +240,8 @@ class FinetuningRunner:
             optimizer = AdamWeightDecay(
                 [r.variable for r in refs], [r.name for r in refs], base_lr=self.config.learning_rate,
                 num_train_steps=num_train_steps, warmup_proportion=self.config.warmup_proportion,
-                weight_decay_rate=self.config.weight_decay_rate, lr_multipliers=multipliers)
+                weight_decay_rate=self.config.weight_decay_rate, lr_multipliers=multipliers,
+                loss_scale=DynamicLossScale() if needs_loss_scaling(self.config) else None)
         return optimizer, [r.variable for r in refs]
 
     # ------------------------------------------------------------------ data
@@ -223,6 +253,8 @@ class FinetuningRunner:
         files = [f for t in tasks for f in t.data_files(split)]
         path, meta = data.prepare_split(self.config, self.tasks, tasks, split, is_training, batch, files)
         spec = data.full_feature_spec(self.tasks, self.config.max_seq_length)
+        if is_training:  # micro-batches of one optimizer step (gradient accumulation)
+            batch //= self.config.gradient_accumulation_steps
         return data.make_dataset(path, spec, batch, is_training, seed=seed), meta
 
     # ------------------------------------------------------------------ train
@@ -235,7 +267,7 @@ class FinetuningRunner:
         dataset, meta = self.dataset("train", True, seed=seed)
         num_train_steps = int(meta["n_examples"] // self.config.train_batch_size * self.config.num_train_epochs)
         optimizer, variables = self.make_optimizer(model, num_train_steps)
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        checkpoint = training_checkpoint(model, optimizer)
         manager = tf.train.CheckpointManager(checkpoint, model_dir, max_to_keep=self.config.keep_checkpoint_max,
                                              step_counter=optimizer.iterations,
                                              checkpoint_interval=self.config.save_checkpoints_steps)
@@ -243,7 +275,7 @@ class FinetuningRunner:
         if manager.latest_checkpoint:
             if not self.config.resume:
                 raise ConfigError(f"{model_dir} already holds checkpoints; set resume true, or overwrite_model_dir true to start over.")
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
             start = int(optimizer.iterations.numpy())
             logger.info("Resuming from %s at step %d of %d", manager.latest_checkpoint, start, num_train_steps)
         else:
@@ -253,8 +285,9 @@ class FinetuningRunner:
             return start
         # The input position is part of the state: skip the batches already consumed (the
         # shuffled order is a function of the seed, so the resumed run sees the same data).
-        iterator = iter(self.strategy.experimental_distribute_dataset(dataset.skip(start)))
-        trainer = Trainer(self.strategy, model, optimizer, variables)
+        accumulation = self.config.gradient_accumulation_steps
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset.skip(start * accumulation)))
+        trainer = Trainer(self.strategy, model, optimizer, variables, accumulation_steps=accumulation)
         monitor = TrainingMonitor(num_train_steps, self.config.train_batch_size, start_step=start,
                                   every=self.config.log_every_steps, enabled=progress_enabled(self.config.progress),
                                   tensorboard_dir=os.path.join(model_dir, "tensorboard"),
@@ -281,7 +314,9 @@ class FinetuningRunner:
             raise CheckpointError(
                 f"No fine-tuned model in {model_dir}: train first (do_train true) or point model_dir at a fine-tuned run."
             )
-        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+        status = training_checkpoint(model).restore(latest)
+        status.expect_partial()  # the optimizer slots are not needed to evaluate
+        status.assert_existing_objects_matched()
         return int(latest.rsplit("-", 1)[-1]) if latest.rsplit("-", 1)[-1].isdigit() else 0
 
     # ------------------------------------------------------------------ evaluate

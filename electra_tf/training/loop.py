@@ -16,29 +16,43 @@ import tensorflow as tf
 class Trainer:
     """Runs training steps of ``model`` with ``optimizer`` under ``strategy``."""
 
-    def __init__(self, strategy, model, optimizer, variables: List):
+    def __init__(self, strategy, model, optimizer, variables: List, accumulation_steps: int = 1):
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
-        self.variables = [getattr(v, "value", v) for v in variables]
+        from electra_tf.training.optimization import tf_variable
+
+        self.variables = [tf_variable(v) for v in variables]
+        self.accumulation_steps = max(1, int(accumulation_steps))
         self._train_step = None
         self._eval_step = None
 
-    def _replica_train_step(self, features):
-        with tf.GradientTape() as tape:
-            outputs = self.model(features, training=True)
-            # The original's loss: per-example losses summed over the batch (not averaged).
-            loss = tf.reduce_sum(self.model.per_example_loss(outputs, features))
-        grads = tape.gradient(loss, self.variables)
-        norm = self.optimizer.apply_gradients(grads)
-        return loss, norm
+    def _replica_train_step(self, micro_batches):
+        """Sum the gradients of the micro-batches, then one optimizer step (accumulation)."""
+        total_loss = 0.0
+        summed = None
+        scale = getattr(self.optimizer, "loss_scale", None)
+        for features in micro_batches:
+            with tf.GradientTape() as tape:
+                outputs = self.model(features, training=True)
+                # The original's loss: per-example losses summed over the batch (not averaged).
+                loss = tf.reduce_sum(tf.cast(self.model.per_example_loss(outputs, features), tf.float32))
+                scaled = loss * scale.scale if scale is not None else loss
+            grads = tape.gradient(scaled, self.variables)
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+            summed = grads if summed is None else [a if b is None else (b if a is None else a + b) for a, b in zip(summed, grads)]
+            total_loss += loss
+        norm = self.optimizer.apply_gradients(summed)
+        return total_loss, norm
 
     def train_step(self, iterator):
-        """One optimizer step on the next global batch; returns (batch loss sum, gradient norm)."""
+        """One optimizer step on the next global batch (``accumulation_steps`` micro-batches);
+        returns (batch loss sum, gradient norm)."""
         if self._train_step is None:
             @tf.function
             def step(it):
-                loss, norm = self.strategy.run(self._replica_train_step, args=(next(it),))
+                micro = tuple(next(it) for _ in range(self.accumulation_steps))
+                loss, norm = self.strategy.run(self._replica_train_step, args=(micro,))
                 total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
                 return total, self.strategy.experimental_local_results(norm)[0]
 

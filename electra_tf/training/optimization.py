@@ -50,8 +50,34 @@ def layerwise_multipliers(depths: Dict[str, int], n_layers: int, layer_decay: fl
     return {name: float(layer_decay ** (n_layers + 2 - depth)) for name, depth in depths.items()}
 
 
+def tf_variable(variable):
+    """The tf.Variable behind a Keras 3 variable (a tf.Variable is returned as it is)."""
+    if isinstance(variable, tf.Variable):
+        return variable
+    return getattr(variable, "value", variable)
+
+
 def decays_weight(name: str) -> bool:
     return not any(re.search(pattern, name) for pattern in EXCLUDE_FROM_WEIGHT_DECAY)
+
+
+class DynamicLossScale(tf.Module):
+    """Dynamic loss scaling for mixed_float16: the loss is multiplied by ``scale`` before the
+    gradients are taken; a step whose (summed) gradients are not finite is skipped and halves the
+    scale; ``growth_interval`` finite steps in a row double it (Keras' LossScaleOptimizer rule)."""
+
+    def __init__(self, initial_scale: float = 2.0 ** 15, growth_interval: int = 2000):
+        super().__init__(name="loss_scale")
+        agg = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        self.scale = tf.Variable(float(initial_scale), trainable=False, name="scale", aggregation=agg)
+        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps", aggregation=agg)
+        self.growth_interval = growth_interval
+
+    def update(self, finite):
+        grow = tf.logical_and(finite, self.good_steps + 1 >= self.growth_interval)
+        self.scale.assign(tf.where(finite, tf.where(grow, self.scale * 2.0, self.scale), self.scale / 2.0))
+        self.good_steps.assign(tf.where(tf.logical_and(finite, tf.logical_not(grow)), self.good_steps + 1,
+                                        tf.zeros_like(self.good_steps)))
 
 
 class AdamWeightDecay(tf.Module):
@@ -76,12 +102,13 @@ class AdamWeightDecay(tf.Module):
         beta_2: float = 0.999,
         epsilon: float = 1e-6,
         clip_norm: Optional[float] = 1.0,
+        loss_scale: Optional[DynamicLossScale] = None,
         name: str = "adam_weight_decay",
     ):
         super().__init__(name=name)
         if len(variables) != len(names):
             raise ValueError("variables and names must be parallel lists")
-        self.variables_ = [getattr(v, "value", v) for v in variables]
+        self.variables_ = [tf_variable(v) for v in variables]
         self.names = list(names)
         self.base_lr = float(base_lr)
         self.num_train_steps = int(num_train_steps)
@@ -92,6 +119,7 @@ class AdamWeightDecay(tf.Module):
         self.decay_mask = [decays_weight(n) and self.weight_decay_rate > 0 for n in self.names]
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.clip_norm = clip_norm
+        self.loss_scale = loss_scale
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.adam_m = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False, name=f"{n}/adam_m")
@@ -118,6 +146,12 @@ class AdamWeightDecay(tf.Module):
             grads = strategy.extended.batch_reduce_to(
                 tf.distribute.ReduceOp.SUM, list(zip(grads, self.variables_))
             )
+        finite = tf.constant(True)
+        if self.loss_scale is not None:
+            grads = [tf.cast(g, tf.float32) / self.loss_scale.scale for g in grads]
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]  # a skipped step must not poison the norm
+            self.loss_scale.update(finite)
         global_norm = tf.linalg.global_norm(grads)
         if self.clip_norm:
             # tf.clip_by_global_norm: g * clip / max(norm, clip)
@@ -128,17 +162,17 @@ class AdamWeightDecay(tf.Module):
         for i, (var, grad) in enumerate(zip(self.variables_, grads)):
             step_lr = lr * self.multipliers[i]
             strategy.extended.update(
-                var, self._update_one, args=(grad, self.adam_m[i], self.adam_v[i], scale, step_lr),
+                var, self._update_one, args=(grad, self.adam_m[i], self.adam_v[i], scale, step_lr, finite),
                 kwargs={"decay": self.decay_mask[i]}, group=False,
             )
-        strategy.extended.update(self.iterations, lambda it: it.assign_add(1), group=False)
+        strategy.extended.update(self.iterations, lambda it, ok: it.assign_add(tf.cast(ok, tf.int64)), args=(finite,), group=False)
         return global_norm
 
-    def _update_one(self, var, grad, m, v, scale, lr, decay):
+    def _update_one(self, var, grad, m, v, scale, lr, finite, decay):
         grad = tf.cast(grad, tf.float32) * scale
-        next_m = m.assign(self.beta_1 * m + (1.0 - self.beta_1) * grad)
-        next_v = v.assign(self.beta_2 * v + (1.0 - self.beta_2) * tf.square(grad))
+        next_m = m.assign(tf.where(finite, self.beta_1 * m + (1.0 - self.beta_1) * grad, m))
+        next_v = v.assign(tf.where(finite, self.beta_2 * v + (1.0 - self.beta_2) * tf.square(grad), v))
         update = next_m / (tf.sqrt(next_v) + self.epsilon)
         if decay:
             update += self.weight_decay_rate * var
-        return var.assign_sub(lr * update)
+        return var.assign_sub(tf.where(finite, lr * update, tf.zeros_like(update)))

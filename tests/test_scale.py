@@ -1,0 +1,163 @@
+"""Gradient accumulation, mixed-precision training, kill-and-resume, TPU configuration."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, copy_tiny_model
+
+import electra_tf as et
+from electra_tf.checkpoints.state import model_state
+
+MODEL = "electra-tiny"
+NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "classifier_dropout": 0.0}
+
+
+def _workspace(path):
+    copy_tiny_model(path)
+    shutil.copytree(os.path.join(ROOT, "examples", "data", "finetuning_data", "sst"), path / "finetuning_data" / "sst")
+    return path
+
+
+def _run(data_dir, **hparams):
+    from electra_tf.finetuning.hparams import FinetuningConfig
+    from electra_tf.finetuning.runner import FinetuningRunner
+
+    base = {"task_names": ["sst"], "learning_rate": 3e-3, "train_batch_size": 32, "eval_batch_size": 32,
+            "max_seq_length": 24, "num_train_epochs": 1, "seed": 5, "progress": False}
+    base.update(hparams)
+    trials = FinetuningRunner(FinetuningConfig(MODEL, str(data_dir), **base)).run()
+    path = data_dir / "models" / MODEL / "finetuning_models" / "sst_model_1" / "model"
+    return model_state(et.TFElectraForSequenceClassification.from_pretrained(str(path))), trials[0]["results"]["sst"]
+
+
+def test_accumulation_equals_one_larger_batch(tmp_path):
+    whole, _ = _run(_workspace(tmp_path / "a"), model_hparam_overrides=NO_DROPOUT)
+    accumulated, _ = _run(_workspace(tmp_path / "b"), model_hparam_overrides=NO_DROPOUT, gradient_accumulation_steps=4)
+    for name, value in whole.items():
+        np.testing.assert_allclose(accumulated[name], value, atol=2e-5, rtol=1e-4, err_msg=name)
+
+
+def test_accumulation_must_divide_the_batch(tmp_path, capsys):
+    import run_finetuning
+
+    _workspace(tmp_path)
+    code = run_finetuning.main(["--data-dir", str(tmp_path), "--model-name", MODEL, "--hparams",
+                                json.dumps({"task_names": ["sst"], "train_batch_size": 30, "gradient_accumulation_steps": 4})])
+    assert code == 2 and "must be divisible by gradient_accumulation_steps=4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_training_is_finite_and_close_to_float32(tmp_path, policy):
+    import keras
+
+    reference, ref_results = _run(_workspace(tmp_path / "f32"), model_hparam_overrides=NO_DROPOUT)
+    try:
+        mixed, results = _run(_workspace(tmp_path / policy), model_hparam_overrides=NO_DROPOUT, mixed_precision=policy)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert all(np.all(np.isfinite(v)) for v in mixed.values())
+    assert np.isfinite(results["loss"])
+    # Same recipe, lower-precision arithmetic: the dev loss stays within 0.05 of float32's.
+    assert abs(results["loss"] - ref_results["loss"]) < 0.05, (results, ref_results)
+    # And the model is as good: dev accuracy within 5 points. (Weights are not compared: Adam's
+    # normalised updates amplify rounding differences, and float16 skips its first overflowing
+    # steps while the loss scale adapts, so trajectories differ while the outcome does not.)
+    print(f"{policy}: dev accuracy {results['accuracy']:.2f} vs {ref_results['accuracy']:.2f}, "
+          f"dev loss {results['loss']:.4f} vs {ref_results['loss']:.4f}")
+    assert abs(results["accuracy"] - ref_results["accuracy"]) <= 5.0
+
+
+def test_loss_scale_skips_non_finite_steps_and_halves():
+    import tensorflow as tf
+
+    from electra_tf.training.optimization import AdamWeightDecay, DynamicLossScale
+
+    var = tf.Variable([1.0, 2.0])
+    scale = DynamicLossScale(initial_scale=8.0, growth_interval=2)
+    opt = AdamWeightDecay([var], ["w"], base_lr=0.1, num_train_steps=10, warmup_proportion=0.0, loss_scale=scale)
+    opt.apply_gradients([tf.constant([np.inf, 1.0])])
+    assert var.numpy().tolist() == [1.0, 2.0] and float(scale.scale) == 4.0 and int(opt.iterations) == 0
+    opt.apply_gradients([tf.constant([4.0, 4.0])])
+    opt.apply_gradients([tf.constant([4.0, 4.0])])
+    assert int(opt.iterations) == 2 and float(scale.scale) == 8.0 and not np.allclose(var.numpy(), [1.0, 2.0])
+
+
+def test_tpu_configuration_without_a_tpu(monkeypatch):
+    import tensorflow as tf
+
+    from electra_tf.finetuning.hparams import FinetuningConfig
+    from electra_tf.training import distribute
+
+    config = FinetuningConfig(MODEL, "/data", task_names=["sst"], use_tpu=True, tpu_name="grpc://10.0.0.2:8470",
+                              tpu_zone="us-central1-b", gcp_project="my-project")
+    assert distribute.resolve_strategy_name(config) == "tpu"
+    seen = {}
+
+    class FakeResolver:
+        def __init__(self, tpu, zone, project):
+            seen.update(tpu=tpu, zone=zone, project=project)
+
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", FakeResolver)
+    distribute.tpu_resolver(config)
+    assert seen == {"tpu": "grpc://10.0.0.2:8470", "zone": "us-central1-b", "project": "my-project"}
+    assert distribute.resolve_strategy_name(FinetuningConfig(MODEL, "/data", task_names=["sst"])) == "one_device"
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}))
+    auto = FinetuningConfig(MODEL, "/data", task_names=["sst"], distribution_strategy="auto")
+    assert distribute.resolve_strategy_name(auto) == "multi_worker_mirrored"
+
+
+KILL_SCRIPT = """
+import json, sys
+sys.path.insert(0, {root!r})
+import run_finetuning
+sys.exit(run_finetuning.main(["--data-dir", {data!r}, "--model-name", "electra-tiny", "--hparams", {hparams!r}]))
+"""
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    """SIGKILL mid-training, rerun the same command: the weights equal an uninterrupted run's
+    (dropout on, so the dropout RNG state must resume too)."""
+    hparams = json.dumps({"task_names": ["sst"], "learning_rate": 3e-3, "train_batch_size": 32, "max_seq_length": 24,
+                          "num_train_epochs": 2, "seed": 9, "save_checkpoints_steps": 10, "progress": False})
+    straight = _workspace(tmp_path / "straight")
+    killed = _workspace(tmp_path / "killed")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+    def command(data):
+        return [sys.executable, "-c", KILL_SCRIPT.format(root=ROOT, data=str(data), hparams=hparams)]
+
+    assert subprocess.run(command(straight), env=env, capture_output=True, timeout=600).returncode == 0
+    model_dir = killed / "models" / MODEL / "finetuning_models" / "sst_model_1"
+    proc = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (model_dir / "ckpt-30.index").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (model_dir / "ckpt-30.index").exists() and not (model_dir / "model").exists()  # killed before the end
+    assert subprocess.run(command(killed), env=env, capture_output=True, timeout=600).returncode == 0
+    a = model_state(et.TFElectraForSequenceClassification.from_pretrained(str(straight / "models" / MODEL / "finetuning_models" / "sst_model_1" / "model")))
+    b = model_state(et.TFElectraForSequenceClassification.from_pretrained(str(model_dir / "model")))
+    for name, value in a.items():
+        np.testing.assert_allclose(b[name], value, atol=1e-5, rtol=1e-5, err_msg=name)
+
+
+def test_evaluation_without_training_restores_every_weight(tmp_path):
+    """do_train false evaluates the fine-tuned checkpoint: the same numbers as right after training."""
+    data = _workspace(tmp_path)
+    _, trained = _run(data)
+    from electra_tf.finetuning.hparams import FinetuningConfig
+    from electra_tf.finetuning.runner import FinetuningRunner
+
+    config = FinetuningConfig(MODEL, str(data), task_names=["sst"], max_seq_length=24, eval_batch_size=32,
+                              do_train=False, seed=5, progress=False)
+    (again,) = FinetuningRunner(config).run()
+    assert again["results"]["sst"] == trained
