@@ -174,4 +174,7 @@ def make_dataset(path: str, spec, batch_size: int, is_training: bool, seed: int 
         ds = ds.repeat().shuffle(shuffle_buffer, seed=seed)
     ds = ds.map(parse_fn(spec), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=True)  # records are padded to a multiple of the batch
-    return ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # Multi-worker: every worker reads the one file and takes its share of each global batch.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

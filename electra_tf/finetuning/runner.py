@@ -131,6 +131,15 @@ def training_checkpoint(model, optimizer=None):
     return tf.train.Checkpoint(**parts)
 
 
+def is_chief(strategy) -> bool:
+    """Whether this process writes results and exports (multi-worker: the chief, or worker 0)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
+
+
 def set_seed(seed: int) -> None:
     import keras
 
@@ -194,6 +203,7 @@ class FinetuningRunner:
         apply_precision(config)
         self.strategy = build_strategy(config)
         self.n_replicas = self.strategy.num_replicas_in_sync
+        self.is_chief = is_chief(self.strategy)
         if config.train_batch_size % (config.gradient_accumulation_steps * self.n_replicas):
             raise ConfigError(
                 f"train_batch_size={config.train_batch_size} must be divisible by gradient_accumulation_steps="
@@ -268,6 +278,10 @@ class FinetuningRunner:
         num_train_steps = int(meta["n_examples"] // self.config.train_batch_size * self.config.num_train_epochs)
         optimizer, variables = self.make_optimizer(model, num_train_steps)
         checkpoint = training_checkpoint(model, optimizer)
+        if not self.is_chief:
+            # Every worker takes part in saving; only the chief's copy is kept (TF's multi-worker rule).
+            resolver = self.strategy.cluster_resolver
+            model_dir = os.path.join(model_dir, f".{resolver.task_type}_{resolver.task_id}_tmp")
         manager = tf.train.CheckpointManager(checkpoint, model_dir, max_to_keep=self.config.keep_checkpoint_max,
                                              step_counter=optimizer.iterations,
                                              checkpoint_interval=self.config.save_checkpoints_steps)
@@ -304,6 +318,8 @@ class FinetuningRunner:
         finally:
             monitor.close()
         manager.save(checkpoint_number=num_train_steps, check_interval=False)
+        if not self.is_chief:
+            shutil.rmtree(model_dir, ignore_errors=True)
         return num_train_steps
 
     def restore_finetuned(self, model, model_dir: str) -> int:
@@ -362,18 +378,24 @@ class FinetuningRunner:
             results[task.name] = scorer.get_results()
             logger.info("%s %s: %s", task.name, split, scorer.results_str())
             self.write_task_predictions(task, split, scorer)
-        if model_dir:
+        if model_dir and self.is_chief:
             write_eval_summaries(os.path.join(model_dir, "tensorboard"), split, step, results)
         return results
 
     def write_task_predictions(self, task, split: str, scorer) -> None:
-        if task.predictions_folder:
+        if task.predictions_folder and self.is_chief:
             folder = os.path.join(os.path.dirname(self.config.results_txt), f"{self.config.tasks_str}_{task.predictions_folder}")
             path = os.path.join(folder, f"{task.name}_{split}_predictions.txt")
             task.write_predictions(split, scorer, path)
             logger.info("Wrote %s %s predictions to %s", task.name, split, folder)
 
     def write_test_outputs(self, model, trial: int) -> None:
+        if not self.is_chief:
+            for task in self.tasks:  # take part in the distributed prediction, write nothing
+                for split in task.test_splits():
+                    if task.has_split(split):
+                        self.predict(model, task, split)
+            return
         for task in self.tasks:
             for split in task.test_splits():
                 if not task.has_split(split):
@@ -395,7 +417,7 @@ class FinetuningRunner:
         from electra_tf.checkpoints.state import assign_state
         from electra_tf.modeling.models import MODEL_CLASSES
 
-        if len(self.tasks) != 1:
+        if len(self.tasks) != 1 or not self.is_chief:
             return
         task = self.tasks[0]
         if getattr(task, "head", None) is not None and getattr(task.head, "crf", None) is not None:
@@ -429,7 +451,8 @@ class FinetuningRunner:
         os.makedirs(os.path.dirname(config.results_txt), exist_ok=True)
         resolved = {k: v for k, v in config.to_dict().items()}
         resolved["model_config"] = self.model_config.to_dict()
-        atomic_write_json(os.path.splitext(config.results_txt)[0].replace("_results", "_config") + ".json", resolved)
+        if self.is_chief:
+            atomic_write_json(os.path.splitext(config.results_txt)[0].replace("_results", "_config") + ".json", resolved)
         trials: List[Dict] = []
         trial = 1
         while config.num_trials < 0 or trial <= config.num_trials:
@@ -455,7 +478,8 @@ class FinetuningRunner:
             record["time"] = time.time() - started
             if config.do_eval or "eval_results" in record:
                 trials.append(record)
-                write_results(config, trials)
+                if self.is_chief:
+                    write_results(config, trials)
             if config.write_test_outputs and trial <= config.n_writes_test:
                 self.write_test_outputs(model, trial)
             if trial != config.num_trials and not config.keep_all_models and os.path.isdir(model_dir):

@@ -68,18 +68,11 @@ class Trainer:
                     outputs = self.model(f, training=False)
                     return outputs, self.model.per_example_loss(outputs, f), f
 
-                return self.strategy.run(fn, args=(features,))
+                per_replica = self.strategy.run(fn, args=(features,))
+                # All replicas (of all workers) -> every worker sees the whole global batch.
+                return tf.nest.map_structure(lambda v: self.strategy.gather(v, axis=0), per_replica)
 
             self._eval_step = step
         for batch in self.strategy.experimental_distribute_dataset(dataset):
             outputs, losses, features = self._eval_step(batch)
-            yield (_host(self.strategy, outputs), _host(self.strategy, losses), _host(self.strategy, features))
-
-
-def _host(strategy, value):
-    """Concatenate per-replica values into host numpy arrays (nested dicts kept)."""
-    if isinstance(value, dict):
-        return {k: _host(strategy, v) for k, v in value.items()}
-    parts = strategy.experimental_local_results(value)
-    arrays = [np.asarray(p) for p in parts]
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=0)
+            yield tf.nest.map_structure(np.asarray, (outputs, losses, features))
