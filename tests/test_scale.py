@@ -161,3 +161,41 @@ def test_evaluation_without_training_restores_every_weight(tmp_path):
                               do_train=False, seed=5, progress=False)
     (again,) = FinetuningRunner(config).run()
     assert again["results"]["sst"] == trained
+
+
+def test_best_model_selection_and_early_stopping(tmp_path):
+    import glob
+
+    import tensorflow as tf
+
+    data = _workspace(tmp_path / "best")
+    _, final = _run(data, eval_every_steps=8, best_metric="accuracy")
+    model_dir = data / "models" / MODEL / "finetuning_models" / "sst_model_1"
+    best = json.loads((model_dir / "best" / "best.json").read_text())
+    assert best["metric"] == "accuracy" and best["step"] in (8, 16, 24, 32)
+    assert final["accuracy"] == best["results"]["sst"]["accuracy"]  # the kept model is the dev-best one
+    steps = set()
+    for path in glob.glob(str(model_dir / "tensorboard" / "dev" / "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            if any(v.tag == "sst/accuracy" for v in event.summary.value):
+                steps.add(event.step)
+    assert {8, 16, 24, 32} <= steps
+
+    # A learning rate of 0 never improves: patience 2 stops after the third evaluation.
+    stopped = _workspace(tmp_path / "stop")
+    from electra_tf.finetuning.hparams import FinetuningConfig
+    from electra_tf.finetuning.runner import FinetuningRunner
+
+    config = FinetuningConfig(MODEL, str(stopped), task_names=["sst"], learning_rate=0.0, train_batch_size=32,
+                              max_seq_length=24, num_train_epochs=1, seed=5, progress=False, eval_every_steps=4,
+                              best_metric="accuracy", early_stopping_patience=2)
+    (trial,) = FinetuningRunner(config).run()
+    assert trial["global_step"] == 12
+
+
+def test_best_metric_needs_evaluations_during_training():
+    from electra_tf.errors import ConfigError
+    from electra_tf.finetuning.hparams import FinetuningConfig
+
+    with pytest.raises(ConfigError, match="need evaluations during training"):
+        FinetuningConfig(MODEL, "/d", task_names=["sst"], best_metric="accuracy")

@@ -85,6 +85,9 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "resume": True,  # continue an interrupted run from its last checkpoint
     "overwrite_model_dir": False,  # the original wiped model_dir of each trial; we ask first
     "eval_every_steps": 0,  # 0: evaluate at the end only (original)
+    "eval_each_epoch": False,  # also evaluate dev at the end of every epoch during training
+    "best_metric": None,  # e.g. "accuracy": keep the dev-best weights (needs evaluations during training)
+    "early_stopping_patience": 0,  # stop after this many evaluations without improvement (0: never)
     "progress": "auto",  # auto (bar on a terminal) | true | false
     "log_every_steps": 10,  # the original's ETAHook logged every 10 steps
     "export_saved_model": False,  # single-task runs: also write <model_dir>/saved_model for TF Serving
@@ -191,7 +194,7 @@ class FinetuningConfig:
         """Every hparam with a non-null default must have that default's type (ints pass as floats)."""
         for name, default in {**ORIGINAL_HPARAMS, **EXTENSION_HPARAMS}.items():
             value = getattr(self, name)
-            if default is None or value is None and name in ("embedding_size", "seed"):
+            if default is None or value is None and name in ("embedding_size", "seed", "best_metric"):
                 continue
             expected = type(default)
             if expected is float:
@@ -243,6 +246,13 @@ class FinetuningConfig:
             raise ConfigError(
                 f"hparam max_seq_length={self.max_seq_length} exceeds the 512 position embeddings of ELECTRA; use at most 512."
             )
+        if self.best_metric is not None and not isinstance(self.best_metric, str):
+            raise ConfigError(f"hparam best_metric must be a metric name such as 'accuracy', got {self.best_metric!r}.")
+        if (self.best_metric or self.early_stopping_patience) and not (self.eval_every_steps or self.eval_each_epoch):
+            raise ConfigError("hparams best_metric and early_stopping_patience need evaluations during training: "
+                              "set eval_every_steps or eval_each_epoch.")
+        if self.early_stopping_patience and not self.best_metric:
+            raise ConfigError("hparam early_stopping_patience needs best_metric (the dev metric to watch).")
         if not isinstance(self.task_config, dict):
             raise ConfigError("hparam task_config must be a JSON object {task_name: {...}}.")
 

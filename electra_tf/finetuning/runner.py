@@ -308,6 +308,9 @@ class FinetuningRunner:
                                   steps_per_epoch=meta["n_examples"] // self.config.train_batch_size)
         logger.info("Training for %d steps (%d examples incl. padding, batch %d, %s epochs)", num_train_steps,
                     meta["n_examples"], self.config.train_batch_size, self.config.num_train_epochs)
+        selector = BestModelSelector(self, model, model_dir if self.is_chief else None)
+        steps_per_epoch = max(meta["n_examples"] // self.config.train_batch_size, 1)
+        last = num_train_steps
         try:
             for step in range(start + 1, num_train_steps + 1):
                 lr = float(optimizer.learning_rate())
@@ -315,12 +318,29 @@ class FinetuningRunner:
                 monitor.step(step, float(loss), lr, float(norm))
                 if self.config.save_checkpoints_steps and step % self.config.save_checkpoints_steps == 0:
                     manager.save(checkpoint_number=step)
+                every = self.config.eval_every_steps
+                if (every and step % every == 0) or (self.config.eval_each_epoch and step % steps_per_epoch == 0):
+                    if selector.evaluate(step):
+                        logger.info("Early stopping at step %d: no dev improvement in %d evaluations.", step,
+                                    self.config.early_stopping_patience)
+                        last = step
+                        break
         finally:
             monitor.close()
-        manager.save(checkpoint_number=num_train_steps, check_interval=False)
+        selector.restore_best()  # before the final checkpoint, so that it holds the model that is kept
+        manager.save(checkpoint_number=last, check_interval=False)
         if not self.is_chief:
             shutil.rmtree(model_dir, ignore_errors=True)
-        return num_train_steps
+        return last
+
+    def eval_trainer(self, model):
+        """One evaluation Trainer per model (its tf.function is traced once, not per evaluation)."""
+        from electra_tf.training.loop import Trainer
+
+        if getattr(self, "_eval_trainer_model", None) is not model:
+            self._eval_trainer = Trainer(self.strategy, model, optimizer=None, variables=[])
+            self._eval_trainer_model = model
+        return self._eval_trainer
 
     def restore_finetuned(self, model, model_dir: str) -> int:
         import tensorflow as tf
@@ -338,11 +358,10 @@ class FinetuningRunner:
     # ------------------------------------------------------------------ evaluate
     def predict(self, model, task, split: str):
         """Run the model on ``split`` of one task; returns (rows, scorer)."""
-        from electra_tf.training.loop import Trainer
         from electra_tf.training.progress import progress_bar, progress_enabled
 
         dataset, meta = self.dataset(split, False, tasks=[task])
-        trainer = Trainer(self.strategy, model, optimizer=None, variables=[])
+        trainer = self.eval_trainer(model)
         scorer = task.get_scorer(split)
         task_index = self.tasks.index(task)  # padding records carry len(self.tasks)
         rows = []
@@ -486,6 +505,59 @@ class FinetuningRunner:
                 shutil.rmtree(model_dir)
             trial += 1
         return trials
+
+
+LOWER_IS_BETTER = ("loss", "mse")
+
+
+class BestModelSelector:
+    """Dev evaluations during training: keep the best weights by ``best_metric`` (mean over the
+    tasks that report it) and signal early stopping after ``early_stopping_patience`` evaluations
+    without improvement. The best weights are written to ``<model_dir>/best/`` and restored at the
+    end of training."""
+
+    def __init__(self, runner, model, model_dir: Optional[str]):
+        self.runner, self.model, self.model_dir = runner, model, model_dir
+        self.metric = runner.config.best_metric
+        self.patience = runner.config.early_stopping_patience
+        self.best: Optional[float] = None
+        self.best_step: Optional[int] = None
+        self.bad_evaluations = 0
+        self._best_weights = None
+
+    def _value(self, results) -> float:
+        values = [metrics[self.metric] for metrics in results.values() if self.metric in metrics]
+        if not values:
+            available = sorted({m for metrics in results.values() for m in metrics})
+            raise ConfigError(f"hparam best_metric {self.metric!r} is not among the dev metrics: {', '.join(available)}.")
+        return float(np.mean(values))
+
+    def evaluate(self, step: int) -> bool:
+        """Evaluate dev now; return True when training should stop early."""
+        results = self.runner.evaluate(self.model, "dev", self.model_dir, step)
+        if not self.metric:
+            return False
+        value = self._value(results)
+        better = self.best is None or (value < self.best if self.metric in LOWER_IS_BETTER else value > self.best)
+        if better:
+            self.best, self.best_step, self.bad_evaluations = value, step, 0
+            self._best_weights = [np.array(ref.variable.numpy()) for ref in self.model.hf_weights()]
+            if self.model_dir:
+                path = os.path.join(self.model_dir, "best")
+                training_checkpoint(self.model).write(os.path.join(path, "weights"))
+                atomic_write_json(os.path.join(path, "best.json"), {"metric": self.metric, "value": value, "step": step,
+                                                                  "results": results})
+            logger.info("New best dev %s %.4f at step %d", self.metric, value, step)
+            return False
+        self.bad_evaluations += 1
+        return bool(self.patience) and self.bad_evaluations >= self.patience
+
+    def restore_best(self) -> None:
+        if self._best_weights is None:
+            return
+        for ref, value in zip(self.model.hf_weights(), self._best_weights):
+            ref.variable.assign(value)
+        logger.info("Restored the best weights (dev %s %.4f at step %d).", self.metric, self.best, self.best_step)
 
 
 def run_finetuning(config) -> List[Dict]:
