@@ -199,3 +199,21 @@ def test_best_metric_needs_evaluations_during_training():
 
     with pytest.raises(ConfigError, match="need evaluations during training"):
         FinetuningConfig(MODEL, "/d", task_names=["sst"], best_metric="accuracy")
+
+
+def test_dynamic_padding_gives_the_same_model_with_shorter_batches(tmp_path):
+    full, full_results = _run(_workspace(tmp_path / "full"), model_hparam_overrides=NO_DROPOUT, max_seq_length=64)
+    data = _workspace(tmp_path / "dyn")
+    trimmed, trimmed_results = _run(data, model_hparam_overrides=NO_DROPOUT, max_seq_length=64, dynamic_padding=True,
+                                    bucket_size=8)
+    for name, value in full.items():
+        np.testing.assert_allclose(trimmed[name], value, atol=2e-5, rtol=1e-4, err_msg=name)
+    assert trimmed_results["accuracy"] == full_results["accuracy"]
+    from electra_tf.finetuning.hparams import FinetuningConfig
+    from electra_tf.finetuning.runner import FinetuningRunner
+
+    runner = FinetuningRunner(FinetuningConfig(MODEL, str(data), task_names=["sst"], max_seq_length=64,
+                                               dynamic_padding=True, bucket_size=8, progress=False))
+    dataset, _ = runner.dataset("dev", False)
+    widths = {int(batch["input_ids"].shape[1]) for batch in dataset}
+    assert widths and max(widths) < 64 and all(w % 8 == 0 for w in widths)  # the embedded reviews are short

@@ -167,13 +167,32 @@ def parse_fn(spec):
     return parse
 
 
-def make_dataset(path: str, spec, batch_size: int, is_training: bool, seed: int = 0, shuffle_buffer: int = 100):
-    """Training: repeat, shuffle (buffer 100 as the original), fixed batches. Eval: one pass, in order."""
+def trim_fn(spec, max_seq_length: int, bucket_size: int):
+    """Cut the per-token features of a batch to its longest input, rounded up to ``bucket_size``."""
+    per_token = [name for name, (shape, _) in spec.items() if tuple(shape) == (max_seq_length,)]
+
+    def trim(batch):
+        longest = tf.reduce_max(tf.reduce_sum(batch["input_mask"], axis=1))
+        length = tf.minimum(((longest + bucket_size - 1) // bucket_size) * bucket_size, max_seq_length)
+        return {k: (v[:, :length] if k in per_token else v) for k, v in batch.items()}
+
+    return trim
+
+
+def make_dataset(path: str, spec, batch_size: int, is_training: bool, seed: int = 0, shuffle_buffer: int = 100,
+                 bucket_size: int = 0, max_seq_length: int = 0):
+    """Training: repeat, shuffle (buffer 100 as the original), fixed batches. Eval: one pass, in order.
+
+    ``bucket_size`` > 0: dynamic padding (see ``trim_fn``); the padding cut away is masked, so the
+    results are the same as with full-length batches.
+    """
     ds = tf.data.TFRecordDataset(path)
     if is_training:
         ds = ds.repeat().shuffle(shuffle_buffer, seed=seed)
     ds = ds.map(parse_fn(spec), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=True)  # records are padded to a multiple of the batch
+    if bucket_size:
+        ds = ds.map(trim_fn(spec, max_seq_length, bucket_size), num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     # Multi-worker: every worker reads the one file and takes its share of each global batch.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

@@ -80,6 +80,8 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "distribution_strategy": "one_device",  # auto | one_device | mirrored | multi_worker_mirrored | tpu
     "mixed_precision": "float32",  # float32 | mixed_float16 | mixed_bfloat16
     "jit_compile": False,  # XLA
+    "dynamic_padding": False,  # cut batches to their longest input (sentence and tagging tasks)
+    "bucket_size": 32,  # dynamic padding rounds lengths up to a multiple of this (bounded XLA shapes)
     "gradient_accumulation_steps": 1,
     "keep_checkpoint_max": 5,  # the Estimator default
     "resume": True,  # continue an interrupted run from its last checkpoint

@@ -265,7 +265,9 @@ class FinetuningRunner:
         spec = data.full_feature_spec(self.tasks, self.config.max_seq_length)
         if is_training:  # micro-batches of one optimizer step (gradient accumulation)
             batch //= self.config.gradient_accumulation_steps
-        return data.make_dataset(path, spec, batch, is_training, seed=seed), meta
+        bucket = self.config.bucket_size if (self.config.dynamic_padding and not any(t.kind == "qa" for t in self.tasks)) else 0
+        return data.make_dataset(path, spec, batch, is_training, seed=seed, bucket_size=bucket,
+                                 max_seq_length=self.config.max_seq_length), meta
 
     # ------------------------------------------------------------------ train
     def train(self, model, model_dir: str, seed: int):
