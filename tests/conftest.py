@@ -104,3 +104,16 @@ def copy_tiny_model(data_dir) -> None:
 
     shutil.copytree(os.path.join(ROOT, "examples", "data", "models", TINY_MODEL), os.path.join(str(data_dir), "models", TINY_MODEL),
                     ignore=shutil.ignore_patterns("finetuning_*", "results", "test_predictions"))
+
+
+def make_random_tf1_model(model_dir, words) -> None:
+    """A randomly initialised tiny ELECTRA (original TF1 layout) whose vocabulary is ``words``."""
+    import electra_tf as et
+
+    os.makedirs(str(model_dir), exist_ok=True)
+    with open(os.path.join(str(model_dir), "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(words)) + "\n")
+    keras.utils.set_random_seed(0)
+    config = et.ElectraConfig(vocab_size=5 + len(words), embedding_size=32, hidden_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, intermediate_size=128, max_position_embeddings=64)
+    et.TFElectraForPreTraining(config).save_pretrained(str(model_dir), format="tf1")

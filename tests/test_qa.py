@@ -6,10 +6,9 @@ import random
 import subprocess
 import sys
 
-import keras
 import pytest
 
-from tests.conftest import ROOT, copy_tiny_model
+from tests.conftest import make_random_tf1_model, ROOT, copy_tiny_model
 
 import run_finetuning
 from electra_tf.evaluation import qa_metrics
@@ -286,19 +285,12 @@ def test_chinese_tasks_end_to_end(data_dir, task, files):
 # ---------------------------------------------------------------------------- learning
 def test_tiny_model_learns_synthetic_qa(tmp_path):
     """A random tiny ELECTRA learns where 'the answer is X' puts X: EM >= 80 on dev (SQuAD v1.1 metric)."""
-    import electra_tf as et
-
     rng = random.Random(3)
     fillers = ["red", "blue", "green", "big", "small", "old", "new", "cold", "hot", "dark", "fast", "slow"]
     answers = ["paris", "rome", "oslo", "lima", "cairo", "delhi", "tokyo", "seoul"]
     words = sorted(set(fillers + answers + ["the", "answer", "is", "what"]))
     model_dir = tmp_path / "models" / "qa-tiny"
-    model_dir.mkdir(parents=True)
-    (model_dir / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words) + "\n")
-    keras.utils.set_random_seed(0)
-    config = et.ElectraConfig(vocab_size=5 + len(words), embedding_size=32, hidden_size=64, num_hidden_layers=2,
-                              num_attention_heads=2, intermediate_size=128, max_position_embeddings=64)
-    et.TFElectraForPreTraining(config).save_pretrained(str(model_dir), format="tf1")
+    make_random_tf1_model(model_dir, words)
 
     def paragraphs(n, prefix):
         out = []

@@ -217,3 +217,22 @@ def test_dynamic_padding_gives_the_same_model_with_shorter_batches(tmp_path):
     dataset, _ = runner.dataset("dev", False)
     widths = {int(batch["input_ids"].shape[1]) for batch in dataset}
     assert widths and max(widths) < 64 and all(w % 8 == 0 for w in widths)  # the embedded reviews are short
+
+
+def test_xla_training_equals_eager_graph_training(tmp_path):
+    plain, plain_results = _run(_workspace(tmp_path / "plain"), model_hparam_overrides=NO_DROPOUT, jit_compile=False)
+    xla, xla_results = _run(_workspace(tmp_path / "xla"), model_hparam_overrides=NO_DROPOUT, jit_compile=True)
+    for name, value in plain.items():
+        np.testing.assert_allclose(xla[name], value, atol=1e-4, rtol=1e-3, err_msg=name)
+    assert abs(xla_results["loss"] - plain_results["loss"]) < 1e-3
+
+
+def test_jit_compile_auto_is_off_on_cpu():
+    import tensorflow as tf
+
+    from electra_tf.finetuning.hparams import FinetuningConfig
+    from electra_tf.training.distribute import resolve_jit_compile
+
+    config = FinetuningConfig(MODEL, "/d", task_names=["sst"])
+    assert config.jit_compile == "auto"
+    assert resolve_jit_compile(config, tf.distribute.get_strategy()) is (len(tf.config.list_logical_devices("GPU")) == 1)

@@ -4,13 +4,12 @@ import itertools
 import json
 import random
 
-import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import copy_tiny_model
+from tests.conftest import make_random_tf1_model, copy_tiny_model
 
 import run_finetuning
 from electra_tf.errors import DataError
@@ -313,17 +312,10 @@ def _ner_sentence(rng):
 
 def test_tiny_model_learns_a_tagging_set(tmp_path):
     """A random tiny ELECTRA learns a small NER set to entity F1 >= 90 (dev)."""
-    import electra_tf as et
-
     rng = random.Random(7)
     words = sorted({"alice", "bob", "carol", "dave", "paris", "tokyo", "lima", "oslo", "went", "to", "met", "in", "the", "trip", "was", "fun"})
     model_dir = tmp_path / "models" / "ner-tiny"
-    model_dir.mkdir(parents=True)
-    (model_dir / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words) + "\n")
-    keras.utils.set_random_seed(0)
-    config = et.ElectraConfig(vocab_size=5 + len(words), embedding_size=32, hidden_size=64, num_hidden_layers=2,
-                              num_attention_heads=2, intermediate_size=128, max_position_embeddings=64)
-    et.TFElectraForPreTraining(config).save_pretrained(str(model_dir), format="tf1")
+    make_random_tf1_model(model_dir, words)
     folder = tmp_path / "finetuning_data" / "ner"
     folder.mkdir(parents=True)
     for split, n in (("train", 300), ("dev", 60)):

@@ -79,7 +79,7 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "head": "electra",  # "electra": the original heads; "hf": HuggingFace's heads
     "distribution_strategy": "one_device",  # auto | one_device | mirrored | multi_worker_mirrored | tpu
     "mixed_precision": "float32",  # float32 | mixed_float16 | mixed_bfloat16
-    "jit_compile": False,  # XLA
+    "jit_compile": "auto",  # XLA: "auto" = on for a single GPU only (see training/distribute.py); true/false
     "dynamic_padding": False,  # cut batches to their longest input (sentence and tagging tasks)
     "bucket_size": 32,  # dynamic padding rounds lengths up to a multiple of this (bounded XLA shapes)
     "gradient_accumulation_steps": 1,
@@ -203,7 +203,7 @@ class FinetuningConfig:
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             elif expected is int:
                 ok = isinstance(value, int) and not isinstance(value, bool)
-            elif name == "progress":
+            elif name in ("progress", "jit_compile"):
                 ok = isinstance(value, (str, bool))
             else:
                 ok = isinstance(value, expected)

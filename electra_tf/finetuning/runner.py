@@ -303,7 +303,10 @@ class FinetuningRunner:
         # shuffled order is a function of the seed, so the resumed run sees the same data).
         accumulation = self.config.gradient_accumulation_steps
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset.skip(start * accumulation)))
-        trainer = Trainer(self.strategy, model, optimizer, variables, accumulation_steps=accumulation)
+        from electra_tf.training.distribute import resolve_jit_compile
+
+        trainer = Trainer(self.strategy, model, optimizer, variables, accumulation_steps=accumulation,
+                          jit_compile=resolve_jit_compile(self.config, self.strategy))
         monitor = TrainingMonitor(num_train_steps, self.config.train_batch_size, start_step=start,
                                   every=self.config.log_every_steps, enabled=progress_enabled(self.config.progress),
                                   tensorboard_dir=os.path.join(model_dir, "tensorboard"),

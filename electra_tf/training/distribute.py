@@ -68,3 +68,16 @@ def build_strategy(config):
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     raise ConfigError(f"Unknown distribution_strategy {name!r}.")
+
+
+def resolve_jit_compile(config, strategy) -> bool:
+    """XLA where it is known to help and be safe: "auto" turns it on for one GPU with the
+    one-device strategy only (on CPU it gave no gain here, and under multi-replica strategies
+    Keras/TF have open XLA issues); true/false force it."""
+    value = config.jit_compile
+    if isinstance(value, bool):
+        return value
+    if value != "auto":
+        raise ConfigError(f"hparam jit_compile must be true, false or 'auto', got {value!r}.")
+    gpus = tf.config.list_logical_devices("GPU")
+    return len(gpus) == 1 and strategy.num_replicas_in_sync == 1

@@ -16,7 +16,7 @@ import tensorflow as tf
 class Trainer:
     """Runs training steps of ``model`` with ``optimizer`` under ``strategy``."""
 
-    def __init__(self, strategy, model, optimizer, variables: List, accumulation_steps: int = 1):
+    def __init__(self, strategy, model, optimizer, variables: List, accumulation_steps: int = 1, jit_compile: bool = False):
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
@@ -26,20 +26,26 @@ class Trainer:
         self.accumulation_steps = max(1, int(accumulation_steps))
         self._train_step = None
         self._eval_step = None
+        # XLA compiles the forward/backward computation; the cross-replica optimizer step stays
+        # outside it (merge_call and collectives do not belong in an XLA cluster).
+        self._gradients = tf.function(self._loss_and_gradients, jit_compile=True) if jit_compile else self._loss_and_gradients
+
+    def _loss_and_gradients(self, features):
+        scale = getattr(self.optimizer, "loss_scale", None)
+        with tf.GradientTape() as tape:
+            outputs = self.model(features, training=True)
+            # The original's loss: per-example losses summed over the batch (not averaged).
+            loss = tf.reduce_sum(tf.cast(self.model.per_example_loss(outputs, features), tf.float32))
+            scaled = loss * scale.scale if scale is not None else loss
+        grads = tape.gradient(scaled, self.variables)
+        return loss, [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
 
     def _replica_train_step(self, micro_batches):
         """Sum the gradients of the micro-batches, then one optimizer step (accumulation)."""
         total_loss = 0.0
         summed = None
-        scale = getattr(self.optimizer, "loss_scale", None)
         for features in micro_batches:
-            with tf.GradientTape() as tape:
-                outputs = self.model(features, training=True)
-                # The original's loss: per-example losses summed over the batch (not averaged).
-                loss = tf.reduce_sum(tf.cast(self.model.per_example_loss(outputs, features), tf.float32))
-                scaled = loss * scale.scale if scale is not None else loss
-            grads = tape.gradient(scaled, self.variables)
-            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+            loss, grads = self._gradients(features)
             summed = grads if summed is None else [a if b is None else (b if a is None else a + b) for a, b in zip(summed, grads)]
             total_loss += loss
         norm = self.optimizer.apply_gradients(summed)
