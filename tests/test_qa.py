@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import make_random_tf1_model, ROOT, copy_tiny_model
 
@@ -43,6 +45,30 @@ def _task(tmp_path, name, data, **hparams):
 
 
 # ---------------------------------------------------------------------------- featurization
+def _original_improve_answer_span(pieces, tok_start, tok_end, answer_pieces):
+    """The original's quadratic search, literally: the oracle for the linear one."""
+    target = " ".join(answer_pieces)
+    for new_start in range(tok_start, tok_end + 1):
+        for new_end in range(tok_end, new_start - 1, -1):
+            if " ".join(pieces[new_start:new_end + 1]) == target:
+                return new_start, new_end
+    return tok_start, tok_end
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_answer_span_search_equals_the_originals_quadratic_search(data):
+    from electra_tf.finetuning.tasks.qa import first_matching_span
+
+    alphabet = st.sampled_from(["北", "京", "##京", "a", "##s", "[UNK]", "。"])
+    pieces = data.draw(st.lists(alphabet, min_size=0, max_size=14))
+    answer = data.draw(st.lists(alphabet, min_size=0, max_size=4))
+    tok_start = data.draw(st.integers(0, len(pieces)))
+    tok_end = data.draw(st.integers(tok_start - 1, max(tok_start - 1, len(pieces) - 1)))
+    assert first_matching_span(pieces, tok_start, tok_end, answer) == \
+        _original_improve_answer_span(pieces, tok_start, tok_end, answer)
+
+
 def test_repeated_chinese_answer_is_placed_by_answer_start(tmp_path):
     context = "北京是首都。我爱北京天安门。"
     qa = {"id": "q1", "question": "在哪里", "answers": [{"text": "北京", "answer_start": 8}]}

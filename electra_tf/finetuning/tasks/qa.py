@@ -93,6 +93,28 @@ class QAScorer:
         return " - ".join(f"{k}: {v:.2f}" for k, v in self.get_results().items() if isinstance(v, (int, float)))
 
 
+def first_matching_span(pieces: Sequence[str], tok_start: int, tok_end: int,
+                        answer_pieces: Sequence[str]) -> Tuple[int, int]:
+    """The original's answer-span improvement, in linear time.
+
+    The original (``_improve_answer_span``) tries every (start, end) inside [tok_start, tok_end],
+    starts ascending and ends descending, and returns the first whose " "-joined pieces equal the
+    " "-joined tokenized answer, else (tok_start, tok_end). Word pieces never contain a space and
+    are never empty, so the joined strings are equal exactly when the piece lists are; for a
+    given start only one end can match (start + len(answer) - 1). The result is the same, but a
+    Chinese paragraph (one whitespace token, so the search covers the whole paragraph) costs
+    O(n * len(answer)) instead of O(n^3): 10,000 CMRC questions no longer take half an hour.
+    """
+    n = len(answer_pieces)
+    if n:
+        answer = list(answer_pieces)
+        first = answer[0]
+        for new_start in range(tok_start, tok_end - n + 2):
+            if pieces[new_start] == first and list(pieces[new_start:new_start + n]) == answer:
+                return new_start, new_start + n - 1
+    return tok_start, tok_end
+
+
 class QATask(Task):
     """A span-extraction QA task. ``fmt`` is "squad" (JSON) or "mrqa" (jsonl)."""
 
@@ -295,12 +317,7 @@ class QATask(Task):
         end_word = f["char_to_word"][f["answer_start"] + len(f["answer_text"]) - 1]
         tok_start = orig_to_tok[start_word]
         tok_end = orig_to_tok[end_word + 1] - 1 if end_word < len(f["doc_tokens"]) - 1 else len(pieces) - 1
-        target = " ".join(self.tokenizer.tokenize(f["answer_text"]))
-        for new_start in range(tok_start, tok_end + 1):
-            for new_end in range(tok_end, new_start - 1, -1):
-                if " ".join(pieces[new_start:new_end + 1]) == target:
-                    return new_start, new_end
-        return tok_start, tok_end
+        return first_matching_span(pieces, tok_start, tok_end, self.tokenizer.tokenize(f["answer_text"]))
 
     @staticmethod
     def _offset_answer_span(ex: Example, spans) -> Optional[Tuple[int, int]]:
