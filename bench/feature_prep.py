@@ -1,20 +1,37 @@
-"""Feature preparation speed: our fast tokenizer vs the original pure-Python FullTokenizer algorithm.
+"""Feature preparation speed: electra-tf against the original pure-Python tokenizer algorithm.
 
-    python bench/feature_prep.py [--cmrc ../shared/data/cmrc2018/trial.json] [--sentences 100000]
+    python bench/feature_prep.py [--questions 10000] [--sentences 100000] [--original-procedure-questions 300]
 
-Both sides run the same featurization code (``QATask.featurize``, ``SentenceTask.featurize``);
-only the tokenizer differs: ``FullTokenizer`` (Rust, tested equal to the original) or an adapter
-around ``ReferenceTokenizer`` (the original algorithm in Python). QA: the CMRC 2018 trial set
-replicated to CMRC-train size (10,000 questions); classification: 100,000 generated sentences.
+Every row runs the same featurization code (``QATask.featurize``, ``SentenceTask.featurize``)
+twice, once with our ``FullTokenizer`` and once with the original tokenizer algorithm
+(``ReferenceTokenizer``, pure Python, applied as the original applied it: to each whitespace
+token of a QA paragraph, to each sentence), and checks that both give identical features.
+For QA a third figure is the original *procedure*: the original featurized one question at a
+time (re-tokenizing its paragraph) and searched the answer span with a cubic loop; that is
+timed on a subset (``--original-procedure-questions``) because it is slow, and compared per
+question.
+
+Data, all built locally (nothing is downloaded):
+- CMRC-sized QA: the CMRC 2018 trial set (``../shared/data/cmrc2018/trial.json``, or the
+  sample in ``tests/data``) replicated to 10,000 questions, max_seq_length 512.
+- English classification: 100,000 distinct real English sentences from the docstrings of the
+  Python standard library and installed packages (a larger vocabulary than review corpora:
+  more distinct words per sentence, so a harder case for our word cache), max_seq_length 128.
+- Chinese classification: 100,000 sentences recombined from the clauses of the CMRC trial
+  contexts (almost all distinct), max_seq_length 128.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
+import platform
 import random
+import re
 import sys
+import sysconfig
 import tempfile
 import time
 
@@ -24,14 +41,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 class OriginalTokenizer:
-    """The original algorithm behind the FullTokenizer interface the featurizers use."""
+    """The original pure-Python algorithm behind the tokenizer interface the featurizers use.
+
+    QA paragraphs are tokenized per whitespace token, as the original did; character spans are
+    not computed (the original had none), so QA rows use ``answer_mode: original``.
+    """
 
     def __init__(self, vocab_file, do_lower_case=True):
         from electra_tf.text.reference_tokenizer import ReferenceTokenizer
 
         self.ref = ReferenceTokenizer(vocab_file, do_lower_case)
         self.vocab = self.ref.vocab
-        self.do_lower_case = do_lower_case
 
     def tokenize(self, text):
         return self.ref.tokenize(text)
@@ -39,19 +59,21 @@ class OriginalTokenizer:
     def tokenize_batch(self, texts):
         return [self.ref.tokenize(t) for t in texts]
 
-    def tokenize_with_offsets_batch(self, texts):
-        from electra_tf.text.reference_tokenizer import tokenize_with_offsets
+    def encode_batch(self, texts):
+        return [self.ref.convert_tokens_to_ids(self.ref.tokenize(t)) for t in texts]
 
-        return [tokenize_with_offsets(t, self.vocab, self.do_lower_case) for t in texts]
+    def tokenize_with_offsets_batch(self, texts):
+        return [[(token, 0, 0) for token in self.ref.tokenize(t)] for t in texts]
 
     def convert_tokens_to_ids(self, tokens):
-        return [self.vocab[t] for t in tokens]
+        return self.ref.convert_tokens_to_ids(tokens)
 
     def special_id(self, token):
         return self.vocab[token]
 
 
 def _vocab_for(texts, path):
+    """A WordPiece vocabulary from the texts: short words whole, long ones as 3-character pieces."""
     from electra_tf.text.reference_tokenizer import basic_tokenize
 
     tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -67,15 +89,60 @@ def _vocab_for(texts, path):
     return path
 
 
+def english_sentences(n):
+    """Up to ``n`` distinct English sentences from the docstrings of installed Python code."""
+    paths = sysconfig.get_paths()
+    sentences = {}
+    for root in (paths["stdlib"], paths["purelib"]):
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            if "/test" in folder:
+                continue
+            for name in sorted(files):
+                if not name.endswith(".py"):
+                    continue
+                try:
+                    with open(os.path.join(folder, name), encoding="utf-8") as f:
+                        tree = ast.parse(f.read())
+                except (SyntaxError, UnicodeDecodeError, ValueError):
+                    continue
+                for node in ast.walk(tree):
+                    if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                        doc = ast.get_docstring(node) or ""
+                        for sentence in re.split(r"(?<=[.!?])\s+", " ".join(doc.split())):
+                            if 5 <= len(sentence.split()) <= 60:
+                                sentences[sentence] = None
+                if len(sentences) >= n:
+                    return list(sentences)[:n]
+    return list(sentences)
+
+
+def chinese_sentences(cmrc_path, n):
+    """``n`` sentences of 2-4 clauses drawn from the CMRC contexts' clauses."""
+    with open(cmrc_path, encoding="utf-8") as f:
+        trial = json.load(f)
+    clauses = sorted({c for a in trial["data"] for p in a["paragraphs"] for c in re.split(r"[，。！？；]", p["context"])
+                      if 3 <= len(c) <= 40})
+    rng = random.Random(0)
+    return ["，".join(rng.sample(clauses, rng.randint(2, 4))) + "。" for _ in range(n)]
+
+
 def _timed(fn):
     start = time.perf_counter()
     out = fn()
     return time.perf_counter() - start, out
 
 
-def bench_qa(cmrc_path, workdir, questions=10000):
+def _same_features(a, b):
+    keys = [k for k in a[0] if k not in ("example", "tokens", "token_to_orig_map", "token_is_max_context", "char_spans")]
+    return len(a) == len(b) and all([list(x[k]) if hasattr(x[k], "__len__") else x[k] for k in keys] ==
+                                    [list(y[k]) if hasattr(y[k], "__len__") else y[k] for k in keys] for x, y in zip(a, b))
+
+
+def bench_qa(cmrc_path, workdir, questions, procedure_questions):
+    """CMRC-sized QA features: ours, the original tokenizer, and the original procedure (on a subset)."""
     from electra_tf.finetuning.hparams import FinetuningConfig
-    from electra_tf.finetuning.tasks.qa import QATask
+    from electra_tf.finetuning.tasks import qa as qa_module
     from electra_tf.text.tokenizer import FullTokenizer
 
     with open(cmrc_path, encoding="utf-8") as f:
@@ -83,7 +150,8 @@ def bench_qa(cmrc_path, workdir, questions=10000):
     paragraphs = [p for a in trial["data"] for p in a["paragraphs"]]
     n = sum(len(p["qas"]) for p in paragraphs)
     copies = -(-questions // n)
-    data = {"data": [{"paragraphs": [dict(p, qas=[dict(q, id=f"{q['id']}-{c}") for q in p["qas"]]) for p in paragraphs]}
+    data = {"data": [{"paragraphs": [dict(p, context=p["context"] + " " * c,  # distinct paragraphs per copy
+                                          qas=[dict(q, id=f"{q['id']}-{c}") for q in p["qas"]]) for p in paragraphs]}
                      for c in range(copies)]}
     folder = os.path.join(workdir, "finetuning_data", "cmrc2018")
     os.makedirs(folder, exist_ok=True)
@@ -91,58 +159,86 @@ def bench_qa(cmrc_path, workdir, questions=10000):
         json.dump(data, f, ensure_ascii=False)
     vocab = _vocab_for([p["context"] for p in paragraphs] + [q["question"] for p in paragraphs for q in p["qas"]],
                        os.path.join(workdir, "vocab_zh.txt"))
-    config = FinetuningConfig("m", workdir, task_names=["cmrc2018"], vocab_file=vocab, max_seq_length=512, progress=False)
-    results = {}
-    for name, tokenizer in (("fast", FullTokenizer(vocab)), ("original", OriginalTokenizer(vocab))):
-        task = QATask(config, "cmrc2018", tokenizer, {}, metric="cmrc2018")
-        examples = task.get_examples("train")
-        seconds, features = _timed(lambda: task.featurize(examples, is_training=True))
-        results[name] = {"seconds": seconds, "examples": len(examples), "features": len(features)}
-    assert results["fast"]["features"] == results["original"]["features"]
-    return results
+    config = FinetuningConfig("m", workdir, task_names=["cmrc2018"], vocab_file=vocab, max_seq_length=512,
+                              task_config={"cmrc2018": {"answer_mode": "original"}}, progress=False)
+
+    def task_with(tokenizer):
+        return qa_module.QATask(config, "cmrc2018", tokenizer, {}, metric="cmrc2018")
+
+    examples = task_with(FullTokenizer(vocab)).get_examples("train")[:questions]
+    seconds, ours = _timed(lambda: task_with(FullTokenizer(vocab)).featurize(examples, is_training=True))
+    original_seconds, theirs = _timed(lambda: task_with(OriginalTokenizer(vocab)).featurize(examples, is_training=True))
+    assert _same_features(ours, theirs), "the two tokenizers gave different QA features"
+
+    def literal_search(pieces, tok_start, tok_end, answer_pieces):  # the original's loop, as written
+        target = " ".join(answer_pieces)
+        for new_start in range(tok_start, tok_end + 1):
+            for new_end in range(tok_end, new_start - 1, -1):
+                if " ".join(pieces[new_start:new_end + 1]) == target:
+                    return new_start, new_end
+        return tok_start, tok_end
+
+    subset = examples[:procedure_questions]
+    task = task_with(OriginalTokenizer(vocab))
+    fast_search, qa_module.first_matching_span = qa_module.first_matching_span, literal_search
+    try:
+        procedure_seconds, procedure = _timed(lambda: [f for ex in subset for f in task.featurize([ex], is_training=True)])
+    finally:
+        qa_module.first_matching_span = fast_search
+    assert _same_features(ours[:len(procedure)], procedure), "the original procedure gave different QA features"
+    return {"items": len(examples), "features": len(ours), "ours": seconds, "original": original_seconds,
+            "procedure_items": len(subset), "procedure": procedure_seconds}
 
 
-def bench_classification(workdir, n_sentences=100000):
+def bench_classification(workdir, task_name, sentences):
+    """Sentence-classification features: ours against the original tokenizer algorithm."""
     from electra_tf.finetuning.hparams import FinetuningConfig
     from electra_tf.finetuning.tasks import get_task
     from electra_tf.text.tokenizer import FullTokenizer
 
     rng = random.Random(0)
-    words = ("the movie was surprisingly good but the second half dragged on and the ending felt rushed while "
-             "actors performances remained convincing throughout its running time director's ambitious vision").split()
-    folder = os.path.join(workdir, "finetuning_data", "sst")
+    folder = os.path.join(workdir, "finetuning_data", task_name)
     os.makedirs(folder, exist_ok=True)
-    sentences = [" ".join(rng.choice(words) for _ in range(rng.randint(8, 30))).capitalize() + rng.choice([".", "!", "?"])
-                 for _ in range(n_sentences)]
     with open(os.path.join(folder, "train.tsv"), "w", encoding="utf-8") as f:
-        f.write("sentence\tlabel\n" + "".join(f"{s}\t{rng.randint(0, 1)}\n" for s in sentences))
-    vocab = _vocab_for(sentences[:2000], os.path.join(workdir, "vocab_en.txt"))
-    config = FinetuningConfig("m", workdir, task_names=["sst"], vocab_file=vocab, max_seq_length=128, progress=False)
-    results = {}
-    for name, tokenizer in (("fast", FullTokenizer(vocab)), ("original", OriginalTokenizer(vocab))):
-        task = get_task(config, "sst", tokenizer)
-        examples = task.get_examples("train")
-        seconds, features = _timed(lambda: task.featurize(examples, is_training=True))
-        results[name] = {"seconds": seconds, "examples": len(examples), "features": len(features)}
-    return results
+        f.write("label\tsentence\n" if task_name == "chnsenticorp" else "sentence\tlabel\n")
+        for s in sentences:
+            s = s.replace("\t", " ")
+            f.write(f"{rng.randint(0, 1)}\t{s}\n" if task_name == "chnsenticorp" else f"{s}\t{rng.randint(0, 1)}\n")
+    vocab = _vocab_for(sentences[: len(sentences) // 5], os.path.join(workdir, f"vocab_{task_name}.txt"))
+    config = FinetuningConfig("m", workdir, task_names=[task_name], vocab_file=vocab, max_seq_length=128, progress=False)
+    examples = get_task(config, task_name, FullTokenizer(vocab)).get_examples("train")
+    seconds, ours = _timed(lambda: get_task(config, task_name, FullTokenizer(vocab)).featurize(examples, is_training=True))
+    original_seconds, theirs = _timed(lambda: get_task(config, task_name, OriginalTokenizer(vocab)).featurize(examples, is_training=True))
+    assert _same_features(ours, theirs), f"the two tokenizers gave different {task_name} features"
+    return {"items": len(examples), "features": len(ours), "ours": seconds, "original": original_seconds}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cmrc", default=os.path.join(ROOT, "..", "shared", "data", "cmrc2018", "trial.json"))
     parser.add_argument("--questions", type=int, default=10000)
+    parser.add_argument("--original-procedure-questions", type=int, default=300)
     parser.add_argument("--sentences", type=int, default=100000)
     args = parser.parse_args()
     if not os.path.isfile(args.cmrc):
         args.cmrc = os.path.join(ROOT, "tests", "data", "cmrc2018_trial_sample.json")
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+          flush=True)
     with tempfile.TemporaryDirectory() as workdir:
-        rows = [("CMRC-sized QA (%d questions, 512 tokens)" % args.questions, bench_qa(args.cmrc, workdir, args.questions)),
-                ("classification (%d sentences, 128 tokens)" % args.sentences, bench_classification(workdir, args.sentences))]
-    print("| data | features | electra-tf (fast tokenizer) s | original algorithm s | speed-up |")
-    print("|---|---|---|---|---|")
-    for name, r in rows:
-        print(f"| {name} | {r['fast']['features']} | {r['fast']['seconds']:.1f} | {r['original']['seconds']:.1f} | "
-              f"{r['original']['seconds'] / r['fast']['seconds']:.1f}x |")
+        qa = bench_qa(args.cmrc, workdir, args.questions, args.original_procedure_questions)
+        english = bench_classification(workdir, "sst", english_sentences(args.sentences))
+        chinese = bench_classification(workdir, "chnsenticorp", chinese_sentences(args.cmrc, args.sentences))
+    print("| data | items | features | electra-tf s | original tokenizer algorithm s | speed-up |")
+    print("|---|---|---|---|---|---|")
+    for name, r in (("CMRC-sized QA, 512 tokens (questions)", qa), ("English classification, 128 tokens (sentences)", english),
+                    ("Chinese classification, 128 tokens (sentences)", chinese)):
+        print(f"| {name} | {r['items']} | {r['features']} | {r['ours']:.2f} | {r['original']:.2f} | "
+              f"{r['original'] / r['ours']:.1f}x |")
+    per_question = qa["procedure"] / qa["procedure_items"]
+    print(f"\nOriginal procedure (per-question featurization, cubic answer search) on {qa['procedure_items']} questions: "
+          f"{qa['procedure']:.1f} s = {per_question * 1000:.1f} ms/question, about {per_question * qa['items'] / 60:.0f} min "
+          f"for {qa['items']} questions; electra-tf {qa['ours'] / qa['items'] * 1000:.2f} ms/question "
+          f"({per_question / (qa['ours'] / qa['items']):.0f}x).")
 
 
 if __name__ == "__main__":

@@ -130,3 +130,20 @@ def test_offsets_of_chinese_and_wordpieces(vocab_file):
     (got,) = tok.tokenize_with_offsets_batch([text])
     assert [(t, text[s:e]) for t, s, e in got] == [("中", "中"), ("文", "文"), ("测", "测"), ("试", "试"),
                                                     ("qu", "qu"), ("##ux", "ux"), ("##x", "x"), ("!", "!")]
+
+
+_SHARED = {}
+WORDS = st.sampled_from(["Hello,", "ΟΔΟΣ", "σοφος", "中文测试", "quuxx!", "jumped", "Café", "a" * 201, "x\x00y", "p\x85q",
+                         "\u2028", "\u3000", "\t", " ", "İstanbul", "😀", "##ux", "[UNK]"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.lists(st.one_of(WORDS, TEXT), max_size=8).map(" ".join), min_size=1, max_size=6),
+       lower=st.booleans())
+def test_word_cache_keeps_batches_equal_to_reference(vocab_file, texts, lower):
+    # One tokenizer per casing across all examples, so cached chunks from earlier batches are reused.
+    fast = _SHARED.setdefault((vocab_file, lower), FullTokenizer(vocab_file, do_lower_case=lower))
+    slow = ReferenceTokenizer(vocab_file, do_lower_case=lower)
+    want = [slow.tokenize(t) for t in texts]
+    assert fast.tokenize_batch(texts) == want
+    assert fast.encode_batch(texts) == [slow.convert_tokens_to_ids(t) for t in want]

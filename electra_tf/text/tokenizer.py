@@ -7,7 +7,8 @@ WordPiece with the 200-character limit. One case differs in Rust: Python's ``str
 a word-final capital sigma into "ς", Rust lowercases character by character. Texts containing
 "Σ" therefore go through the reference implementation, and so do the rare texts with characters
 newer than the Rust Unicode tables (see ``_unicode_version_patterns``): the output is always
-the original's.
+the original's. Whitespace chunks are cached (``_encode_cached``), so repeated words cost a
+dictionary look-up.
 
 ``SentencePieceTokenizer`` serves models whose vocabulary is a ``*.model`` file, with the
 options peer tools offer (forced lowercasing, a custom space token).
@@ -20,12 +21,13 @@ import os
 import re
 import sys
 import unicodedata
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from electra_tf.errors import ConfigError
 from electra_tf.text import reference_tokenizer as ref
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+CHUNK_CACHE_SIZE = 500_000  # distinct whitespace chunks remembered per tokenizer (~100 MB at most)
 
 
 def _ranges_to_class(ranges) -> "re.Pattern":
@@ -110,9 +112,27 @@ class FullTokenizer:
         tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         self._fast = tokenizer
         self._reference = None
+        self._plain_chars = set()
+        self._kept_chars = set()
+        self._chunk_cache: Dict[str, Tuple[List[str], List[int]]] = {}
 
     def _needs_reference(self, text: str) -> bool:
         return (self.do_lower_case and "Σ" in text) or _unicode_version_patterns()[1].search(text) is not None
+
+    def _is_plain(self, text: str) -> bool:
+        """True when no character of ``text`` is deleted up front or needs the reference path.
+
+        Scanning every text with the two large regex classes cost as much as the Rust
+        tokenization itself; the characters already seen to be plain are remembered instead.
+        """
+        chars = set(text)
+        if chars <= self._plain_chars:
+            return True
+        for ch in chars - self._plain_chars:
+            if self._needs_reference(ch) or _unicode_version_patterns()[0].search(ch):
+                return False
+            self._plain_chars.add(ch)
+        return True
 
     def _slow(self):
         if self._reference is None:
@@ -122,22 +142,62 @@ class FullTokenizer:
             self._reference.tokenize_chinese_chars = self.tokenize_chinese_chars
         return self._reference
 
+    def _keeps_every_char(self, text: str) -> bool:
+        """True when the original's first step (``clean_text``) deletes no character of ``text``.
+
+        Then that step only turns whitespace into spaces, so ``text.split()`` gives exactly the
+        chunks the original tokenizes one by one (CJK padding, lowercasing, punctuation and
+        WordPiece all act inside a chunk); a deleted character could join two chunks.
+        """
+        chars = set(text)
+        if chars <= self._kept_chars:
+            return True
+        for ch in chars - self._kept_chars:
+            cp = ord(ch)
+            if cp == 0 or cp == 0xFFFD or ref.is_control(ch):
+                return False
+            self._kept_chars.add(ch)
+        return True
+
+    def _encode_cached(self, texts: Sequence[str]) -> List[List[Tuple[List[str], List[int]]]]:
+        """Per text, its whitespace chunks' (tokens, ids), each distinct chunk tokenized once.
+
+        Natural text repeats its words, so a corpus costs about one dictionary look-up per word
+        after the first occurrence (Rust tokenizers spend ~25 us on every sentence). Texts whose
+        characters the original would delete are tokenized whole, as one chunk.
+        """
+        cache = self._chunk_cache
+        if len(cache) > CHUNK_CACHE_SIZE:
+            cache.clear()
+        chunked = [t.split() if self._keeps_every_char(t) else [t] for t in texts]
+        missing = list(dict.fromkeys(c for chunks in chunked for c in chunks if c not in cache))
+        for chunk, tokens in zip(missing, self._tokenize_uncached(missing)):
+            cache[chunk] = (tokens, self.convert_tokens_to_ids(tokens))
+        return [[cache[c] for c in chunks] for chunks in chunked]
+
     def tokenize(self, text: str) -> List[str]:
         return self.tokenize_batch([text])[0]
 
     def tokenize_batch(self, texts: Sequence[str]) -> List[List[str]]:
-        """Tokenize many texts at once (parallel in Rust)."""
+        """Tokenize many texts at once: cached chunks, new ones in parallel in Rust."""
+        return [[t for tokens, _ in chunks for t in tokens] for chunks in self._encode_cached(texts)]
+
+    def encode_batch(self, texts: Sequence[str]) -> List[List[int]]:
+        """Token ids of many texts (``convert_tokens_to_ids(tokenize(text))``, without the detour)."""
+        return [[i for _, ids in chunks for i in ids] for chunks in self._encode_cached(texts)]
+
+    def _tokenize_uncached(self, texts: Sequence[str]) -> List[List[str]]:
         deleted = _unicode_version_patterns()[0]
-        texts = [deleted.sub("", t) for t in texts]
+        plain = [self._is_plain(t) for t in texts]
+        texts = [t if p else deleted.sub("", t) for t, p in zip(texts, plain)]
         encodings = self._fast.encode_batch(texts, add_special_tokens=False)
-        return [self._slow().tokenize(t) if self._needs_reference(t) else e.tokens for t, e in zip(texts, encodings)]
+        return [e.tokens if p or not self._needs_reference(t) else self._slow().tokenize(t)
+                for t, p, e in zip(texts, plain, encodings)]
 
     def tokenize_with_offsets_batch(self, texts: Sequence[str]) -> List[List[tuple]]:
         """Per text, (token, start, end) with character spans in the text (for QA)."""
-        deleted = _unicode_version_patterns()[0]
         out = []
-        cleaned = [deleted.sub("", t) for t in texts]
-        fast = [i for i, (t, c) in enumerate(zip(texts, cleaned)) if t == c and not self._needs_reference(t)]
+        fast = [i for i, t in enumerate(texts) if self._is_plain(t)]
         encodings = dict(zip(fast, self._fast.encode_batch([texts[i] for i in fast], add_special_tokens=False)))
         for i, text in enumerate(texts):
             if i in encodings:
@@ -148,7 +208,7 @@ class FullTokenizer:
         return out
 
     def convert_tokens_to_ids(self, tokens: Sequence[str]) -> List[int]:
-        return [self.vocab[t] for t in tokens]
+        return list(map(self.vocab.__getitem__, tokens))
 
     def convert_ids_to_tokens(self, ids: Sequence[int]) -> List[str]:
         return [self.inv_vocab[int(i)] for i in ids]
@@ -207,6 +267,9 @@ class SentencePieceTokenizer:
 
     def tokenize_batch(self, texts: Sequence[str]) -> List[List[str]]:
         return [self.tokenize(t) for t in texts]
+
+    def encode_batch(self, texts: Sequence[str]) -> List[List[int]]:
+        return [self.convert_tokens_to_ids(t) for t in self.tokenize_batch(texts)]
 
     def tokenize_with_offsets_batch(self, texts: Sequence[str]) -> List[List[tuple]]:
         """(piece, start, end) per text; spans are approximate when lowercasing changes lengths."""

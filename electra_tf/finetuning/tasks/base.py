@@ -150,27 +150,34 @@ def pad_sequence(values: Sequence[int], length: int, pad: int = 0) -> List[int]:
     return list(values) + [pad] * (length - len(values))
 
 
-def encode_pair(tokenizer, tokens_a: List[str], tokens_b: Optional[List[str]], max_seq_length: int):
-    """[CLS] a [SEP] (b [SEP]) -> (input_ids, input_mask, segment_ids), padded with 0.
+def truncate_pair(a: List, b: Optional[List], max_seq_length: int):
+    """The original's truncation: pop from the longer sequence (from b on ties) until the pair
+    fits max_seq_length - 3; a single sentence is cut to max_seq_length - 2."""
+    if b is None:
+        return a[: max_seq_length - 2], None
+    a, b = list(a), list(b)
+    while len(a) + len(b) > max_seq_length - 3:
+        (a if len(a) > len(b) else b).pop()
+    return a, b
 
-    Truncation follows the original's _truncate_seq_pair: pop from the longer sequence (from b on
-    ties) until the pair fits max_seq_length - 3; a single sentence is cut to max_seq_length - 2.
-    """
-    tokens_a = list(tokens_a)
-    if tokens_b is not None:
-        tokens_b = list(tokens_b)
-        while len(tokens_a) + len(tokens_b) > max_seq_length - 3:
-            (tokens_a if len(tokens_a) > len(tokens_b) else tokens_b).pop()
-    else:
-        tokens_a = tokens_a[: max_seq_length - 2]
-    cls_id, sep_id = tokenizer.special_id("[CLS]"), tokenizer.special_id("[SEP]")
-    tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
-    ids = [cls_id] + tokenizer.convert_tokens_to_ids(tokens_a) + [sep_id]
-    segments = [0] * len(ids)
-    if tokens_b is not None:
-        tokens += tokens_b + ["[SEP]"]
-        ids += tokenizer.convert_tokens_to_ids(tokens_b) + [sep_id]
-        segments += [1] * (len(tokens_b) + 1)
-    mask = [1] * len(ids)
-    return (pad_sequence(ids, max_seq_length), pad_sequence(mask, max_seq_length),
-            pad_sequence(segments, max_seq_length), tokens)
+
+def encode_pair_ids(ids_a: List[int], ids_b: Optional[List[int]], cls_id: int, sep_id: int, max_seq_length: int):
+    """[CLS] a [SEP] (b [SEP]) as ids -> (input_ids, input_mask, segment_ids), truncated and padded with 0."""
+    ids_a, ids_b = truncate_pair(ids_a, ids_b, max_seq_length)
+    ids = [cls_id, *ids_a, sep_id]
+    n_a = len(ids)
+    if ids_b is not None:
+        ids += [*ids_b, sep_id]
+    n = len(ids)
+    padding = [0] * (max_seq_length - n)
+    return ids + padding, [1] * n + padding, [0] * n_a + [1] * (n - n_a) + padding
+
+
+def encode_pair(tokenizer, tokens_a: List[str], tokens_b: Optional[List[str]], max_seq_length: int):
+    """[CLS] a [SEP] (b [SEP]) -> (input_ids, input_mask, segment_ids, tokens), padded with 0."""
+    tokens_a, tokens_b = truncate_pair(tokens_a, tokens_b, max_seq_length)
+    ids, mask, segments = encode_pair_ids(
+        tokenizer.convert_tokens_to_ids(tokens_a), None if tokens_b is None else tokenizer.convert_tokens_to_ids(tokens_b),
+        tokenizer.special_id("[CLS]"), tokenizer.special_id("[SEP]"), max_seq_length)
+    tokens = ["[CLS]"] + tokens_a + ["[SEP]"] + ([] if tokens_b is None else tokens_b + ["[SEP]"])
+    return ids, mask, segments, tokens

@@ -18,7 +18,7 @@ from keras import ops
 
 from electra_tf.errors import DataError
 from electra_tf.finetuning.scorers import ClassificationScorer, MultiLabelScorer, RegressionScorer
-from electra_tf.finetuning.tasks.base import Example, Task, encode_pair, register
+from electra_tf.finetuning.tasks.base import Example, Task, encode_pair_ids, register
 
 logger = logging.getLogger("electra_tf")
 Column = Union[int, str]
@@ -256,14 +256,13 @@ class SentenceTask(Task):
 
     def featurize(self, examples: List[Example], is_training: bool):
         tok = self.tokenizer
-        tokens_a = tok.tokenize_batch([e.fields["text_a"] for e in examples])
-        has_b = [e.fields["text_b"] is not None for e in examples]
-        tokens_b_list = tok.tokenize_batch([e.fields["text_b"] for e in examples if e.fields["text_b"] is not None])
-        tokens_b_iter = iter(tokens_b_list)
+        cls_id, sep_id = tok.special_id("[CLS]"), tok.special_id("[SEP]")
+        ids_a = tok.encode_batch([e.fields["text_a"] for e in examples])
+        ids_b = iter(tok.encode_batch([e.fields["text_b"] for e in examples if e.fields["text_b"] is not None]))
         features = []
-        for ex, ta, hb in zip(examples, tokens_a, has_b):
-            tb = next(tokens_b_iter) if hb else None
-            ids, mask, segments, tokens = encode_pair(tok, ta, tb, self.config.max_seq_length)
+        for ex, ia in zip(examples, ids_a):
+            ib = next(ids_b) if ex.fields["text_b"] is not None else None
+            ids, mask, segments = encode_pair_ids(ia, ib, cls_id, sep_id, self.config.max_seq_length)
             feature = {"input_ids": ids, "input_mask": mask, "segment_ids": segments, f"{self.name}_eid": ex.eid}
             label = ex.fields["label"]
             if self.is_regression:
@@ -276,6 +275,7 @@ class SentenceTask(Task):
             else:
                 feature[f"{self.name}_label_ids"] = self.label_map[label]
             if self.config.log_examples and ex.eid < 1:
+                tokens = tok.convert_ids_to_tokens(ids[: sum(mask)])
                 logger.info("Example %s/%d: tokens %s, label %s", self.name, ex.eid, " ".join(tokens), label)
             features.append(feature)
         return features

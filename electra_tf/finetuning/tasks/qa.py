@@ -290,25 +290,33 @@ class QATask(Task):
                 f"{n}_end_positions": ((), "int64"), f"{n}_is_impossible": ((), "int64")}
 
     def _subtokens(self, examples: List[Example]):
-        """Per example: query tokens, and doc sub-tokens with their doc-token index and char span."""
+        """Per example: query tokens, and doc sub-tokens with their doc-token index and char span.
+
+        The original re-tokenized the paragraph for every question; each distinct paragraph is
+        tokenized once here (CMRC 2018 and SQuAD have about five questions per paragraph), with
+        the same result.
+        """
         tok = self.tokenizer
         queries = tok.tokenize_batch([e.fields["question"] for e in examples])
-        flat_docs = [t for e in examples for t in e.fields["doc_tokens"]]
+        paragraphs: Dict[str, Example] = {}
+        for ex in examples:
+            paragraphs.setdefault(ex.fields["context"], ex)
+        flat_docs = [t for e in paragraphs.values() for t in e.fields["doc_tokens"]]
         tokenized = tok.tokenize_with_offsets_batch(flat_docs) if flat_docs else []
-        out, cursor = [], 0
-        for ex, query in zip(examples, queries):
+        documents, cursor = {}, 0
+        for context, ex in paragraphs.items():
             words = ex.fields["doc_tokens"]
             pieces, to_orig, spans, orig_to_tok = [], [], [], []
-            for i, word_pieces in enumerate(tokenized[cursor:cursor + len(words)]):
+            for i, (word_pieces, base) in enumerate(zip(tokenized[cursor:cursor + len(words)], ex.fields["doc_starts"])):
                 orig_to_tok.append(len(pieces))
-                base = ex.fields["doc_starts"][i]
                 for token, s, e in word_pieces:
                     pieces.append(token)
                     to_orig.append(i)
                     spans.append((base + s, base + e))
             cursor += len(words)
-            out.append((query[: self.config.max_query_length], pieces, to_orig, spans, orig_to_tok))
-        return out
+            documents[context] = (pieces, to_orig, spans, orig_to_tok)
+        return [(query[: self.config.max_query_length],) + documents[ex.fields["context"]]
+                for ex, query in zip(examples, queries)]
 
     def _original_answer_span(self, ex: Example, pieces, orig_to_tok) -> Tuple[int, int]:
         """The original: doc-token start/end, then the first sub-span equal to the tokenized answer."""
@@ -341,16 +349,21 @@ class QATask(Task):
         return windows or [(0, 0)]
 
     @staticmethod
-    def is_max_context(windows, current: int, position: int) -> bool:
-        best, best_index = None, None
+    def max_context_windows(windows, n_pieces: int) -> np.ndarray:
+        """Per document piece, the index of the window that gives it the most context.
+
+        The original's ``_check_is_max_context``: score = min(left, right context) + 0.01 *
+        window length, the first window winning ties (``np.argmax`` keeps the first maximum).
+        Computed once per example instead of once per (window, piece).
+        """
+        positions = np.arange(n_pieces)
+        scores = np.full((len(windows), n_pieces), -np.inf)
         for index, (start, length) in enumerate(windows):
             end = start + length - 1
-            if position < start or position > end:
-                continue
-            score = min(position - start, end - position) + 0.01 * length
-            if best is None or score > best:
-                best, best_index = score, index
-        return current == best_index
+            inside = (positions >= start) & (positions <= end)
+            score = np.minimum(positions - start, end - positions) + 0.01 * length
+            scores[index] = np.where(inside, score, -np.inf)
+        return np.argmax(scores, axis=0) if n_pieces else np.zeros(0, dtype=np.int64)
 
     def featurize(self, examples: List[Example], is_training: bool, for_eval: bool = False):
         tok = self.tokenizer
@@ -367,23 +380,16 @@ class QATask(Task):
                     differences += 1
                 tok_start, tok_end = original if (self.options["answer_mode"] == "original" or by_offset is None) else by_offset
             windows = self.doc_windows(len(pieces), len(query))
-            query_ids = tok.convert_tokens_to_ids(query)
+            best_window = self.max_context_windows(windows, len(pieces)) if for_eval else None
+            head = [cls_id] + tok.convert_tokens_to_ids(query) + [sep_id]
+            offset = len(head)  # first document position in every window
+            piece_ids = tok.convert_tokens_to_ids(pieces)
             for w, (start, length) in enumerate(windows):
-                ids = [cls_id] + query_ids + [sep_id]
-                segments = [0] * len(ids)
-                offset = len(ids)
-                token_to_orig, max_context, char_spans = {}, {}, {}
-                for i in range(length):
-                    position = start + i
-                    token_to_orig[len(ids)] = to_orig[position]
-                    max_context[len(ids)] = self.is_max_context(windows, w, position)
-                    char_spans[len(ids)] = spans[position]
-                    ids.append(tok.convert_tokens_to_ids([pieces[position]])[0])
-                    segments.append(1)
-                ids.append(sep_id)
-                segments.append(1)
-                feature = {"input_ids": pad_sequence(ids, L), "input_mask": pad_sequence([1] * len(ids), L),
-                           "segment_ids": pad_sequence(segments, L), f"{self.name}_eid": 1000 * ex.eid + w}
+                n = offset + length + 1  # [CLS] query [SEP] doc [SEP]
+                ids = head + piece_ids[start:start + length] + [sep_id]
+                feature = {"input_ids": pad_sequence(ids, L), "input_mask": pad_sequence([1] * n, L),
+                           "segment_ids": [0] * offset + [1] * (length + 1) + [0] * (L - n),
+                           f"{self.name}_eid": 1000 * ex.eid + w}
                 if is_training:
                     if ex.fields["is_impossible"] or not (tok_start >= start and tok_end <= start + length - 1):
                         s_pos = e_pos = 0  # [CLS]: no answer in this window
@@ -392,9 +398,11 @@ class QATask(Task):
                     feature.update({f"{self.name}_start_positions": s_pos, f"{self.name}_end_positions": e_pos,
                                     f"{self.name}_is_impossible": int(ex.fields["is_impossible"])})
                 if for_eval:
+                    doc = range(start, start + length)
                     feature.update(tokens=["[CLS]"] + query + ["[SEP]"] + pieces[start:start + length] + ["[SEP]"],
-                                   token_to_orig_map=token_to_orig, token_is_max_context=max_context,
-                                   char_spans=char_spans, example=ex)
+                                   token_to_orig_map={offset + i: to_orig[p] for i, p in enumerate(doc)},
+                                   token_is_max_context={offset + i: bool(best_window[p] == w) for i, p in enumerate(doc)},
+                                   char_spans={offset + i: spans[p] for i, p in enumerate(doc)}, example=ex)
                 features.append(feature)
         if is_training:
             self.answer_position_differences = differences
