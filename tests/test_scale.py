@@ -236,3 +236,30 @@ def test_jit_compile_auto_is_off_on_cpu():
     config = FinetuningConfig(MODEL, "/d", task_names=["sst"])
     assert config.jit_compile == "auto"
     assert resolve_jit_compile(config, tf.distribute.get_strategy()) is (len(tf.config.list_logical_devices("GPU")) == 1)
+
+
+def test_featurizers_pause_the_garbage_collector_and_restore_it():
+    import gc
+
+    from electra_tf.finetuning.tasks.base import gc_paused
+
+    seen = []
+
+    @gc_paused
+    def featurize(fail):
+        seen.append(gc.isenabled())
+        if fail:
+            raise ValueError("bad line")
+        return "features"
+
+    assert gc.isenabled()
+    assert featurize(False) == "features"
+    with pytest.raises(ValueError, match="bad line"):
+        featurize(True)
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        featurize(False)
+        assert not gc.isenabled()  # a caller's own pause is left alone
+    finally:
+        gc.enable()

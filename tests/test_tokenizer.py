@@ -134,7 +134,8 @@ def test_offsets_of_chinese_and_wordpieces(vocab_file):
 
 _SHARED = {}
 WORDS = st.sampled_from(["Hello,", "ΟΔΟΣ", "σοφος", "中文测试", "quuxx!", "jumped", "Café", "a" * 201, "x\x00y", "p\x85q",
-                         "\u2028", "\u3000", "\t", " ", "İstanbul", "😀", "##ux", "[UNK]"])
+                         "\u2028", "\u3000", "\t", " ", "İstanbul", "😀", "##ux", "[UNK]", "北京，首都。", "!\u0301",
+                         "\uf900豈", "（全角）", "¿«»", "Σ。", "中\x00文", "\u1031"])
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -147,3 +148,15 @@ def test_word_cache_keeps_batches_equal_to_reference(vocab_file, texts, lower):
     want = [slow.tokenize(t) for t in texts]
     assert fast.tokenize_batch(texts) == want
     assert fast.encode_batch(texts) == [slow.convert_tokens_to_ids(t) for t in want]
+
+
+def test_each_route_of_the_word_cache_equals_reference(vocab_file):
+    from electra_tf.text import tokenizer as module
+
+    fast = FullTokenizer(vocab_file)
+    slow = ReferenceTokenizer(vocab_file)
+    cases = {"北京是中国的首都。“北京”！": module._SINGLE_CHARS, "quuxx! jumped, Café": module._WHITESPACE_WORDS,
+             "中文ELECTRA在CMRC 2018上": module._CJK_AND_WORDS, "x\x85y 中\x00文": module._WHOLE}
+    for _ in range(2):  # cold, then cached
+        assert fast.tokenize_batch(list(cases)) == [slow.tokenize(t) for t in cases]
+    assert {t: fast._route(t) for t in cases} == cases

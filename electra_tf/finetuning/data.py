@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from electra_tf.io_utils import atomic_output_path, atomic_write_json
+from electra_tf.finetuning.tasks.base import gc_paused
 
 logger = logging.getLogger("electra_tf")
 
@@ -90,6 +91,7 @@ def dummy_feature(n_tasks: int, spec) -> Dict:
     return {"task_id": n_tasks}
 
 
+@gc_paused
 def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_multiple: int,
                   data_files: Sequence[str]) -> Tuple[str, Dict]:
     """Write (or reuse) the TFRecord of ``split`` for ``tasks``; return (path, metadata).

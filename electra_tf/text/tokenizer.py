@@ -6,7 +6,7 @@ non-spacing marks (Mn only), in the original's order, BERT whitespace/punctuatio
 WordPiece with the 200-character limit. One case differs in Rust: Python's ``str.lower`` turns
 a word-final capital sigma into "ς", Rust lowercases character by character. Texts containing
 "Σ" therefore go through the reference implementation, and so do the rare texts with characters
-newer than the Rust Unicode tables (see ``_unicode_version_patterns``): the output is always
+newer than the Rust Unicode tables (see ``_category_changed``): the output is always
 the original's. Whitespace chunks are cached (``_encode_cached``), so repeated words cost a
 dictionary look-up.
 
@@ -17,22 +17,22 @@ options peer tools offer (forced lowercasing, a custom space token).
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 import sys
 import unicodedata
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from electra_tf.errors import ConfigError
 from electra_tf.text import reference_tokenizer as ref
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-CHUNK_CACHE_SIZE = 500_000  # distinct whitespace chunks remembered per tokenizer (~100 MB at most)
-
-
-def _ranges_to_class(ranges) -> "re.Pattern":
-    body = "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}" for a, b in ranges)
-    return re.compile(f"[{body}]") if ranges else re.compile(r"(?!x)x")
+# One CJK character, or a run of characters that are neither whitespace nor CJK.
+_CJK_CLASS = "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ref.CJK_RANGES)
+_CJK_CHUNK = re.compile(f"[{_CJK_CLASS}]|[^\\s{_CJK_CLASS}]+")
+_WHOLE, _SINGLE_CHARS, _WHITESPACE_WORDS, _CJK_AND_WORDS = range(4)  # see FullTokenizer._route
+CHUNK_CACHE_SIZE = 500_000  # distinct chunks remembered per tokenizer (~100 MB at most)
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,30 +52,20 @@ def _nonspacing_mark_regex() -> str:
     return "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" if a != b else f"\\x{{{a:x}}}" for a, b in ranges) + "]"
 
 
-@functools.lru_cache(maxsize=1)
-def _unicode_version_patterns():
-    """Two character classes that keep the Rust fast path equal to the original (~0.25 s, once).
+def _deleted_up_front(ch: str) -> bool:
+    """Unassigned (Cn) code points and lone surrogates (Cs) in Python's Unicode tables.
 
-    ``deleted``: code points Python's unicodedata calls unassigned (Cn) or lone surrogates (Cs).
     The original deletes them as control characters in its first step, so deleting them
     beforehand is exactly its behaviour (surrogates cannot even be passed to Rust).
-
-    ``newer``: code points whose category changed since Unicode 3.2 (mostly characters assigned
-    later: recent emoji, CJK extensions, combining marks). The Rust tables of ``tokenizers`` are
-    older than Python's, so such texts go through the reference implementation.
     """
-    current, old = unicodedata.category, unicodedata.ucd_3_2_0.category
-    deleted, newer = [], []
-    for cp in range(sys.maxunicode + 1):
-        ch = chr(cp)
-        cat = current(ch)
-        target = deleted if cat in ("Cn", "Cs") else newer if old(ch) != cat else None
-        if target is not None:
-            if target and target[-1][1] == cp - 1:
-                target[-1][1] = cp
-            else:
-                target.append([cp, cp])
-    return _ranges_to_class(deleted), _ranges_to_class(newer)
+    return unicodedata.category(ch) in ("Cn", "Cs")
+
+
+def _category_changed(ch: str) -> bool:
+    """Characters whose category changed since Unicode 3.2 (mostly ones assigned later: recent
+    emoji, CJK extensions, combining marks). The Rust tables of ``tokenizers`` are older than
+    Python's, so texts with them go through the reference implementation."""
+    return unicodedata.ucd_3_2_0.category(ch) != unicodedata.category(ch)
 
 
 class FullTokenizer:
@@ -113,23 +103,24 @@ class FullTokenizer:
         self._fast = tokenizer
         self._reference = None
         self._plain_chars = set()
-        self._kept_chars = set()
-        self._chunk_cache: Dict[str, Tuple[List[str], List[int]]] = {}
+        self._kept_chars, self._deleted_chars, self._word_chars, self._isolated_chars = set(), set(), set(), set()
+        self._single_ids: Dict[str, int] = {}
+        self._chunk_cache: Dict[str, List[int]] = {}
 
     def _needs_reference(self, text: str) -> bool:
-        return (self.do_lower_case and "Σ" in text) or _unicode_version_patterns()[1].search(text) is not None
+        return (self.do_lower_case and "Σ" in text) or any(map(_category_changed, set(text)))
 
     def _is_plain(self, text: str) -> bool:
         """True when no character of ``text`` is deleted up front or needs the reference path.
 
-        Scanning every text with the two large regex classes cost as much as the Rust
-        tokenization itself; the characters already seen to be plain are remembered instead.
+        The characters already seen to be plain are remembered, so a text costs one set
+        comparison.
         """
         chars = set(text)
         if chars <= self._plain_chars:
             return True
         for ch in chars - self._plain_chars:
-            if self._needs_reference(ch) or _unicode_version_patterns()[0].search(ch):
+            if _deleted_up_front(ch) or self._needs_reference(ch):
                 return False
             self._plain_chars.add(ch)
         return True
@@ -142,56 +133,86 @@ class FullTokenizer:
             self._reference.tokenize_chinese_chars = self.tokenize_chinese_chars
         return self._reference
 
-    def _keeps_every_char(self, text: str) -> bool:
-        """True when the original's first step (``clean_text``) deletes no character of ``text``.
+    def _learn_char(self, ch: str) -> None:
+        """Sort a character never seen before into the sets ``_route`` consults."""
+        cp = ord(ch)
+        if cp == 0 or cp == 0xFFFD or ref.is_control(ch):
+            self._deleted_chars.add(ch)
+            return
+        self._kept_chars.add(ch)
+        if ch.isspace():
+            self._word_chars.add(ch)
+            self._isolated_chars.add(ch)
+            return
+        cjk = self.tokenize_chinese_chars and ref.is_cjk(cp)
+        if not cjk:
+            self._word_chars.add(ch)
+        # A CJK character is padded with spaces by the original, and a punctuation character
+        # that lowercasing and NFD leave alone is split off on its own: either is tokenized
+        # the same wherever it stands.
+        stable = not self.do_lower_case or (ch.lower() == ch and unicodedata.normalize("NFD", ch) == ch)
+        if cjk or (ref.is_punctuation(ch) and stable):
+            (ids,) = self._encode_uncached([ch])
+            if len(ids) == 1:
+                self._single_ids[ch] = ids[0]
+                self._isolated_chars.add(ch)
 
-        Then that step only turns whitespace into spaces, so ``text.split()`` gives exactly the
-        chunks the original tokenizes one by one (CJK padding, lowercasing, punctuation and
-        WordPiece all act inside a chunk); a deleted character could join two chunks.
+    def _route(self, text: str) -> int:
+        """How ``text`` can be cut into independently tokenized chunks (see ``_encode_cached``).
+
+        When the original's first step (``clean_text``) deletes no character, it only turns
+        whitespace into spaces, and the later steps (CJK padding, whitespace split, then
+        lowercasing, punctuation and WordPiece inside each piece) make every CJK character and
+        every run of other non-space characters its own chunk. A deleted character could join
+        two chunks, so such texts are tokenized whole.
         """
         chars = set(text)
-        if chars <= self._kept_chars:
-            return True
-        for ch in chars - self._kept_chars:
-            cp = ord(ch)
-            if cp == 0 or cp == 0xFFFD or ref.is_control(ch):
-                return False
-            self._kept_chars.add(ch)
-        return True
+        if not chars <= self._kept_chars:
+            for ch in chars - self._kept_chars - self._deleted_chars:
+                self._learn_char(ch)
+            if not chars.isdisjoint(self._deleted_chars):
+                return _WHOLE
+        if chars <= self._isolated_chars:
+            return _SINGLE_CHARS
+        return _WHITESPACE_WORDS if chars <= self._word_chars else _CJK_AND_WORDS
 
-    def _encode_cached(self, texts: Sequence[str]) -> List[List[Tuple[List[str], List[int]]]]:
-        """Per text, its whitespace chunks' (tokens, ids), each distinct chunk tokenized once.
+    def _encode_cached(self, texts: Sequence[str]) -> List[List[int]]:
+        """Token ids per text, each distinct chunk (word, CJK character) tokenized once.
 
-        Natural text repeats its words, so a corpus costs about one dictionary look-up per word
-        after the first occurrence (Rust tokenizers spend ~25 us on every sentence). Texts whose
-        characters the original would delete are tokenized whole, as one chunk.
+        Natural text repeats its words and characters, so a corpus costs about one dictionary
+        look-up per chunk after its first occurrence (Rust tokenizers spend ~30 us on every
+        sentence here). Texts of single-token characters only (typical Chinese sentences) map
+        character by character.
         """
-        cache = self._chunk_cache
+        cache, single = self._chunk_cache, self._single_ids
         if len(cache) > CHUNK_CACHE_SIZE:
             cache.clear()
-        chunked = [t.split() if self._keeps_every_char(t) else [t] for t in texts]
-        missing = list(dict.fromkeys(c for chunks in chunked for c in chunks if c not in cache))
-        for chunk, tokens in zip(missing, self._tokenize_uncached(missing)):
-            cache[chunk] = (tokens, self.convert_tokens_to_ids(tokens))
-        return [[cache[c] for c in chunks] for chunks in chunked]
+        routes = [self._route(t) for t in texts]
+        chunked = [t.split() if r == _WHITESPACE_WORDS else _CJK_CHUNK.findall(t) if r == _CJK_AND_WORDS
+                   else [t] if r == _WHOLE else () for t, r in zip(texts, routes)]
+        missing = [c for c in dict.fromkeys(itertools.chain.from_iterable(chunked)) if c not in cache]
+        cache.update(zip(missing, self._encode_uncached(missing)))
+        get = cache.__getitem__
+        return [list(map(single.__getitem__, "".join(t.split()))) if r == _SINGLE_CHARS
+                else list(itertools.chain.from_iterable(map(get, chunks))) for t, r, chunks in zip(texts, routes, chunked)]
 
     def tokenize(self, text: str) -> List[str]:
         return self.tokenize_batch([text])[0]
 
     def tokenize_batch(self, texts: Sequence[str]) -> List[List[str]]:
         """Tokenize many texts at once: cached chunks, new ones in parallel in Rust."""
-        return [[t for tokens, _ in chunks for t in tokens] for chunks in self._encode_cached(texts)]
+        inv = self.inv_vocab.__getitem__
+        return [list(map(inv, ids)) for ids in self._encode_cached(texts)]
 
     def encode_batch(self, texts: Sequence[str]) -> List[List[int]]:
         """Token ids of many texts (``convert_tokens_to_ids(tokenize(text))``, without the detour)."""
-        return [[i for _, ids in chunks for i in ids] for chunks in self._encode_cached(texts)]
+        return self._encode_cached(texts)
 
-    def _tokenize_uncached(self, texts: Sequence[str]) -> List[List[str]]:
-        deleted = _unicode_version_patterns()[0]
+    def _encode_uncached(self, texts: Sequence[str]) -> List[List[int]]:
         plain = [self._is_plain(t) for t in texts]
-        texts = [t if p else deleted.sub("", t) for t, p in zip(texts, plain)]
-        encodings = self._fast.encode_batch(texts, add_special_tokens=False)
-        return [e.tokens if p or not self._needs_reference(t) else self._slow().tokenize(t)
+        texts = [t if p else "".join(c for c in t if not _deleted_up_front(c)) for t, p in zip(texts, plain)]
+        encodings = self._fast.encode_batch_fast(texts, add_special_tokens=False)
+        return [e.ids if p or not self._needs_reference(t) else self.convert_tokens_to_ids(self._slow().tokenize(t))
                 for t, p, e in zip(texts, plain, encodings)]
 
     def tokenize_with_offsets_batch(self, texts: Sequence[str]) -> List[List[tuple]]:
@@ -203,7 +224,7 @@ class FullTokenizer:
             if i in encodings:
                 e = encodings[i]
                 out.append([(tok, s, t) for tok, (s, t) in zip(e.tokens, e.offsets)])
-            else:  # rare texts (see _unicode_version_patterns): the reference implementation
+            else:  # rare texts (see _category_changed, _deleted_up_front): the reference implementation
                 out.append(ref.tokenize_with_offsets(text, self.vocab, self.do_lower_case, self.tokenize_chinese_chars))
         return out
 

@@ -9,6 +9,8 @@ and ``task_id``; task-specific features are prefixed with the task name, as in t
 from __future__ import annotations
 
 import dataclasses
+import functools
+import gc
 import os
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -146,6 +148,28 @@ class Task:
         return "accuracy"
 
 
+def gc_paused(featurize: Callable) -> Callable:
+    """Run a featurizer with Python's cyclic garbage collector paused.
+
+    Featurization allocates millions of small lists (three per feature of max_seq_length ints)
+    and no reference cycles; the collector's repeated full scans of the growing feature list
+    made a 100k-sentence set take about nine times as long. Memory is still freed by reference
+    counting; the collector's previous state is restored afterwards.
+    """
+
+    @functools.wraps(featurize)
+    def wrapper(*args, **kwargs):
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return featurize(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return wrapper
+
+
 def pad_sequence(values: Sequence[int], length: int, pad: int = 0) -> List[int]:
     return list(values) + [pad] * (length - len(values))
 
@@ -163,12 +187,14 @@ def truncate_pair(a: List, b: Optional[List], max_seq_length: int):
 
 def encode_pair_ids(ids_a: List[int], ids_b: Optional[List[int]], cls_id: int, sep_id: int, max_seq_length: int):
     """[CLS] a [SEP] (b [SEP]) as ids -> (input_ids, input_mask, segment_ids), truncated and padded with 0."""
+    if ids_b is None:  # the common case, kept lean: it runs once per example
+        ids = [cls_id, *ids_a[: max_seq_length - 2], sep_id]
+        n = len(ids)
+        padding = [0] * (max_seq_length - n)
+        return ids + padding, [1] * n + padding, [0] * max_seq_length
     ids_a, ids_b = truncate_pair(ids_a, ids_b, max_seq_length)
-    ids = [cls_id, *ids_a, sep_id]
-    n_a = len(ids)
-    if ids_b is not None:
-        ids += [*ids_b, sep_id]
-    n = len(ids)
+    ids = [cls_id, *ids_a, sep_id, *ids_b, sep_id]
+    n_a, n = len(ids_a) + 2, len(ids)
     padding = [0] * (max_seq_length - n)
     return ids + padding, [1] * n + padding, [0] * n_a + [1] * (n - n_a) + padding
 

@@ -18,7 +18,7 @@ from keras import ops
 
 from electra_tf.errors import DataError
 from electra_tf.finetuning.scorers import ClassificationScorer, MultiLabelScorer, RegressionScorer
-from electra_tf.finetuning.tasks.base import Example, Task, encode_pair_ids, register
+from electra_tf.finetuning.tasks.base import Example, Task, encode_pair_ids, gc_paused, register
 
 logger = logging.getLogger("electra_tf")
 Column = Union[int, str]
@@ -254,6 +254,7 @@ class SentenceTask(Task):
             spec[f"{n}_label_ids"] = ((), "int64")
         return spec
 
+    @gc_paused
     def featurize(self, examples: List[Example], is_training: bool):
         tok = self.tokenizer
         cls_id, sep_id = tok.special_id("[CLS]"), tok.special_id("[SEP]")

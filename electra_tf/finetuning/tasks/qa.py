@@ -35,7 +35,7 @@ from keras import ops
 
 from electra_tf.errors import ConfigError, DataError, closest
 from electra_tf.evaluation import qa_metrics
-from electra_tf.finetuning.tasks.base import Example, Task, pad_sequence, register
+from electra_tf.finetuning.tasks.base import Example, Task, gc_paused, pad_sequence, register
 from electra_tf.io_utils import atomic_write_json, read_jsonl
 
 logger = logging.getLogger("electra_tf")
@@ -365,6 +365,7 @@ class QATask(Task):
             scores[index] = np.where(inside, score, -np.inf)
         return np.argmax(scores, axis=0) if n_pieces else np.zeros(0, dtype=np.int64)
 
+    @gc_paused
     def featurize(self, examples: List[Example], is_training: bool, for_eval: bool = False):
         tok = self.tokenizer
         cls_id, sep_id = tok.special_id("[CLS]"), tok.special_id("[SEP]")

@@ -29,7 +29,7 @@ from keras import ops
 
 from electra_tf.errors import ConfigError, DataError, closest
 from electra_tf.finetuning.tagging import schemes
-from electra_tf.finetuning.tasks.base import Example, Task, pad_sequence, register
+from electra_tf.finetuning.tasks.base import Example, Task, gc_paused, pad_sequence, register
 from electra_tf.io_utils import atomic_write_text
 
 logger = logging.getLogger("electra_tf")
@@ -307,6 +307,7 @@ class TaggingTask(Task):
                     best, best_score = w, score
         return best
 
+    @gc_paused
     def featurize(self, examples: List[Example], is_training: bool):
         tok = self.word_tokenizer
         all_words = [w for e in examples for w in e.fields["words"]]
