@@ -200,7 +200,7 @@ def main(argv=None) -> int:
 
     from electra_tf.checkpoints.loading import default_model_type
     from electra_tf.errors import ConfigError, ElectraError
-    from electra_tf.export import _tokenizer_settings
+    from electra_tf.checkpoints.hf import read_tokenizer_files
     from electra_tf.modeling.models import MODEL_CLASSES
     from electra_tf.text.tokenizer import build_tokenizer
 
@@ -211,7 +211,7 @@ def main(argv=None) -> int:
         if model_type not in handlers:
             raise ConfigError(f"{args.model} holds a {model_type} model; prediction needs a fine-tuned classifier, tagger or QA model.")
         model = MODEL_CLASSES[model_type].from_pretrained(args.model)
-        args.vocab, args.do_lower_case = _tokenizer_settings(args.model)
+        args.vocab, args.do_lower_case = read_tokenizer_files(args.model)
         if args.vocab is None:
             raise ConfigError(f"{args.model} has no vocab.txt; copy the model's vocabulary there.")
         tokenizer = build_tokenizer(args.vocab, args.do_lower_case)

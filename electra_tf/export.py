@@ -16,7 +16,6 @@ Signatures:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Optional
 
@@ -103,18 +102,6 @@ def export_saved_model(model, path: str, vocab_file: Optional[str] = None, do_lo
     return path
 
 
-def _tokenizer_settings(directory: str):
-    import json
-
-    vocab = os.path.join(directory, "vocab.txt")
-    lower = True
-    config_path = os.path.join(directory, "tokenizer_config.json")
-    if os.path.isfile(config_path):
-        with open(config_path, encoding="utf-8") as f:
-            lower = bool(json.load(f).get("do_lower_case", True))
-    return (vocab if os.path.isfile(vocab) else None), lower
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Export an ELECTRA model directory as a SavedModel.")
     parser.add_argument("--model", required=True, help="electra-tf, HuggingFace or TF1 model directory")
@@ -122,13 +109,14 @@ def main(argv=None) -> int:
     parser.add_argument("--model-type", default=None, help="model class (default: the directory's own)")
     parser.add_argument("--max-seq-length", type=int, default=128)
     args = parser.parse_args(argv)
+    from electra_tf.checkpoints.hf import read_tokenizer_files
     from electra_tf.checkpoints.loading import default_model_type
     from electra_tf.modeling.models import MODEL_CLASSES
 
     try:
         model_type = args.model_type or default_model_type(args.model)
         model = MODEL_CLASSES[model_type].from_pretrained(args.model)
-        vocab, lower = _tokenizer_settings(args.model)
+        vocab, lower = read_tokenizer_files(args.model)
         export_saved_model(model, args.output, vocab, lower, args.max_seq_length)
     except ElectraError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -152,6 +152,17 @@ def write_tokenizer_files(directory: str, vocab_file: str, do_lower_case: bool =
     )
 
 
+def read_tokenizer_files(directory: str):
+    """(vocab.txt path or None, do_lower_case) of a model directory, as write_tokenizer_files left them."""
+    vocab = os.path.join(directory, "vocab.txt")
+    lower = True
+    config_path = os.path.join(directory, "tokenizer_config.json")
+    if os.path.isfile(config_path):
+        with open(config_path, encoding="utf-8") as f:
+            lower = bool(json.load(f).get("do_lower_case", True))
+    return (vocab if os.path.isfile(vocab) else None), lower
+
+
 def read_hf_config_dict(directory: str) -> Optional[dict]:
     path = os.path.join(directory, "config.json")
     if not os.path.isfile(path):

@@ -7,8 +7,8 @@ WordPiece with the 200-character limit. One case differs in Rust: Python's ``str
 a word-final capital sigma into "ς", Rust lowercases character by character. Texts containing
 "Σ" therefore go through the reference implementation, and so do the rare texts with characters
 newer than the Rust Unicode tables (see ``_category_changed``): the output is always
-the original's. Whitespace chunks are cached (``_encode_cached``), so repeated words cost a
-dictionary look-up.
+the original's. Chunks (words, CJK characters) are cached (``_encode_cached``), so repeated
+ones cost a dictionary look-up.
 
 ``SentencePieceTokenizer`` serves models whose vocabulary is a ``*.model`` file, with the
 options peer tools offer (forced lowercasing, a custom space token).
