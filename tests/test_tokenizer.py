@@ -2,6 +2,7 @@
 
 import string
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -150,13 +151,64 @@ def test_word_cache_keeps_batches_equal_to_reference(vocab_file, texts, lower):
     assert fast.encode_batch(texts) == [slow.convert_tokens_to_ids(t) for t in want]
 
 
-def test_each_route_of_the_word_cache_equals_reference(vocab_file):
-    from electra_tf.text import tokenizer as module
-
+def test_each_kind_of_chunk_equals_reference(vocab_file):
+    # One batch with every kind of piece encode_batch_flat distinguishes: CJK characters and lone
+    # punctuation looked up by code point, words from the chunk cache, a lone character of no
+    # token (a combining accent), texts tokenized whole (a deleted character), empty and blank
+    # texts, and words at the end of one text and the start of the next.
     fast = FullTokenizer(vocab_file)
     slow = ReferenceTokenizer(vocab_file)
-    cases = {"北京是中国的首都。“北京”！": module._SINGLE_CHARS, "quuxx! jumped, Café": module._WHITESPACE_WORDS,
-             "中文ELECTRA在CMRC 2018上": module._CJK_AND_WORDS, "x\x85y 中\x00文": module._WHOLE}
+    texts = ["北京是中国的首都。“北京”！", "quuxx! jumped, Café", "中文ELECTRA在CMRC 2018上", "x\x85y 中\x00文", "",
+             "   ", "a \u0301 b", "jumped", "jumped", "Σ。 ΟΔΟΣ", "\ud800中"]
+    want = [slow.convert_tokens_to_ids(slow.tokenize(t)) for t in texts]
     for _ in range(2):  # cold, then cached
-        assert fast.tokenize_batch(list(cases)) == [slow.tokenize(t) for t in cases]
-    assert {t: fast._route(t) for t in cases} == cases
+        ids, lengths = fast.encode_batch_flat(texts)
+        assert ids.dtype == np.int32 and lengths.tolist() == [len(w) for w in want]
+        assert ids.tolist() == [i for w in want for i in w]
+    # A CJK character whose lone encoding is not one token is tokenized as a chunk of its own.
+    fast._char_id[ord("中")] = -1
+    assert fast.encode_batch(texts) == want
+
+
+def test_encode_batch_flat_of_no_texts(vocab_file):
+    ids, lengths = FullTokenizer(vocab_file).encode_batch_flat([])
+    assert ids.shape == (0,) and lengths.shape == (0,)
+
+
+ASCII_TEXT = st.text(alphabet=string.ascii_letters + string.digits + string.punctuation + "  \t", max_size=40)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.one_of(ASCII_TEXT, st.sampled_from(["Jumped,", "(quuxx)", "don't", "QU-ux", "jump...ed"])),
+                      min_size=1, max_size=6), lower=st.booleans())
+def test_ascii_shortcuts_equal_reference(vocab_file, texts, lower):
+    # Printable ASCII skips normalization: whole vocabulary words are looked up, words with
+    # punctuation are cut into cached pieces, the rest go to WordPiece without normalizers.
+    fast = _SHARED.setdefault(("ascii", vocab_file, lower), FullTokenizer(vocab_file, do_lower_case=lower))
+    slow = ReferenceTokenizer(vocab_file, do_lower_case=lower)
+    assert fast.encode_batch(texts) == [slow.convert_tokens_to_ids(slow.tokenize(t)) for t in texts]
+
+
+def test_a_word_seen_as_a_piece_and_as_a_chunk_in_one_batch(vocab_file):
+    # "00000," is cut into the pieces "00000" and ","; "00000" is also a chunk of its own in the
+    # same batch, so it is stored twice (found by the property test above: rows went out of step).
+    fast, slow = FullTokenizer(vocab_file), ReferenceTokenizer(vocab_file)
+    for texts in (["00000, 00000", "00000", "x 00000,"], ["jumped 00000 quuxx"], ["00000, 00000"]):
+        assert fast.encode_batch(texts) == [slow.convert_tokens_to_ids(slow.tokenize(t)) for t in texts]
+
+
+def test_chunk_store():
+    from electra_tf.text.chunk_store import ChunkStore
+
+    store = ChunkStore()
+    store.add(["ab", "c"], [[5, 6], [7]])
+    store.add(["", "ab"], [[], [5, 6]])  # an empty encoding, and a chunk stored again
+    assert len(store) == 4
+    assert store.find(["c", "zz", "ab", ""]).tolist() == [1, -1, 3, 2]
+    ids, lengths = store.ids(store.find(["ab", "", "c", "ab"]))
+    assert ids.tolist() == [5, 6, 7, 5, 6] and lengths.tolist() == [2, 0, 1, 2]
+    assert store.lists(["c", "ab"]) == [[7], [5, 6]]
+    store.add(["d"], [[9, 9, 9]])  # rows stay in step with the arrays after a chunk stored twice
+    assert store.lists(["d", "ab", "c"]) == [[9, 9, 9], [5, 6], [7]]
+    store.clear()
+    assert len(store) == 0 and store.find(["ab"]).tolist() == [-1]

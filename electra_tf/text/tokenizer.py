@@ -7,8 +7,11 @@ WordPiece with the 200-character limit. One case differs in Rust: Python's ``str
 a word-final capital sigma into "ς", Rust lowercases character by character. Texts containing
 "Σ" therefore go through the reference implementation, and so do the rare texts with characters
 newer than the Rust Unicode tables (see ``_category_changed``): the output is always
-the original's. Chunks (words, CJK characters) are cached (``_encode_cached``), so repeated
-ones cost a dictionary look-up.
+the original's. Texts are cut into the chunks the original tokenizes independently (words,
+CJK characters) with NumPy over their code points, and each distinct chunk is tokenized once
+(``encode_batch_flat``, ``ChunkStore``): a repeated word costs a dictionary look-up, a CJK
+character an array look-up. New printable-ASCII words skip normalization, which cannot change
+them (``_encode_uncached``).
 
 ``SentencePieceTokenizer`` serves models whose vocabulary is a ``*.model`` file, with the
 options peer tools offer (forced lowercasing, a custom space token).
@@ -22,17 +25,19 @@ import os
 import re
 import sys
 import unicodedata
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from electra_tf.errors import ConfigError
+from electra_tf.text.chunk_store import ChunkStore, flatten_ids, segment_positions, split_flat
 from electra_tf.text import reference_tokenizer as ref
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-# One CJK character, or a run of characters that are neither whitespace nor CJK.
-_CJK_CLASS = "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ref.CJK_RANGES)
-_CJK_CHUNK = re.compile(f"[{_CJK_CLASS}]|[^\\s{_CJK_CLASS}]+")
-_WHOLE, _SINGLE_CHARS, _WHITESPACE_WORDS, _CJK_AND_WORDS = range(4)  # see FullTokenizer._route
-CHUNK_CACHE_SIZE = 500_000  # distinct chunks remembered per tokenizer (~100 MB at most)
+_SEEN, _DELETED, _SPACE, _CJK, _ASCII_PUNCTUATION = 1, 2, 4, 8, 16  # character classes (FullTokenizer._char_class)
+_ASCII_PIECE = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9\s]")  # BERT pre-tokenization of ASCII
+CHUNK_CACHE_SIZE = 500_000
+TEXTS_PER_BLOCK = 2000  # texts encoded together by FullTokenizer.encode_batch_flat  # distinct chunks remembered per tokenizer (~100 MB at most)
 
 
 @functools.lru_cache(maxsize=1)
@@ -66,6 +71,12 @@ def _category_changed(ch: str) -> bool:
     emoji, CJK extensions, combining marks). The Rust tables of ``tokenizers`` are older than
     Python's, so texts with them go through the reference implementation."""
     return unicodedata.ucd_3_2_0.category(ch) != unicodedata.category(ch)
+
+
+def _runs(mask: np.ndarray):
+    """(starts, ends) of the runs of True in ``mask``."""
+    boundary = np.diff(np.concatenate([[False], mask, [False]]).view(np.int8))
+    return np.flatnonzero(boundary == 1), np.flatnonzero(boundary == -1)
 
 
 class FullTokenizer:
@@ -103,9 +114,10 @@ class FullTokenizer:
         self._fast = tokenizer
         self._reference = None
         self._plain_chars = set()
-        self._kept_chars, self._deleted_chars, self._word_chars, self._isolated_chars = set(), set(), set(), set()
-        self._single_ids: Dict[str, int] = {}
-        self._chunk_cache: Dict[str, List[int]] = {}
+        self._char_class = np.zeros(sys.maxunicode + 1, np.uint8)  # _SEEN | _DELETED | _SPACE | _CJK
+        self._char_id = np.full(sys.maxunicode + 1, -1, np.int32)  # the one token of a lone character
+        self._chunks = ChunkStore()
+        self._bare_tokenizer = None
 
     def _needs_reference(self, text: str) -> bool:
         return (self.do_lower_case and "Σ" in text) or any(map(_category_changed, set(text)))
@@ -133,68 +145,123 @@ class FullTokenizer:
             self._reference.tokenize_chinese_chars = self.tokenize_chinese_chars
         return self._reference
 
-    def _learn_char(self, ch: str) -> None:
-        """Sort a character never seen before into the sets ``_route`` consults."""
-        cp = ord(ch)
-        if cp == 0 or cp == 0xFFFD or ref.is_control(ch):
-            self._deleted_chars.add(ch)
-            return
-        self._kept_chars.add(ch)
-        if ch.isspace():
-            self._word_chars.add(ch)
-            self._isolated_chars.add(ch)
-            return
-        cjk = self.tokenize_chinese_chars and ref.is_cjk(cp)
-        if not cjk:
-            self._word_chars.add(ch)
-        # A CJK character is padded with spaces by the original, and a punctuation character
-        # that lowercasing and NFD leave alone is split off on its own: either is tokenized
-        # the same wherever it stands.
-        stable = not self.do_lower_case or (ch.lower() == ch and unicodedata.normalize("NFD", ch) == ch)
-        if cjk or (ref.is_punctuation(ch) and stable):
-            (ids,) = self._encode_uncached([ch])
+    def _learn_chars(self, code_points: np.ndarray) -> None:
+        """Classify characters never seen before (``_char_class``) and note the token id of
+        those that tokenize, standing alone, to exactly one token (``_char_id``)."""
+        chars = [chr(cp) for cp in code_points.tolist()]
+        classes = []
+        for ch in chars:
+            if ord(ch) in (0, 0xFFFD) or ref.is_control(ch):
+                classes.append(_SEEN | _DELETED)  # the original's clean_text deletes it
+            elif ch.isspace():
+                classes.append(_SEEN | _SPACE)
+            elif self.tokenize_chinese_chars and ref.is_cjk(ord(ch)):
+                classes.append(_SEEN | _CJK)
+            elif ch.isascii() and ref.is_punctuation(ch):
+                classes.append(_SEEN | _ASCII_PUNCTUATION)
+            else:
+                classes.append(_SEEN)
+        self._char_class[code_points] = classes
+        standalone = [ch for ch, c in zip(chars, classes) if not c & (_DELETED | _SPACE)]
+        encoded = self._encode_uncached(standalone)
+        self._chunks.add(standalone, encoded)
+        for ch, ids in zip(standalone, encoded):
             if len(ids) == 1:
-                self._single_ids[ch] = ids[0]
-                self._isolated_chars.add(ch)
+                self._char_id[ord(ch)] = ids[0]
 
-    def _route(self, text: str) -> int:
-        """How ``text`` can be cut into independently tokenized chunks (see ``_encode_cached``).
+    def encode_batch_flat(self, texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """Token ids of many texts end to end (int32), and each text's number of tokens.
 
-        When the original's first step (``clean_text``) deletes no character, it only turns
-        whitespace into spaces, and the later steps (CJK padding, whitespace split, then
-        lowercasing, punctuation and WordPiece inside each piece) make every CJK character and
-        every run of other non-space characters its own chunk. A deleted character could join
-        two chunks, so such texts are tokenized whole.
+        The original cleans the text, pads CJK characters with spaces, splits on whitespace
+        and tokenizes each piece on its own. So when cleaning deletes nothing (it then only
+        turns whitespace into spaces), every CJK character and every run of other non-space
+        characters is a chunk tokenized independently of the rest; a deleted character could
+        join two chunks, so texts with one are tokenized whole. Chunks are found with NumPy
+        over the code points of all texts at once; a chunk that is one character with a
+        one-token encoding is looked up in an array, the others are tokenized once each and
+        cached (natural text repeats its words: after their first occurrence a corpus costs
+        about one dictionary look-up per word).
         """
-        chars = set(text)
-        if not chars <= self._kept_chars:
-            for ch in chars - self._kept_chars - self._deleted_chars:
-                self._learn_char(ch)
-            if not chars.isdisjoint(self._deleted_chars):
-                return _WHOLE
-        if chars <= self._isolated_chars:
-            return _SINGLE_CHARS
-        return _WHITESPACE_WORDS if chars <= self._word_chars else _CJK_AND_WORDS
+        if len(texts) > TEXTS_PER_BLOCK:  # bounded temporaries (a few MB), reused block after block
+            blocks = [self.encode_batch_flat(texts[i:i + TEXTS_PER_BLOCK]) for i in range(0, len(texts), TEXTS_PER_BLOCK)]
+            return np.concatenate([ids for ids, _ in blocks]), np.concatenate([lengths for _, lengths in blocks])
+        store = self._chunks
+        if len(store) > CHUNK_CACHE_SIZE:
+            store.clear()
+        n = len(texts)
+        joined = "\n".join(texts)  # the separator is whitespace, so no chunk spans two texts
+        cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), np.uint32)
+        text_lengths = np.fromiter(map(len, texts), np.int64, n)
+        text_starts = np.cumsum(text_lengths + 1) - text_lengths - 1
+        classes = self._char_class[cps]
+        if not classes.all():
+            new = np.zeros(sys.maxunicode + 1, bool)
+            new[cps[classes == 0]] = True
+            self._learn_chars(np.flatnonzero(new))
+            classes = self._char_class[cps]
+        deleted = np.flatnonzero(classes & _DELETED)
+        whole_at = np.unique(np.searchsorted(text_starts, deleted, "right") - 1) if len(deleted) else deleted
+        if len(whole_at):  # texts tokenized whole: their characters are out of the character pass
+            classes = classes.copy()
+            for i in whole_at.tolist():
+                classes[text_starts[i]:text_starts[i] + text_lengths[i]] = _SPACE
+        # Runs of word characters (neither space nor CJK); a CJK character is a chunk of its own.
+        in_word = (classes & (_SPACE | _CJK)) == 0
+        isolated = (classes & _CJK) != 0
+        run_starts, run_ends = _runs(in_word)
+        if (classes & _ASCII_PUNCTUATION).any():
+            # In a run of ASCII only, the original splits off every punctuation character after a
+            # lowercasing that cannot change it, so "word," is the chunks "word" and ",".
+            non_ascii = np.concatenate([[0], np.cumsum(cps >= 0x80, dtype=np.int32)])
+            ascii_run = non_ascii[run_ends] == non_ascii[run_starts]
+            in_ascii_run = np.zeros(len(cps), bool)
+            in_ascii_run[in_word] = np.repeat(ascii_run, run_ends - run_starts)
+            split = in_ascii_run & ((classes & _ASCII_PUNCTUATION) != 0)
+            if split.any():
+                isolated |= split
+                in_word &= ~split
+                run_starts, run_ends = _runs(in_word)
+        lone = run_starts[run_ends - run_starts == 1]
+        lone_ids = self._char_id[cps[lone]]
+        alone = np.flatnonzero(isolated)
+        alone_ids = self._char_id[cps[alone]]
+        # Characters that are a chunk on their own and encode to one token: looked up by code point.
+        unit_at = np.concatenate([lone[lone_ids >= 0], alone[alone_ids >= 0]])
+        unit_ids = np.concatenate([lone_ids[lone_ids >= 0], alone_ids[alone_ids >= 0]])
+        # The other chunks are looked up as strings: blank out the rest and split.
+        rest = cps.copy()
+        rest[unit_at] = 32
+        rest[alone] = 32
+        if len(whole_at):
+            rest[classes == _SPACE] = 32
+        chunks = rest.tobytes().decode("utf-32-le", "surrogatepass").split()
+        chunk_starts = np.setdiff1d(run_starts, unit_at, assume_unique=True)
+        assert len(chunks) == len(chunk_starts), "chunk positions out of step with the chunks"
+        odd = alone[alone_ids < 0]  # rare: characters standing alone that give several or no tokens
+        chunks += [chr(cp) for cp in cps[odd].tolist()] + [texts[i] for i in whole_at.tolist()]
+        chunk_starts = np.concatenate([chunk_starts, odd, text_starts[whole_at]]).astype(np.int64)
+        rows = store.find(chunks)
+        missing_at = np.flatnonzero(rows < 0).tolist()
+        if missing_at:
+            missing = [chunks[i] for i in missing_at]
+            new = list(dict.fromkeys(missing))
+            store.add(new, self._encode_uncached(new))
+            rows[missing_at] = store.find(missing)
+        chunk_ids, chunk_lengths = store.ids(rows)
+        # Tokens contributed at each character position, then every unit's place in the output.
+        ends = np.zeros(len(cps), np.int32)
+        ends[unit_at] = 1
+        ends[chunk_starts] = chunk_lengths
+        np.cumsum(ends, out=ends)
+        ids = np.empty(int(ends[-1]) if len(ends) else 0, np.int32)
+        ids[ends[unit_at] - 1] = unit_ids
+        if len(chunks):
+            ids[segment_positions(ends[chunk_starts] - chunk_lengths, chunk_lengths)] = chunk_ids
 
-    def _encode_cached(self, texts: Sequence[str]) -> List[List[int]]:
-        """Token ids per text, each distinct chunk (word, CJK character) tokenized once.
+        def tokens_before(position):
+            return np.where(position > 0, ends[np.maximum(position - 1, 0)] if len(ends) else 0, 0)
 
-        Natural text repeats its words and characters, so a corpus costs about one dictionary
-        look-up per chunk after its first occurrence (Rust tokenizers spend ~30 us on every
-        sentence here). Texts of single-token characters only (typical Chinese sentences) map
-        character by character.
-        """
-        cache, single = self._chunk_cache, self._single_ids
-        if len(cache) > CHUNK_CACHE_SIZE:
-            cache.clear()
-        routes = [self._route(t) for t in texts]
-        chunked = [t.split() if r == _WHITESPACE_WORDS else _CJK_CHUNK.findall(t) if r == _CJK_AND_WORDS
-                   else [t] if r == _WHOLE else () for t, r in zip(texts, routes)]
-        missing = [c for c in dict.fromkeys(itertools.chain.from_iterable(chunked)) if c not in cache]
-        cache.update(zip(missing, self._encode_uncached(missing)))
-        get = cache.__getitem__
-        return [list(map(single.__getitem__, "".join(t.split()))) if r == _SINGLE_CHARS
-                else list(itertools.chain.from_iterable(map(get, chunks))) for t, r, chunks in zip(texts, routes, chunked)]
+        return ids, (tokens_before(text_starts + text_lengths) - tokens_before(text_starts)).astype(np.int64)
 
     def tokenize(self, text: str) -> List[str]:
         return self.tokenize_batch([text])[0]
@@ -202,18 +269,67 @@ class FullTokenizer:
     def tokenize_batch(self, texts: Sequence[str]) -> List[List[str]]:
         """Tokenize many texts at once: cached chunks, new ones in parallel in Rust."""
         inv = self.inv_vocab.__getitem__
-        return [list(map(inv, ids)) for ids in self._encode_cached(texts)]
+        return [list(map(inv, ids)) for ids in self.encode_batch(texts)]
 
     def encode_batch(self, texts: Sequence[str]) -> List[List[int]]:
         """Token ids of many texts (``convert_tokens_to_ids(tokenize(text))``, without the detour)."""
-        return self._encode_cached(texts)
+        return split_flat(*self.encode_batch_flat(texts))
+
+    def _bare(self):
+        """WordPiece after BERT pre-tokenization, without normalization: for printable ASCII
+        chunks, where the original's cleaning, NFD and accent stripping change nothing and
+        lowercasing is ``str.lower``."""
+        if self._bare_tokenizer is None:
+            from tokenizers import Tokenizer, models, pre_tokenizers
+
+            self._bare_tokenizer = Tokenizer(models.WordPiece(vocab=self.vocab, unk_token="[UNK]",
+                                                              max_input_chars_per_word=ref.MAX_CHARS_PER_WORD))
+            self._bare_tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        return self._bare_tokenizer
 
     def _encode_uncached(self, texts: Sequence[str]) -> List[List[int]]:
-        plain = [self._is_plain(t) for t in texts]
-        texts = [t if p else "".join(c for c in t if not _deleted_up_front(c)) for t, p in zip(texts, plain)]
-        encodings = self._fast.encode_batch_fast(texts, add_special_tokens=False)
-        return [e.ids if p or not self._needs_reference(t) else self.convert_tokens_to_ids(self._slow().tokenize(t))
-                for t, p, e in zip(texts, plain, encodings)]
+        vocab, store = self.vocab, self._chunks
+        # Printable ASCII: the original's cleaning, NFD and accent stripping change nothing and its
+        # lowercasing is str.lower, so the text can skip normalization.
+        ascii_ = [a and p for a, p in zip(map(str.isascii, texts), map(str.isprintable, texts))]
+        keys = list(map(str.lower, texts)) if self.do_lower_case else list(texts)
+        out: List[Optional[List[int]]] = [None] * len(texts)
+        bare_at, pieces_at = [], []
+        for i, (key, is_ascii) in enumerate(zip(keys, ascii_)):
+            if not is_ascii:
+                continue
+            if not key.isalnum() and len(key) > 1:
+                pieces_at.append(i)
+            elif key.isalnum() and len(key) <= ref.MAX_CHARS_PER_WORD and key in vocab:
+                # One piece for the pre-tokenizer, and WordPiece's longest-match-first takes the
+                # whole word when the vocabulary has it.
+                out[i] = [vocab[key]]
+            else:
+                bare_at.append(i)
+        if pieces_at:
+            # The pre-tokenizer cuts ASCII at every punctuation character (all non-alphanumeric
+            # printable ASCII is punctuation to the original), and each piece is tokenized on
+            # its own: a word with a comma costs two cached look-ups.
+            pieces = [_ASCII_PIECE.findall(keys[i]) for i in pieces_at]
+            distinct = list(dict.fromkeys(itertools.chain.from_iterable(pieces)))
+            missing = [p for p in distinct if p not in store.rows]
+            store.add(missing, self._encode_uncached(missing))
+            piece_ids = dict(zip(distinct, store.lists(distinct)))
+            for i, parts in zip(pieces_at, pieces):
+                out[i] = list(itertools.chain.from_iterable(map(piece_ids.__getitem__, parts)))
+        if bare_at:
+            encodings = self._bare().encode_batch_fast([keys[i] for i in bare_at], add_special_tokens=False)
+            for i, encoding in zip(bare_at, encodings):
+                out[i] = encoding.ids
+        other_at = [i for i, a in enumerate(ascii_) if not a]
+        if other_at:
+            others = [texts[i] for i in other_at]
+            plain = [self._is_plain(t) for t in others]
+            cleaned = [t if p else "".join(c for c in t if not _deleted_up_front(c)) for t, p in zip(others, plain)]
+            encodings = self._fast.encode_batch_fast(cleaned, add_special_tokens=False)
+            for i, t, p, e in zip(other_at, cleaned, plain, encodings):
+                out[i] = e.ids if p or not self._needs_reference(t) else self.convert_tokens_to_ids(self._slow().tokenize(t))
+        return out
 
     def tokenize_with_offsets_batch(self, texts: Sequence[str]) -> List[List[tuple]]:
         """Per text, (token, start, end) with character spans in the text (for QA)."""
@@ -291,6 +407,9 @@ class SentencePieceTokenizer:
 
     def encode_batch(self, texts: Sequence[str]) -> List[List[int]]:
         return [self.convert_tokens_to_ids(t) for t in self.tokenize_batch(texts)]
+
+    def encode_batch_flat(self, texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+        return flatten_ids(self.encode_batch(texts))
 
     def tokenize_with_offsets_batch(self, texts: Sequence[str]) -> List[List[tuple]]:
         """(piece, start, end) per text; spans are approximate when lowercasing changes lengths."""

@@ -318,14 +318,14 @@ class QATask(Task):
         return [(query[: self.config.max_query_length],) + documents[ex.fields["context"]]
                 for ex, query in zip(examples, queries)]
 
-    def _original_answer_span(self, ex: Example, pieces, orig_to_tok) -> Tuple[int, int]:
+    def _original_answer_span(self, ex: Example, pieces, orig_to_tok, answer_pieces) -> Tuple[int, int]:
         """The original: doc-token start/end, then the first sub-span equal to the tokenized answer."""
         f = ex.fields
         start_word = f["char_to_word"][f["answer_start"]]
         end_word = f["char_to_word"][f["answer_start"] + len(f["answer_text"]) - 1]
         tok_start = orig_to_tok[start_word]
         tok_end = orig_to_tok[end_word + 1] - 1 if end_word < len(f["doc_tokens"]) - 1 else len(pieces) - 1
-        return first_matching_span(pieces, tok_start, tok_end, self.tokenizer.tokenize(f["answer_text"]))
+        return first_matching_span(pieces, tok_start, tok_end, answer_pieces)
 
     @staticmethod
     def _offset_answer_span(ex: Example, spans) -> Optional[Tuple[int, int]]:
@@ -372,10 +372,12 @@ class QATask(Task):
         L = self.config.max_seq_length
         features = []
         differences = 0
-        for ex, (query, pieces, to_orig, spans, orig_to_tok) in zip(examples, self._subtokens(examples)):
+        answerable = [is_training and not ex.fields["is_impossible"] for ex in examples]
+        answers = iter(tok.tokenize_batch([ex.fields["answer_text"] for ex, a in zip(examples, answerable) if a]))
+        for ex, has_answer, (query, pieces, to_orig, spans, orig_to_tok) in zip(examples, answerable, self._subtokens(examples)):
             tok_start = tok_end = None
-            if is_training and not ex.fields["is_impossible"]:
-                original = self._original_answer_span(ex, pieces, orig_to_tok)
+            if has_answer:
+                original = self._original_answer_span(ex, pieces, orig_to_tok, next(answers))
                 by_offset = self._offset_answer_span(ex, spans)
                 if by_offset is not None and by_offset != original:
                     differences += 1

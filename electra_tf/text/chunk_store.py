@@ -1,0 +1,71 @@
+"""The tokenizer's memory of chunks (words, punctuation, CJK characters) it has tokenized."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+
+def flatten_ids(ids: Sequence[Sequence[int]]) -> Tuple[np.ndarray, np.ndarray]:
+    """Lists of token ids -> (all ids end to end as int32, each list's length)."""
+    lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+    return np.fromiter(itertools.chain.from_iterable(ids), np.int32, int(lengths.sum())), lengths
+
+
+def split_flat(ids: np.ndarray, lengths: np.ndarray) -> List[List[int]]:
+    """The inverse of ``flatten_ids``."""
+    flat, ends = ids.tolist(), np.cumsum(lengths).tolist()
+    return [flat[end - n:end] for n, end in zip(lengths.tolist(), ends)]
+
+
+def segment_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions ``starts[i] .. starts[i] + lengths[i] - 1`` for every i, end to end."""
+    if not len(lengths) or (lengths == 1).all():
+        return starts
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(int(offsets[-1] + lengths[-1]))
+
+
+class ChunkStore:
+    """Token ids of every distinct chunk seen, end to end in one array, and a chunk -> row dict.
+
+    A corpus repeats its words, so after a word's first occurrence tokenizing it is one
+    dictionary look-up; keeping the ids in NumPy (not a list per chunk) lets a whole batch's
+    ids be gathered at once.
+    """
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self) -> None:
+        self.rows: Dict[str, int] = {}
+        self._ids = np.zeros(0, np.int32)
+        self._starts = np.zeros(0, np.int64)
+        self._lengths = np.zeros(0, np.int64)
+
+    def __len__(self) -> int:
+        return len(self._lengths)
+
+    def add(self, chunks: Sequence[str], ids: Sequence[Sequence[int]]) -> None:
+        """Remember the ids of chunks; a chunk added again points to its new copy."""
+        flat, lengths = flatten_ids(ids)
+        first_row = len(self._lengths)  # (a chunk stored again gets a new row with the same ids)
+        self.rows.update(zip(chunks, range(first_row, first_row + len(chunks))))
+        self._starts = np.concatenate([self._starts, len(self._ids) + np.cumsum(lengths) - lengths])
+        self._lengths = np.concatenate([self._lengths, lengths])
+        self._ids = np.concatenate([self._ids, flat])
+
+    def find(self, chunks: Sequence[str]) -> np.ndarray:
+        """The row of each chunk, -1 for chunks not stored."""
+        return np.fromiter(map(self.rows.get, chunks, itertools.repeat(-1)), np.int64, len(chunks))
+
+    def ids(self, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """The ids of the chunks in ``rows`` end to end, and each chunk's number of ids."""
+        lengths = self._lengths[rows]
+        return self._ids[segment_positions(self._starts[rows], lengths)], lengths
+
+    def lists(self, chunks: Sequence[str]) -> List[List[int]]:
+        """The ids of stored chunks, a list per chunk."""
+        return split_flat(*self.ids(self.find(chunks)))
