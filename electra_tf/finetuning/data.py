@@ -17,10 +17,10 @@ import os
 import random
 from typing import Dict, List, Sequence, Tuple
 
-import numpy as np
 import tensorflow as tf
 
 from electra_tf.io_utils import atomic_output_path, atomic_write_json
+from electra_tf.finetuning.records import serialize_features
 from electra_tf.finetuning.tasks.base import gc_paused
 
 logger = logging.getLogger("electra_tf")
@@ -74,17 +74,6 @@ def cache_key(config, tasks, split: str, data_files: Sequence[str], pad_multiple
         "tfds_data_dir": config.tfds_data_dir,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _to_example(feature: Dict, spec) -> bytes:
-    fields = {}
-    for name, (shape, dtype) in spec.items():
-        value = np.asarray(feature.get(name, np.zeros(shape)), dtype=np.float32 if dtype == "float32" else np.int64).reshape(-1)
-        if dtype == "float32":
-            fields[name] = tf.train.Feature(float_list=tf.train.FloatList(value=value.tolist()))
-        else:
-            fields[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=value.tolist()))
-    return tf.train.Example(features=tf.train.Features(feature=fields)).SerializeToString()
 
 
 def dummy_feature(n_tasks: int, spec) -> Dict:
@@ -148,8 +137,8 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
     os.makedirs(folder, exist_ok=True)
     with atomic_output_path(path) as tmp:
         with tf.io.TFRecordWriter(tmp) as writer:
-            for feature in features:
-                writer.write(_to_example(feature, spec))
+            for record in serialize_features(features, spec):
+                writer.write(record)
     meta = {"n_examples": len(features), "n_real": n_real, "key": key, "counts": counts}
     atomic_write_json(meta_path, meta)
     logger.info("Wrote %d features (%d real) to %s", len(features), n_real, path)

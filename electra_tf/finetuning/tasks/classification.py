@@ -18,7 +18,7 @@ from keras import ops
 
 from electra_tf.errors import DataError
 from electra_tf.finetuning.scorers import ClassificationScorer, MultiLabelScorer, RegressionScorer
-from electra_tf.finetuning.tasks.base import Example, Task, encode_pair_ids, gc_paused, register
+from electra_tf.finetuning.tasks.base import Example, Task, encode_pairs, gc_paused, register
 
 logger = logging.getLogger("electra_tf")
 Column = Union[int, str]
@@ -257,13 +257,18 @@ class SentenceTask(Task):
     @gc_paused
     def featurize(self, examples: List[Example], is_training: bool):
         tok = self.tokenizer
-        cls_id, sep_id = tok.special_id("[CLS]"), tok.special_id("[SEP]")
-        ids_a = tok.encode_batch([e.fields["text_a"] for e in examples])
-        ids_b = iter(tok.encode_batch([e.fields["text_b"] for e in examples if e.fields["text_b"] is not None]))
+        has_b = np.array([e.fields["text_b"] is not None for e in examples], bool)
+        ids_a, lengths_a = tok.encode_batch_flat([e.fields["text_a"] for e in examples])
+        ids_b, lengths_b = None, None
+        if has_b.any():
+            ids_b, lengths_present = tok.encode_batch_flat([e.fields["text_b"] for e in examples if e.fields["text_b"] is not None])
+            lengths_b = np.zeros(len(examples), np.int64)
+            lengths_b[has_b] = lengths_present
+        input_ids, input_mask, segment_ids = encode_pairs(ids_a, lengths_a, ids_b, lengths_b, has_b,
+                                                          tok.special_id("[CLS]"), tok.special_id("[SEP]"),
+                                                          self.config.max_seq_length)
         features = []
-        for ex, ia in zip(examples, ids_a):
-            ib = next(ids_b) if ex.fields["text_b"] is not None else None
-            ids, mask, segments = encode_pair_ids(ia, ib, cls_id, sep_id, self.config.max_seq_length)
+        for ex, ids, mask, segments in zip(examples, input_ids, input_mask, segment_ids):
             feature = {"input_ids": ids, "input_mask": mask, "segment_ids": segments, f"{self.name}_eid": ex.eid}
             label = ex.fields["label"]
             if self.is_regression:
@@ -276,7 +281,7 @@ class SentenceTask(Task):
             else:
                 feature[f"{self.name}_label_ids"] = self.label_map[label]
             if self.config.log_examples and ex.eid < 1:
-                tokens = tok.convert_ids_to_tokens(ids[: sum(mask)])
+                tokens = tok.convert_ids_to_tokens(ids[: int(mask.sum())])
                 logger.info("Example %s/%d: tokens %s, label %s", self.name, ex.eid, " ".join(tokens), label)
             features.append(feature)
         return features
