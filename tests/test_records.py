@@ -37,7 +37,9 @@ def random_features(rng, n):
         pool = pools[rng.integers(len(pools))]
         ids = rng.choice(pool, 8)
         ids[rng.integers(1, 8):] = 0
-        feature = {"input_ids": ids.tolist() if i % 2 else ids.astype(np.int64), "input_mask": (ids != 0).astype(np.int32),
+        fits_int32 = ids.min() >= -2 ** 31 and ids.max() < 2 ** 31
+        as_given = ids.astype(np.int32) if i % 4 == 2 and fits_int32 else ids.astype(np.int64)  # int32 rows, negatives too
+        feature = {"input_ids": ids.tolist() if i % 2 else as_given, "input_mask": (ids != 0).astype(np.int32),
                    "task_id": int(rng.integers(3)), "t_eid": int(rng.choice(pools[rng.integers(len(pools))])),
                    "tokens": ["not", "in", "the", "spec"]}
         if i % 3:

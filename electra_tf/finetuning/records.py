@@ -78,18 +78,19 @@ class _Column:
 
 
 def _packed_varints(values: np.ndarray) -> Tuple[bytes, np.ndarray]:
-    """Varint-encode a (rows, width) int64 array; negative values take 10 bytes (two's complement).
+    """Varint-encode a (rows, width) integer array; negative values take 10 bytes (two's complement
+    of int64, as protobuf).
 
     Most values of a padded feature are zeros (one 0x00 byte each), so the output starts as
     zeros and only the other values are written: a value at flat index i starts at byte
     i + (the extra bytes of the longer values before it), all rows being laid end to end.
     """
     rows, width = values.shape
-    flat = np.ascontiguousarray(values, np.int64).view(np.uint64).reshape(-1)
-    longer = np.flatnonzero(flat >= 0x80)
+    flat = values.reshape(-1)  # any integer dtype: only the values of two or more bytes are widened
+    longer = np.flatnonzero((flat >= 0x80) | (flat < 0)) if flat.dtype.kind == "i" else np.flatnonzero(flat >= 0x80)
     if not len(longer):  # masks, segment ids, small labels: one byte each
         return flat.astype(np.uint8).tobytes(), np.full(rows, width, np.int64)
-    value = flat[longer]
+    value = flat[longer].astype(np.int64).view(np.uint64)
     size = np.ones(len(longer), np.int64)
     for k in range(1, 10):
         more = value >= np.uint64(1 << (7 * k))
@@ -103,7 +104,7 @@ def _packed_varints(values: np.ndarray) -> Tuple[bytes, np.ndarray]:
         part = size > k if k else slice(None)
         byte = ((value[part] >> np.uint64(7 * k)) & np.uint64(0x7F)).astype(np.uint8)
         out[first[part] + k] = byte | ((size[part] > k + 1).view(np.uint8) << 7)
-    short = np.flatnonzero((flat != 0) & (flat < 0x80))  # e.g. [CLS] and [SEP] ids
+    short = np.flatnonzero((flat > 0) & (flat < 0x80))  # e.g. [CLS] and [SEP] ids
     if len(short):
         before = np.searchsorted(longer, short)  # longer values ahead of each
         out[short + np.where(before > 0, extra_after[np.maximum(before - 1, 0)], 0)] = flat[short].astype(np.uint8)
@@ -116,24 +117,25 @@ def _column_values(features: Sequence[Mapping], name: str, shape, is_float: bool
     default: another task's features, padding records). ``first_record`` numbers the records in
     error messages."""
     width = int(np.prod(shape, dtype=np.int64))
-    dtype = np.float32 if is_float else np.int64
     try:  # the common case: every feature has it
-        present, values = slice(None), list(map(operator.itemgetter(name), features))
+        present, values = None, list(map(operator.itemgetter(name), features))
     except KeyError:
         present = [i for i, f in enumerate(features) if name in f]
         values = [features[i][name] for i in present]
-    out = np.zeros((len(features), width), dtype)
-    if not values:
-        return out
     try:
-        out[present] = np.asarray(values, dtype=dtype).reshape(len(values), width)
+        array = np.asarray(values, np.float32 if is_float else None).reshape(len(values), width)
+        if not is_float and array.dtype.kind not in "iu":
+            array = array.astype(np.int64)  # (booleans; floats are cut, as int() would)
     except (ValueError, TypeError):
-        rows = range(len(features)) if isinstance(present, slice) else present
-        for i, value in zip(rows, values):
+        for i, value in zip(range(len(features)) if present is None else present, values):
             if np.size(value) != width:
                 raise DataError(f"Feature {name!r} of record {first_record + i} has {np.size(value)} values; its spec "
                                 f"{tuple(shape)} needs {width}. The task's featurize and feature_spec disagree.") from None
         raise DataError(f"Feature {name!r} holds values that are not {'floats' if is_float else 'integers'}.") from None
+    if present is None:
+        return array
+    out = np.zeros((len(features), width), array.dtype)
+    out[present] = array
     return out
 
 
@@ -157,10 +159,10 @@ def serialize_features(features: Sequence[Mapping], spec: FeatureSpec) -> Iterat
                 variable.append((column.header, payload, (ends - lengths).tolist(), ends.tolist(), lengths.tolist()))
         width = sum(part.shape[1] for part in fixed)
         fixed_bytes = np.concatenate(fixed, axis=1).tobytes() if fixed else b""
-        for row in range(rows):
-            body = b"".join([fixed_bytes[row * width:(row + 1) * width]] +
-                            [header(lengths[row]) + payload[starts[row]:ends[row]]
-                             for header, payload, starts, ends, lengths in variable])
+        parts = [[fixed_bytes[row * width:(row + 1) * width] for row in range(rows)]]
+        for header, payload, starts, ends, lengths in variable:
+            parts.append([header(n) + payload[a:b] for n, a, b in zip(lengths, starts, ends)])
+        for body in map(b"".join, zip(*parts)):
             record_header = record_headers.get(len(body))
             if record_header is None:
                 record_header = record_headers[len(body)] = _length_delimited(0x0A, len(body))  # Example.features = 1
