@@ -41,21 +41,34 @@ class ChunkStore:
 
     def clear(self) -> None:
         self.rows: Dict[str, int] = {}
-        self._ids = np.zeros(0, np.int32)
-        self._starts = np.zeros(0, np.int64)
-        self._lengths = np.zeros(0, np.int64)
+        self._n_rows = self._n_ids = 0
+        self._ids = np.zeros(1024, np.int32)  # buffers grown by doubling: adding is amortized O(new)
+        self._starts = np.zeros(1024, np.int64)
+        self._lengths = np.zeros(1024, np.int64)
 
     def __len__(self) -> int:
-        return len(self._lengths)
+        return self._n_rows
+
+    @staticmethod
+    def _fit(buffer: np.ndarray, size: int) -> np.ndarray:
+        if size <= len(buffer):
+            return buffer
+        grown = np.zeros(max(size, 2 * len(buffer)), buffer.dtype)
+        grown[:len(buffer)] = buffer
+        return grown
 
     def add(self, chunks: Sequence[str], ids: Sequence[Sequence[int]]) -> None:
         """Remember the ids of chunks; a chunk added again points to its new copy."""
         flat, lengths = flatten_ids(ids)
-        first_row = len(self._lengths)  # (a chunk stored again gets a new row with the same ids)
-        self.rows.update(zip(chunks, range(first_row, first_row + len(chunks))))
-        self._starts = np.concatenate([self._starts, len(self._ids) + np.cumsum(lengths) - lengths])
-        self._lengths = np.concatenate([self._lengths, lengths])
-        self._ids = np.concatenate([self._ids, flat])
+        rows, n_ids = self._n_rows, self._n_ids  # (a chunk stored again gets a new row with the same ids)
+        self.rows.update(zip(chunks, range(rows, rows + len(chunks))))
+        self._starts = self._fit(self._starts, rows + len(chunks))
+        self._lengths = self._fit(self._lengths, rows + len(chunks))
+        self._ids = self._fit(self._ids, n_ids + len(flat))
+        self._starts[rows:rows + len(chunks)] = n_ids + np.cumsum(lengths) - lengths
+        self._lengths[rows:rows + len(chunks)] = lengths
+        self._ids[n_ids:n_ids + len(flat)] = flat
+        self._n_rows, self._n_ids = rows + len(chunks), n_ids + len(flat)
 
     def find(self, chunks: Sequence[str]) -> np.ndarray:
         """The row of each chunk, -1 for chunks not stored."""

@@ -10,8 +10,8 @@ newer than the Rust Unicode tables (see ``_category_changed``): the output is al
 the original's. Texts are cut into the chunks the original tokenizes independently (words,
 CJK characters) with NumPy over their code points, and each distinct chunk is tokenized once
 (``encode_batch_flat``, ``ChunkStore``): a repeated word costs a dictionary look-up, a CJK
-character an array look-up. New printable-ASCII words skip normalization, which cannot change
-them (``_encode_uncached``).
+character or punctuation mark an array look-up. New printable-ASCII words skip normalization,
+which cannot change them (``_encode_uncached``).
 
 ``SentencePieceTokenizer`` serves models whose vocabulary is a ``*.model`` file, with the
 options peer tools offer (forced lowercasing, a custom space token).
@@ -20,9 +20,7 @@ options peer tools offer (forced lowercasing, a custom space token).
 from __future__ import annotations
 
 import functools
-import itertools
 import os
-import re
 import sys
 import unicodedata
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -35,9 +33,8 @@ from electra_tf.text import reference_tokenizer as ref
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _SEEN, _DELETED, _SPACE, _CJK, _ASCII_PUNCTUATION = 1, 2, 4, 8, 16  # character classes (FullTokenizer._char_class)
-_ASCII_PIECE = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9\s]")  # BERT pre-tokenization of ASCII
-CHUNK_CACHE_SIZE = 500_000
-TEXTS_PER_BLOCK = 2000  # texts encoded together by FullTokenizer.encode_batch_flat  # distinct chunks remembered per tokenizer (~100 MB at most)
+CHUNK_CACHE_SIZE = 500_000  # distinct chunks remembered per tokenizer (tens of MB)
+TEXTS_PER_BLOCK = 2000  # texts encoded together by FullTokenizer.encode_batch_flat
 
 
 @functools.lru_cache(maxsize=1)
@@ -288,35 +285,22 @@ class FullTokenizer:
         return self._bare_tokenizer
 
     def _encode_uncached(self, texts: Sequence[str]) -> List[List[int]]:
-        vocab, store = self.vocab, self._chunks
+        vocab = self.vocab
         # Printable ASCII: the original's cleaning, NFD and accent stripping change nothing and its
         # lowercasing is str.lower, so the text can skip normalization.
         ascii_ = [a and p for a, p in zip(map(str.isascii, texts), map(str.isprintable, texts))]
         keys = list(map(str.lower, texts)) if self.do_lower_case else list(texts)
         out: List[Optional[List[int]]] = [None] * len(texts)
-        bare_at, pieces_at = [], []
+        bare_at = []
         for i, (key, is_ascii) in enumerate(zip(keys, ascii_)):
             if not is_ascii:
                 continue
-            if not key.isalnum() and len(key) > 1:
-                pieces_at.append(i)
-            elif key.isalnum() and len(key) <= ref.MAX_CHARS_PER_WORD and key in vocab:
+            if key.isalnum() and len(key) <= ref.MAX_CHARS_PER_WORD and key in vocab:
                 # One piece for the pre-tokenizer, and WordPiece's longest-match-first takes the
                 # whole word when the vocabulary has it.
                 out[i] = [vocab[key]]
             else:
                 bare_at.append(i)
-        if pieces_at:
-            # The pre-tokenizer cuts ASCII at every punctuation character (all non-alphanumeric
-            # printable ASCII is punctuation to the original), and each piece is tokenized on
-            # its own: a word with a comma costs two cached look-ups.
-            pieces = [_ASCII_PIECE.findall(keys[i]) for i in pieces_at]
-            distinct = list(dict.fromkeys(itertools.chain.from_iterable(pieces)))
-            missing = [p for p in distinct if p not in store.rows]
-            store.add(missing, self._encode_uncached(missing))
-            piece_ids = dict(zip(distinct, store.lists(distinct)))
-            for i, parts in zip(pieces_at, pieces):
-                out[i] = list(itertools.chain.from_iterable(map(piece_ids.__getitem__, parts)))
         if bare_at:
             encodings = self._bare().encode_batch_fast([keys[i] for i in bare_at], add_special_tokens=False)
             for i, encoding in zip(bare_at, encodings):
