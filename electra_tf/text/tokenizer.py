@@ -76,6 +76,25 @@ def _runs(mask: np.ndarray):
     return np.flatnonzero(boundary == 1), np.flatnonzero(boundary == -1)
 
 
+def _interleave(n_chars: int, unit_at: np.ndarray, unit_ids: np.ndarray, chunk_starts: np.ndarray,
+                chunk_ids: np.ndarray, chunk_lengths: np.ndarray, text_starts: np.ndarray, text_lengths: np.ndarray):
+    """Put single-token characters (at ``unit_at``) and chunks' ids (starting at ``chunk_starts``)
+    in character order -> (ids end to end, tokens per text)."""
+    ends = np.zeros(n_chars, np.int32)  # tokens at each character position, then the running total
+    ends[unit_at] = 1
+    ends[chunk_starts] = chunk_lengths
+    np.cumsum(ends, out=ends)
+    ids = np.empty(int(ends[-1]) if n_chars else 0, np.int32)
+    ids[ends[unit_at] - 1] = unit_ids
+    if len(chunk_starts):
+        ids[segment_positions(ends[chunk_starts] - chunk_lengths, chunk_lengths)] = chunk_ids
+
+    def tokens_before(position):
+        return np.where(position > 0, ends[np.maximum(position - 1, 0)] if n_chars else 0, 0)
+
+    return ids, (tokens_before(text_starts + text_lengths) - tokens_before(text_starts)).astype(np.int64)
+
+
 class FullTokenizer:
     """The original ``FullTokenizer`` (WordPiece vocab.txt), fast.
 
@@ -230,7 +249,7 @@ class FullTokenizer:
         rest[unit_at] = 32
         rest[alone] = 32
         if len(whole_at):
-            rest[classes == _SPACE] = 32
+            rest[classes == _SPACE] = 32  # the characters of texts tokenized whole (marked above)
         chunks = rest.tobytes().decode("utf-32-le", "surrogatepass").split()
         chunk_starts = np.setdiff1d(run_starts, unit_at, assume_unique=True)
         assert len(chunks) == len(chunk_starts), "chunk positions out of step with the chunks"
@@ -245,20 +264,7 @@ class FullTokenizer:
             store.add(new, self._encode_uncached(new))
             rows[missing_at] = store.find(missing)
         chunk_ids, chunk_lengths = store.ids(rows)
-        # Tokens contributed at each character position, then every unit's place in the output.
-        ends = np.zeros(len(cps), np.int32)
-        ends[unit_at] = 1
-        ends[chunk_starts] = chunk_lengths
-        np.cumsum(ends, out=ends)
-        ids = np.empty(int(ends[-1]) if len(ends) else 0, np.int32)
-        ids[ends[unit_at] - 1] = unit_ids
-        if len(chunks):
-            ids[segment_positions(ends[chunk_starts] - chunk_lengths, chunk_lengths)] = chunk_ids
-
-        def tokens_before(position):
-            return np.where(position > 0, ends[np.maximum(position - 1, 0)] if len(ends) else 0, 0)
-
-        return ids, (tokens_before(text_starts + text_lengths) - tokens_before(text_starts)).astype(np.int64)
+        return _interleave(len(cps), unit_at, unit_ids, chunk_starts, chunk_ids, chunk_lengths, text_starts, text_lengths)
 
     def tokenize(self, text: str) -> List[str]:
         return self.tokenize_batch([text])[0]

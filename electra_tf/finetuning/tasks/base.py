@@ -110,6 +110,9 @@ class Task:
         raise NotImplementedError
 
     def featurize(self, examples: List[Example], is_training: bool) -> List[Dict[str, Any]]:
+        """Features of ``examples``: per feature a dict from the names of ``feature_spec`` (and the
+        shared ones) to ints, floats, lists or NumPy arrays of the spec's size. Other keys (QA's
+        tokens and maps for decoding) are not written to the TFRecord."""
         raise NotImplementedError
 
     # ----------------------------------------------------------------- model
