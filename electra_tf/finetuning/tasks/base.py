@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from electra_tf.errors import ConfigError, DataError, closest
+from electra_tf.ragged import segment_positions
 
 TaskFactory = Callable[..., "Task"]
 _REGISTRY: Dict[str, TaskFactory] = {}
@@ -206,13 +207,9 @@ def truncated_pair_lengths(len_a: np.ndarray, len_b: np.ndarray, has_b: np.ndarr
 def _scatter_rows(out: np.ndarray, ids: np.ndarray, lengths: np.ndarray, kept: np.ndarray, first_column: np.ndarray):
     """Write the first ``kept[r]`` of row r's ``lengths[r]`` ids (concatenated in ``ids``) into
     ``out[r]`` from column ``first_column[r]`` on."""
-    rows = np.repeat(np.arange(len(lengths)), lengths)
-    within = np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    positions = rows * out.shape[1] + first_column[rows] + within
-    keep = within < kept[rows]
-    if not keep.all():
-        positions, ids = positions[keep], ids[keep]
-    out.reshape(-1)[positions] = ids
+    source = segment_positions(np.cumsum(lengths) - lengths, kept)
+    target = segment_positions(np.arange(len(lengths)) * out.shape[1] + first_column, kept)
+    out.reshape(-1)[target] = ids[source]
 
 
 def encode_pairs(ids_a: np.ndarray, lengths_a: np.ndarray, ids_b: Optional[np.ndarray], lengths_b: Optional[np.ndarray],
