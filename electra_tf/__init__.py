@@ -1,28 +1,45 @@
-"""electra-tf: ELECTRA fine-tuning on TensorFlow 2 / Keras 3, faithful to the original recipe."""
+"""electra-tf: ELECTRA fine-tuning on TensorFlow 2 / Keras 3, faithful to the original recipe.
 
+The public names below are loaded on first use (PEP 562), so that ``import electra_tf.errors``
+or a command's ``--help`` does not import TensorFlow (several seconds) before it is needed.
+"""
+
+import importlib as _importlib
 import os as _os
 
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from electra_tf.config import PRESETS, ElectraConfig  # noqa: E402
-from electra_tf.errors import CheckpointError, ConfigError, DataError, ElectraError  # noqa: E402
-from electra_tf.modeling.models import (  # noqa: E402
-    MODEL_CLASSES,
-    ElectraPreTrainedModel,
-    TFElectraForMaskedLM,
-    TFElectraForPreTraining,
-    TFElectraForQuestionAnswering,
-    TFElectraForSequenceClassification,
-    TFElectraForTokenClassification,
-    TFElectraModel,
-)
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "ElectraConfig", "PRESETS", "ElectraError", "ConfigError", "CheckpointError", "DataError",
-    "ElectraPreTrainedModel", "TFElectraModel", "TFElectraForSequenceClassification",
-    "TFElectraForTokenClassification", "TFElectraForQuestionAnswering", "TFElectraForPreTraining",
-    "TFElectraForMaskedLM", "MODEL_CLASSES",
-]
+# public name -> the module that defines it
+_EXPORTS = {
+    "ElectraConfig": "electra_tf.config",
+    "PRESETS": "electra_tf.config",
+    "ElectraError": "electra_tf.errors",
+    "ConfigError": "electra_tf.errors",
+    "CheckpointError": "electra_tf.errors",
+    "DataError": "electra_tf.errors",
+    "MODEL_CLASSES": "electra_tf.modeling.models",
+    "ElectraPreTrainedModel": "electra_tf.modeling.models",
+    "TFElectraModel": "electra_tf.modeling.models",
+    "TFElectraForSequenceClassification": "electra_tf.modeling.models",
+    "TFElectraForTokenClassification": "electra_tf.modeling.models",
+    "TFElectraForQuestionAnswering": "electra_tf.modeling.models",
+    "TFElectraForPreTraining": "electra_tf.modeling.models",
+    "TFElectraForMaskedLM": "electra_tf.modeling.models",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'electra_tf' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
