@@ -293,23 +293,49 @@ class FinetuningConfig:
         return {name: getattr(self, name) for name in self.hparam_names()}
 
 
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs")
+
+
+def _find_hparams_file(value: str) -> str:
+    """The file ``value`` names: as given, else the same name in the repository's ``configs/``
+    (so the original README's ``--hparams params_cmrc2018.json`` works from the repository root)."""
+    import logging
+
+    if os.path.isfile(value):
+        return value
+    shipped = os.path.join(CONFIGS_DIR, value)
+    if not os.path.isabs(value) and os.path.isfile(shipped):
+        logging.getLogger("electra_tf").info("Reading --hparams from %s (not found in the working directory).", shipped)
+        return shipped
+    raise ConfigError(f"--hparams file not found: {value} (nor in {CONFIGS_DIR}).")
+
+
 def parse_hparams(value: str) -> Dict[str, Any]:
-    """--hparams: a JSON string, a path ending in .json, or (an extension) any existing file path."""
+    """--hparams: a JSON string, a path ending in .json (looked up in configs/ too), or (an
+    extension) any existing file path. A UTF-8 byte-order mark at the start is ignored."""
     import logging
 
     text, source = value, "--hparams"
-    if value.endswith(".json") or (os.path.isfile(value) and not value.lstrip().startswith("{")):
-        if not os.path.isfile(value):
-            raise ConfigError(f"--hparams file not found: {value}")
-        if not value.endswith(".json"):
+    stripped = value.lstrip("\ufeff \t\r\n")
+    looks_like_json = stripped[:1] in ("{", "[", '"') or stripped in ("true", "false", "null") or stripped[:1].isdigit()
+    if value.endswith(".json") or (not looks_like_json and (os.path.isfile(value) or os.path.isfile(os.path.join(CONFIGS_DIR, value + ".json")))):
+        if not value.endswith(".json") and not os.path.isfile(value):
+            raise ConfigError(f"--hparams file not found: {value}; did you mean {value}.json?")
+        path = _find_hparams_file(value)
+        if not path.endswith(".json"):
             logging.getLogger("electra_tf").warning(
-                "Reading --hparams from %s (the original only reads files ending in .json).", value)
+                "Reading --hparams from %s (the original only reads files ending in .json).", path)
         try:
-            with open(value, encoding="utf-8") as f:
+            with open(path, encoding="utf-8-sig") as f:  # utf-8-sig: a byte-order mark is dropped
                 text = f.read()
-        except UnicodeDecodeError:
-            raise ConfigError(f"{value}: not UTF-8 text; --hparams must be a JSON file.") from None
-        source = value
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: byte {e.start} is not valid UTF-8; --hparams must be a UTF-8 JSON file.") from None
+        source = path
+    elif not looks_like_json and stripped and os.sep not in stripped and " " not in stripped:
+        # A bare word is neither JSON nor an existing file: say that, not "a trailing comma?".
+        raise ConfigError(f"--hparams {value!r} is neither a JSON object nor an existing file; pass a JSON object "
+                          f"such as '{{\"task_names\": [\"sst\"]}}' or a path to a .json file.")
+    text = text.lstrip("\ufeff")
     try:
         hparams = json.loads(text)
     except json.JSONDecodeError as e:
