@@ -1,0 +1,72 @@
+"""Start TensorFlow without its start-up notices.
+
+Importing TensorFlow and creating its first device print several lines to the process's stderr
+from C++ (absl's "All log messages before absl::InitializeLog()", "Could not find cuda drivers",
+and on every CPU machine "failed call to cuInit: UNKNOWN ERROR (303)"). TF_CPP_MIN_LOG_LEVEL does
+not reach the ones printed before logging is initialised, so a user's first screen was seven
+lines of noise. ``start_tensorflow()`` runs the import and the device set-up with file descriptor
+2 pointing at a temporary file: the notices are dropped when start-up succeeds and replayed when
+it fails. ``ELECTRA_TF_VERBOSE=1`` (or ``--verbose`` where a command has it) shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+VERBOSE_ENV = "ELECTRA_TF_VERBOSE"
+_started = False
+
+
+def verbose_requested() -> bool:
+    return os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def start_tensorflow(verbose: bool = False) -> None:
+    """Import TensorFlow and Keras and initialise the devices, quietly unless ``verbose``."""
+    global _started
+    if _started:
+        return
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if verbose or verbose_requested() or "tensorflow" in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
+        _import_and_initialise()
+        _started = True
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            _import_and_initialise()
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            captured.seek(0)
+            os.write(2, captured.read())  # the notices may explain the failure
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+    _started = True
+
+
+def _import_and_initialise() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # import-time deprecation notices of TF's dependencies
+        import tensorflow as tf
+        import keras  # noqa: F401
+
+    tf.get_logger().setLevel("ERROR")
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+    tf.config.list_logical_devices()  # device creation (cuInit) happens here, still captured
