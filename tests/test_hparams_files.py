@@ -68,3 +68,21 @@ def test_original_readme_command_line_from_repository_root(tmp_path):
     assert done.returncode == 2
     assert "--hparams file not found" not in done.stderr
     assert "error:" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("hparams,message", [
+    ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
+    ({"learning_rate": -1}, "learning_rate must be positive"),
+    ({"learning_rate": 0}, "learning_rate must be positive"),
+    ({"num_train_epochs": 1e309}, "num_train_epochs must be a finite number"),
+    ({"num_train_epochs": -1}, "num_train_epochs must be between 0 and 1e6"),
+    ({"warmup_proportion": 1.5}, r"warmup_proportion must be in \[0, 1\]"),
+    ({"layerwise_lr_decay": 0}, r"layerwise_lr_decay must be in \(0, 1\]"),
+    ({"max_seq_length": 1}, "max_seq_length=1 leaves no room"),
+    ({"doc_stride": 0}, "doc_stride must be a positive integer"),
+])
+def test_numeric_hparams_range_checked_up_front(tmp_path, hparams, message):
+    from electra_tf.finetuning.hparams import FinetuningConfig
+
+    with pytest.raises(ConfigError, match=message):
+        FinetuningConfig("m", str(tmp_path), **{"task_names": ["sst"], **hparams})

@@ -230,8 +230,7 @@ class FinetuningConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"hparam {name} must be a positive integer, got {value!r}.")
-        if not (isinstance(self.num_train_epochs, (int, float)) and self.num_train_epochs >= 0):
-            raise ConfigError(f"hparam num_train_epochs must be a non-negative number, got {self.num_train_epochs!r}.")
+        self._check_ranges()
         if self.model_size not in ("small", "base", "large"):
             raise ConfigError(f"hparam model_size must be 'small', 'base' or 'large', got {self.model_size!r}.")
         if self.head not in ("electra", "hf"):
@@ -257,6 +256,37 @@ class FinetuningConfig:
             raise ConfigError("hparam early_stopping_patience needs best_metric (the dev metric to watch).")
         if not isinstance(self.task_config, dict):
             raise ConfigError("hparam task_config must be a JSON object {task_name: {...}}.")
+
+    def _check_ranges(self) -> None:
+        """Numbers that would train nothing useful, or fail after minutes, are refused up front."""
+        import math
+
+        def finite(name):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise ConfigError(f"hparam {name} must be a finite number, got {value!r}.")
+            return value
+
+        if not finite("learning_rate") > 0:
+            raise ConfigError(f"hparam learning_rate must be positive, got {self.learning_rate!r} (e.g. 1e-4).")
+        epochs = finite("num_train_epochs")
+        if epochs < 0 or epochs > 1e6:
+            raise ConfigError(f"hparam num_train_epochs must be between 0 and 1e6, got {epochs!r}.")
+        if not 0.0 <= finite("warmup_proportion") <= 1.0:
+            raise ConfigError(f"hparam warmup_proportion must be in [0, 1] (a fraction of the steps), got "
+                              f"{self.warmup_proportion!r}.")
+        if not 0.0 <= finite("weight_decay_rate") < 1.0:
+            raise ConfigError(f"hparam weight_decay_rate must be in [0, 1), got {self.weight_decay_rate!r}.")
+        if not 0.0 < finite("layerwise_lr_decay") <= 1.0:
+            raise ConfigError(f"hparam layerwise_lr_decay must be in (0, 1] (1 = no decay), got {self.layerwise_lr_decay!r}.")
+        # [CLS] x [SEP] needs 3 positions; a pair [CLS] a [SEP] b [SEP] needs 5.
+        if self.max_seq_length < 5:
+            raise ConfigError(f"hparam max_seq_length={self.max_seq_length} leaves no room for text beside the special "
+                              f"tokens [CLS] and [SEP]; use at least 5 (128 is the original default).")
+        for name in ("max_query_length", "doc_stride", "n_best_size", "max_answer_length", "beam_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"hparam {name} must be a positive integer, got {value!r}.")
 
     # ------------------------------------------------------------------ paths
     @property
