@@ -489,7 +489,9 @@ def write_tf1_checkpoint(model, directory: str, vocab_file: Optional[str] = None
 
 
 # ---------------------------------------------------------------------------- the format
-TRAINING_VARIABLE_PREFIX = "weights/by_name/"
+# TF2 object-based checkpoints (tf.train.Checkpoint, e.g. our fine-tuning training checkpoint)
+# carry their object graph under this key; tf.train.Saver checkpoints (the original's) do not.
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 
 def variable_names_or_none(prefix: str):
@@ -498,11 +500,6 @@ def variable_names_or_none(prefix: str):
         return list_tf1_variables(prefix)
     except CheckpointError:
         return None
-
-
-def is_training_layout(names) -> bool:
-    """Whether checkpoint variable names are those of our fine-tuning training checkpoint."""
-    return any(n.startswith(TRAINING_VARIABLE_PREFIX) for n in names)
 
 
 class TF1Format(CheckpointFormat):
@@ -518,7 +515,7 @@ class TF1Format(CheckpointFormat):
         if not prefix:
             return False
         names = variable_names_or_none(prefix)
-        return names is None or not is_training_layout(names)
+        return names is None or OBJECT_GRAPH_KEY not in names
 
     def read_config(self, path, model_type="base", config=None, task_name=None):
         return read_tf1_config(path, config=config, model_type=model_type, task_name=task_name)

@@ -1,10 +1,12 @@
 """Our fine-tuning *training* checkpoint: ``finetuning_models/<tasks>_model_<trial>/ckpt-N``.
 
 A ``tf.train.Checkpoint`` written by ``finetuning.runner.training_checkpoint`` (and by the
-best-model selector as ``best/weights``). Its keys are
-``weights/by_name/<canonical name>/.ATTRIBUTES/VARIABLE_VALUE`` (the name escaped the
-tf.train way: "." -> "..", "/" -> ".S"), ``weights/rng_states/<i>/...`` (dropout RNG states)
-and ``optimizer/...``. A multi-task run names each head ``task_specific.<task>.<head name>``.
+best-model selector as ``best/weights``): its object graph names every weight
+``weights/by_name/<canonical name>``, plus ``weights/rng_states/<i>`` (dropout RNG states) and
+``optimizer/...``. A multi-task run names each head ``task_specific.<task>.<head name>``.
+The weights are found through the object graph, not by key: tf.train.Checkpoint stores a
+variable once, under the first path it reaches it by, which for a checkpoint with the optimizer
+is ``optimizer/variables_/<i>`` rather than ``weights/by_name/<escaped name>``.
 
 The format is read-only here: only the runner writes it, with the optimizer and RNG state.
 Its config comes from a ``config.json`` beside the checkpoint (or the single-task export
@@ -22,19 +24,14 @@ import numpy as np
 
 from electra_tf.checkpoints import tf1
 from electra_tf.checkpoints.base import CheckpointFormat
+from electra_tf.checkpoints.hf import ARCHITECTURE_MODEL_TYPES
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
 
-_WEIGHT_KEY = re.compile(r"^weights/by_name/(.+)/\.ATTRIBUTES/VARIABLE_VALUE$")
 _TASK_PREFIX = re.compile(r"^task_specific\.([^.]+)\.")
 HEAD_MODEL_TYPES = ("sequence-classification", "token-classification", "question-answering")
 # Config files that may sit with a training checkpoint, in order of preference.
 CONFIG_CANDIDATES = ("config.json", os.path.join("model", "config.json"))
-
-
-def unescape_key(name: str) -> str:
-    """Undo tf.train's escaping of object names in checkpoint keys ('..' -> '.', '.S' -> '/')."""
-    return re.sub(r"\.(\.|S)", lambda m: "." if m.group(1) == "." else "/", name)
 
 
 def training_prefix(path: str) -> str:
@@ -42,19 +39,50 @@ def training_prefix(path: str) -> str:
     return tf1.resolve_checkpoint_prefix(path)
 
 
+def weight_keys(prefix: str) -> Optional[Dict[str, str]]:
+    """canonical name -> checkpoint key of every ``weights/by_name`` entry of the object graph,
+    or None when ``prefix`` is not a training checkpoint (no object graph / no weights.by_name)."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    names = tf1.list_tf1_variables(prefix)
+    if tf1.OBJECT_GRAPH_KEY not in names:
+        return None
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    try:
+        graph.ParseFromString(tf.train.load_checkpoint(prefix).get_tensor(tf1.OBJECT_GRAPH_KEY))
+    except Exception as e:  # DataLossError / DecodeError
+        raise CheckpointError(f"{prefix}: cannot read the checkpoint's object graph ({type(e).__name__}); "
+                              f"the checkpoint is corrupt or truncated.") from None
+
+    def child(node_id: Optional[int], name: str) -> Optional[int]:
+        if node_id is None:
+            return None
+        return next((c.node_id for c in graph.nodes[node_id].children if c.local_name == name), None)
+
+    by_name = child(child(0, "weights"), "by_name")
+    if by_name is None:
+        return None
+    keys = {}
+    for entry in graph.nodes[by_name].children:
+        for attribute in graph.nodes[entry.node_id].attributes:
+            if attribute.name == "VARIABLE_VALUE":
+                keys[entry.local_name] = attribute.checkpoint_key
+    return keys
+
+
 def read_weights(prefix: str) -> Dict[str, np.ndarray]:
     """canonical name (as the run named it) -> array of every ``weights/by_name`` entry."""
     import tensorflow as tf
 
-    names = tf1.list_tf1_variables(prefix)
+    keys = weight_keys(prefix)
+    if keys is None:
+        raise CheckpointError(f"{prefix}: not a fine-tuning training checkpoint (no weights/by_name in its object graph).")
     reader = tf.train.load_checkpoint(prefix)
     state = {}
-    for key in names:
-        match = _WEIGHT_KEY.match(key)
-        if not match:
-            continue
+    for name, key in keys.items():
         try:
-            state[unescape_key(match.group(1))] = reader.get_tensor(key)
+            state[name] = reader.get_tensor(key)
         except Exception as e:  # DataLossError on truncated .data files
             raise CheckpointError(
                 f"{prefix}: cannot read {key} ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
@@ -64,12 +92,17 @@ def read_weights(prefix: str) -> Dict[str, np.ndarray]:
 
 
 def _skip_reason(key: str) -> str:
-    if key == "_CHECKPOINTABLE_OBJECT_GRAPH":
+    """Why a checkpoint key that is not a weight is not loaded."""
+    if key == tf1.OBJECT_GRAPH_KEY:
         return ""
     if key.startswith("weights/rng_states/"):
         return "dropout RNG state"
+    if key.startswith("optimizer/iterations/"):
+        return "training step counter"
     if key.startswith("optimizer/"):
-        return "training step counter" if "iter" in key.split("/")[1] else "optimizer slot"
+        return "optimizer slot"
+    if key.startswith("save_counter/"):
+        return "checkpoint save counter"
     return "not a model weight"
 
 
@@ -146,7 +179,7 @@ class TrainingCheckpointFormat(CheckpointFormat):
         if not prefix:
             return False
         names = tf1.variable_names_or_none(prefix)
-        return names is not None and tf1.is_training_layout(names)
+        return names is not None and tf1.OBJECT_GRAPH_KEY in names and weight_keys(prefix) is not None
 
     def read_config(self, path, model_type="base", config=None, task_name=None):
         if config is not None:
@@ -177,8 +210,9 @@ class TrainingCheckpointFormat(CheckpointFormat):
                                  else "fine-tuning head (not part of this model type)")
             else:
                 state[name] = value
+        weight_values = set(weight_keys(prefix).values())
         for key in tf1.list_tf1_variables(prefix):
-            if not _WEIGHT_KEY.match(key):
+            if key not in weight_values:
                 reason = _skip_reason(key)
                 if reason:
                     skipped[key] = reason
@@ -193,6 +227,9 @@ class TrainingCheckpointFormat(CheckpointFormat):
             stored = data.get("electra_tf", {}).get("model_type")
             if stored:
                 return stored
+            for arch in data.get("architectures") or []:
+                if arch in ARCHITECTURE_MODEL_TYPES:
+                    return ARCHITECTURE_MODEL_TYPES[arch]
         names = [_TASK_PREFIX.sub("", n) for n in read_weights(prefix)]
         if any(n.startswith(("qa_head.", "qa_outputs.")) for n in names):
             return "question-answering"
