@@ -4,8 +4,10 @@
         [--model-type {pretraining,sequence-classification,token-classification,question-answering,base,generator}]
         [--config CONFIG.json] [--task-name NAME] [--num-attention-heads N] [--strict]
 
-The input layout is detected. It prints what was mapped, what was skipped and why, and the
-parameter count; anything it cannot map fails the conversion with its name.
+The input format is detected (any format of electra_tf.checkpoints.registry, including a
+fine-tuning training checkpoint); the --to choices are the registry's writable formats. It
+prints what was mapped, what was skipped and why, and the parameter count; anything it cannot
+map fails the conversion with its name.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ MODEL_TYPES = ("pretraining", "sequence-classification", "token-classification",
 def check_generator_request(path: str, model_type: str, skip_generator: bool) -> None:
     """Generator weights are converted (--model-type generator) or skipped on request, never silently."""
     from electra_tf.checkpoints import tf1
-    from electra_tf.checkpoints.loading import TF1, detect_layout
+    from electra_tf.checkpoints.registry import detect_format
     from electra_tf.errors import CheckpointError
 
-    if model_type == "generator" or skip_generator or detect_layout(path) != TF1:
+    if model_type == "generator" or skip_generator or detect_format(path).name != tf1.TF1Format.name:
         return
     names = tf1.list_tf1_variables(tf1.resolve_checkpoint_prefix(path))
     generator = sorted(n for n in names if n.startswith(("generator/", "generator_predictions/")) and "adam_" not in n)
@@ -40,20 +42,23 @@ def check_generator_request(path: str, model_type: str, skip_generator: bool) ->
 def source_task_name(path: str):
     """The task_specific/<task> name of a fine-tuned TF1 input, kept when writing TF1 again."""
     from electra_tf.checkpoints import tf1
-    from electra_tf.checkpoints.loading import TF1, detect_layout
+    from electra_tf.checkpoints.registry import detect_format
 
-    if detect_layout(path) != TF1:
+    if detect_format(path).name != tf1.TF1Format.name:
         return None
     names = tf1.list_tf1_variables(tf1.resolve_checkpoint_prefix(path))
     tasks = sorted({n.split("/")[1] for n in names if n.startswith("task_specific/")})
     return tasks[0] if len(tasks) == 1 else None
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; ``--to`` offers the registry's writable formats."""
+    from electra_tf.checkpoints.registry import writable_names
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", required=True, help="checkpoint directory, TF1 prefix or HF weights file")
     parser.add_argument("--output", required=True, help="output directory")
-    parser.add_argument("--to", required=True, choices=("keras", "hf", "tf1"), help="output layout")
+    parser.add_argument("--to", required=True, choices=writable_names(), help="output format")
     parser.add_argument("--model-type", choices=MODEL_TYPES, default=None,
                         help="which model/head to convert (default: the checkpoint's own, else pretraining)")
     parser.add_argument("--config", default=None, help="ElectraConfig JSON to use instead of the stored/inferred one")
@@ -65,10 +70,14 @@ def main(argv=None) -> int:
                         help="convert only the discriminator of a pre-training checkpoint that also holds the generator")
     parser.add_argument("--strict", action="store_true",
                         help="fail on anything not mapped except optimizer slots and global_step (e.g. other heads)")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from electra_tf.checkpoints.loading import default_model_type
+    args = build_parser().parse_args(argv)
+
+    from electra_tf.checkpoints.registry import default_model_type
     from electra_tf.config import ElectraConfig
     from electra_tf.errors import ElectraError
     from electra_tf.modeling.models import MODEL_CLASSES

@@ -1,7 +1,17 @@
-"""Reading and writing checkpoints: HuggingFace, original TF1 and our Keras format."""
+"""Reading and writing checkpoints: one class per format (HuggingFace, original TF1, our Keras
+format, the fine-tuning training checkpoint) in one registry (``registry.py``)."""
 
-from electra_tf.checkpoints.loading import detect_layout, load_pretrained, read_checkpoint
-from electra_tf.checkpoints.saving import save_model
+from electra_tf.checkpoints.loading import detect_layout
+from electra_tf.checkpoints.registry import (
+    FORMATS,
+    default_model_type,
+    detect_format,
+    get_format,
+    read_checkpoint,
+    save_model,
+    writable_names,
+)
 from electra_tf.checkpoints.state import LoadReport, assign_state, model_state
 
-__all__ = ["detect_layout", "load_pretrained", "read_checkpoint", "save_model", "LoadReport", "assign_state", "model_state"]
+__all__ = ["FORMATS", "default_model_type", "detect_format", "detect_layout", "get_format", "read_checkpoint",
+           "save_model", "writable_names", "LoadReport", "assign_state", "model_state"]

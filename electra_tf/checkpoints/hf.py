@@ -15,6 +15,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from electra_tf.checkpoints.base import CheckpointFormat
+from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
 from electra_tf.io_utils import atomic_output_path, atomic_write_json
 
@@ -22,6 +24,16 @@ SAFETENSORS = "model.safetensors"
 PYTORCH_BIN = "pytorch_model.bin"
 TF_H5 = "tf_model.h5"
 HF_WEIGHT_FILES = (SAFETENSORS, PYTORCH_BIN, TF_H5)
+WEIGHT_FILE_SUFFIXES = (".safetensors", ".bin", ".h5", ".pt", ".pth")
+
+# HF architecture (config.json "architectures") -> our model type.
+ARCHITECTURE_MODEL_TYPES = {
+    "ElectraForSequenceClassification": "sequence-classification",
+    "ElectraForTokenClassification": "token-classification",
+    "ElectraForQuestionAnswering": "question-answering",
+    "ElectraForMaskedLM": "generator",
+    "ElectraModel": "base",
+}
 
 
 def is_linear_weight(name: str, value: np.ndarray) -> bool:
@@ -169,3 +181,48 @@ def read_hf_config_dict(directory: str) -> Optional[dict]:
         return None
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def weights_path(path: str) -> str:
+    """The weights file of a HF directory, or ``path`` itself when it is a weights file."""
+    weights = path if os.path.isfile(path) else find_weights_file(path)
+    if weights is None:
+        raise CheckpointError(f"{path}: no {', '.join(HF_WEIGHT_FILES)} found.")
+    return weights
+
+
+class HFFormat(CheckpointFormat):
+    """A HuggingFace directory (config.json + model.safetensors / pytorch_model.bin / tf_model.h5)
+    or a bare HF weights file (its config.json beside it)."""
+
+    name = "hf"
+    description = "HuggingFace directory (config.json + model.safetensors), loadable by transformers"
+
+    def detect(self, path: str) -> bool:
+        if os.path.isfile(path):
+            return path.endswith(WEIGHT_FILE_SUFFIXES)
+        return os.path.isdir(path) and find_weights_file(path) is not None
+
+    def read_config(self, path, model_type="base", config=None, task_name=None):
+        if config is not None:
+            return config
+        weights = weights_path(path)
+        directory = os.path.dirname(weights)
+        config_path = os.path.join(directory, "config.json")
+        if not os.path.isfile(config_path):
+            raise CheckpointError(f"{directory}: no config.json beside {os.path.basename(weights)}; pass a config.")
+        return ElectraConfig.from_json_file(config_path)
+
+    def read_state(self, path, config, model_type="base", task_name=None, model_classes=None):
+        return read_hf_state(weights_path(path)), {}
+
+    def model_type(self, path: str) -> str:
+        directory = path if os.path.isdir(path) else os.path.dirname(path)
+        data = read_hf_config_dict(directory) or {}
+        for arch in data.get("architectures") or []:
+            if arch in ARCHITECTURE_MODEL_TYPES:
+                return ARCHITECTURE_MODEL_TYPES[arch]
+        return "pretraining"
+
+    def write(self, model, path: str, vocab_file: Optional[str] = None, do_lower_case: bool = True, **options) -> str:
+        return write_hf_directory(model, path, vocab_file=vocab_file, do_lower_case=do_lower_case)

@@ -90,7 +90,7 @@ def is_encoder_weight(name: str) -> bool:
 
 
 # Reasons that never make a load incomplete: training state, not model weights.
-IGNORABLE_REASONS = ("optimizer slot", "training step counter")
+IGNORABLE_REASONS = ("optimizer slot", "training step counter", "dropout RNG state", "checkpoint save counter")
 
 
 def assign_state(

@@ -33,6 +33,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError, ConfigError
 
@@ -121,12 +122,17 @@ def _encoder_suffix_to_tf1(rest: str) -> str:
     return re.sub(r"encoder/layer/(\d+)", r"encoder/layer_\1", path)
 
 
-def canonical_to_tf1(name: str, model, task_name: str = "task", untied_generator_embeddings: bool = False) -> str:
-    """TF1 variable name of a canonical weight of ``model``."""
-    body_scope = "generator" if model.model_type == "generator" else "electra"
+def canonical_to_tf1(name: str, model_type: str, task_name: str = "task", untied_generator_embeddings: bool = False,
+                     names=()) -> str:
+    """TF1 variable name of the canonical weight ``name`` of a ``model_type`` model.
+
+    ``names`` are all canonical names of the model; the original QA head numbers its dense
+    layers differently when it has the answerable_hidden layer.
+    """
+    body_scope = "generator" if model_type == "generator" else "electra"
     bare = name[len("electra."):] if name.startswith("electra.") else name
     if bare.startswith("embeddings."):
-        scope = "generator" if (model.model_type == "generator" and untied_generator_embeddings) else "electra"
+        scope = "generator" if (model_type == "generator" and untied_generator_embeddings) else "electra"
         return f"{scope}/" + _encoder_suffix_to_tf1(bare)
     if bare.startswith(("embeddings_project.", "encoder.")):
         return f"{body_scope}/" + _encoder_suffix_to_tf1(bare)
@@ -142,9 +148,8 @@ def canonical_to_tf1(name: str, model, task_name: str = "task", untied_generator
         return f"{task}/dense/{kind}"  # the original single-dense classification / tagging head
     if name.startswith("qa_head."):
         layer = name.split(".")[1]
-        head = model.qa_head
         numbering = {"start": "dense", "qa_hidden": "qa_hidden", "end": "dense_1"}
-        if head.answerable_hidden is not None:
+        if "qa_head.answerable_hidden.weight" in names:
             numbering.update(answerable_hidden="dense_2", answerable="dense_3")
         else:
             numbering.update(answerable="dense_2")
@@ -153,9 +158,90 @@ def canonical_to_tf1(name: str, model, task_name: str = "task", untied_generator
     return f"{task}/" + _encoder_suffix_to_tf1(name)
 
 
-def tf1_name_map(model, task_name: str = "task", untied_generator_embeddings: bool = False) -> Dict[str, str]:
-    """canonical name -> TF1 name for every weight of ``model``."""
-    return {ref.name: canonical_to_tf1(ref.name, model, task_name, untied_generator_embeddings) for ref in model.hf_weights()}
+def tf1_name_map(names, model_type: str, task_name: str = "task", untied_generator_embeddings: bool = False) -> Dict[str, str]:
+    """canonical name -> TF1 name for the canonical weight ``names`` of a ``model_type`` model."""
+    names = tuple(names)
+    return {n: canonical_to_tf1(n, model_type, task_name, untied_generator_embeddings, names) for n in names}
+
+
+# The variables of the encoder body (under electra/ or generator/), in TF1 names.
+_BODY_VARIABLE = re.compile(
+    r"(embeddings/(word|position|token_type)_embeddings"
+    r"|embeddings/LayerNorm/(gamma|beta)"
+    r"|embeddings_project/(kernel|bias)"
+    r"|encoder/layer_\d+/(attention/self/(query|key|value)|attention/output/dense|intermediate/dense|output/dense)/(kernel|bias)"
+    r"|encoder/layer_\d+/(attention/output|output)/LayerNorm/(gamma|beta))$"
+)
+_DENSE = r"/(kernel|bias)$"
+# Heads each model type has, as regular expressions over TF1 names ({task}: task_specific/<task>).
+_HEAD_VARIABLES = {
+    "pretraining": (r"discriminator_predictions/(dense|dense_1)" + _DENSE,),
+    "generator": (r"generator_predictions/(dense/(kernel|bias)|LayerNorm/(gamma|beta)|output_bias)$",),
+    "sequence-classification": (r"{task}/dense" + _DENSE, r"{task}/classifier/(dense|out_proj)" + _DENSE),
+    "token-classification": (r"{task}/dense" + _DENSE,),
+    "question-answering": (r"{task}/(dense|qa_hidden|dense_1|dense_2|dense_3)" + _DENSE, r"{task}/qa_outputs" + _DENSE),
+}
+
+
+def _tf1_suffix_to_canonical(path: str) -> str:
+    """Inverse of _encoder_suffix_to_tf1: 'encoder/layer_3/output/LayerNorm/gamma' -> 'encoder.layer.3.output.LayerNorm.weight'."""
+    parts = re.sub(r"encoder/layer_(\d+)", r"encoder/layer/\1", path).split("/")
+    last = parts[-1]
+    if last in ("kernel", "gamma"):
+        parts[-1] = "weight"
+    elif last == "beta":
+        parts[-1] = "bias"
+    elif last.endswith("_embeddings"):
+        parts.append("weight")
+    return ".".join(parts)
+
+
+def tf1_to_canonical(name: str, model_type: str, task_name: Optional[str], untied_generator_embeddings: bool,
+                     shapes) -> Optional[str]:
+    """Canonical name of TF1 variable ``name`` if a ``model_type`` model has it, else None.
+
+    The inverse of canonical_to_tf1, derived from the names alone (no model is built): the
+    encoder body comes from ``electra/`` (``generator/`` for the generator, whose embeddings are
+    ``electra/embeddings`` unless the checkpoint has its own); heads from their scopes, the
+    fine-tuned head from ``task_specific/<task_name>``.
+    """
+    if _OPTIMIZER_SLOT.search(name):
+        return None
+    body_scope = "generator" if model_type == "generator" else "electra"
+    scope, _, rest = name.partition("/")
+    if _BODY_VARIABLE.match(rest):
+        wanted = body_scope
+        if rest.startswith("embeddings/") and model_type == "generator" and not untied_generator_embeddings:
+            wanted = "electra"  # the generator shares the discriminator's embeddings (as the original)
+        if scope != wanted:
+            return None
+        canonical = _tf1_suffix_to_canonical(rest)
+        return canonical if model_type == "base" else "electra." + canonical
+    task = f"task_specific/{task_name}" if task_name else None
+    for pattern in _HEAD_VARIABLES.get(model_type, ()):
+        if "{task}" in pattern:
+            if task is None:
+                continue
+            pattern = pattern.replace("{task}", re.escape(task))
+        if not re.match(pattern, name):
+            continue
+        if name == "generator_predictions/output_bias":
+            return "generator_lm_head.bias"
+        if name.startswith("discriminator_predictions/"):
+            return _tf1_suffix_to_canonical(name.replace("/dense_1/", "/dense_prediction/"))
+        if name.startswith("generator_predictions/"):
+            return _tf1_suffix_to_canonical(name)
+        layer, kind = name[len(task) + 1:].rsplit("/", 1)
+        suffix = "weight" if kind == "kernel" else "bias"
+        if model_type == "question-answering" and "/" not in layer and layer != "qa_outputs":
+            has_hidden = f"{task}/dense_3/kernel" in shapes  # dense_2 is then answerable_hidden
+            numbering = {"dense": "start", "qa_hidden": "qa_hidden", "dense_1": "end",
+                         "dense_2": "answerable_hidden" if has_hidden else "answerable", "dense_3": "answerable"}
+            return f"qa_head.{numbering[layer]}.{suffix}"
+        if layer == "dense":
+            return f"classifier.{suffix}"  # the original single-dense classification / tagging head
+        return _tf1_suffix_to_canonical(layer) + f".{suffix}"
+    return None
 
 
 def classify_unused(name: str, model_type: str, task_name: Optional[str]) -> str:
@@ -272,13 +358,17 @@ def _head_config(config: ElectraConfig, shapes, task: Optional[str], model_type:
 
 
 # ---------------------------------------------------------------------------- read / write
-def read_tf1_checkpoint(path: str, config: Optional[ElectraConfig] = None, model_type: str = "base",
-                        task_name: Optional[str] = None):
-    """Return (config, canonical state, skip reasons) of an original checkpoint for ``model_type``."""
-    import tensorflow as tf
+HEAD_MODEL_TYPES = ("sequence-classification", "token-classification", "question-answering")
 
-    from electra_tf.modeling.models import MODEL_CLASSES
 
+def read_tf1_config(path: str, config: Optional[ElectraConfig] = None, model_type: str = "base",
+                    task_name: Optional[str] = None) -> ElectraConfig:
+    """The config of the ``model_type`` model in an original checkpoint.
+
+    Without ``config``: the config file beside it (checked against the variable shapes) or the
+    config inferred from the shapes; a given ``config`` is checked against the shapes. Either is
+    then adapted to an original fine-tuned head in the checkpoint.
+    """
     prefix = resolve_checkpoint_prefix(path)
     shapes = list_tf1_variables(prefix)
     inferred = infer_config(shapes, prefix, model_type, num_attention_heads=config.num_attention_heads if config else None)
@@ -291,29 +381,38 @@ def read_tf1_checkpoint(path: str, config: Optional[ElectraConfig] = None, model
             config = inferred
     else:
         check_config_against_shapes(config, inferred, prefix, "the given config")
+    if model_type not in HEAD_MODEL_TYPES:
+        return config
     task = _task_heads(shapes, task_name, prefix)
-    config = _head_config(config, shapes, task, model_type)
+    return _head_config(config, shapes, task, model_type)
 
-    model = MODEL_CLASSES[model_type](config).build_with_dummy_inputs()
+
+def read_tf1_state(path: str, model_type: str = "base", task_name: Optional[str] = None):
+    """(canonical state, skip reasons) of an original checkpoint for a ``model_type`` model.
+
+    Every variable is either mapped (tf1_to_canonical), skipped with a reason (optimizer slots,
+    the other model of a pre-training checkpoint, other heads) or an error naming it.
+    """
+    import tensorflow as tf
+
+    prefix = resolve_checkpoint_prefix(path)
+    shapes = list_tf1_variables(prefix)
+    task = _task_heads(shapes, task_name, prefix)
     untied = model_type == "generator" and "generator/embeddings/word_embeddings" in shapes
-    name_map = tf1_name_map(model, task or "task", untied)
     reader = tf.train.load_checkpoint(prefix)
     state: Dict[str, np.ndarray] = {}
-    used = set()
-    for canonical, tf1_name in name_map.items():
-        if tf1_name in shapes:
-            try:
-                state[canonical] = reader.get_tensor(tf1_name)
-            except Exception as e:  # DataLossError / IndexError on truncated .data files
-                raise CheckpointError(
-                    f"{prefix}: cannot read variable {tf1_name} ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
-                    f"the .data file is corrupt or truncated."
-                ) from None
-            used.add(tf1_name)
     skipped: Dict[str, str] = {}
     unknown: List[str] = []
     for name in shapes:
-        if name in used:
+        canonical = tf1_to_canonical(name, model_type, task, untied, shapes)
+        if canonical is not None:
+            try:
+                state[canonical] = reader.get_tensor(name)
+            except Exception as e:  # DataLossError / IndexError on truncated .data files
+                raise CheckpointError(
+                    f"{prefix}: cannot read variable {name} ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                    f"the .data file is corrupt or truncated."
+                ) from None
             continue
         reason = classify_unused(name, model_type, task)
         if reason:
@@ -324,10 +423,33 @@ def read_tf1_checkpoint(path: str, config: Optional[ElectraConfig] = None, model
             unknown.append(name)
     if unknown:
         raise CheckpointError(
-            f"{prefix}: cannot map {len(unknown)} variable(s) to {MODEL_CLASSES[model_type].__name__}: "
+            f"{prefix}: cannot map {len(unknown)} variable(s) to a {model_type} model: "
             f"{', '.join(sorted(unknown)[:8])}. Check --model-type and the config."
         )
+    return state, skipped
+
+
+def read_tf1_checkpoint(path: str, config: Optional[ElectraConfig] = None, model_type: str = "base",
+                        task_name: Optional[str] = None):
+    """Return (config, canonical state, skip reasons) of an original checkpoint for ``model_type``."""
+    config = read_tf1_config(path, config=config, model_type=model_type, task_name=task_name)
+    state, skipped = read_tf1_state(path, model_type=model_type, task_name=task_name)
     return config, state, skipped
+
+
+def tf1_model_type(path: str) -> str:
+    """The model type of an original checkpoint: QA for the joint/QA head, "pretraining" without a
+    head; a single-dense head can be a classifier or a tagger, so that one must be named."""
+    names = list_tf1_variables(resolve_checkpoint_prefix(path))
+    task_vars = [n for n in names if n.startswith("task_specific/") and not n.endswith(("adam_m", "adam_v"))]
+    if any(n.endswith("/qa_hidden/kernel") or n.endswith("/dense_1/kernel") for n in task_vars):
+        return "question-answering"
+    if task_vars:
+        raise CheckpointError(
+            f"{path} has a fine-tuned single-dense head (task_specific/...), which can be a classifier or a "
+            f"tagger; pass --model-type sequence-classification or token-classification."
+        )
+    return "pretraining"
 
 
 def write_tf1_checkpoint(model, directory: str, vocab_file: Optional[str] = None, task_name: Optional[str] = None,
@@ -343,8 +465,8 @@ def write_tf1_checkpoint(model, directory: str, vocab_file: Optional[str] = None
     if model.model_type not in ("base", "pretraining", "generator") and not task_name:
         task_name = "task"
     os.makedirs(directory, exist_ok=True)
-    name_map = tf1_name_map(model, task_name or "task")
     state = model_state(model)
+    name_map = tf1_name_map(state, model.model_type, task_name or "task")
     names = sorted(name_map)
     prefix = os.path.join(directory, prefix_name)
     tf.raw_ops.SaveV2(
@@ -364,3 +486,46 @@ def write_tf1_checkpoint(model, directory: str, vocab_file: Optional[str] = None
         if os.path.abspath(vocab_file) != os.path.abspath(target):
             shutil.copyfile(vocab_file, target)
     return prefix
+
+
+# ---------------------------------------------------------------------------- the format
+# TF2 object-based checkpoints (tf.train.Checkpoint, e.g. our fine-tuning training checkpoint)
+# carry their object graph under this key; tf.train.Saver checkpoints (the original's) do not.
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
+def variable_names_or_none(prefix: str):
+    """Variable names of a checkpoint, or None when its index cannot be read (reported later)."""
+    try:
+        return list_tf1_variables(prefix)
+    except CheckpointError:
+        return None
+
+
+class TF1Format(CheckpointFormat):
+    """An original google-research/electra checkpoint (pre-trained with the generator, or
+    fine-tuned with task_specific heads): a directory with a ``checkpoint`` state file or one
+    ``*.index``, or a checkpoint prefix."""
+
+    name = "tf1"
+    description = "original TF1 ELECTRA checkpoint (model.ckpt.index/.data + discriminator.json)"
+
+    def detect(self, path: str) -> bool:
+        prefix = resolve_checkpoint_prefix(path, must_exist=False)
+        if not prefix:
+            return False
+        names = variable_names_or_none(prefix)
+        return names is None or OBJECT_GRAPH_KEY not in names
+
+    def read_config(self, path, model_type="base", config=None, task_name=None):
+        return read_tf1_config(path, config=config, model_type=model_type, task_name=task_name)
+
+    def read_state(self, path, config, model_type="base", task_name=None, model_classes=None):
+        return read_tf1_state(path, model_type=model_type, task_name=task_name)
+
+    def model_type(self, path: str) -> str:
+        return tf1_model_type(path)
+
+    def write(self, model, path: str, vocab_file: Optional[str] = None, task_name: Optional[str] = None,
+              **options) -> str:
+        return write_tf1_checkpoint(model, path, vocab_file=vocab_file, task_name=task_name)

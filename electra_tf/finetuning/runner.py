@@ -29,83 +29,8 @@ MODEL_SUBDIR = "model"  # the exported single-task model inside a trial's model_
 
 
 # ---------------------------------------------------------------------------- model config
-def checkpoint_config(path: str) -> Optional[ElectraConfig]:
-    """The encoder config stored with (or inferred from) a pre-trained checkpoint."""
-    from electra_tf.checkpoints import tf1
-    from electra_tf.checkpoints.loading import HF, KERAS, detect_layout
-
-    layout = detect_layout(path)
-    if layout in (HF, KERAS):
-        directory = path if os.path.isdir(path) else os.path.dirname(path)
-        return ElectraConfig.from_json_file(os.path.join(directory, "config.json"))
-    prefix = tf1.resolve_checkpoint_prefix(path)
-    shapes = tf1.list_tf1_variables(prefix)
-    inferred = tf1.infer_config(shapes, prefix)
-    found = tf1.find_config_file(prefix, "base")
-    if found:
-        stored = ElectraConfig.from_json_file(found)
-        tf1.check_config_against_shapes(stored, inferred, prefix, found)
-        return stored
-    return inferred
-
-
-_SIZE_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
-
-
-def resolve_model_config(config) -> ElectraConfig:
-    """The encoder the original would build from the hparams, reconciled with the checkpoint.
-
-    Fields the user set explicitly (model_size, vocab_size, embedding_size,
-    model_hparam_overrides) must agree with the checkpoint: a disagreement is an error naming
-    the hparam. Defaulted fields take the checkpoint's value (the original would have failed
-    with a shape mismatch in init_from_checkpoint).
-    """
-    user = config.user_hparams
-    if config.debug:
-        # FinetuningModel's debug model; it is trained from scratch (see run_trial).
-        return ElectraConfig.from_finetuning_hparams(config.model_size, config.vocab_size, config.embedding_size,
-                                                     config.model_hparam_overrides, debug=True)
-    derived = ElectraConfig.from_finetuning_hparams(
-        config.model_size, config.vocab_size, config.embedding_size, config.model_hparam_overrides)
-    init = config.init_checkpoint
-    if not init or not os.path.exists(init) and not os.path.exists(init + ".index"):
-        if init:
-            raise CheckpointError(
-                f"Pre-trained model not found: {init}. Put the checkpoint in <data-dir>/models/<model-name>/ "
-                f"(an original TF1 checkpoint, a HuggingFace directory or an electra-tf directory)."
-            )
-        return derived
-    stored = checkpoint_config(init)
-    explicit = {}
-    if "vocab_size" in user:
-        explicit["vocab_size"] = "vocab_size"
-    if "embedding_size" in user or ("model_size" in user and config.model_size == "small"):
-        explicit["embedding_size"] = "embedding_size" if "embedding_size" in user else "model_size (small implies embedding_size 128)"
-    if "model_size" in user:
-        explicit.update({f: "model_size" for f in _SIZE_FIELDS})
-    for key in config.model_hparam_overrides:
-        explicit[key] = f"model_hparam_overrides.{key}"
-    changes = {}
-    for field in ("vocab_size", "embedding_size", *_SIZE_FIELDS, "max_position_embeddings", "type_vocab_size"):
-        want, have = getattr(derived, field), getattr(stored, field)
-        if want == have:
-            continue
-        if field in explicit:
-            if field == "num_attention_heads" and "num_attention_heads" not in config.model_hparam_overrides:
-                changes[field] = have  # heads cannot be read from TF1 shapes; the stored config wins
-                continue
-            raise ConfigError(
-                f"The hparam {explicit[field]} gives {field}={want}, but the checkpoint {init} has {field}={have}; "
-                f"change the hparam (or remove it to use the checkpoint's value)."
-            )
-        changes[field] = have
-    for field in ("hidden_act", "layer_norm_eps"):
-        changes[field] = getattr(stored, field)
-    # dropout and other overrides of the user stay as the hparams say
-    for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
-        if key in config.model_hparam_overrides:
-            changes[key] = config.model_hparam_overrides[key]
-    return derived.replace(**changes)
+# Reconciling the hparams with the checkpoint lives with the checkpoint formats.
+from electra_tf.checkpoints.reconcile import checkpoint_config, resolve_model_config  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -227,14 +152,13 @@ class FinetuningRunner:
         return model
 
     def load_pretrained(self, model) -> None:
-        from electra_tf.checkpoints.loading import read_checkpoint
-        from electra_tf.checkpoints.state import assign_state
+        from electra_tf.checkpoints.reconcile import load_pretrained_encoder
+        from electra_tf.modeling.models import MODEL_CLASSES
 
         if self.config.debug or not self.config.init_checkpoint:
             logger.info("No pre-trained checkpoint (debug mode): training from random initialisation.")
             return
-        _, state, skipped, layout = read_checkpoint(self.config.init_checkpoint, config=self.model_config, model_type="base")
-        report = assign_state(model, state, source=self.config.init_checkpoint, skip_reasons=skipped)
+        report = load_pretrained_encoder(model, self.config.init_checkpoint, self.model_config, MODEL_CLASSES)
         logger.info("%s", report.summary())
 
     def make_optimizer(self, model, num_train_steps: int):

@@ -3,12 +3,14 @@
 ``TFElectraModel`` and the task models share ``ElectraPreTrainedModel``: construct from an
 ``ElectraConfig``, call with ``input_ids``, ``attention_mask``, ``token_type_ids`` (or one dict
 of them), get a dict of outputs; ``from_pretrained`` / ``save_pretrained`` read and write
-HuggingFace directories, original TF1 checkpoints and our Keras format
-(see ``electra_tf.checkpoints``).
+every format registered in ``electra_tf.checkpoints.registry`` (HuggingFace directories,
+original TF1 checkpoints, our Keras format; training checkpoints are read-only). This module
+imports ``checkpoints`` only inside those two methods, and ``checkpoints`` never imports it.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Dict, Iterator, List, Optional
 
 import keras
@@ -28,6 +30,8 @@ from electra_tf.modeling.heads import (
     TokenClassificationHead,
 )
 from electra_tf.modeling.naming import WeightRef
+
+logger = logging.getLogger("electra_tf")
 
 _INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -122,21 +126,37 @@ class ElectraPreTrainedModel(keras.Model):
 
     # ------------------------------------------------------------------ (de)serialisation
     @classmethod
-    def from_pretrained(cls, path: str, config: Optional[ElectraConfig] = None, **config_changes):
-        """Load a model from a HuggingFace directory, an original TF1 checkpoint or our format.
+    def from_pretrained(cls, path: str, config: Optional[ElectraConfig] = None, strict: bool = False,
+                        task_name: Optional[str] = None, requested_skips=(), **config_changes):
+        """Load a model from any registered checkpoint format (HuggingFace directory, original TF1
+        checkpoint, our Keras format, a fine-tuning training checkpoint).
 
-        ``config_changes`` adjust the config (e.g. ``num_labels=3``, ``head="electra"``) before
-        the model is built; encoder weights must then still fit exactly. Missing or unexpected
+        The format (detected) returns the config and the canonical state; this builds ``cls``
+        with that config (plus ``config_changes``, e.g. ``num_labels=3``, ``head="electra"``) and
+        assigns the state, so encoder weights must still fit exactly. Missing or unexpected
         weights are reported by name and are an error, except that task heads absent from a
         pre-trained checkpoint are freshly initialised (as in the original and in HF).
+        ``requested_skips``: reason prefixes (e.g. "generator weights") the user asked to drop,
+        which a strict load then accepts.
         """
-        from electra_tf.checkpoints.loading import load_pretrained
+        from electra_tf.checkpoints.registry import read_checkpoint
+        from electra_tf.checkpoints.state import assign_state
 
-        return load_pretrained(cls, path, config=config, **config_changes)
+        config, state, skipped, _ = read_checkpoint(path, config=config, model_type=cls.model_type,
+                                                    task_name=task_name, model_classes=MODEL_CLASSES)
+        if config_changes:
+            config = config.replace(**config_changes)
+        model = cls(config).build_with_dummy_inputs()
+        report = assign_state(model, state, source=path, strict=strict, skip_reasons=skipped,
+                              requested_skips=tuple(requested_skips))
+        model.load_report = report
+        logger.info(report.summary())
+        return model
 
     def save_pretrained(self, path: str, format: str = "hf", vocab_file: Optional[str] = None, **kwargs) -> None:
-        """Write the model as a HuggingFace directory ("hf"), TF1 checkpoint ("tf1") or "keras"."""
-        from electra_tf.checkpoints.saving import save_model
+        """Write the model in a registered writable format: a HuggingFace directory ("hf"), an
+        original TF1 checkpoint ("tf1") or our "keras" directory (see checkpoints.registry)."""
+        from electra_tf.checkpoints.registry import save_model
 
         save_model(self, path, format=format, vocab_file=vocab_file, **kwargs)
 

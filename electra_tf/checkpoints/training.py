@@ -1,0 +1,253 @@
+"""Our fine-tuning *training* checkpoint: ``finetuning_models/<tasks>_model_<trial>/ckpt-N``.
+
+A ``tf.train.Checkpoint`` written by ``finetuning.runner.training_checkpoint`` (and by the
+best-model selector as ``best/weights``): its object graph names every weight
+``weights/by_name/<canonical name>``, plus ``weights/rng_states/<i>`` (dropout RNG states) and
+``optimizer/...``. A multi-task run names each head ``task_specific.<task>.<head name>``.
+The weights are found through the object graph, not by key: tf.train.Checkpoint stores a
+variable once, under the first path it reaches it by, which for a checkpoint with the optimizer
+is ``optimizer/variables_/<i>`` rather than ``weights/by_name/<escaped name>``.
+
+The format is read-only here: only the runner writes it, with the optimizer and RNG state.
+Its config comes from a ``config.json`` beside the checkpoint (or the single-task export
+``model/config.json`` the runner writes into the same directory), else from the weights' shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Dict, Optional
+
+import numpy as np
+
+from electra_tf.checkpoints import tf1
+from electra_tf.checkpoints.base import CheckpointFormat
+from electra_tf.checkpoints.hf import ARCHITECTURE_MODEL_TYPES
+from electra_tf.config import ElectraConfig
+from electra_tf.errors import CheckpointError
+
+_TASK_PREFIX = re.compile(r"^task_specific\.([^.]+)\.")
+HEAD_MODEL_TYPES = ("sequence-classification", "token-classification", "question-answering")
+# Config files that may sit with a training checkpoint, in order of preference.
+CONFIG_CANDIDATES = ("config.json", os.path.join("model", "config.json"))
+
+
+def training_prefix(path: str) -> str:
+    """The ``ckpt-N`` prefix of a training checkpoint path (directory, prefix or .index file)."""
+    return tf1.resolve_checkpoint_prefix(path)
+
+
+def weight_keys(prefix: str) -> Optional[Dict[str, str]]:
+    """canonical name -> checkpoint key of every ``weights/by_name`` entry of the object graph,
+    or None when ``prefix`` is not a training checkpoint (no object graph / no weights.by_name)."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    names = tf1.list_tf1_variables(prefix)
+    if tf1.OBJECT_GRAPH_KEY not in names:
+        return None
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    try:
+        graph.ParseFromString(tf.train.load_checkpoint(prefix).get_tensor(tf1.OBJECT_GRAPH_KEY))
+    except Exception as e:  # DataLossError / DecodeError
+        raise CheckpointError(f"{prefix}: cannot read the checkpoint's object graph ({type(e).__name__}); "
+                              f"the checkpoint is corrupt or truncated.") from None
+
+    def child(node_id: Optional[int], name: str) -> Optional[int]:
+        if node_id is None:
+            return None
+        return next((c.node_id for c in graph.nodes[node_id].children if c.local_name == name), None)
+
+    by_name = child(child(0, "weights"), "by_name")
+    if by_name is None:
+        return None
+    keys = {}
+    for entry in graph.nodes[by_name].children:
+        for attribute in graph.nodes[entry.node_id].attributes:
+            if attribute.name == "VARIABLE_VALUE":
+                keys[entry.local_name] = attribute.checkpoint_key
+    return keys
+
+
+def read_weights(prefix: str) -> Dict[str, np.ndarray]:
+    """canonical name (as the run named it) -> array of every ``weights/by_name`` entry."""
+    import tensorflow as tf
+
+    keys = weight_keys(prefix)
+    if keys is None:
+        raise CheckpointError(f"{prefix}: not a fine-tuning training checkpoint (no weights/by_name in its object graph).")
+    reader = tf.train.load_checkpoint(prefix)
+    state = {}
+    for name, key in keys.items():
+        try:
+            state[name] = reader.get_tensor(key)
+        except Exception as e:  # DataLossError on truncated .data files
+            raise CheckpointError(
+                f"{prefix}: cannot read {key} ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                f"the .data file is corrupt or truncated."
+            ) from None
+    return state
+
+
+def _skip_reason(key: str) -> str:
+    """Why a checkpoint key that is not a weight is not loaded."""
+    if key == tf1.OBJECT_GRAPH_KEY:
+        return ""
+    if key.startswith("weights/rng_states/"):
+        return "dropout RNG state"
+    if key.startswith("optimizer/iterations/"):
+        return "training step counter"
+    if key.startswith("optimizer/"):
+        return "optimizer slot"
+    if key.startswith("save_counter/"):
+        return "checkpoint save counter"
+    return "not a model weight"
+
+
+def _tasks(names) -> list:
+    return sorted({m.group(1) for n in names for m in [_TASK_PREFIX.match(n)] if m})
+
+
+def _choose_task(tasks, task_name: Optional[str], model_type: str, prefix: str) -> Optional[str]:
+    if not tasks:
+        return None
+    if task_name:
+        if task_name not in tasks:
+            raise CheckpointError(f"{prefix}: no head of task {task_name!r}; the checkpoint has: {', '.join(tasks)}.")
+        return task_name
+    if len(tasks) == 1:
+        return tasks[0]
+    if model_type in HEAD_MODEL_TYPES:
+        raise CheckpointError(f"{prefix}: heads for several tasks ({', '.join(tasks)}); choose one with task_name.")
+    return None
+
+
+def _config_file(prefix: str) -> Optional[str]:
+    directory = os.path.dirname(prefix)
+    for name in CONFIG_CANDIDATES:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def infer_training_config(state: Dict[str, np.ndarray], prefix: str) -> ElectraConfig:
+    """Encoder config (and an original classifier's num_labels) from the weights' shapes.
+
+    num_attention_heads cannot be read from shapes: the original rule hidden_size // 64.
+    """
+    def shape(name):
+        for key in (f"electra.{name}", name):
+            if key in state:
+                return tuple(state[key].shape)
+        return None
+
+    word = shape("embeddings.word_embeddings.weight")
+    query = shape("encoder.layer.0.attention.self.query.weight")
+    inter = shape("encoder.layer.0.intermediate.dense.weight")
+    if word is None or query is None or inter is None:
+        raise CheckpointError(
+            f"{prefix}: no config.json beside the training checkpoint and its weights do not show the encoder "
+            f"size; put the run's config.json (e.g. model/config.json of the run) beside it or pass a config."
+        )
+    layers = {int(m.group(1)) for n in state for m in [re.search(r"encoder\.layer\.(\d+)\.", n)] if m}
+    hidden = query[1]
+    config = ElectraConfig(
+        vocab_size=word[0], embedding_size=word[1], hidden_size=hidden, num_hidden_layers=len(layers),
+        num_attention_heads=max(1, hidden // 64), intermediate_size=inter[1],
+        max_position_embeddings=shape("embeddings.position_embeddings.weight")[0],
+        type_vocab_size=shape("embeddings.token_type_embeddings.weight")[0],
+    )
+    heads = [n for n in state if n.startswith("task_specific.") or n.startswith("classifier.")]
+    classifier = [n for n in heads if re.search(r"(^|\.)classifier\.weight$", n)]
+    if len(classifier) == 1:
+        config = config.replace(head="electra", num_labels=int(state[classifier[0]].shape[1]))
+    return config
+
+
+class TrainingCheckpointFormat(CheckpointFormat):
+    """The fine-tuning runner's tf.train.Checkpoint (weights by canonical name + RNG + optimizer)."""
+
+    name = "training"
+    description = "fine-tuning training checkpoint (finetuning_models/<tasks>_model_<trial>/ckpt-N); read-only"
+    writable = False
+
+    def detect(self, path: str) -> bool:
+        prefix = tf1.resolve_checkpoint_prefix(path, must_exist=False)
+        if not prefix:
+            return False
+        names = tf1.variable_names_or_none(prefix)
+        return names is not None and tf1.OBJECT_GRAPH_KEY in names and weight_keys(prefix) is not None
+
+    def read_config(self, path, model_type="base", config=None, task_name=None):
+        if config is not None:
+            return config
+        prefix = training_prefix(path)
+        found = _config_file(prefix)
+        if found:
+            return ElectraConfig.from_json_file(found)
+        state = read_weights(prefix)
+        task = _choose_task(_tasks(state), task_name, model_type, prefix)
+        if task:
+            own = f"task_specific.{task}."
+            state = {(n[len(own):] if n.startswith(own) else n): v for n, v in state.items()}
+        return infer_training_config(state, prefix)
+
+    def read_state(self, path, config, model_type="base", task_name=None, model_classes=None):
+        prefix = training_prefix(path)
+        weights = read_weights(prefix)
+        task = _choose_task(_tasks(weights), task_name, model_type, prefix)
+        state: Dict[str, np.ndarray] = {}
+        skipped: Dict[str, str] = {}
+        own = f"task_specific.{task}." if task else None
+        for name, value in weights.items():
+            if own and name.startswith(own):
+                state[name[len(own):]] = value
+            elif name.startswith("task_specific."):
+                skipped[name] = (f"head of another task (this model uses task_specific.{task})" if task
+                                 else "fine-tuning head (not part of this model type)")
+            else:
+                state[name] = value
+        weight_values = set(weight_keys(prefix).values())
+        for key in tf1.list_tf1_variables(prefix):
+            if key not in weight_values:
+                reason = _skip_reason(key)
+                if reason:
+                    skipped[key] = reason
+        return state, skipped
+
+    def model_type(self, path: str) -> str:
+        prefix = training_prefix(path)
+        found = _config_file(prefix)
+        if found:
+            with open(found, encoding="utf-8") as f:
+                data = json.load(f)
+            stored = data.get("electra_tf", {}).get("model_type")
+            if stored:
+                return stored
+            for arch in data.get("architectures") or []:
+                if arch in ARCHITECTURE_MODEL_TYPES:
+                    return ARCHITECTURE_MODEL_TYPES[arch]
+        names = [_TASK_PREFIX.sub("", n) for n in read_weights(prefix)]
+        if any(n.startswith(("qa_head.", "qa_outputs.")) for n in names):
+            return "question-answering"
+        if any(n.startswith(("classifier.dense.", "classifier.out_proj.")) for n in names):
+            return "sequence-classification"
+        if any(n.startswith("classifier.") for n in names):
+            raise CheckpointError(
+                f"{path} has a single-dense head (classifier), which can be a classifier or a tagger; pass "
+                f"--model-type sequence-classification or token-classification."
+            )
+        if any(n.startswith("generator_predictions.") for n in names):
+            return "generator"
+        if any(n.startswith("discriminator_predictions.") for n in names):
+            return "pretraining"
+        return "base"
+
+    def write(self, model, path: str, **options) -> str:
+        raise CheckpointError(
+            "The fine-tuning training checkpoint is written only by run_finetuning (it holds the optimizer and "
+            "dropout RNG state); save the model as 'keras', 'hf' or 'tf1' instead."
+        )
