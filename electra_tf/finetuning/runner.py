@@ -22,6 +22,7 @@ import numpy as np
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError, ConfigError, DataError
 from electra_tf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from electra_tf.training.runtime import is_chief, set_seed
 
 logger = logging.getLogger("electra_tf")
 
@@ -34,43 +35,17 @@ from electra_tf.checkpoints.reconcile import checkpoint_config, resolve_model_co
 
 
 # ---------------------------------------------------------------------------- helpers
+def hf_named_weights(model):
+    """The fine-tuning model's (canonical HF-style name, variable) pairs: its checkpoint names."""
+    return [(ref.name, ref.variable) for ref in model.hf_weights()]
+
+
 def training_checkpoint(model, optimizer=None):
-    """A tf.train.Checkpoint naming every weight explicitly (canonical names), the dropout RNG
-    states (in model order) and the optimizer (slots, step, loss scale).
+    """The engine's training checkpoint of a fine-tuning model, its weights named canonically
+    (``weights/by_name/<hf name>``, ``weights/rng_states``, ``optimizer``)."""
+    from electra_tf.training import checkpointing
 
-    Explicit because tf.train.Checkpoint does not track Keras 3 layers kept in Python lists (the
-    encoder's layers) nor Keras seed generators; without the RNG states a resumed run would draw
-    different dropout masks than an uninterrupted one.
-    """
-    import tensorflow as tf
-
-    from electra_tf.training.optimization import tf_variable
-
-    weights = tf.Module(name="weights")
-    weights.by_name = {ref.name: tf_variable(ref.variable) for ref in model.hf_weights()}
-    rng = [v for v in model.non_trainable_variables if "seed_generator" in v.path]
-    weights.rng_states = [tf_variable(v) for v in rng]
-    parts = {"weights": weights}
-    if optimizer is not None:
-        parts["optimizer"] = optimizer
-    return tf.train.Checkpoint(**parts)
-
-
-def is_chief(strategy) -> bool:
-    """Whether this process writes results and exports (multi-worker: the chief, or worker 0)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
-
-
-def set_seed(seed: int) -> None:
-    import keras
-
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
+    return checkpointing.training_checkpoint(model, optimizer, named_weights=hf_named_weights(model))
 
 
 def write_results(config, trials: List[Dict]) -> None:
@@ -195,94 +170,49 @@ class FinetuningRunner:
 
     # ------------------------------------------------------------------ train
     def train(self, model, model_dir: str, seed: int):
-        import tensorflow as tf
-
-        from electra_tf.training.loop import Trainer
-        from electra_tf.training.progress import TrainingMonitor, progress_enabled
-
-        dataset, meta = self.dataset("train", True, seed=seed)
-        num_train_steps = int(meta["n_examples"] // self.config.train_batch_size * self.config.num_train_epochs)
-        optimizer, variables = self.make_optimizer(model, num_train_steps)
-        checkpoint = training_checkpoint(model, optimizer)
-        if not self.is_chief:
-            # Every worker takes part in saving; only the chief's copy is kept (TF's multi-worker rule).
-            resolver = self.strategy.cluster_resolver
-            model_dir = os.path.join(model_dir, f".{resolver.task_type}_{resolver.task_id}_tmp")
-        manager = tf.train.CheckpointManager(checkpoint, model_dir, max_to_keep=self.config.keep_checkpoint_max,
-                                             step_counter=optimizer.iterations,
-                                             checkpoint_interval=self.config.save_checkpoints_steps)
-        start = 0
-        if manager.latest_checkpoint:
-            if not self.config.resume:
-                raise ConfigError(f"{model_dir} already holds checkpoints; set resume true, or overwrite_model_dir true to start over.")
-            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-            start = int(optimizer.iterations.numpy())
-            logger.info("Resuming from %s at step %d of %d", manager.latest_checkpoint, start, num_train_steps)
-        else:
-            self.load_pretrained(model)
-        if start >= num_train_steps:
-            logger.info("Training already finished in %s (step %d).", model_dir, start)
-            return start
-        # The input position is part of the state: skip the batches already consumed (the
-        # shuffled order is a function of the seed, so the resumed run sees the same data).
-        accumulation = self.config.gradient_accumulation_steps
-        iterator = iter(self.strategy.experimental_distribute_dataset(dataset.skip(start * accumulation)))
+        """Fine-tune ``model`` into ``model_dir`` with the training engine; returns the last step."""
         from electra_tf.training.distribute import resolve_jit_compile
+        from electra_tf.training.engine import FitOptions, TrainingEngine
 
-        trainer = Trainer(self.strategy, model, optimizer, variables, accumulation_steps=accumulation,
-                          jit_compile=resolve_jit_compile(self.config, self.strategy))
-        monitor = TrainingMonitor(num_train_steps, self.config.train_batch_size, start_step=start,
-                                  every=self.config.log_every_steps, enabled=progress_enabled(self.config.progress),
-                                  tensorboard_dir=os.path.join(model_dir, "tensorboard"),
-                                  steps_per_epoch=meta["n_examples"] // self.config.train_batch_size)
-        logger.info("Training for %d steps (%d examples incl. padding, batch %d, %s epochs)", num_train_steps,
-                    meta["n_examples"], self.config.train_batch_size, self.config.num_train_epochs)
-        selector = BestModelSelector(self, model, model_dir if self.is_chief else None)
-        steps_per_epoch = max(meta["n_examples"] // self.config.train_batch_size, 1)
-        last = num_train_steps
-        try:
-            for step in range(start + 1, num_train_steps + 1):
-                lr = float(optimizer.learning_rate())
-                loss, norm = trainer.train_step(iterator)
-                monitor.step(step, float(loss), lr, float(norm))
-                if self.config.save_checkpoints_steps and step % self.config.save_checkpoints_steps == 0:
-                    manager.save(checkpoint_number=step)
-                every = self.config.eval_every_steps
-                if (every and step % every == 0) or (self.config.eval_each_epoch and step % steps_per_epoch == 0):
-                    if selector.evaluate(step):
-                        logger.info("Early stopping at step %d: no dev improvement in %d evaluations.", step,
-                                    self.config.early_stopping_patience)
-                        last = step
-                        break
-        finally:
-            monitor.close()
-        selector.restore_best()  # before the final checkpoint, so that it holds the model that is kept
-        manager.save(checkpoint_number=last, check_interval=False)
-        if not self.is_chief:
-            shutil.rmtree(model_dir, ignore_errors=True)
-        return last
+        config = self.config
+        dataset, meta = self.dataset("train", True, seed=seed)
+        num_train_steps = int(meta["n_examples"] // config.train_batch_size * config.num_train_epochs)
+        optimizer, variables = self.make_optimizer(model, num_train_steps)
+        engine = TrainingEngine(self.strategy, model, optimizer, per_example_loss=model.per_example_loss,
+                                named_weights=lambda: hf_named_weights(model), variables=variables,
+                                accumulation_steps=config.gradient_accumulation_steps,
+                                jit_compile=resolve_jit_compile(config, self.strategy))
+        options = FitOptions(
+            num_train_steps=num_train_steps, batch_size=config.train_batch_size,
+            steps_per_epoch=meta["n_examples"] // config.train_batch_size,
+            save_checkpoints_steps=config.save_checkpoints_steps, keep_checkpoint_max=config.keep_checkpoint_max,
+            resume=config.resume, eval_every_steps=config.eval_every_steps, eval_each_epoch=config.eval_each_epoch,
+            best_metric=config.best_metric, early_stopping_patience=config.early_stopping_patience,
+            log_every_steps=config.log_every_steps, progress=config.progress,
+            description=f" ({meta['n_examples']} examples incl. padding, batch {config.train_batch_size}, "
+                        f"{config.num_train_epochs} epochs)")
+        dev_dir = model_dir if self.is_chief else None
+        return engine.fit(dataset, model_dir, options, evaluate=lambda step: self.evaluate(model, "dev", dev_dir, step),
+                          initialize=lambda: self.load_pretrained(model))
 
     def eval_trainer(self, model):
-        """One evaluation Trainer per model (its tf.function is traced once, not per evaluation)."""
-        from electra_tf.training.loop import Trainer
+        """One evaluation engine per model (its tf.function is traced once, not per evaluation)."""
+        from electra_tf.training.engine import TrainingEngine
 
         if getattr(self, "_eval_trainer_model", None) is not model:
-            self._eval_trainer = Trainer(self.strategy, model, optimizer=None, variables=[])
+            self._eval_trainer = TrainingEngine(self.strategy, model, per_example_loss=model.per_example_loss,
+                                                named_weights=lambda: hf_named_weights(model))
             self._eval_trainer_model = model
         return self._eval_trainer
 
     def restore_finetuned(self, model, model_dir: str) -> int:
-        import tensorflow as tf
-
-        latest = tf.train.latest_checkpoint(model_dir) if os.path.isdir(model_dir) else None
-        if not latest:
+        """Load the fine-tuned weights of ``model_dir`` into ``model``; returns their step."""
+        step = self.eval_trainer(model).restore(model_dir)
+        if step is None:
             raise CheckpointError(
                 f"No fine-tuned model in {model_dir}: train first (do_train true) or point model_dir at a fine-tuned run."
             )
-        status = training_checkpoint(model).restore(latest)
-        status.expect_partial()  # the optimizer slots are not needed to evaluate
-        status.assert_existing_objects_matched()
-        return int(latest.rsplit("-", 1)[-1]) if latest.rsplit("-", 1)[-1].isdigit() else 0
+        return step
 
     # ------------------------------------------------------------------ evaluate
     def predict(self, model, task, split: str):
@@ -434,59 +364,6 @@ class FinetuningRunner:
                 shutil.rmtree(model_dir)
             trial += 1
         return trials
-
-
-LOWER_IS_BETTER = ("loss", "mse")
-
-
-class BestModelSelector:
-    """Dev evaluations during training: keep the best weights by ``best_metric`` (mean over the
-    tasks that report it) and signal early stopping after ``early_stopping_patience`` evaluations
-    without improvement. The best weights are written to ``<model_dir>/best/`` and restored at the
-    end of training."""
-
-    def __init__(self, runner, model, model_dir: Optional[str]):
-        self.runner, self.model, self.model_dir = runner, model, model_dir
-        self.metric = runner.config.best_metric
-        self.patience = runner.config.early_stopping_patience
-        self.best: Optional[float] = None
-        self.best_step: Optional[int] = None
-        self.bad_evaluations = 0
-        self._best_weights = None
-
-    def _value(self, results) -> float:
-        values = [metrics[self.metric] for metrics in results.values() if self.metric in metrics]
-        if not values:
-            available = sorted({m for metrics in results.values() for m in metrics})
-            raise ConfigError(f"hparam best_metric {self.metric!r} is not among the dev metrics: {', '.join(available)}.")
-        return float(np.mean(values))
-
-    def evaluate(self, step: int) -> bool:
-        """Evaluate dev now; return True when training should stop early."""
-        results = self.runner.evaluate(self.model, "dev", self.model_dir, step)
-        if not self.metric:
-            return False
-        value = self._value(results)
-        better = self.best is None or (value < self.best if self.metric in LOWER_IS_BETTER else value > self.best)
-        if better:
-            self.best, self.best_step, self.bad_evaluations = value, step, 0
-            self._best_weights = [np.array(ref.variable.numpy()) for ref in self.model.hf_weights()]
-            if self.model_dir:
-                path = os.path.join(self.model_dir, "best")
-                training_checkpoint(self.model).write(os.path.join(path, "weights"))
-                atomic_write_json(os.path.join(path, "best.json"), {"metric": self.metric, "value": value, "step": step,
-                                                                  "results": results})
-            logger.info("New best dev %s %.4f at step %d", self.metric, value, step)
-            return False
-        self.bad_evaluations += 1
-        return bool(self.patience) and self.bad_evaluations >= self.patience
-
-    def restore_best(self) -> None:
-        if self._best_weights is None:
-            return
-        for ref, value in zip(self.model.hf_weights(), self._best_weights):
-            ref.variable.assign(value)
-        logger.info("Restored the best weights (dev %s %.4f at step %d).", self.metric, self.best, self.best_step)
 
 
 def run_finetuning(config) -> List[Dict]:

@@ -6,20 +6,28 @@ loss, clip after the cross-replica sum, per-layer learning rates) needs its own 
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List
+from typing import Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 import tensorflow as tf
 
 
-
 class Trainer:
-    """Runs training steps of ``model`` with ``optimizer`` under ``strategy``."""
+    """Runs training steps of ``model`` with ``optimizer`` under ``strategy`` (the strategy-aware
+    step of :class:`electra_tf.training.engine.TrainingEngine`).
 
-    def __init__(self, strategy, model, optimizer, variables: List, accumulation_steps: int = 1, jit_compile: bool = False):
+    ``per_example_loss(outputs, features) -> [batch]`` defaults to ``model.per_example_loss``.
+    ``optimizer.apply_gradients(gradients)`` takes the gradients of ``variables`` in that order
+    (it sums them across replicas, unscales, clips and updates; see optimization.AdamWeightDecay)
+    and returns the global gradient norm; its optional ``loss_scale`` scales the loss.
+    """
+
+    def __init__(self, strategy, model, optimizer, variables: List, accumulation_steps: int = 1, jit_compile: bool = False,
+                 per_example_loss: Optional[Callable] = None):
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
+        self.per_example_loss = per_example_loss if per_example_loss is not None else model.per_example_loss
         from electra_tf.training.optimization import tf_variable
 
         self.variables = [tf_variable(v) for v in variables]
@@ -35,7 +43,7 @@ class Trainer:
         with tf.GradientTape() as tape:
             outputs = self.model(features, training=True)
             # The original's loss: per-example losses summed over the batch (not averaged).
-            loss = tf.reduce_sum(tf.cast(self.model.per_example_loss(outputs, features), tf.float32))
+            loss = tf.reduce_sum(tf.cast(self.per_example_loss(outputs, features), tf.float32))
             scaled = loss * scale.scale if scale is not None else loss
         grads = tape.gradient(scaled, self.variables)
         return loss, [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
@@ -72,7 +80,7 @@ class Trainer:
             def step(features):
                 def fn(f):
                     outputs = self.model(f, training=False)
-                    return outputs, self.model.per_example_loss(outputs, f), f
+                    return outputs, self.per_example_loss(outputs, f), f
 
                 per_replica = self.strategy.run(fn, args=(features,))
                 # All replicas (of all workers) -> every worker sees the whole global batch.

@@ -1,0 +1,190 @@
+"""The task-agnostic training engine: train a Keras model for a number of optimizer steps under a
+tf.distribute strategy, with checkpoints and exact resume, evaluations, best-model selection and
+early stopping, progress and TensorBoard.
+
+It knows nothing of tasks: a runner (fine-tuning today, pre-training tomorrow) builds the model,
+the optimizer and the input pipeline and hands them over. The contracts:
+
+* model: a keras.Model called as ``model(features, training=...)`` on each dataset element;
+* ``per_example_loss(outputs, features) -> [batch]`` (default ``model.per_example_loss``); the
+  training loss is its sum over the global batch, as the original;
+* named weights: (name, variable) pairs, or a callable returning them, that name every weight in
+  the checkpoint (fine-tuning passes its HF-style canonical names; default: variable paths);
+* optimizer: ``apply_gradients(gradients of variables) -> global norm``, ``iterations``,
+  ``learning_rate()``, optionally ``loss_scale`` (see optimization.AdamWeightDecay), built over
+  ``variables`` in the same order (default: the named weights' variables);
+* dataset: a tf.data.Dataset of micro-batches (global batch / accumulation steps) in a
+  deterministic order, repeated as long as training needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+from electra_tf.errors import ConfigError
+from electra_tf.training.checkpointing import (
+    NamedWeights,
+    checkpoint_manager,
+    resolve_named_weights,
+    restore_weights,
+    training_checkpoint,
+)
+from electra_tf.training.loop import Trainer
+from electra_tf.training.runtime import is_chief, worker_directory
+from electra_tf.training.selection import BestModelSelector
+
+logger = logging.getLogger("electra_tf")
+
+Results = Dict[str, Dict[str, float]]
+
+
+@dataclasses.dataclass
+class FitOptions:
+    """What one call of :meth:`TrainingEngine.fit` does (all steps are optimizer steps)."""
+
+    num_train_steps: int
+    batch_size: int = 0  # global batch of one optimizer step, for the seq/s of the log
+    steps_per_epoch: int = 0  # for the epoch in the progress bar and eval_each_epoch
+    save_checkpoints_steps: int = 0  # 0: only the final checkpoint
+    keep_checkpoint_max: int = 5
+    resume: bool = True  # False: a model_dir that already holds checkpoints is an error
+    eval_every_steps: int = 0
+    eval_each_epoch: bool = False
+    best_metric: Optional[str] = None  # None: evaluate only, keep the last weights
+    early_stopping_patience: int = 0  # 0: never stop early
+    log_every_steps: int = 10
+    progress: object = False  # progress bar: True, False or "auto" (see progress.progress_enabled)
+    description: str = ""  # appended to the "Training for N steps" log line
+
+
+class TrainingEngine:
+    """Trains and evaluates one model under one strategy (see the module docstring)."""
+
+    def __init__(self, strategy, model, optimizer=None, *, per_example_loss: Optional[Callable] = None,
+                 named_weights: NamedWeights = None, variables: Optional[List] = None, accumulation_steps: int = 1,
+                 jit_compile: bool = False):
+        self.strategy = strategy
+        self.model = model
+        self.optimizer = optimizer
+        self._named_weights = named_weights
+        if variables is None:
+            variables = [v for _, v in self.named_weights()] if optimizer is not None else []
+        self.accumulation_steps = max(1, int(accumulation_steps))
+        self.trainer = Trainer(strategy, model, optimizer, variables, accumulation_steps=self.accumulation_steps,
+                               jit_compile=jit_compile, per_example_loss=per_example_loss)
+
+    # ------------------------------------------------------------------ state
+    def named_weights(self) -> List[Tuple[str, object]]:
+        """The (name, variable) pairs that name the model's weights in checkpoints."""
+        return resolve_named_weights(self.model, self._named_weights)
+
+    def checkpoint(self, with_optimizer: bool = True):
+        """The training checkpoint of the model (weights by name, RNG states) and the optimizer."""
+        return training_checkpoint(self.model, self.optimizer if with_optimizer else None, self._named_weights)
+
+    def restore(self, model_dir: str) -> Optional[int]:
+        """Load the newest checkpoint's weights and RNG states (not the optimizer) from
+        ``model_dir``; returns its step, or None when there is none."""
+        return restore_weights(self.model, model_dir, self._named_weights)
+
+    # ------------------------------------------------------------------ steps
+    def train_step(self, iterator):
+        """One optimizer step on the next global batch of a distributed ``iterator``; returns
+        (batch loss sum, gradient norm)."""
+        return self.trainer.train_step(iterator)
+
+    def predict_batches(self, dataset) -> Iterator:
+        """Yield, per global batch, host numpy (outputs, per-example losses, features)."""
+        return self.trainer.predict_batches(dataset)
+
+    def evaluate(self, dataset, weight_key: Optional[str] = None) -> Dict[str, float]:
+        """The mean per-example loss over ``dataset`` as ``{"loss": value, "examples": n}``;
+        with ``weight_key`` only the rows whose feature of that name is non-zero count (padding
+        rows out). Runners with task metrics use predict_batches instead."""
+        import numpy as np
+
+        total, count = 0.0, 0.0
+        for _, losses, features in self.predict_batches(dataset):
+            weights = np.ones(len(losses)) if weight_key is None else (np.asarray(features[weight_key]) != 0)
+            total += float(np.sum(np.asarray(losses, np.float64) * weights))
+            count += float(np.sum(weights))
+        return {"loss": total / max(count, 1.0), "examples": count}
+
+    # ------------------------------------------------------------------ training
+    def _learning_rate(self) -> float:
+        lr = getattr(self.optimizer, "learning_rate", 0.0)
+        return float(lr() if callable(lr) else lr)
+
+    def fit(self, dataset, model_dir: str, options: FitOptions, evaluate: Optional[Callable[[int], Results]] = None,
+            initialize: Optional[Callable[[], None]] = None) -> int:
+        """Train to ``options.num_train_steps`` optimizer steps; returns the last step.
+
+        Checkpoints (``ckpt-<step>``) go to ``model_dir`` (a temporary directory on non-chief
+        workers, deleted at the end). If it already holds one, training resumes from it (weights,
+        dropout RNG states, optimizer) and skips the batches already consumed, so the result
+        equals an uninterrupted run's; otherwise ``initialize()`` (e.g. loading pre-trained
+        weights) runs first. ``evaluate(step)`` is called every ``eval_every_steps`` (and/or each
+        epoch); with ``best_metric`` the best weights are kept (``<model_dir>/best``), restored
+        at the end, and ``early_stopping_patience`` evaluations without improvement stop training.
+        """
+        from electra_tf.training.progress import TrainingMonitor, progress_enabled
+
+        if self.optimizer is None:
+            raise ValueError("TrainingEngine.fit needs an optimizer.")
+        chief = is_chief(self.strategy)
+        directory = worker_directory(self.strategy, model_dir)
+        total = options.num_train_steps
+        checkpoint = self.checkpoint()
+        manager = checkpoint_manager(checkpoint, directory, self.optimizer.iterations, options.keep_checkpoint_max,
+                                     options.save_checkpoints_steps)
+        start = 0
+        if manager.latest_checkpoint:
+            if not options.resume:
+                raise ConfigError(f"{directory} already holds checkpoints; set resume true, or overwrite_model_dir true to start over.")
+            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+            start = int(self.optimizer.iterations.numpy())
+            logger.info("Resuming from %s at step %d of %d", manager.latest_checkpoint, start, total)
+        elif initialize is not None:
+            initialize()
+        if start >= total:
+            logger.info("Training already finished in %s (step %d).", directory, start)
+            return start
+        # The input position is part of the state: skip the batches already consumed (the
+        # shuffled order is a function of the seed, so the resumed run sees the same data).
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset.skip(start * self.accumulation_steps)))
+        monitor = TrainingMonitor(total, options.batch_size, start_step=start, every=options.log_every_steps,
+                                  enabled=progress_enabled(options.progress),
+                                  tensorboard_dir=os.path.join(directory, "tensorboard"),
+                                  steps_per_epoch=options.steps_per_epoch)
+        logger.info("Training for %d steps%s", total, options.description)
+        selector = BestModelSelector(evaluate, options.best_metric, options.early_stopping_patience,
+                                     variables=[v for _, v in self.named_weights()],
+                                     model_dir=model_dir if chief else None,
+                                     checkpoint=lambda: self.checkpoint(with_optimizer=False))
+        steps_per_epoch = max(options.steps_per_epoch, 1)
+        last = total
+        try:
+            for step in range(start + 1, total + 1):
+                lr = self._learning_rate()
+                loss, norm = self.train_step(iterator)
+                monitor.step(step, float(loss), lr, float(norm))
+                if options.save_checkpoints_steps and step % options.save_checkpoints_steps == 0:
+                    manager.save(checkpoint_number=step)
+                every = options.eval_every_steps
+                due = (every and step % every == 0) or (options.eval_each_epoch and step % steps_per_epoch == 0)
+                if evaluate is not None and due and selector.evaluate(step):
+                    logger.info("Early stopping at step %d: no dev improvement in %d evaluations.", step,
+                                options.early_stopping_patience)
+                    last = step
+                    break
+        finally:
+            monitor.close()
+        selector.restore_best()  # before the final checkpoint, so that it holds the model that is kept
+        manager.save(checkpoint_number=last, check_interval=False)
+        if not chief:
+            shutil.rmtree(directory, ignore_errors=True)
+        return last

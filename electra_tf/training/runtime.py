@@ -1,0 +1,42 @@
+"""Process-level facts of a training run: which process is the chief, and seeding.
+
+Kept free of model and task code so that any runner (fine-tuning, pre-training) can use it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes results and exports (multi-worker: the chief, or worker 0)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def worker_directory(strategy, model_dir: str) -> str:
+    """Where this process writes checkpoints: ``model_dir`` on the chief, a temporary
+    ``<model_dir>/.<task>_<id>_tmp`` on the other workers.
+
+    Every worker takes part in saving a multi-worker checkpoint; only the chief's copy is kept
+    (TF's multi-worker rule), the others are deleted after training.
+    """
+    if is_chief(strategy):
+        return model_dir
+    resolver = strategy.cluster_resolver
+    return os.path.join(model_dir, f".{resolver.task_type}_{resolver.task_id}_tmp")
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's, NumPy's and Keras' (hence TF's) random generators for a reproducible run."""
+    import keras
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
