@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,27 +46,58 @@ def _read_lines(path):
     except FileNotFoundError:
         raise DataError(f"Input file not found: {path}") from None
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: byte {e.start} is not valid UTF-8; convert the file to UTF-8.") from None
+        from electra_tf.io_utils import invalid_utf8_message
+
+        raise DataError(invalid_utf8_message(path, e)) from None
 
 
-def predict_classification(model, tokenizer, args):
+def _labels(model):
+    """The model's labels by id (its id2label, else the ids as strings)."""
+    n = model.config.num_labels
+    return [model.config.id2label[i] for i in range(n)] if model.config.id2label else [str(i) for i in range(n)]
+
+
+def build_preprocessor(model_type, model, tokenizer, args):
+    """The preprocessor fine-tuning used for this kind of model, built from the saved model's
+    settings and the command line (no data folder, no FinetuningConfig)."""
+    if model_type == "sequence-classification":
+        from electra_tf.finetuning.classification.preprocessor import SentencePreprocessor
+
+        problem = "regression" if model.config.num_labels == 1 else "single_label"
+        return SentencePreprocessor(tokenizer, args.max_seq_length, TASK_NAME, None if problem == "regression" else _labels(model),
+                                    problem)
+    if model_type == "token-classification":
+        from electra_tf.finetuning.tagging.preprocessor import TaggingPreprocessor, word_tokenizer
+
+        return TaggingPreprocessor(word_tokenizer(tokenizer, args.do_lower_case), args.max_seq_length, TASK_NAME,
+                                   _labels(model), lowercase=args.do_lower_case)
+    from electra_tf.finetuning.qa.preprocessor import QAPreprocessor
+
+    return QAPreprocessor(tokenizer, args.max_seq_length, args.max_query_length, args.doc_stride, TASK_NAME)
+
+
+TASK_NAME = "predict"  # the prefix of the task-specific feature names
+
+
+def predict_classification(model, preprocessor, args):
     import numpy as np
 
-    from electra_tf.finetuning.tasks.base import encode_pair
+    from electra_tf.errors import DataError
+    from electra_tf.finetuning.task import Example
     from electra_tf.io_utils import atomic_write_text
 
     lines = [l for l in _read_lines(args.input) if l.strip()]
     if not lines:
-        from electra_tf.errors import DataError
-
         raise DataError(f"{args.input}: no text to classify.")
     pairs = [l.split("\t", 1) if "\t" in l else [l, None] for l in lines]
     labels = model.config.id2label or {i: str(i) for i in range(model.config.num_labels)}
+    dummy = 0.0 if preprocessor.problem == "regression" else preprocessor.labels[0]
     out = []
     for batch in _batches(pairs, args.batch_size):
-        encoded = [encode_pair(tokenizer, tokenizer.tokenize(a), tokenizer.tokenize(b) if b else None, args.max_seq_length)
-                   for a, b in batch]
-        arrays = [np.array([e[k] for e in encoded], "int32") for k in range(3)]
+        examples = [Example(eid=i, task_name=TASK_NAME, fields={"text_a": a, "text_b": b or None, "label": dummy})
+                    for i, (a, b) in enumerate(batch)]
+        features = preprocessor.featurize(examples, is_training=False)
+        arrays = [np.array([f[k] for f in features], "int32") for k in ("input_ids", "input_mask", "segment_ids")]
         logits = np.asarray(model(arrays[0], attention_mask=arrays[1], token_type_ids=arrays[2])["logits"])
         for (a, b), row in zip(batch, logits):
             record = {"text": a} if b is None else {"text": a, "text_b": b}
@@ -83,18 +113,11 @@ def predict_classification(model, tokenizer, args):
     return len(out)
 
 
-def _scratch_config(workdir, task_name, model, args, **extra):
-    from electra_tf.finetuning.hparams import FinetuningConfig
-
-    return FinetuningConfig("predict", workdir, task_names=[task_name], vocab_file=args.vocab,
-                            do_lower_case=args.do_lower_case, max_seq_length=args.max_seq_length,
-                            eval_batch_size=args.batch_size, head=model.config.head, progress=False, **extra)
-
-
-def predict_tagging(model, tokenizer, args):
+def predict_tagging(model, preprocessor, args):
     import numpy as np
 
-    from electra_tf.finetuning.tasks import get_task
+    from electra_tf.finetuning.tagging.scorer import TaggingScorer
+    from electra_tf.finetuning.task import Example
     from electra_tf.io_utils import atomic_write_text
 
     sentences, current = [], []
@@ -105,33 +128,26 @@ def predict_tagging(model, tokenizer, args):
             current = []
         elif not line.startswith("-DOCSTART-"):
             current.append(line.split()[0])
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)] if model.config.id2label else \
-        [str(i) for i in range(model.config.num_labels)]
-    with tempfile.TemporaryDirectory() as workdir:
-        folder = os.path.join(workdir, "finetuning_data", "predict")
-        os.makedirs(folder)
-        with open(os.path.join(folder, "dev.txt"), "w", encoding="utf-8") as f:
-            f.write("".join("".join(f"{w}\t{labels[0]}\n" for w in s) + "\n" for s in sentences))
-        config = _scratch_config(workdir, "predict", model, args, task_config={"predict": {
-            "type": "tagging", "separator": "\t", "labels": labels, "encoding": "keep", "token_level": True}})
-        task = get_task(config, "predict", tokenizer)
-        examples = task.get_examples("dev")
-        features = task.featurize(examples, is_training=False)
-        scorer = task.get_scorer("dev")
-        probabilities = {}
-        for batch in _batches(features, args.batch_size):
-            arrays = {k: np.array([f[k] for f in batch]) for k in batch[0]}
-            logits = np.asarray(model(arrays["input_ids"].astype("int32"), attention_mask=arrays["input_mask"].astype("int32"),
-                                      token_type_ids=arrays["segment_ids"].astype("int32"),
-                                      labeled_positions=arrays["predict_labeled_positions"].astype("int32"))["logits"])
-            for feature, row in zip(batch, logits):
-                task.update_scorer(scorer, {"logits": row}, feature, 0.0)
-                probs = _softmax(row)
-                eid, offset = feature["predict_eid"], feature["predict_word_offset"]
-                for j, keep in enumerate(feature["predict_score_mask"]):
-                    if keep:
-                        probabilities[(eid, offset + j)] = float(probs[j].max())
-        eids, _, preds = scorer.sentences()
+    examples = [Example(eid=i, task_name=TASK_NAME, fields={"words": words, "labels": [0] * len(words)})
+                for i, words in enumerate(sentences)]
+    features = preprocessor.featurize(examples, is_training=False)
+    # The exported model has no CRF (CRF taggers are not exported): argmax decoding.
+    scorer = TaggingScorer(TASK_NAME, preprocessor.label_list)
+    probabilities = {}
+    n = TASK_NAME
+    for batch in _batches(features, args.batch_size):
+        arrays = {k: np.array([f[k] for f in batch]) for k in batch[0]}
+        logits = np.asarray(model(arrays["input_ids"].astype("int32"), attention_mask=arrays["input_mask"].astype("int32"),
+                                  token_type_ids=arrays["segment_ids"].astype("int32"),
+                                  labeled_positions=arrays[f"{n}_labeled_positions"].astype("int32"))["logits"])
+        for feature, row in zip(batch, logits):
+            scorer.update(row, feature, 0.0)
+            probs = _softmax(row)
+            eid, offset = feature[f"{n}_eid"], feature[f"{n}_word_offset"]
+            for j, keep in enumerate(feature[f"{n}_score_mask"]):
+                if keep:
+                    probabilities[(eid, offset + j)] = float(probs[j].max())
+    eids, _, preds = scorer.sentences()
     lines = []
     for eid, pred in zip(eids, preds):
         for i, (word, tag) in enumerate(zip(sentences[eid], pred)):
@@ -141,48 +157,36 @@ def predict_tagging(model, tokenizer, args):
     return len(sentences)
 
 
-def predict_qa(model, tokenizer, args):
-    import shutil
-
+def predict_qa(model, preprocessor, args):
     import numpy as np
 
     from electra_tf.errors import DataError
-    from electra_tf.finetuning.tasks import get_task
-    from electra_tf.finetuning.tasks.qa import QAScorer
+    from electra_tf.finetuning.qa.decoding import QADecoder
+    from electra_tf.finetuning.qa.reader import QAReader
     from electra_tf.io_utils import atomic_write_json
 
     options = dict(model.config.head_options)
     v2 = model.config.head == "electra" and options.get("answerable_classifier", True)
-    task_name = "squad" if v2 else "squadv1"
-    with tempfile.TemporaryDirectory() as workdir:
-        folder = os.path.join(workdir, "finetuning_data", task_name)
-        os.makedirs(folder)
-        shutil.copyfile(args.input, os.path.join(folder, "dev.json"))
-        extra = {k: options[k] for k in ("joint_prediction", "beam_size", "answerable_classifier",
-                                           "answerable_uses_start_logits") if k in options}
-        config = _scratch_config(workdir, task_name, model, args, max_query_length=args.max_query_length,
-                                 doc_stride=args.doc_stride, **extra)
-        task = get_task(config, task_name, tokenizer)
-        task.head = getattr(model, "qa_head", None)
-        examples = task.get_examples("dev")
-        features = task.featurize(examples, is_training=False)
-        scorer = QAScorer(task, "dev")
-        for batch in _batches(features, args.batch_size):
-            ids = np.array([f["input_ids"] for f in batch], "int32")
-            mask = np.array([f["input_mask"] for f in batch], "int32")
-            types = np.array([f["segment_ids"] for f in batch], "int32")
-            outputs = {k: np.asarray(v) for k, v in model(ids, attention_mask=mask, token_type_ids=types).items()}
-            for i, f in enumerate(batch):
-                scorer.update({k: v[i] for k, v in outputs.items()}, f[f"{task_name}_eid"], 0.0)
-        task.decode(scorer)
-    if not scorer.predictions:
+    examples = QAReader(TASK_NAME, "squad", v2).read(args.input, is_training=False, what=args.input)
+    features = preprocessor.featurize(examples, is_training=False, for_eval=True)
+    results = {}
+    for batch in _batches(features, args.batch_size):
+        ids = np.array([f["input_ids"] for f in batch], "int32")
+        mask = np.array([f["input_mask"] for f in batch], "int32")
+        types = np.array([f["segment_ids"] for f in batch], "int32")
+        outputs = {k: np.asarray(v) for k, v in model(ids, attention_mask=mask, token_type_ids=types).items()}
+        for i, f in enumerate(batch):
+            results[f[f"{TASK_NAME}_eid"]] = {k: v[i] for k, v in outputs.items()}
+    decoder = QADecoder.for_head(TASK_NAME, model.config.head, options, v2=v2, do_lower_case=args.do_lower_case)
+    decoded = decoder.decode(examples, features, results)
+    if not decoded.predictions:
         raise DataError(f"{args.input}: no questions found.")
-    answers = dict(scorer.predictions)
+    answers = dict(decoded.predictions)
     if v2:
-        answers = {q: ("" if scorer.null_odds[q] > args.qa_na_threshold else a) for q, a in answers.items()}
-        atomic_write_json(os.path.splitext(args.output)[0] + "_null_odds.json", scorer.null_odds)
+        answers = {q: ("" if decoded.null_odds[q] > args.qa_na_threshold else a) for q, a in answers.items()}
+        atomic_write_json(os.path.splitext(args.output)[0] + "_null_odds.json", decoded.null_odds)
     atomic_write_json(args.output, answers)
-    atomic_write_json(os.path.splitext(args.output)[0] + "_nbest.json", scorer.nbest)
+    atomic_write_json(os.path.splitext(args.output)[0] + "_nbest.json", decoded.nbest)
     return len(answers)
 
 
@@ -215,7 +219,7 @@ def main(argv=None) -> int:
         if args.vocab is None:
             raise ConfigError(f"{args.model} has no vocab.txt; copy the model's vocabulary there.")
         tokenizer = build_tokenizer(args.vocab, args.do_lower_case)
-        count = handlers[model_type](model, tokenizer, args)
+        count = handlers[model_type](model, build_preprocessor(model_type, model, tokenizer, args), args)
     except ElectraError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

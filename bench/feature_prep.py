@@ -46,7 +46,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from electra_tf.finetuning.tasks.base import gc_paused  # noqa: E402
+from electra_tf.finetuning.features import gc_paused  # noqa: E402
 
 
 class OriginalTokenizer:
@@ -238,7 +238,9 @@ def bench_qa(cmrc_path, workdir, questions, procedure_questions):
     from electra_tf.finetuning import data as data_module
     from electra_tf.finetuning.hparams import FinetuningConfig
     from electra_tf.finetuning.records import serialize_features
-    from electra_tf.finetuning.tasks import qa as qa_module
+    from electra_tf.finetuning.options import TaskOptions
+    from electra_tf.finetuning.qa import preprocessor as qa_module
+    from electra_tf.finetuning.qa.task import QATask
     from electra_tf.text.tokenizer import FullTokenizer
 
     with open(cmrc_path, encoding="utf-8") as f:
@@ -259,7 +261,7 @@ def bench_qa(cmrc_path, workdir, questions, procedure_questions):
                               task_config={"cmrc2018": {"answer_mode": "original"}}, progress=False)
 
     def task_with(tokenizer):
-        return qa_module.QATask(config, "cmrc2018", tokenizer, {}, metric="cmrc2018")
+        return QATask(TaskOptions.from_config(config, "cmrc2018"), "cmrc2018", tokenizer, {}, metric="cmrc2018")
 
     examples = task_with(FullTokenizer(vocab)).get_examples("train")[:questions]
     seconds, ours = _timed(lambda: featurize_in_blocks(task_with(FullTokenizer(vocab)), examples))
@@ -328,7 +330,7 @@ def original_sentence_features(examples, tokenizer, max_seq_length, task):
 def bench_classification(workdir, task_name, sentences):
     """Sentence-classification features: ours against the original tokenizer algorithm and procedure."""
     from electra_tf.finetuning.hparams import FinetuningConfig
-    from electra_tf.finetuning.tasks import get_task
+    from electra_tf.finetuning.builtin_tasks import get_task
     from electra_tf.text.tokenizer import FullTokenizer
 
     rng = random.Random(0)

@@ -32,3 +32,13 @@ def closest(name: str, candidates: Iterable[str]) -> str:
     """Return a ' Did you mean X?' hint for a misspelt key, or '' if nothing is close."""
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" Did you mean {match[0]!r}?" if match else ""
+
+
+def check_known_keys(section: str, given: Iterable[str], known: Iterable[str], what: str = "key") -> None:
+    """Raise a ConfigError naming the first unknown key of ``given`` (with the closest known
+    one as a hint and the list of known keys); the one check behind every task option block."""
+    known = sorted(set(known))
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(f"{section}: unknown {what} {key!r}.{closest(key, known)} Known: {', '.join(known)}.")

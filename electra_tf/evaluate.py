@@ -13,7 +13,7 @@ import json
 import sys
 
 from electra_tf.errors import DataError
-from electra_tf.evaluation import qa_metrics
+from electra_tf.finetuning.qa import metrics as qa_metrics
 
 METRICS = ("squad", "squad2", "mrqa", "korquad", "cmrc2018", "drcd")
 

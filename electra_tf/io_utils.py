@@ -85,3 +85,8 @@ def read_jsonl(path: str):
         raise DataError(f"File not found: {path}") from None
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: byte {e.start} is not valid UTF-8.") from None
+
+
+def invalid_utf8_message(path: str, error: UnicodeDecodeError) -> str:
+    """The one message for a file that is not UTF-8 text (data readers, config and hparams files)."""
+    return f"{path}: byte {error.start} is not valid UTF-8; convert the file to UTF-8."

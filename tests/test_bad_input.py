@@ -160,7 +160,7 @@ def _reader_config(tmp, task, **extra):
 
 
 def _read(tmp, task, filename, content, **extra):
-    from electra_tf.finetuning.tasks import get_task
+    from electra_tf.finetuning.builtin_tasks import get_task
     from electra_tf.text.tokenizer import FullTokenizer
 
     folder = tmp / "finetuning_data" / task

@@ -7,7 +7,7 @@ import numpy as np
 import electra_tf as et
 import predict
 from electra_tf.checkpoints.hf import write_tokenizer_files
-from electra_tf.finetuning.tasks.base import encode_pair
+from electra_tf.finetuning.features import encode_pair
 from electra_tf.text.tokenizer import FullTokenizer
 from tests.conftest import ROOT
 

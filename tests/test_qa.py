@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.conftest import make_random_tf1_model, ROOT, copy_tiny_model
 
 import run_finetuning
-from electra_tf.evaluation import qa_metrics
+from electra_tf.finetuning.qa import metrics as qa_metrics
 
 MODEL = "electra-tiny"
 ZH = "北京是中国的首都我爱天安门他出生于市一名作家上海广场年在哪里谁什么时候"
@@ -31,7 +31,7 @@ def _squad(paragraphs, version="1.1"):
 
 def _task(tmp_path, name, data, **hparams):
     from electra_tf.finetuning.hparams import FinetuningConfig
-    from electra_tf.finetuning.tasks import get_task
+    from electra_tf.finetuning.builtin_tasks import get_task
     from electra_tf.text.tokenizer import FullTokenizer
 
     folder = tmp_path / "finetuning_data" / name
@@ -58,7 +58,7 @@ def _original_improve_answer_span(pieces, tok_start, tok_end, answer_pieces):
 @settings(max_examples=400, deadline=None)
 @given(st.data())
 def test_answer_span_search_equals_the_originals_quadratic_search(data):
-    from electra_tf.finetuning.tasks.qa import first_matching_span
+    from electra_tf.finetuning.qa.preprocessor import first_matching_span
 
     alphabet = st.sampled_from(["北", "京", "##京", "a", "##s", "[UNK]", "。"])
     pieces = data.draw(st.lists(alphabet, min_size=0, max_size=14))
@@ -74,10 +74,11 @@ def test_repeated_chinese_answer_is_placed_by_answer_start(tmp_path):
     qa = {"id": "q1", "question": "在哪里", "answers": [{"text": "北京", "answer_start": 8}]}
     data = {"train": _squad([{"context": context, "qas": [qa]}])}
     task = _task(tmp_path, "cmrc2018", data)
-    (feature,) = task.featurize(task.get_examples("train"), is_training=True)
-    (query, pieces, _, spans, _), = task._subtokens(task.get_examples("train"))
+    features = task.featurize(task.get_examples("train"), is_training=True)
+    (feature,) = features
+    (query, pieces, _, spans, _), = task.preprocessor._subtokens(task.get_examples("train"))
     start = feature["cmrc2018_start_positions"] - (len(query) + 2)
-    assert spans[start][0] == 8 and task.answer_position_differences == 1
+    assert spans[start][0] == 8 and features.counters["answer_position_differences"] == 1
     original = _task(tmp_path, "cmrc2018", data, task_config={"cmrc2018": {"answer_mode": "original"}})
     (feature,) = original.featurize(original.get_examples("train"), is_training=True)
     assert spans[feature["cmrc2018_start_positions"] - (len(query) + 2)][0] == 0  # the first occurrence
@@ -92,7 +93,7 @@ def _decode_span(task, split, answer):
     end_char = start_char + len(answer)
     f = features[0]
     positions = [p for p, (s, e) in f["char_spans"].items() if s < end_char and e > start_char]
-    return task.span_text(f, ex, positions[0], positions[-1])
+    return task.decoder().span_text(f, ex, positions[0], positions[-1])
 
 
 @pytest.mark.parametrize("odd", ["\u3000", "\u00a0", "\u200b"], ids=["U+3000", "U+00A0", "U+200B"])

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from electra_tf.errors import DataError
 from electra_tf.finetuning import records
 from electra_tf.finetuning.data import parse_fn
-from electra_tf.finetuning.tasks.base import encode_pairs, truncate_pair
+from electra_tf.finetuning.features import encode_pairs, truncate_pair
 
 SPEC = {"input_ids": ((8,), "int64"), "input_mask": ((8,), "int64"), "task_id": ((), "int64"),
         "t_eid": ((), "int64"), "t_scores": ((3,), "float32"), "t_pair": ((2, 2), "int64")}

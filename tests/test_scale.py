@@ -241,7 +241,7 @@ def test_jit_compile_auto_is_off_on_cpu():
 def test_featurizers_pause_the_garbage_collector_and_restore_it():
     import gc
 
-    from electra_tf.finetuning.tasks.base import gc_paused
+    from electra_tf.finetuning.features import gc_paused
 
     seen = []
 

@@ -151,7 +151,7 @@ def data_dir(tmp_path):
 
 def _task(data_dir, name, **hparams):
     from electra_tf.finetuning.hparams import FinetuningConfig
-    from electra_tf.finetuning.tasks import get_task
+    from electra_tf.finetuning.builtin_tasks import get_task
     from electra_tf.text.tokenizer import FullTokenizer
 
     config = FinetuningConfig(MODEL, str(data_dir), task_names=[name], **hparams)

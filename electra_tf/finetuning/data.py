@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from electra_tf.io_utils import atomic_output_path, atomic_write_json
 from electra_tf.finetuning.records import serialize_features
-from electra_tf.finetuning.tasks.base import gc_paused
+from electra_tf.finetuning.features import gc_paused
 
 logger = logging.getLogger("electra_tf")
 
@@ -56,22 +56,21 @@ def _file_digest(path: str) -> str:
 
 
 def cache_key(config, tasks, split: str, data_files: Sequence[str], pad_multiple: int) -> str:
-    """A digest of everything the features of this split depend on."""
+    """A digest of everything the features of this split depend on: the tokenizer (vocabulary
+    contents, space_token), the data files' contents, the record layout (padding, the tasks and
+    their order, the training shuffle's seed) and what each task declares in ``cache_fields``
+    (its preprocessor's and reader's settings)."""
     parts = {
         "version": FEATURE_VERSION,
         "tasks": [t.name for t in tasks],
         "split": split,
         "vocab": _file_digest(config.vocab_file) if os.path.isfile(config.vocab_file) else config.vocab_file,
-        "max_seq_length": config.max_seq_length,
         "do_lower_case": config.do_lower_case,
-        "double_unordered": config.double_unordered,
-        "task_config": config.task_config,
-        "qa": [config.max_query_length, config.doc_stride],
+        "space_token": config.space_token,
         "data": {p: _file_digest(p) for p in sorted(data_files)},
         "pad_multiple": pad_multiple,
         "seed": config.seed if split == "train" else None,
-        "space_token": config.space_token,
-        "tfds_data_dir": config.tfds_data_dir,
+        "task_fields": {t.name: t.cache_fields() for t in tasks},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -111,22 +110,19 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
 
     for task in tasks:
         examples = task.get_examples(split)
-        task_features, differences = [], 0
+        task_features, counters = [], {}
         bar = progress_bar(len(examples), f"features {task.name} {split}", progress_enabled(config.progress), unit="ex")
         for start in range(0, len(examples), FEATURIZE_CHUNK):
             chunk = examples[start:start + FEATURIZE_CHUNK]
-            task_features.extend(task.featurize(chunk, is_training))
-            differences += getattr(task, "answer_position_differences", 0) if is_training else 0
+            featurized = task.featurize(chunk, is_training)
+            task_features.extend(featurized)
+            for name, value in featurized.counters.items():  # e.g. QA's answer_position_differences
+                counters[name] = counters.get(name, 0) + value
             bar.update(len(chunk))
         bar.close()
-        if is_training and hasattr(task, "answer_position_differences"):
-            task.answer_position_differences = differences
         for feature in task_features:
             feature["task_id"] = all_tasks.index(task)
-        counts[task.name] = {"examples": len(examples), "features": len(task_features)}
-        if is_training and hasattr(task, "answer_position_differences"):
-            # QA: answers whose position by answer_start differs from the original's search
-            counts[task.name]["answer_position_differences"] = task.answer_position_differences
+        counts[task.name] = {"examples": len(examples), "features": len(task_features), **counters}
         features.extend(task_features)
     if is_training:
         # The original shuffles the training records once before writing (unseeded); ours is seeded.

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Dict, List
 
 import keras
+import numpy as np
 from keras import ops
 
 from electra_tf.config import ElectraConfig
+from electra_tf.finetuning.task import head_weight_prefix
 from electra_tf.modeling.encoder import ElectraMainLayer
 from electra_tf.modeling.naming import WeightRef
 
@@ -23,12 +25,13 @@ class FinetuningModel(keras.Model):
     base_model_prefix = "electra"
 
     def __init__(self, model_config: ElectraConfig, tasks: List, head_type: str = "electra", **kwargs):
+        """``head_type`` is recorded for reference; each task builds the head its options name."""
         super().__init__(**kwargs)
         self.config = model_config
         self.tasks = list(tasks)
         self.head_type = head_type
         self.electra = ElectraMainLayer(model_config, name="electra")
-        self.task_heads = [task.build_head(model_config, head_type) for task in self.tasks]
+        self.task_heads = [task.build_head(model_config) for task in self.tasks]
 
     def call(self, features, training=False):
         encoded = self.electra(features["input_ids"], attention_mask=features["input_mask"],
@@ -44,9 +47,15 @@ class FinetuningModel(keras.Model):
         select = ops.one_hot(ops.cast(features["task_id"], "int32"), len(self.tasks))  # padding -> all zeros
         return ops.sum(stacked * select, axis=-1)
 
-    def build_for(self, max_seq_length: int) -> "FinetuningModel":
-        import numpy as np
+    def head_state(self, task_name: str) -> Dict[str, np.ndarray]:
+        """What decoding of ``task_name`` needs from its trained head, as NumPy arrays (a CRF's
+        transition, start and end scores); passed to the task's scorer by the runner."""
+        for task, head in zip(self.tasks, self.task_heads):
+            if task.name == task_name:
+                return task.head_state(head)
+        raise KeyError(f"no task {task_name!r} in this model")
 
+    def build_for(self, max_seq_length: int) -> "FinetuningModel":
         batch = {"input_ids": np.zeros((1, max_seq_length), "int32"), "input_mask": np.ones((1, max_seq_length), "int32"),
                  "segment_ids": np.zeros((1, max_seq_length), "int32"), "task_id": np.zeros((1,), "int32")}
         for task in self.tasks:
@@ -62,7 +71,7 @@ class FinetuningModel(keras.Model):
             # Inside the task scope, heads keep the names of the single-task model classes
             # (classifier.weight, qa_head.start.weight, ...), so export is a prefix strip.
             for ref in head.hf_weights(task.head_prefix):
-                refs.append(WeightRef(f"task_specific.{task.name}.{ref.name}", ref.variable, ref.is_kernel))
+                refs.append(WeightRef(head_weight_prefix(task.name) + ref.name, ref.variable, ref.is_kernel))
         return refs
 
     def canonical_depths(self) -> Dict[str, int]:

@@ -76,7 +76,8 @@ class FinetuningRunner:
     """Builds tokenizer, tasks and strategy once; runs trials."""
 
     def __init__(self, config):
-        from electra_tf.finetuning.tasks import get_task
+        from electra_tf.finetuning.builtin_tasks import get_task
+        from electra_tf.finetuning.options import TaskOptions
         from electra_tf.text.tokenizer import build_tokenizer
         from electra_tf.training.distribute import build_strategy
         from electra_tf.training.precision import apply_precision
@@ -88,7 +89,7 @@ class FinetuningRunner:
                 f"or <data-dir>/, or set the hparam vocab_file."
             )
         self.tokenizer = build_tokenizer(config.vocab_file, config.do_lower_case, space_token=config.space_token)
-        self.tasks = [get_task(config, name, self.tokenizer) for name in config.task_names]
+        self.tasks = [get_task(TaskOptions.from_config(config, name), name, self.tokenizer) for name in config.task_names]
         self.model_config = resolve_model_config(config)
         if self.tokenizer.vocab_size > self.model_config.vocab_size:
             raise ConfigError(
@@ -164,7 +165,8 @@ class FinetuningRunner:
         spec = data.full_feature_spec(self.tasks, self.config.max_seq_length)
         if is_training:  # micro-batches of one optimizer step (gradient accumulation)
             batch //= self.config.gradient_accumulation_steps
-        bucket = self.config.bucket_size if (self.config.dynamic_padding and not any(t.kind == "qa" for t in self.tasks)) else 0
+        dynamic = self.config.dynamic_padding and all(t.supports_dynamic_padding for t in self.tasks)
+        bucket = self.config.bucket_size if dynamic else 0
         return data.make_dataset(path, spec, batch, is_training, seed=seed, bucket_size=bucket,
                                  max_seq_length=self.config.max_seq_length), meta
 
@@ -221,7 +223,7 @@ class FinetuningRunner:
 
         dataset, meta = self.dataset(split, False, tasks=[task])
         trainer = self.eval_trainer(model)
-        scorer = task.get_scorer(split)
+        scorer = task.get_scorer(split, model.head_state(task.name))
         task_index = self.tasks.index(task)  # padding records carry len(self.tasks)
         rows = []
         seen = 0
@@ -261,13 +263,15 @@ class FinetuningRunner:
         return results
 
     def write_task_predictions(self, task, split: str, scorer) -> None:
-        if task.predictions_folder and self.is_chief:
-            folder = os.path.join(os.path.dirname(self.config.results_txt), f"{self.config.tasks_str}_{task.predictions_folder}")
+        if task.prediction_folder_suffix and self.is_chief:
+            folder = os.path.join(os.path.dirname(self.config.results_txt), f"{self.config.tasks_str}_{task.prediction_folder_suffix}")
             path = os.path.join(folder, f"{task.name}_{split}_predictions.txt")
             task.write_predictions(split, scorer, path)
             logger.info("Wrote %s %s predictions to %s", task.name, split, folder)
 
     def write_test_outputs(self, model, trial: int) -> None:
+        from electra_tf.finetuning.task import TEST_OUTPUTS_PREDICTION_FILES
+
         if not self.is_chief:
             for task in self.tasks:  # take part in the distributed prediction, write nothing
                 for split in task.test_splits():
@@ -279,7 +283,7 @@ class FinetuningRunner:
                 if not task.has_split(split):
                     continue
                 rows, scorer = self.predict(model, task, split)
-                if task.predictions_folder:
+                if task.test_outputs == TEST_OUTPUTS_PREDICTION_FILES:
                     self.write_task_predictions(task, split, scorer)
                     continue
                 eid_key = f"{task.name}_eid"
@@ -293,22 +297,24 @@ class FinetuningRunner:
     def export_single_task(self, model, model_dir: str) -> None:
         """Save a single-task run as an electra-tf model directory (loadable with from_pretrained)."""
         from electra_tf.checkpoints.state import assign_state
+        from electra_tf.finetuning.task import head_weight_prefix
         from electra_tf.modeling.models import MODEL_CLASSES
 
         if len(self.tasks) != 1 or not self.is_chief:
             return
         task = self.tasks[0]
-        if getattr(task, "head", None) is not None and getattr(task.head, "crf", None) is not None:
-            logger.info("A CRF tagger is kept as training checkpoints only (the Keras export has no CRF layer).")
+        info = task.export_info()
+        if not info.exportable:
+            logger.info("%s", info.reason)
             return
-        prefix = f"task_specific.{task.name}."
+        prefix = head_weight_prefix(task.name)
         state = {ref.name[len(prefix):] if ref.name.startswith(prefix) else ref.name: ref.variable.numpy()
                  for ref in model.hf_weights()}
-        labels = getattr(task, "label_list", None)
-        cfg = self.model_config.replace(num_labels=getattr(task, "num_labels", 2), head=self.config.head)
+        labels = info.labels
+        cfg = self.model_config.replace(num_labels=info.num_labels, head=self.config.head)
         if labels:
             cfg = cfg.replace(id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
-        export = MODEL_CLASSES[task.model_type](cfg).build_with_dummy_inputs()
+        export = MODEL_CLASSES[info.model_type](cfg).build_with_dummy_inputs()
         assign_state(export, state, source="fine-tuned model", strict=True)
         export.save_pretrained(os.path.join(model_dir, MODEL_SUBDIR), format="keras")
         from electra_tf.checkpoints.hf import write_tokenizer_files

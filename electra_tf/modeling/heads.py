@@ -284,12 +284,9 @@ class OriginalQuestionAnsweringHead(keras.layers.Layer):
 
     def per_example_loss(self, outputs, start_positions, end_positions, is_impossible=None):
         """The original QA loss per example: mean of start/end CE + weighted answerable BCE."""
+        from electra_tf.modeling.losses import per_example_cross_entropy as ce
+
         start_logits, end_logits = outputs["start_logits"], outputs["end_logits"]
-        L = ops.shape(start_logits)[1]
-
-        def ce(logits, positions):
-            return -ops.sum(ops.one_hot(ops.cast(positions, "int32"), L) * ops.log_softmax(logits, axis=-1), axis=-1)
-
         losses = (ce(start_logits, start_positions) + ce(end_logits, end_positions)) / 2.0
         if self.answerable is not None:
             if is_impossible is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from electra_tf.finetuning.tagging.crf import CRF
 from electra_tf.modeling.heads import TokenClassificationHead
@@ -26,6 +27,13 @@ class TaggingHead(keras.layers.Layer):
 
     def call(self, sequence_output, labeled_positions, training=False):
         return self.classifier(sequence_output, labeled_positions=labeled_positions, training=training)
+
+    def decoding_state(self):
+        """What decoding needs from this head as NumPy arrays: the CRF's masked transition,
+        start and end scores under "crf" (nothing without a CRF)."""
+        if self.crf is None:
+            return {}
+        return {"crf": tuple(np.asarray(x) for x in self.crf.masked_params())}
 
     def hf_weights(self, prefix="classifier"):
         yield from self.classifier.hf_weights(prefix)

@@ -1,43 +1,13 @@
-"""Scorers: accumulate predictions per example, then compute the task's metrics.
-
-Metric values are percentages (x100) as in the original's scorers, except ``mse`` and
-``loss``. Every scorer also reports the mean per-example ``loss``.
-"""
+"""Scorers of sentence-level tasks: classification, regression and multi-label metrics."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 
 from electra_tf.errors import ConfigError
-
-
-class Scorer:
-    """Collects (prediction, gold, loss) per example; ``get_results`` returns metric -> value."""
-
-    def __init__(self):
-        self.losses: List[float] = []
-        self.predictions: List = []
-        self.golds: List = []
-        self.eids: List[int] = []
-
-    def update(self, prediction, gold, loss: float, eid: int) -> None:
-        self.predictions.append(prediction)
-        self.golds.append(gold)
-        self.losses.append(float(loss))
-        self.eids.append(int(eid))
-
-    def metrics(self) -> Dict[str, float]:
-        raise NotImplementedError
-
-    def get_results(self) -> Dict[str, float]:
-        results = self.metrics() if self.predictions else {}
-        results["loss"] = float(np.mean(self.losses)) if self.losses else 0.0
-        return results
-
-    def results_str(self) -> str:
-        return " - ".join(f"{k}: {v:.2f}" for k, v in self.get_results().items())
+from electra_tf.finetuning.scoring import ExampleScorer
 
 
 def _f1s(preds: np.ndarray, golds: np.ndarray, n_labels: int) -> Dict[str, float]:
@@ -51,7 +21,7 @@ def _f1s(preds: np.ndarray, golds: np.ndarray, n_labels: int) -> Dict[str, float
     }
 
 
-class ClassificationScorer(Scorer):
+class ClassificationScorer(ExampleScorer):
     """Accuracy, MCC, macro/micro F1 from argmax predictions."""
 
     def __init__(self, n_labels: int, metrics: Sequence[str] = ("accuracy",)):
@@ -77,7 +47,7 @@ class ClassificationScorer(Scorer):
         return out
 
 
-class RegressionScorer(Scorer):
+class RegressionScorer(ExampleScorer):
     """Pearson and Spearman correlations (x100) and mean squared error."""
 
     def metrics(self):
@@ -92,7 +62,7 @@ class RegressionScorer(Scorer):
         return {"pearson": pearson, "spearman": spearman, "mse": float(np.mean((preds - golds) ** 2))}
 
 
-class MultiLabelScorer(Scorer):
+class MultiLabelScorer(ExampleScorer):
     """Multi-label classification (sigmoid > 0.5): micro and macro F1, exact-match accuracy."""
 
     def __init__(self, n_labels: int, metrics: Sequence[str] = ("micro_f1", "macro_f1")):
@@ -110,11 +80,3 @@ class MultiLabelScorer(Scorer):
             "accuracy": 100.0 * float(np.mean(np.all(preds == golds, axis=1))),
         }
         return {k: v for k, v in out.items() if k in self.wanted or not self.wanted}
-
-
-def pick_metric(results: Dict[str, float], preferred: Optional[str] = None) -> float:
-    """The headline metric of a results dict (for best-trial summaries)."""
-    for key in ([preferred] if preferred else []) + ["f1", "micro_f1", "accuracy", "mcc", "spearman", "pearson"]:
-        if key in results:
-            return results[key]
-    return next(iter(results.values()))

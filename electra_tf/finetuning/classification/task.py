@@ -1,0 +1,189 @@
+"""SentenceTask: a classification / regression / multi-label task described by a SentenceTaskSpec.
+
+Heads follow the original (``[CLS]`` -> dropout 0.1 -> one dense layer) unless ``head`` is "hf".
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+import numpy as np
+from keras import ops
+
+from electra_tf.errors import ConfigError, check_known_keys
+from electra_tf.finetuning.classification.preprocessor import SentencePreprocessor
+from electra_tf.finetuning.classification.reader import DelimitedReader, TfdsReader
+from electra_tf.finetuning.classification.scorers import ClassificationScorer, MultiLabelScorer, RegressionScorer
+from electra_tf.finetuning.classification.spec import Columns, SentenceTaskSpec
+from electra_tf.finetuning.options import TaskOptions
+from electra_tf.finetuning.task import Example, ExportInfo, Task, head_layer_name
+from electra_tf.modeling.losses import per_example_cross_entropy
+
+
+def build_sentence_head(model_config, head_type: str, num_labels: int, task_name: str):
+    """The original classification head (or HF's), named for the task's scope."""
+    from electra_tf.modeling.heads import HFClassificationHead, OriginalClassificationHead
+
+    cfg = model_config.replace(num_labels=num_labels, head=head_type)
+    cls = OriginalClassificationHead if head_type == "electra" else HFClassificationHead
+    return cls(cfg, name=head_layer_name(task_name))
+
+
+class SentenceTask(Task):
+    """A classification / regression / multi-label task described by a SentenceTaskSpec."""
+
+    def __init__(self, options: TaskOptions, name: str, tokenizer, spec: SentenceTaskSpec, reader=None):
+        super().__init__(options, name, tokenizer)
+        self.spec = spec
+        self.is_regression = spec.regression
+        self.kind = "regression" if self.is_regression else ("multilabel" if spec.multi_label else "classification")
+        self.reader = reader or DelimitedReader(spec, name, debug=options.debug,
+                                                skip_malformed=bool(options.task_config.get("skip_malformed_lines", False)),
+                                                double_unordered=options.double_unordered)
+        self.preprocessor = SentencePreprocessor(tokenizer, options.max_seq_length, name, spec.labels, spec.problem,
+                                                 log_examples=options.log_examples)
+
+    @property
+    def label_list(self) -> List[str]:
+        return list(self.spec.labels or [])
+
+    @property
+    def label_map(self) -> Dict[str, int]:
+        return self.preprocessor.label_map
+
+    @property
+    def num_labels(self) -> int:
+        return self.preprocessor.num_labels
+
+    def set_labels(self, labels: List[str]) -> None:
+        self.spec.labels = list(labels)
+        self.preprocessor.set_labels(labels)
+
+    def infer_labels(self) -> None:
+        """Labels = sorted set of the training file's labels (generic tasks without a label list)."""
+        self.set_labels(self.reader.infer_labels(self.split_file("train", self.reader.files_for("train"))))
+
+    @property
+    def checkpoint_metric(self) -> str:
+        return self.spec.metrics[0] if not self.is_regression else "spearman"
+
+    def test_splits(self) -> List[str]:
+        return list(self.spec.test_splits)
+
+    # ----------------------------------------------------------------- reading
+    def has_split(self, split: str) -> bool:
+        return self.split_file(split, self.reader.files_for(split), required=False) is not None
+
+    def data_files(self, split: str) -> List[str]:
+        return [self.split_file(split, self.reader.files_for(split))]
+
+    def get_examples(self, split: str) -> List[Example]:
+        return self.reader.read(self.split_file(split, self.reader.files_for(split)), split)
+
+    def reader_cache_fields(self):
+        return {**super().reader_cache_fields(), "double_unordered": self.reader.double}
+
+    # ----------------------------------------------------------------- model
+    def build_head(self, model_config):
+        return build_sentence_head(model_config, self.options.head, self.num_labels, self.name)
+
+    def head_outputs(self, head, sequence_output, features, training):
+        logits = head(sequence_output, training=training)
+        if self.is_regression:
+            return {"predictions": ops.squeeze(logits, -1)}
+        if self.spec.multi_label:
+            return {"logits": logits, "probabilities": ops.sigmoid(logits)}
+        return {"logits": logits, "predictions": ops.argmax(logits, axis=-1)}
+
+    def per_example_loss(self, head, outputs, features):
+        n = self.name
+        if self.is_regression:
+            return ops.square(outputs["predictions"] - ops.cast(features[f"{n}_targets"], "float32"))
+        labels = features[f"{n}_label_ids"]
+        if self.spec.multi_label:
+            logits, targets = outputs["logits"], ops.cast(labels, "float32")
+            bce = ops.maximum(logits, 0.0) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))
+            return ops.sum(bce, axis=-1)  # summed over labels, like the batch sum of the original losses
+        return per_example_cross_entropy(outputs["logits"], labels)
+
+    def export_info(self) -> ExportInfo:
+        return ExportInfo("sequence-classification", "classifier", self.num_labels, self.label_list or None)
+
+    # ----------------------------------------------------------------- scoring
+    def get_scorer(self, split: str, head_state=None):
+        if self.is_regression:
+            return RegressionScorer()
+        if self.spec.multi_label:
+            return MultiLabelScorer(self.num_labels, self.spec.metrics)
+        return ClassificationScorer(self.num_labels, self.spec.metrics)
+
+    def update_scorer(self, scorer, outputs, features, loss):
+        n = self.name
+        eid = int(features[f"{n}_eid"])
+        if self.is_regression:
+            scorer.update(float(outputs["predictions"]), float(features[f"{n}_targets"]), loss, eid)
+        elif self.spec.multi_label:
+            scorer.update((outputs["probabilities"] > 0.5).astype(int), features[f"{n}_label_ids"].astype(int), loss, eid)
+        else:
+            scorer.update(int(outputs["predictions"]), int(features[f"{n}_label_ids"]), loss, eid)
+
+    def prediction_for_output(self, outputs):
+        if self.is_regression:
+            return float(outputs["predictions"])  # on the normalised scale, as the original
+        return np.asarray(outputs["logits"])
+
+    def label_of(self, outputs) -> str:
+        """Human-readable prediction for prediction files."""
+        if self.is_regression:
+            return f"{float(outputs['predictions']) * self.spec.regression_scale:.4f}"
+        if self.spec.multi_label:
+            return ",".join(l for l, p in zip(self.label_list, outputs["probabilities"]) if p > 0.5)
+        return self.label_list[int(outputs["predictions"])]
+
+
+TFDS_KEYS = {"type", "name", "text_a", "text_b", "label", "labels", "splits", "problem", "metrics", "regression_scale",
+             "double_unordered"}
+
+
+class TfdsSentenceTask(SentenceTask):
+    """A SentenceTask whose examples come from tensorflow-datasets (data prepared locally).
+
+        "task_config": {"sst2": {"type": "tfds", "name": "glue/sst2", "text_a": "sentence", "label": "label",
+                                 "splits": {"train": "train", "dev": "validation", "test": "test"}}},
+        "tfds_data_dir": "/path/to/tensorflow_datasets"
+
+    Labels come from the dataset's ClassLabel names (or ``labels``); ``problem: regression``
+    reads a float label.
+    """
+
+    def __init__(self, options: TaskOptions, name: str, tokenizer):
+        entry = options.task_config
+        check_known_keys(f"task_config.{name}", entry, TFDS_KEYS)
+        for key in ("name", "text_a"):
+            if key not in entry:
+                raise ConfigError(f"task_config.{name}: a tfds task needs {key!r}.")
+        problem = entry.get("problem", "single_label")
+        spec = SentenceTaskSpec(
+            files={}, columns=Columns(entry["text_a"], entry.get("text_b"), entry.get("label", "label")),
+            labels=entry.get("labels"), regression=problem == "regression",
+            metrics=tuple(entry.get("metrics", ["pearson", "spearman"] if problem == "regression" else ["accuracy"])),
+            regression_scale=float(entry.get("regression_scale", 1.0)),
+            double_unordered=bool(entry.get("double_unordered", False)),
+        )
+        self.splits: Dict[str, str] = entry.get("splits", {"train": "train", "dev": "validation", "test": "test"})
+        reader = TfdsReader(spec, name, entry["name"], self.splits, options.tfds_data_dir, options.double_unordered)
+        super().__init__(options, name, tokenizer, spec, reader=reader)
+        if not self.is_regression and not spec.labels:
+            self.set_labels(reader.label_names())
+
+    def has_split(self, split: str) -> bool:
+        return split in self.splits
+
+    def data_files(self, split: str) -> List[str]:
+        return []  # the dataset name, split and tfds_data_dir key the cache (reader_cache_fields)
+
+    def get_examples(self, split: str) -> List[Example]:
+        return self.reader.read(split)
+
+    def reader_cache_fields(self):
+        return {**super().reader_cache_fields(), "tfds_data_dir": self.options.tfds_data_dir}

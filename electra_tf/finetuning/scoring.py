@@ -1,0 +1,58 @@
+"""Scorer base classes: accumulate model outputs, then compute a task's metrics.
+
+Metric values are percentages (x100) as in the original's scorers, except ``mse`` and
+``loss``. Every scorer also reports the mean ``loss``.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import numpy as np
+
+
+def format_results(results: Dict[str, float]) -> str:
+    """``metric: value - metric: value`` (two decimals; non-numeric entries left out)."""
+    return " - ".join(f"{k}: {v:.2f}" for k, v in results.items() if isinstance(v, (int, float)))
+
+
+class Scorer:
+    """Base of all scorers: ``get_results`` returns metric -> value, ``results_str`` formats it."""
+
+    def get_results(self) -> Dict[str, float]:
+        raise NotImplementedError
+
+    def results_str(self) -> str:
+        return format_results(self.get_results())
+
+
+class ExampleScorer(Scorer):
+    """Collects (prediction, gold, loss) per example; subclasses compute ``metrics``."""
+
+    def __init__(self):
+        self.losses: List[float] = []
+        self.predictions: List = []
+        self.golds: List = []
+        self.eids: List[int] = []
+
+    def update(self, prediction, gold, loss: float, eid: int) -> None:
+        self.predictions.append(prediction)
+        self.golds.append(gold)
+        self.losses.append(float(loss))
+        self.eids.append(int(eid))
+
+    def metrics(self) -> Dict[str, float]:
+        raise NotImplementedError
+
+    def get_results(self) -> Dict[str, float]:
+        results = self.metrics() if self.predictions else {}
+        results["loss"] = float(np.mean(self.losses)) if self.losses else 0.0
+        return results
+
+
+def pick_metric(results: Dict[str, float], preferred: Optional[str] = None) -> float:
+    """The headline metric of a results dict (for best-trial summaries)."""
+    for key in ([preferred] if preferred else []) + ["f1", "micro_f1", "accuracy", "mcc", "spearman", "pearson"]:
+        if key in results:
+            return results[key]
+    return next(iter(results.values()))

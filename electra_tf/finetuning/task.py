@@ -1,0 +1,206 @@
+"""The Task abstraction (as in the original finetune/task.py) and its explicit hooks.
+
+A task ties together one family's reader (raw files -> ``Example`` objects), preprocessor
+(examples -> fixed-length features; buildable from plain settings, so a saved model can
+featurize new text the same way), head builder, per-example loss and scorer. Tasks hold no
+model layers: whatever decoding needs from a trained head (a CRF's transitions) is passed in as
+NumPy arrays by the runner (``FinetuningModel.head_state``).
+
+The runner asks tasks through the hooks below instead of probing types or attributes:
+``supports_dynamic_padding``, ``test_outputs`` / ``prediction_folder_suffix``,
+``export_info``, ``cache_fields``, and the ``counters`` of the ``Features`` a featurizer returns.
+
+Features of all tasks share ``input_ids``, ``input_mask``, ``segment_ids`` and ``task_id``;
+task-specific features are prefixed with the task name, as in the original.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from electra_tf.errors import DataError
+from electra_tf.finetuning.options import TaskOptions
+
+FeatureSpec = Dict[str, Tuple[Tuple[int, ...], str]]  # name -> (shape, "int64" | "float32")
+
+#: the scope of every head weight in the multi-task model: task_specific.<task>.<weight>
+TASK_SCOPE = "task_specific"
+#: the original's debug mode reads the first this many lines / sentences / questions
+DEBUG_EXAMPLES = 100
+
+#: write_test_outputs: a pickle of per-example outputs plus a TSV of labels (the original) ...
+TEST_OUTPUTS_PICKLE = "pickle"
+#: ... or the task's own prediction files under results/<tasks>_<prediction_folder_suffix>/
+TEST_OUTPUTS_PREDICTION_FILES = "prediction_files"
+
+
+def head_weight_prefix(task_name: str) -> str:
+    """``task_specific.<task>.``: the prefix of a task's head weights in the multi-task model."""
+    return f"{TASK_SCOPE}.{task_name}."
+
+
+def head_layer_name(task_name: str) -> str:
+    """The Keras layer name of a task's head (``task_specific_<task>``, dashes as underscores)."""
+    return f"{TASK_SCOPE}_{task_name.replace('-', '_')}"
+
+
+def debug_subset(items: List, debug: bool) -> List:
+    """The first DEBUG_EXAMPLES items in debug mode (as the original), else all."""
+    return items[:DEBUG_EXAMPLES] if debug else items
+
+
+@dataclasses.dataclass
+class Example:
+    """One raw example; ``eid`` is its index in the split, ``source`` where it came from."""
+
+    eid: int
+    task_name: str
+    fields: Dict[str, Any]
+    source: str = ""
+
+
+class Features(list):
+    """A featurizer's result: the features, plus ``counters`` for the feature metadata (e.g.
+    QA's answer_position_differences), summed over the chunks of a split by prepare_split."""
+
+    def __init__(self, features=(), counters: Optional[Dict[str, int]] = None):
+        super().__init__(features)
+        self.counters: Dict[str, int] = dict(counters or {})
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportInfo:
+    """How a fine-tuned single-task model exports to a single-task model class."""
+
+    model_type: str  # a key of MODEL_CLASSES
+    head_prefix: str  # the head's weight-name prefix in that class
+    num_labels: int
+    labels: Optional[List[str]] = None
+    exportable: bool = True
+    reason: str = ""  # why not, when not exportable
+
+
+class Task:
+    """Base class of fine-tuning tasks."""
+
+    kind = "base"
+    #: the head's weight-name prefix in the matching single-task model class
+    head_prefix = "classifier"
+    #: the single-task model class a fine-tuned model of this task exports to
+    model_type = "sequence-classification"
+    #: whether batches may be cut to their longest input (dynamic_padding)
+    supports_dynamic_padding = True
+    #: how write_test_outputs stores test predictions (TEST_OUTPUTS_*)
+    test_outputs = TEST_OUTPUTS_PICKLE
+    #: folder suffix of write_predictions files under results/ (None: the task writes none)
+    prediction_folder_suffix: Optional[str] = None
+
+    def __init__(self, options: TaskOptions, name: str, tokenizer):
+        self.options = options
+        self.name = name
+        self.tokenizer = tokenizer
+
+    #: the family's preprocessor (examples -> features); set (or computed) by each family
+    preprocessor = None
+
+    # ----------------------------------------------------------------- data
+    def raw_data_dir(self) -> str:
+        return self.options.raw_data_dir
+
+    def split_file(self, split: str, candidates: Sequence[str], required: bool = True) -> Optional[str]:
+        """The first existing file among ``candidates`` in the task's data folder."""
+        folder = self.raw_data_dir()
+        for candidate in candidates:
+            path = os.path.join(folder, candidate)
+            if os.path.isfile(path):
+                return path
+        if required:
+            if not os.path.isdir(folder):
+                raise DataError(
+                    f"Task {self.name}: data folder {folder} does not exist; put the {split} file "
+                    f"({' or '.join(candidates)}) there (the layout is <data-dir>/finetuning_data/<task>/)."
+                )
+            raise DataError(f"Task {self.name}: no {split} file in {folder}; expected {' or '.join(candidates)}.")
+        return None
+
+    def has_split(self, split: str) -> bool:
+        raise NotImplementedError
+
+    def data_files(self, split: str) -> List[str]:
+        """The files the examples of ``split`` are read from (they key the feature cache)."""
+        raise NotImplementedError
+
+    def get_examples(self, split: str) -> List[Example]:
+        raise NotImplementedError
+
+    def test_splits(self) -> List[str]:
+        return ["test"]
+
+    # ----------------------------------------------------------------- features
+    def feature_spec(self) -> FeatureSpec:
+        return self.preprocessor.feature_spec()
+
+    def featurize(self, examples: List[Example], is_training: bool) -> Features:
+        """Features of ``examples``: per feature a dict from the names of ``feature_spec`` (and the
+        shared ones) to ints, floats, lists or NumPy arrays of the spec's size. Other keys (QA's
+        tokens and maps for decoding) are not written to the TFRecord."""
+        return self.preprocessor.featurize(examples, is_training)
+
+    def reader_cache_fields(self) -> Dict[str, Any]:
+        """Reader settings that change the examples (beyond the data files' contents)."""
+        return {"task_config": self.options.task_config, "debug": self.options.debug}
+
+    def cache_fields(self) -> Dict[str, Any]:
+        """Everything besides data files, vocabulary and split that this task's features depend
+        on: the preprocessor's declared settings and the reader's."""
+        return {"preprocessor": type(self.preprocessor).__name__, **self.preprocessor.cache_fields(),
+                **self.reader_cache_fields()}
+
+    # ----------------------------------------------------------------- model
+    def build_head(self, model_config):
+        raise NotImplementedError
+
+    def head_outputs(self, head, sequence_output, features, training: bool) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def per_example_loss(self, head, outputs, features):
+        raise NotImplementedError
+
+    def head_state(self, head) -> Dict[str, np.ndarray]:
+        """What decoding needs from the trained head, as NumPy arrays (default: nothing)."""
+        return {}
+
+    def lr_multiplier_overrides(self, base_lr: float) -> Dict[str, float]:
+        """Learning-rate multipliers for some of this task's weights (e.g. a CRF's own rate)."""
+        return {}
+
+    def export_info(self) -> ExportInfo:
+        """The single-task model class, head prefix and labels of an export."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- scoring
+    def get_scorer(self, split: str, head_state: Optional[Dict[str, np.ndarray]] = None):
+        """A fresh scorer for ``split``; ``head_state`` is ``head_state(head)`` of the trained model."""
+        raise NotImplementedError
+
+    def update_scorer(self, scorer, outputs: Dict[str, np.ndarray], features: Dict[str, np.ndarray], loss: float) -> None:
+        raise NotImplementedError
+
+    def write_predictions(self, split: str, scorer, path: str) -> None:
+        """Human-readable predictions of an evaluated split (tagging: CoNLL files, QA: JSON)."""
+
+    def prediction_for_output(self, outputs: Dict[str, np.ndarray]):
+        """What write_test_outputs stores per example (the original: logits / predictions)."""
+        return outputs
+
+    def label_of(self, outputs) -> str:
+        """Human-readable prediction for the TSV of test outputs."""
+        return str(self.prediction_for_output(outputs))
+
+    @property
+    def checkpoint_metric(self) -> str:
+        return "accuracy"
