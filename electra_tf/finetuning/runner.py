@@ -322,7 +322,7 @@ class FinetuningRunner:
         if self.config.vocab_file.endswith(".txt"):
             write_tokenizer_files(os.path.join(model_dir, MODEL_SUBDIR), self.config.vocab_file, self.config.do_lower_case)
         if self.config.export_saved_model:
-            from electra_tf.export import export_saved_model
+            from electra_tf.serving import export_saved_model
 
             vocab = self.config.vocab_file if self.config.vocab_file.endswith(".txt") else None
             export_saved_model(export, os.path.join(model_dir, "saved_model"), vocab, self.config.do_lower_case,
