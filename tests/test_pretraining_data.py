@@ -578,6 +578,29 @@ def test_non_utf8_file_is_named(tmp_path, capsys, vocab_file):
                                   str(tmp_path / "out"), "--num-out-files", "2"])
     assert code == 2
     assert err == f"error: {corpus / 'latin1.txt'}, line 2: not UTF-8 text (byte 0xef); the corpus must be UTF-8."
+    code, err = _run_cli(capsys, ["--corpus-dir", str(corpus), "--vocab-file", vocab_file, "--output-dir",
+                                  str(tmp_path / "out2"), "--num-out-files", "2", "--num-processes", "2"])
+    assert code == 2  # reported by the worker process that read the file
+    assert err == f"error: {corpus / 'latin1.txt'}, line 2: not UTF-8 text (byte 0xef); the corpus must be UTF-8."
+
+
+def test_progress_line(corpus, vocab_file, tmp_path):
+    stream = io.StringIO()
+    stats = build_pretraining_dataset(corpus, vocab_file, str(tmp_path / "out"), options=BuildOptions(num_out_files=2),
+                                      progress=Progress(stream, every=0.0))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) > 3
+    assert lines[-1].startswith(f"6/6 files, {stats.docs:,} documents, {stats.examples:,} examples, "
+                                f"{stats.tokens:,} tokens in ")
+    assert all(word in lines[-1] for word in ("documents/s", "examples/s", "tokens/s"))
+    docs = 0  # a document ends at a blank line after text, and at the end of a file that ends in text
+    for name in os.listdir(corpus):
+        previous = ""
+        for line in tf.io.gfile.GFile(os.path.join(corpus, name)):
+            docs += bool(previous and not line.strip())
+            previous = line.strip()
+        docs += bool(previous)
+    assert stats.docs == docs > 100
 
 
 def test_build_vocab_errors(tmp_path, capsys):
