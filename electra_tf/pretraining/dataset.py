@@ -131,14 +131,16 @@ class ShardWriter:
 
 
 def write_job(job_id: int, num_jobs: int, corpus_dir: str, file_names: List[str], vocab_file: str, output_dir: str,
-              options: BuildOptions, report: Optional[Callable[[int, JobStats], None]] = None) -> JobStats:
+              options: BuildOptions, report: Optional[Callable[[int, JobStats], None]] = None,
+              tokenizer=None) -> JobStats:
     """One job of the original's ``write_examples``: its corpus files -> its output files.
 
     ``file_names``: the sorted corpus listing (the job takes every ``num_jobs``-th name).
-    ``report(job_id, stats)`` is called after every block of lines and at the end.
+    ``report(job_id, stats)`` is called after every block of lines and at the end. ``tokenizer``:
+    the one ``pretraining_tokenizer`` gives for these options, if already built.
     """
     rng = random.Random(options.seed + job_id)
-    tokenizer = pretraining_tokenizer(vocab_file, options.do_lower_case, options.strip_accents)
+    tokenizer = tokenizer or pretraining_tokenizer(vocab_file, options.do_lower_case, options.strip_accents)
     cls_id, sep_id = tokenizer.special_id("[CLS]"), tokenizer.special_id("[SEP]")
     max_length = options.max_seq_length
     mine = [name for i, name in enumerate(file_names) if i % num_jobs == job_id]
@@ -304,11 +306,11 @@ def build_pretraining_dataset(corpus_dir: str, vocab_file: str, output_dir: str,
     options = options or BuildOptions()
     options.validate(num_processes)
     file_names = list_corpus_files(corpus_dir)
-    pretraining_tokenizer(vocab_file, options.do_lower_case, options.strip_accents)  # fails early on a bad vocab
+    tokenizer = pretraining_tokenizer(vocab_file, options.do_lower_case, options.strip_accents)  # a bad vocab fails here
     prepare_output_dir(output_dir, corpus_dir)
     progress = progress or Progress()
     if num_processes == 1:
-        write_job(0, 1, corpus_dir, file_names, vocab_file, output_dir, options, progress)
+        write_job(0, 1, corpus_dir, file_names, vocab_file, output_dir, options, progress, tokenizer)
     else:
         _run_processes(num_processes, corpus_dir, file_names, vocab_file, output_dir, options, progress)
     return progress.total()

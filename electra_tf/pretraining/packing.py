@@ -9,9 +9,10 @@ fixed rule, used here: a buffered sentence goes to segment A if A is empty, or i
 flip; otherwise to B.
 
 Everything the rule decides depends on sentence *lengths* only, so this class sees lengths
-and positions: the token ids stay in one NumPy array owned by the caller, and each decision
-becomes a "piece" (copy ``length`` ids from ``src`` to ``dst`` of the output matrix) that the
-caller gathers for a whole block of examples at once.
+and positions: the token ids stay in one NumPy array owned by the caller. Each example's
+sentences are recorded with their segment, and ``take_examples`` turns a whole block of
+examples into "pieces" (copy ``length`` ids from ``src`` to ``dst`` of the output matrix,
+truncation applied) with NumPy.
 
 Per example the random draws are, in the original's order: u1 (single segment when < 0.1),
 zero or more coins (only when the first two tests fail and the third one's other conditions
@@ -61,9 +62,10 @@ class ExampleBuilder:
         self._reset_output()
 
     def _reset_output(self) -> None:
-        self._src: List[int] = []  # pieces: ids tokens[src:src+len] go to flat output position dst
-        self._dst: List[int] = []
+        self._src: List[int] = []  # every sentence of the examples so far: start, length, example, segment
         self._len: List[int] = []
+        self._row: List[int] = []
+        self._seg: List[int] = []
         self._len_a: List[int] = []  # per example, after truncation
         self._len_b: List[int] = []
 
@@ -71,17 +73,18 @@ class ExampleBuilder:
         """Add lines: line i is blank (ends a document) or has ``lengths[i]`` tokens at
         ``starts[i]`` of the caller's token array. The original's ``add_line``."""
         target = self.target_length
+        buffer = self._buffer
         for start, n, is_blank in zip(starts, lengths, blank):
             if is_blank:
                 if self._current_length:
                     self._emit()
-                    target = self.target_length
+                    buffer, target = self._buffer, self.target_length
             elif n:
-                self._buffer.append((start, n))
+                buffer.append((start, n))
                 self._current_length += n
                 if self._current_length >= target:
                     self._emit()
-                    target = self.target_length
+                    buffer, target = self._buffer, self.target_length
 
     def end_document(self) -> None:
         """End of a file: the original's final ``add_line("")`` flushes a partial example."""
@@ -90,34 +93,33 @@ class ExampleBuilder:
 
     def _emit(self) -> None:
         """The original ``_create_example``: assign buffered sentences to A/B, truncate, draw the
-        next target length."""
+        next target length. The sentences are recorded with their segment; ``take_examples``
+        turns them into pieces."""
         rng = self._rng
         max_length = self.max_length
         if rng.random() < SINGLE_SEGMENT_PROBABILITY:
             first_target = NO_SECOND_SEGMENT
         else:
             first_target = (self.target_length - 3) // 2  # -3: [CLS] A [SEP] B [SEP]; the current target, not L
-        a: List[Tuple[int, int]] = []
-        b: List[Tuple[int, int]] = []
+        segments = self._seg
         len_a = len_b = 0
-        for sentence in self._buffer:
-            n = sentence[1]
+        for _, n in self._buffer:
             if (len_a == 0 or len_a + n < first_target
                     or (len_b == 0 and len_a < first_target and rng.random() < 0.5)):
-                a.append(sentence)
                 len_a += n
+                segments.append(0)
             else:
-                b.append(sentence)
                 len_b += n
+                segments.append(1)
         # Truncation as the original: A to L - 2 tokens, B to what is left after [CLS] A [SEP] ... [SEP];
         # the cut tokens are dropped, not carried over.
         keep_a = min(len_a, max_length - 2)
-        keep_b = min(len_b, max(0, max_length - keep_a - 3))
-        row = len(self._len_a) * max_length
-        self._add_pieces(a, keep_a, row + 1)
-        self._add_pieces(b, keep_b, row + keep_a + 2)
+        starts, lengths = zip(*self._buffer)
+        self._row.extend([len(self._len_a)] * len(starts))
+        self._src.extend(starts)
+        self._len.extend(lengths)
         self._len_a.append(keep_a)
-        self._len_b.append(keep_b)
+        self._len_b.append(min(len_b, max(0, max_length - keep_a - 3)))
         self._buffer = []
         self._current_length = 0
         if rng.random() < SHORT_TARGET_PROBABILITY:
@@ -125,32 +127,34 @@ class ExampleBuilder:
         else:
             self.target_length = max_length
 
-    def _add_pieces(self, sentences: List[Tuple[int, int]], keep: int, dst: int) -> None:
-        for start, n in sentences:
-            if keep <= 0:
-                return
-            take = min(n, keep)
-            self._src.append(start)
-            self._dst.append(dst)
-            self._len.append(take)
-            dst += take
-            keep -= take
-
-    @property
-    def n_pending_examples(self) -> int:
-        return len(self._len_a)
-
     def take_examples(self):
-        """The examples built since the last call: (src, dst, length) of every piece, as int64
-        arrays, and per example the lengths of A and B after truncation."""
-        out = tuple(np.asarray(v, np.int64) for v in (self._src, self._dst, self._len, self._len_a, self._len_b))
+        """The examples built since the last call: (src, dst, length) of every piece (copy
+        ``length`` ids from ``src`` of the token array to ``dst`` of the flat (examples,
+        max_length) output), as int64 arrays, and per example the lengths of A and B after
+        truncation."""
+        src, length, row, segment, len_a, len_b = (np.asarray(v, np.int64) for v in (
+            self._src, self._len, self._row, self._seg, self._len_a, self._len_b))
         self._reset_output()
-        return out
+        # Sentences grouped by (example, segment), text order kept inside a group.
+        order = np.argsort(row * 2 + segment, kind="stable")
+        src, length, row, segment = src[order], length[order], row[order], segment[order]
+        ends = np.cumsum(length)
+        group = row * 2 + segment
+        new_group = np.ones(len(group), bool)
+        new_group[1:] = group[1:] != group[:-1]
+        group_start = np.maximum.accumulate(np.where(new_group, np.arange(len(group)), 0))
+        before = ends - length - (ends - length)[group_start]  # tokens of the segment ahead of the sentence
+        is_a = segment == 0
+        keep = np.where(is_a, len_a[row], len_b[row])
+        take = np.clip(keep - before, 0, length)
+        dst = row * self.max_length + np.where(is_a, 1, len_a[row] + 2) + before
+        used = take > 0
+        return src[used], dst[used], take[used], len_a, len_b
 
     def carry_over(self, tokens: np.ndarray) -> np.ndarray:
         """The ids of the sentences still buffered, end to end; the buffer then points into that
         array (the caller puts the next block's ids after it). Call after ``take_examples``."""
-        assert not self._len_a, "take_examples before carry_over: pieces point into the old token array"
+        assert not self._len_a, "take_examples before carry_over: its sentences point into the old token array"
         if not self._buffer:
             return tokens[:0]
         carried = np.concatenate([tokens[start:start + n] for start, n in self._buffer])
