@@ -11,7 +11,6 @@ import importlib
 import io
 import os
 import random
-import string
 import subprocess
 import sys
 import unicodedata
@@ -22,7 +21,6 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from electra_tf.errors import ConfigError
 from electra_tf.pretraining import vocab as vocab_lib
 from electra_tf.pretraining.dataset import (BuildOptions, Progress, assemble_examples, build_pretraining_dataset,
                                             output_file_name)

@@ -194,8 +194,8 @@ def write_job(job_id: int, num_jobs: int, corpus_dir: str, file_names: List[str]
 
 
 class Progress:
-    """Prints a progress line (files, documents, examples, tokens and their rates) at most every
-    ``every`` seconds, summed over the jobs, and a final summary."""
+    """Prints a progress line (files, documents, examples, tokens and their rates, summed over the
+    jobs) at most every ``every`` seconds; ``line()`` gives the current one (e.g. a final summary)."""
 
     def __init__(self, stream=None, every: float = PROGRESS_SECONDS):
         self.stream = stream if stream is not None else sys.stderr

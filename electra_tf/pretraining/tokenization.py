@@ -98,7 +98,7 @@ def _refuse_sentencepiece_vocab(vocab_file: str) -> None:
             first = f.readline()
     except OSError:
         return  # FullTokenizer reports a missing file
-    if vocab_file.endswith(".vocab") or b"\t" in first:
+    if b"\t" in first:
         model = os.path.splitext(vocab_file)[0] + ".model"
         hint = f" Pass {model} instead." if os.path.isfile(model) else " Pass the SentencePiece .model file instead."
         raise ConfigError(f"{vocab_file} looks like a SentencePiece .vocab file (piece<TAB>score), not a WordPiece "
