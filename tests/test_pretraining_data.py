@@ -560,11 +560,17 @@ def test_bad_inputs_give_one_clear_message(tmp_path, capsys, corpus, vocab_file)
     cases["no [MASK] token"] = ["--corpus-dir", corpus, "--vocab-file", str(no_mask)]
     cases["--max-seq-length must be at least 5"] = ["--corpus-dir", corpus, "--vocab-file", vocab_file,
                                                     "--max-seq-length", "4"]
+    import sentencepiece as spm
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus_lines()), model_prefix=str(tmp_path / "plain"),
+                                   vocab_size=200, user_defined_symbols=["[CLS]", "[SEP]"], minloglevel=2)
+    cases["no [MASK] piece"] = ["--corpus-dir", corpus, "--vocab-file", str(tmp_path / "plain.model")]
     for expected, argv in cases.items():
         code, err = _run_cli(capsys, argv + ["--output-dir", out])
         assert code == 2, expected
         assert err.startswith("error: ") and expected in err and "\n" not in err and "Traceback" not in err, err
     assert not os.path.exists(out)  # nothing written before the inputs are checked
+    code, err = _run_cli(capsys, ["--corpus-dir", corpus, "--vocab-file", vocab_file, "--output-dir", corpus])
+    assert code == 2 and err == "error: --output-dir must not be the corpus folder (every file there is read as text)."
 
 
 def test_non_utf8_file_is_named(tmp_path, capsys, vocab_file):
