@@ -165,13 +165,28 @@ def test_unknown_and_read_only_formats_are_refused_on_write(tmp_path):
 
 
 # ---------------------------------------------------------------------------- converter
-def test_converter_to_choices_are_the_registry_writable_formats():
+def _converter():
     spec = importlib.util.spec_from_file_location("convert_checkpoint", os.path.join(ROOT, "convert", "convert_checkpoint.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    to = [a for a in module.build_parser()._actions if "--to" in a.option_strings][0]
+    return module
+
+
+def test_converter_to_choices_are_the_registry_writable_formats():
+    to = [a for a in _converter().build_parser()._actions if "--to" in a.option_strings][0]
     assert tuple(to.choices) == registry.writable_names()
     assert set(to.choices) == {"keras", "hf", "tf1"}
+
+
+def test_converter_detects_a_training_checkpoint_input(tmp_path, capsys):
+    model = _model("question-answering", head="electra")
+    _write_training_checkpoint(model, str(tmp_path / "run"), task="squad")
+    # No config beside it: the encoder and the original QA head's layers are read from the shapes.
+    assert _converter().main(["--input", str(tmp_path / "run"), "--output", str(tmp_path / "hf"), "--to", "hf"]) == 0
+    assert "Model type: question-answering" in capsys.readouterr().out
+    again = et.TFElectraForQuestionAnswering.from_pretrained(str(tmp_path / "hf"), strict=True)
+    assert again.config.head == "electra" and again.qa_head.answerable_uses_start_logits
+    _assert_same_weights(model_state(again), model_state(model))
 
 
 # ---------------------------------------------------------------------------- training checkpoint

@@ -22,6 +22,11 @@ qa_head.{start,qa_hidden,end,...}           task_specific/<task>/{dense,qa_hidde
 
 The generator's body lives under ``generator/`` but shares ``electra/embeddings`` unless the
 checkpoint has its own ``generator/embeddings`` (untied embeddings).
+
+Both directions work from names alone, without building a model: writing maps the model's
+canonical names (``canonical_to_tf1``), reading maps each checkpoint variable back
+(``tf1_to_canonical``) when the requested model type has it; ``tests/test_checkpoint_formats.py``
+checks that the two are inverses for every model class and head.
 """
 
 from __future__ import annotations

@@ -134,9 +134,11 @@ def _config_file(prefix: str) -> Optional[str]:
 
 
 def infer_training_config(state: Dict[str, np.ndarray], prefix: str) -> ElectraConfig:
-    """Encoder config (and an original classifier's num_labels) from the weights' shapes.
+    """Encoder config and head (num_labels; the original QA head's layer options) from the
+    weights' shapes, names as a single-task model has them.
 
-    num_attention_heads cannot be read from shapes: the original rule hidden_size // 64.
+    Shapes do not show num_attention_heads (the original rule hidden_size // 64 is used) nor the
+    QA head's inference options (beam_size, answerable_weight: defaults).
     """
     def shape(name):
         for key in (f"electra.{name}", name):
@@ -160,10 +162,18 @@ def infer_training_config(state: Dict[str, np.ndarray], prefix: str) -> ElectraC
         max_position_embeddings=shape("embeddings.position_embeddings.weight")[0],
         type_vocab_size=shape("embeddings.token_type_embeddings.weight")[0],
     )
-    heads = [n for n in state if n.startswith("task_specific.") or n.startswith("classifier.")]
-    classifier = [n for n in heads if re.search(r"(^|\.)classifier\.weight$", n)]
-    if len(classifier) == 1:
-        config = config.replace(head="electra", num_labels=int(state[classifier[0]].shape[1]))
+    if "classifier.weight" in state:  # the original single-dense classification / tagging head
+        config = config.replace(head="electra", num_labels=int(state["classifier.weight"].shape[1]))
+    elif "classifier.out_proj.weight" in state:
+        config = config.replace(num_labels=int(state["classifier.out_proj.weight"].shape[1]))
+    elif "qa_head.start.weight" in state:  # the original QA head; which layers it has sets its options
+        options = {"joint_prediction": "qa_head.qa_hidden.weight" in state,
+                   "answerable_classifier": "qa_head.answerable.weight" in state,
+                   "answerable_uses_start_logits": "qa_head.answerable_hidden.weight" in state}
+        hidden = state.get("qa_head.qa_hidden.weight", state.get("qa_head.answerable_hidden.weight"))
+        if hidden is not None:
+            options["qa_hidden_size"] = int(hidden.shape[1])
+        config = config.replace(head="electra", head_options=options)
     return config
 
 
