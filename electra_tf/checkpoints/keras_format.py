@@ -17,7 +17,7 @@ import numpy as np
 from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
-from electra_tf.io_utils import atomic_output_path, atomic_write_json
+from electra_tf.io_utils import atomic_write_bytes, atomic_write_text
 
 KERAS_WEIGHTS = "model.weights.h5"
 
@@ -26,17 +26,40 @@ def is_keras_directory(path: str) -> bool:
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, KERAS_WEIGHTS))
 
 
+def keras_weights_bytes(model) -> bytes:
+    """``model.save_weights`` output (a Keras 3 ``.weights.h5``) built in memory.
+
+    Writing the HDF5 file straight to disk crashed the process (a segmentation fault inside
+    h5py, exit 139) when the disk filled up or the file-size limit was hit. Built in memory, the
+    bytes go to disk through one ordinary atomic write, whose failure is a normal OSError and
+    leaves no partial file. Uses Keras' own writer (H5IOStore, _save_state: the code behind
+    save_weights), so the file is the one save_weights writes and load_weights reads it.
+    """
+    import io
+
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    try:
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
+                               visited_saveables=set())
+    finally:
+        store.close()
+    return buffer.getvalue()
+
+
 def write_keras_directory(model, directory: str) -> str:
-    os.makedirs(directory, exist_ok=True)
-    with atomic_output_path(os.path.join(directory, KERAS_WEIGHTS)) as tmp:
-        model.save_weights(tmp)
-    model.config.to_json_file(os.path.join(directory, "config.json"), architectures=[model.hf_architecture])
+    """Write ``config.json`` and ``model.weights.h5``; each file is replaced atomically, and both
+    are serialized before anything is written."""
+    weights = keras_weights_bytes(model)
+    data = model.config.to_dict()
+    data["architectures"] = [model.hf_architecture]
     # Record the model type so that a reader knows which class wrote the weights.
-    path = os.path.join(directory, "config.json")
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    data["electra_tf"]["model_type"] = model.model_type
-    atomic_write_json(path, data)
+    data.setdefault("electra_tf", {})["model_type"] = model.model_type
+    os.makedirs(directory, exist_ok=True)
+    atomic_write_bytes(os.path.join(directory, KERAS_WEIGHTS), weights)
+    atomic_write_text(os.path.join(directory, "config.json"), json.dumps(data, indent=2, sort_keys=True) + "\n")
     return directory
 
 
