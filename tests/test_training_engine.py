@@ -292,4 +292,7 @@ def test_engine_needs_no_finetuning_or_modeling_code(tmp_path):
         if name.endswith(".py"):
             with open(os.path.join(training, name)) as f:
                 source = f.read()
-            assert not re.search(r"electra_tf\.(finetuning|modeling)|from electra_tf import", source), name
+            imports = re.findall(r"^\s*(?:from|import)\s+(electra_tf[\w.]*)", source, flags=re.MULTILINE)
+            if name == "checkpointing.py":  # the pattern sees imports inside functions too
+                assert "electra_tf.training.optimization" in imports
+            assert not [m for m in imports if m == "electra_tf" or m.startswith(("electra_tf.finetuning", "electra_tf.modeling"))], name
