@@ -84,7 +84,7 @@ def read_jsonl(path: str):
     except FileNotFoundError:
         raise DataError(f"File not found: {path}") from None
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: byte {e.start} is not valid UTF-8.") from None
+        raise DataError(invalid_utf8_message(path, e)) from None
 
 
 def invalid_utf8_message(path: str, error: UnicodeDecodeError) -> str:

@@ -76,3 +76,46 @@ def test_predict_missing_input_is_a_clear_error(tmp_path, capsys):
     model_dir = _save(model.build_with_dummy_inputs(), tmp_path / "model")
     assert predict.main(["--model", model_dir, "--input", str(tmp_path / "nope.txt"), "--output", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.strip().endswith(f"Input file not found: {tmp_path / 'nope.txt'}")
+
+
+def test_predict_featurizes_with_the_runners_preprocessors_and_no_temporary_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    from electra_tf.finetuning.classification.preprocessor import SentencePreprocessor
+    from electra_tf.finetuning.hparams import FinetuningConfig
+    from electra_tf.finetuning.qa.preprocessor import QAPreprocessor
+    from electra_tf.finetuning.runner import FinetuningRunner
+    from electra_tf.finetuning.tagging.preprocessor import TaggingPreprocessor
+
+    config = FinetuningConfig("electra-tiny", f"{ROOT}/examples/data", task_names=["sst", "tags", "squad"],
+                              task_config={"tags": {"type": "tagging", "labels": ["O", "B-X", "I-X"]}})
+    runner_classes = [type(task.preprocessor) for task in FinetuningRunner(config).tasks]
+    assert runner_classes == [SentencePreprocessor, TaggingPreprocessor, QAPreprocessor]
+
+    models = [et.TFElectraForSequenceClassification(_config(num_labels=2, head="electra")),
+              et.TFElectraForTokenClassification(_config(num_labels=3, id2label={0: "O", 1: "B-X", 2: "I-X"}, head="electra")),
+              et.TFElectraForQuestionAnswering(_config(head="electra"))]
+    names = ["in.txt", "in.conll", "in.json"]
+    model_dirs = [_save(model.build_with_dummy_inputs(), tmp_path / f"model_{name}") for model, name in zip(models, names)]
+    used = []
+    for cls in runner_classes:
+        def spy(self, *args, _featurize=cls.featurize, **kwargs):
+            used.append(type(self))
+            return _featurize(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "featurize", spy)
+
+    def no_temporary_folders(*args, **kwargs):
+        raise AssertionError("predict.py created a temporary folder")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_temporary_folders)
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", no_temporary_folders)
+    (tmp_path / "in.txt").write_text("a good movie\n", encoding="utf-8")
+    (tmp_path / "in.conll").write_text("good\nmovie\n", encoding="utf-8")
+    (tmp_path / "in.json").write_text(json.dumps({"data": [{"paragraphs": [
+        {"context": "the movie was good", "qas": [{"id": "q0", "question": "what was good"}]}]}]}))
+    for model_dir, name, expected in zip(model_dirs, names, runner_classes):
+        del used[:]
+        assert predict.main(["--model", model_dir, "--input", str(tmp_path / name), "--output", str(tmp_path / f"out_{name}"),
+                             "--max-seq-length", "24", "--max-query-length", "8", "--doc-stride", "8"]) == 0
+        assert used and set(used) == {expected}
