@@ -38,17 +38,28 @@ def _batches(items, size):
 
 
 def _read_lines(path):
+    """The lines of ``path``: only "\\n" (or "\\r\\n") ends a line, unlike str.splitlines, which
+    also splits on \\x0b, \\x0c, \\x1c-\\x1e, \\x85, \\u2028 and \\u2029 and so would shift every
+    prediction after such a character. A UTF-8 byte-order mark is dropped."""
     from electra_tf.errors import DataError
 
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().splitlines()
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         raise DataError(f"Input file not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"Input {path} is a folder; give a text file.") from None
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         from electra_tf.io_utils import invalid_utf8_message
 
         raise DataError(invalid_utf8_message(path, e)) from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def _labels(model):
@@ -86,21 +97,24 @@ def predict_classification(model, preprocessor, args):
     from electra_tf.finetuning.task import Example
     from electra_tf.io_utils import atomic_write_text
 
-    lines = [l for l in _read_lines(args.input) if l.strip()]
-    if not lines:
+    lines = _read_lines(args.input)
+    if not any(line.strip() for line in lines):
         raise DataError(f"{args.input}: no text to classify.")
-    pairs = [l.split("\t", 1) if "\t" in l else [l, None] for l in lines]
     labels = model.config.id2label or {i: str(i) for i in range(model.config.num_labels)}
     dummy = 0.0 if preprocessor.problem == "regression" else preprocessor.labels[0]
-    out = []
-    for batch in _batches(pairs, args.batch_size):
+    # One output record per input line, in order, with its 1-based line number; blank lines give
+    # a record flagged "empty" so that outputs and inputs stay aligned.
+    numbered = [(n, line.split("\t", 1) if "\t" in line else [line, None]) for n, line in enumerate(lines, 1)
+                if line.strip()]
+    records = {n: {"line": n, "text": line, "empty": True} for n, line in enumerate(lines, 1) if not line.strip()}
+    for batch in _batches(numbered, args.batch_size):
         examples = [Example(eid=i, task_name=TASK_NAME, fields={"text_a": a, "text_b": b or None, "label": dummy})
-                    for i, (a, b) in enumerate(batch)]
+                    for i, (_, (a, b)) in enumerate(batch)]
         features = preprocessor.featurize(examples, is_training=False)
         arrays = [np.array([f[k] for f in features], "int32") for k in ("input_ids", "input_mask", "segment_ids")]
         logits = np.asarray(model(arrays[0], attention_mask=arrays[1], token_type_ids=arrays[2])["logits"])
-        for (a, b), row in zip(batch, logits):
-            record = {"text": a} if b is None else {"text": a, "text_b": b}
+        for (n, (a, b)), row in zip(batch, logits):
+            record = {"line": n, "text": a} if b is None else {"line": n, "text": a, "text_b": b}
             if model.config.num_labels == 1:
                 record["prediction"] = float(row[0])
             else:
@@ -108,7 +122,8 @@ def predict_classification(model, preprocessor, args):
                 best = int(np.argmax(probs))
                 record.update(label=labels[best], score=float(probs[best]),
                               scores={labels[i]: float(p) for i, p in enumerate(probs)})
-            out.append(json.dumps(record, ensure_ascii=False))
+            records[n] = record
+    out = [json.dumps(records[n], ensure_ascii=False) for n in range(1, len(lines) + 1)]
     atomic_write_text(args.output, "\n".join(out) + "\n")
     return len(out)
 
@@ -200,31 +215,40 @@ def main(argv=None) -> int:
     parser.add_argument("--max-query-length", type=int, default=64)
     parser.add_argument("--doc-stride", type=int, default=128)
     parser.add_argument("--qa-na-threshold", type=float, default=-2.75)
+    parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
     args = parser.parse_args(argv)
 
-    from electra_tf.checkpoints.loading import default_model_type
-    from electra_tf.errors import ConfigError, ElectraError
-    from electra_tf.checkpoints.hf import read_tokenizer_files
-    from electra_tf.modeling.models import MODEL_CLASSES
-    from electra_tf.text.tokenizer import build_tokenizer
+    from electra_tf.cli_support import run_command
 
-    try:
+    def action():
+        from electra_tf.startup import start_tensorflow
+
+        start_tensorflow(verbose=args.verbose)
+        from electra_tf.checkpoints.hf import read_tokenizer_files
+        from electra_tf.checkpoints.registry import default_model_type
+        from electra_tf.errors import ConfigError
+        from electra_tf.modeling.models import MODEL_CLASSES
+        from electra_tf.text.tokenizer import build_tokenizer
+
+        if not os.path.exists(args.model):
+            raise ConfigError(f"Model directory not found: {args.model}")
         model_type = default_model_type(args.model)
         handlers = {"sequence-classification": predict_classification, "token-classification": predict_tagging,
                     "question-answering": predict_qa}
         if model_type not in handlers:
             raise ConfigError(f"{args.model} holds a {model_type} model; prediction needs a fine-tuned classifier, tagger or QA model.")
         model = MODEL_CLASSES[model_type].from_pretrained(args.model)
+        if args.max_seq_length > model.config.max_position_embeddings:
+            raise ConfigError(f"--max-seq-length {args.max_seq_length} exceeds the model's "
+                              f"{model.config.max_position_embeddings} position embeddings; lower it.")
         args.vocab, args.do_lower_case = read_tokenizer_files(args.model)
         if args.vocab is None:
             raise ConfigError(f"{args.model} has no vocab.txt; copy the model's vocabulary there.")
         tokenizer = build_tokenizer(args.vocab, args.do_lower_case)
         count = handlers[model_type](model, build_preprocessor(model_type, model, tokenizer, args), args)
-    except ElectraError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"Wrote {count} predictions to {args.output}")
-    return 0
+        print(f"Wrote {count} predictions to {args.output}")
+
+    return run_command(action)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,16 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
+class QuietFileHandler(logging.FileHandler):
+    """A log file that stops, with one line on stderr, when it cannot be written (a full disk),
+    instead of printing a traceback for every later message."""
+
+    def handleError(self, record) -> None:
+        if not getattr(self, "_failed", False):
+            self._failed = True
+            print(f"warning: cannot write the log file {self.baseFilename}; logging to it stopped.", file=sys.stderr)
+
+
 def setup_logging(log_file: str = None) -> None:
     logger = logging.getLogger("electra_tf")
     logger.setLevel(logging.INFO)
@@ -36,7 +46,7 @@ def setup_logging(log_file: str = None) -> None:
             old.close()
     if log_file:
         os.makedirs(os.path.dirname(log_file), exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler = QuietFileHandler(log_file, encoding="utf-8")
         handler.setFormatter(formatter)
         logger.addHandler(handler)
         # Lines that go to the log file only (progress lines while a progress bar is shown).
@@ -50,33 +60,44 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", required=True, help="Location of data files (model weights, etc).")
     parser.add_argument("--model-name", required=True, help="The name of the model being fine-tuned.")
     parser.add_argument("--hparams", default="{}", help="JSON dict of hyperparameters, or a path to a .json file.")
+    parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
     args = parser.parse_args(argv)
 
-    from electra_tf.errors import ElectraError
-    from electra_tf.finetuning.hparams import FinetuningConfig, parse_hparams
+    from electra_tf.cli_support import run_command
 
-    try:
+    state = {}
+
+    def action():
+        from electra_tf.finetuning.hparams import FinetuningConfig, parse_hparams
+        from electra_tf.finetuning.scoring import format_results
+        from electra_tf.startup import start_tensorflow
+
         setup_logging()
         hparams = parse_hparams(args.hparams)
         config = FinetuningConfig(args.model_name, args.data_dir, **hparams)
+        state["config"] = config
+        start_tensorflow(verbose=args.verbose)
         from electra_tf.finetuning.runner import FinetuningRunner
 
         runner = FinetuningRunner(config)  # validates data, vocabulary and checkpoint before writing anything
         setup_logging(config.model_dir + ".log")
         trials = runner.run()
-    except ElectraError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("Interrupted: run the same command again to resume from the last checkpoint.", file=sys.stderr)
-        return 130
-    if trials:
-        print(f"Results: {config.results_txt}")
-        for trial in trials:
-            for task, metrics in trial["results"].items():
-                print(f"trial {trial['trial']} (seed {trial['seed']}) {task}: "
-                      + " - ".join(f"{k}: {v:.2f}" for k, v in metrics.items()))
-    return 0
+        if trials:
+            print(f"Results: {config.results_txt}")
+            for trial in trials:
+                for task, metrics in trial["results"].items():
+                    print(f"trial {trial['trial']} (seed {trial['seed']}) {task}: {format_results(metrics)}")
+
+    def resume_hint():
+        config = state.get("config")
+        if config is None:
+            return None
+        from electra_tf.finetuning.runner import resumable_checkpoint
+
+        found = resumable_checkpoint(config)
+        return f"Run the same command again to resume from {found}." if found else None
+
+    return run_command(action, interrupted_hint=resume_hint)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="convert only the discriminator of a pre-training checkpoint that also holds the generator")
     parser.add_argument("--strict", action="store_true",
                         help="fail on anything not mapped except optimizer slots and global_step (e.g. other heads)")
+    parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
     return parser
 
 
@@ -77,12 +78,16 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
 
-    from electra_tf.checkpoints.registry import default_model_type
-    from electra_tf.config import ElectraConfig
-    from electra_tf.errors import ElectraError
-    from electra_tf.modeling.models import MODEL_CLASSES
+    from electra_tf.cli_support import run_command
 
-    try:
+    def action():
+        from electra_tf.startup import start_tensorflow
+
+        start_tensorflow(verbose=args.verbose)
+        from electra_tf.checkpoints.registry import default_model_type
+        from electra_tf.config import ElectraConfig
+        from electra_tf.modeling.models import MODEL_CLASSES
+
         model_type = args.model_type or default_model_type(args.input)
         config = ElectraConfig.from_json_file(args.config) if args.config else None
         if config is None and args.num_attention_heads:
@@ -102,19 +107,17 @@ def main(argv=None) -> int:
             vocab = candidate if os.path.isfile(candidate) else None
         task_name = args.task_name or source_task_name(args.input)
         model.save_pretrained(args.output, format=args.to, vocab_file=vocab, task_name=task_name)
-    except ElectraError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    report = model.load_report
-    print(f"Model type: {model_type} ({cls.__name__}), head: {model.config.head}")
-    print(report.summary())
-    summary = {
-        "input": args.input, "output": args.output, "to": args.to, "model_type": model_type,
-        "mapped": len(report.mapped), "parameters": report.parameter_count,
-        "newly_initialized": report.newly_initialized, "skipped": len(report.skipped),
-    }
-    print(json.dumps(summary))
-    return 0
+        report = model.load_report
+        print(f"Model type: {model_type} ({cls.__name__}), head: {model.config.head}")
+        print(report.summary())
+        summary = {
+            "input": args.input, "output": args.output, "to": args.to, "model_type": model_type,
+            "mapped": len(report.mapped), "parameters": report.parameter_count,
+            "newly_initialized": report.newly_initialized, "skipped": len(report.skipped),
+        }
+        print(json.dumps(summary))
+
+    return run_command(action)
 
 
 if __name__ == "__main__":

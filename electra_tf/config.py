@@ -14,7 +14,8 @@ import json
 import os
 from typing import Any, Dict, Mapping, Optional
 
-from electra_tf.errors import ConfigError, closest
+from electra_tf.errors import ConfigError, check_known_keys, closest
+from electra_tf.io_utils import invalid_utf8_message
 
 # Activations we implement. "gelu" is the exact erf form used by the original and by HF.
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish", "tanh")
@@ -139,10 +140,7 @@ class ElectraConfig:
             elif allow_generic and (key in _GENERIC_KEYS or key.startswith("_")):
                 continue
             else:
-                raise ConfigError(
-                    f"{source}: unknown ELECTRA config key {key!r}.{closest(key, known)} "
-                    f"Valid keys: {', '.join(sorted(known))}."
-                )
+                check_known_keys(source, [key], known, "ELECTRA config key")
         ours = values.get("electra_tf")
         if isinstance(ours, Mapping):  # written by save_pretrained: our head settings
             for key in ("head", "head_options"):
@@ -168,14 +166,14 @@ class ElectraConfig:
         if not os.path.isfile(path):
             raise ConfigError(f"Config file not found: {path}")
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is ignored
                 values = json.load(f)
         except json.JSONDecodeError as e:
             raise ConfigError(
                 f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); fix the file."
             ) from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not UTF-8 text; a config must be a JSON file.") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(invalid_utf8_message(path, e)) from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a JSON object, got {type(values).__name__}.")
         model_type = values.get("model_type")
@@ -206,10 +204,7 @@ class ElectraConfig:
 
     def replace(self, **changes) -> "ElectraConfig":
         """A copy with some fields changed (validated)."""
-        unknown = set(changes) - set(self.field_names())
-        if unknown:
-            key = sorted(unknown)[0]
-            raise ConfigError(f"Unknown ELECTRA config key {key!r}.{closest(key, self.field_names())}")
+        check_known_keys("", sorted(changes), self.field_names(), "ELECTRA config key", list_known=False)
         if "num_labels" in changes and "id2label" not in changes and changes["num_labels"] != self.num_labels:
             changes.update(id2label=None, label2id=None)  # the old label names no longer apply
         return dataclasses.replace(self, **changes)
@@ -247,10 +242,7 @@ class ElectraConfig:
                 + closest(str(model_size), _MODEL_SIZES)
             )
         overrides = dict(model_hparam_overrides or {})
-        known = set(cls.field_names())
-        for key in overrides:
-            if key not in known:
-                raise ConfigError(f"model_hparam_overrides: unknown key {key!r}.{closest(key, known)}")
+        check_known_keys("model_hparam_overrides", overrides, cls.field_names(), list_known=False)
         args: Dict[str, Any] = dict(_MODEL_SIZES[model_size])
         args["vocab_size"] = vocab_size
         args.update(overrides)

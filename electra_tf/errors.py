@@ -34,11 +34,16 @@ def closest(name: str, candidates: Iterable[str]) -> str:
     return f" Did you mean {match[0]!r}?" if match else ""
 
 
-def check_known_keys(section: str, given: Iterable[str], known: Iterable[str], what: str = "key") -> None:
+def check_known_keys(section: str, given: Iterable[str], known: Iterable[str], what: str = "key",
+                     list_known: bool = True) -> None:
     """Raise a ConfigError naming the first unknown key of ``given`` (with the closest known
-    one as a hint and the list of known keys); the one check behind every task option block."""
+    one as a hint and, if ``list_known``, the list of known keys): the one check behind every
+    option block (hparams, config files, task options). Without a ``section`` the message reads
+    "Unknown <what> 'x'. Did you mean 'y'?"."""
     known = sorted(set(known))
-    unknown = sorted(set(given) - set(known))
+    unknown = [key for key in given if key not in set(known)]  # the first in the user's order
     if unknown:
         key = unknown[0]
-        raise ConfigError(f"{section}: unknown {what} {key!r}.{closest(key, known)} Known: {', '.join(known)}.")
+        head = f"{section}: unknown {what}" if section else f"Unknown {what}"
+        tail = f" Known: {', '.join(known)}." if list_known else ""
+        raise ConfigError(f"{head} {key!r}.{closest(key, known)}{tail}")

@@ -13,6 +13,7 @@ import json
 import sys
 
 from electra_tf.errors import DataError
+from electra_tf.io_utils import invalid_utf8_message
 from electra_tf.finetuning.qa import metrics as qa_metrics
 
 METRICS = ("squad", "squad2", "mrqa", "korquad", "cmrc2018", "drcd")
@@ -20,14 +21,14 @@ METRICS = ("squad", "squad2", "mrqa", "korquad", "cmrc2018", "drcd")
 
 def _load_json(path: str, what: str):
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is ignored
             return json.load(f)
     except FileNotFoundError:
         raise DataError(f"{what} file not found: {path}") from None
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text.") from None
+    except UnicodeDecodeError as e:
+        raise DataError(invalid_utf8_message(path, e)) from None
 
 
 def load_mrqa_answers(path: str):
@@ -69,13 +70,10 @@ def main(argv=None) -> int:
     parser.add_argument("--na-prob-file", default=None, help="squad2: JSON of no-answer probabilities (null odds)")
     parser.add_argument("--na-prob-thresh", type=float, default=1.0, help="squad2: predict no answer above this")
     args = parser.parse_args(argv)
-    try:
-        result = evaluate(args.metric, args.data, args.predictions, args.na_prob_file, args.na_prob_thresh)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, ensure_ascii=False))
-    return 0
+    from electra_tf.cli_support import run_command
+
+    return run_command(lambda: print(json.dumps(evaluate(args.metric, args.data, args.predictions, args.na_prob_file,
+                                                         args.na_prob_thresh), ensure_ascii=False)))
 
 
 if __name__ == "__main__":

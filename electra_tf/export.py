@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from electra_tf.errors import ElectraError
 
 
 def main(argv=None) -> int:
@@ -19,25 +18,26 @@ def main(argv=None) -> int:
     parser.add_argument("--output", required=True, help="SavedModel directory to write")
     parser.add_argument("--model-type", default=None, help="model class (default: the directory's own)")
     parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
     args = parser.parse_args(argv)
-    from electra_tf.startup import start_tensorflow
+    from electra_tf.cli_support import run_command
 
-    start_tensorflow()
-    from electra_tf.checkpoints.hf import read_tokenizer_files
-    from electra_tf.serving import export_saved_model
-    from electra_tf.checkpoints.loading import default_model_type
-    from electra_tf.modeling.models import MODEL_CLASSES
+    def action():
+        from electra_tf.startup import start_tensorflow
 
-    try:
+        start_tensorflow(verbose=args.verbose)
+        from electra_tf.checkpoints.hf import read_tokenizer_files
+        from electra_tf.checkpoints.registry import default_model_type
+        from electra_tf.modeling.models import MODEL_CLASSES
+        from electra_tf.serving import export_saved_model
+
         model_type = args.model_type or default_model_type(args.model)
         model = MODEL_CLASSES[model_type].from_pretrained(args.model)
         vocab, lower = read_tokenizer_files(args.model)
         export_saved_model(model, args.output, vocab, lower, args.max_seq_length)
-    except ElectraError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"SavedModel written to {args.output}")
-    return 0
+        print(f"SavedModel written to {args.output}")
+
+    return run_command(action)
 
 
 if __name__ == "__main__":

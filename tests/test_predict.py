@@ -32,6 +32,9 @@ def test_predict_classification_on_sentences_and_pairs(tmp_path):
     assert predict.main(["--model", model_dir, "--input", str(tmp_path / "in.txt"), "--output", str(tmp_path / "out.jsonl"),
                          "--max-seq-length", "16"]) == 0
     records = [json.loads(l) for l in (tmp_path / "out.jsonl").read_text().splitlines()]
+    # one record per input line (issue: runs never mislabel): the blank third line is flagged empty
+    assert [r["line"] for r in records] == [1, 2, 3] and records[2] == {"line": 3, "text": "", "empty": True}
+    records = records[:2]
     assert [r["text"] for r in records] == ["The movie was great!", "bad film"] and records[1]["text_b"] == "good plot"
     tok = FullTokenizer(VOCAB)
     ids, mask, types, _ = encode_pair(tok, tok.tokenize("The movie was great!"), None, 16)
@@ -119,3 +122,42 @@ def test_predict_featurizes_with_the_runners_preprocessors_and_no_temporary_fold
         assert predict.main(["--model", model_dir, "--input", str(tmp_path / name), "--output", str(tmp_path / f"out_{name}"),
                              "--max-seq-length", "24", "--max-query-length", "8", "--doc-stride", "8"]) == 0
         assert used and set(used) == {expected}
+
+
+def test_predict_keeps_one_record_per_newline_line(tmp_path):
+    """Only \\n ends a line: blank lines and Unicode line separators inside a text do not shift
+    the predictions (str.splitlines split on \\x0b \\x0c \\x1c-\\x1e \\x85 \\u2028 \\u2029)."""
+    model = et.TFElectraForSequenceClassification(_config(num_labels=2, head="electra"))
+    model_dir = _save(model.build_with_dummy_inputs(), tmp_path / "model")
+    texts = ["first\u2028still first", "", "third\x0bthird\x0cthird", "fourth\x1c\x1d\x1e\x85end", "   ",
+             "sixth\u2029", "\ufeffseventh"]
+    (tmp_path / "in.txt").write_bytes(("\ufeff" + "\r\n".join(texts[:3]) + "\n" + "\n".join(texts[3:])).encode("utf-8"))
+    out = tmp_path / "out.jsonl"
+    assert predict.main(["--model", model_dir, "--input", str(tmp_path / "in.txt"), "--output", str(out),
+                         "--max-seq-length", "16"]) == 0
+    lines = out.read_bytes().decode("utf-8").split("\n")
+    assert lines[-1] == "" and len(lines) == len(texts) + 1
+    records = [json.loads(line) for line in lines[:-1]]
+    assert [r["line"] for r in records] == list(range(1, 8))
+    assert [r.get("empty", False) for r in records] == [False, True, False, False, True, False, False]
+    assert records[0]["text"] == "first\u2028still first" and records[3]["text"] == "fourth\x1c\x1d\x1e\x85end"
+    assert records[6]["text"] == "\ufeffseventh"  # only the file's own byte-order mark is dropped
+
+
+def test_predict_input_errors_name_the_users_file(tmp_path, capsys):
+    model = et.TFElectraForSequenceClassification(_config(num_labels=2, head="electra"))
+    model_dir = _save(model.build_with_dummy_inputs(), tmp_path / "model")
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes(b"caf\xe9\n")
+    assert predict.main(["--model", model_dir, "--input", str(bad), "--output", str(tmp_path / "o"),
+                         "--max-seq-length", "16"]) == 2
+    assert f"{bad}: byte 3 is not valid UTF-8" in capsys.readouterr().err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    assert predict.main(["--model", model_dir, "--input", str(empty), "--output", str(tmp_path / "o"),
+                         "--max-seq-length", "16"]) == 2
+    assert f"{empty}: no text to classify" in capsys.readouterr().err
+    # a max_seq_length beyond the model's position embeddings is an error, not a TensorFlow traceback
+    (tmp_path / "ok.txt").write_text("fine\n", encoding="utf-8")
+    assert predict.main(["--model", model_dir, "--input", str(tmp_path / "ok.txt"), "--output", str(tmp_path / "o")]) == 2
+    assert "--max-seq-length 128 exceeds the model's 64 position embeddings" in capsys.readouterr().err

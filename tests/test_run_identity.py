@@ -1,8 +1,5 @@
 """Run identity records: equal settings reuse the folder and its seed; any difference is named."""
 
-import json
-import os
-
 import pytest
 
 from electra_tf.training.run_identity import RunIdentity, RunMismatchError, path_digest

@@ -99,10 +99,14 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
                 meta = json.load(f)
         except (OSError, json.JSONDecodeError):
             meta = {}
-        if meta.get("key") == key:
+        if meta.get("key") == key and meta.get("bytes") == os.path.getsize(path):
             logger.info("Using cached features %s (%d records)", path, meta["n_examples"])
             return path, meta
-        logger.info("Cached features %s are stale (data, vocab or settings changed): rebuilding.", path)
+        if meta.get("key") == key and "bytes" in meta:
+            logger.warning("Cached features %s are truncated or changed (%d bytes, %s recorded): rebuilding.", path,
+                           os.path.getsize(path), meta.get("bytes"))
+        else:
+            logger.info("Cached features %s are stale (data, vocab or settings changed): rebuilding.", path)
 
     features: List[Dict] = []
     counts = {}
@@ -128,6 +132,12 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
         # The original shuffles the training records once before writing (unseeded); ours is seeded.
         random.Random(config.seed if config.seed is not None else 0).shuffle(features)
     n_real = len(features)
+    if is_training and n_real < pad_multiple:
+        from electra_tf.errors import ConfigError
+
+        raise ConfigError(
+            f"train_batch_size={pad_multiple} is larger than the {n_real} training features of "
+            f"{', '.join(t.name for t in tasks)}; lower train_batch_size (one step would be mostly padding).")
     while len(features) % pad_multiple:
         features.append(dummy_feature(len(all_tasks), spec))
     os.makedirs(folder, exist_ok=True)
@@ -135,7 +145,8 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
         with tf.io.TFRecordWriter(tmp) as writer:
             for record in serialize_features(features, spec):
                 writer.write(record)
-    meta = {"n_examples": len(features), "n_real": n_real, "key": key, "counts": counts}
+    # "bytes": a truncated or replaced file with intact metadata is rebuilt, not read mid-training
+    meta = {"n_examples": len(features), "n_real": n_real, "key": key, "counts": counts, "bytes": os.path.getsize(path)}
     atomic_write_json(meta_path, meta)
     logger.info("Wrote %d features (%d real) to %s", len(features), n_real, path)
     return path, meta

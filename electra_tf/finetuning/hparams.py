@@ -16,7 +16,8 @@ import json
 import os
 from typing import Any, Dict, List, Mapping
 
-from electra_tf.errors import ConfigError, closest
+from electra_tf.errors import ConfigError, check_known_keys, closest
+from electra_tf.io_utils import invalid_utf8_message
 
 # name -> (default, comment). Order and comments follow configure_finetuning.py.
 ORIGINAL_HPARAMS: Dict[str, Any] = {
@@ -84,6 +85,10 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "bucket_size": 32,  # dynamic padding rounds lengths up to a multiple of this (bounded XLA shapes)
     "gradient_accumulation_steps": 1,
     "keep_checkpoint_max": 5,  # the Estimator default
+    # Also checkpoint every this many seconds (0: never), so a killed run loses at most this much
+    # work; the original saved only every save_checkpoints_steps (1,000,000) steps. TF's Estimator
+    # default was 600 s.
+    "save_checkpoints_secs": 600,
     "resume": True,  # continue an interrupted run from its last checkpoint
     "overwrite_model_dir": False,  # the original wiped model_dir of each trial; we ask first
     "eval_every_steps": 0,  # 0: evaluate at the end only (original)
@@ -182,10 +187,8 @@ class FinetuningConfig:
 
     # ------------------------------------------------------------------ updates
     def update(self, kwargs: Mapping[str, Any]) -> None:
-        known = self.hparam_names()
+        check_known_keys("", kwargs, self.hparam_names(), "hparam", list_known=False)
         for key, value in kwargs.items():
-            if key not in known:
-                raise ConfigError(f"Unknown hparam {key!r}.{closest(key, known)}")
             setattr(self, key, value)
 
     @staticmethod
@@ -283,6 +286,9 @@ class FinetuningConfig:
         if self.max_seq_length < 5:
             raise ConfigError(f"hparam max_seq_length={self.max_seq_length} leaves no room for text beside the special "
                               f"tokens [CLS] and [SEP]; use at least 5 (128 is the original default).")
+        if not 0 <= finite("save_checkpoints_secs"):
+            raise ConfigError(f"hparam save_checkpoints_secs must be >= 0 (0: no time-based checkpoints), got "
+                              f"{self.save_checkpoints_secs!r}.")
         for name in ("max_query_length", "doc_stride", "n_best_size", "max_answer_length", "beam_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -359,7 +365,7 @@ def parse_hparams(value: str) -> Dict[str, Any]:
             with open(path, encoding="utf-8-sig") as f:  # utf-8-sig: a byte-order mark is dropped
                 text = f.read()
         except UnicodeDecodeError as e:
-            raise ConfigError(f"{path}: byte {e.start} is not valid UTF-8; --hparams must be a UTF-8 JSON file.") from None
+            raise ConfigError(invalid_utf8_message(path, e)) from None
         source = path
     elif not looks_like_json and stripped and os.sep not in stripped and " " not in stripped:
         # A bare word is neither JSON nor an existing file: say that, not "a trailing comma?".

@@ -52,6 +52,8 @@ class TaskOptions:
     def from_config(cls, config, task_name: str) -> "TaskOptions":
         """The options of task ``task_name`` under a FinetuningConfig."""
         entry = config.task_config.get(task_name, {}) if isinstance(config.task_config, dict) else {}
+        if not isinstance(entry, dict):
+            raise ConfigError(f"task_config.{task_name} must be a JSON object of task options, got {entry!r}.")
         return cls(
             raw_data_dir=config.raw_data_dir_for(task_name), max_seq_length=config.max_seq_length,
             do_lower_case=bool(config.do_lower_case), debug=bool(config.debug),

@@ -11,30 +11,22 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import random
 import shutil
 import time
 from typing import Dict, List, Optional
 
-import numpy as np
-
-from electra_tf.config import ElectraConfig
+from electra_tf.checkpoints.reconcile import resolve_model_config
 from electra_tf.errors import CheckpointError, ConfigError, DataError
-from electra_tf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from electra_tf.finetuning.evaluation import Evaluator
+from electra_tf.finetuning.identity import training_settings
+from electra_tf.finetuning.model_export import export_task_model
+from electra_tf.finetuning.results import write_results
 from electra_tf.training.runtime import is_chief, set_seed
 
 logger = logging.getLogger("electra_tf")
 
-MODEL_SUBDIR = "model"  # the exported single-task model inside a trial's model_dir
 
-
-# ---------------------------------------------------------------------------- model config
-# Reconciling the hparams with the checkpoint lives with the checkpoint formats.
-from electra_tf.checkpoints.reconcile import checkpoint_config, resolve_model_config  # noqa: E402,F401
-
-
-# ---------------------------------------------------------------------------- helpers
 def hf_named_weights(model):
     """The fine-tuning model's (canonical HF-style name, variable) pairs: its checkpoint names."""
     return [(ref.name, ref.variable) for ref in model.hf_weights()]
@@ -48,27 +40,16 @@ def training_checkpoint(model, optimizer=None):
     return checkpointing.training_checkpoint(model, optimizer, named_weights=hf_named_weights(model))
 
 
-def write_results(config, trials: List[Dict]) -> None:
-    """results.txt in the original's format, results.pkl, and results.json with max/mean."""
-    lines = []
-    for trial in trials:
-        for task, metrics in trial["results"].items():
-            lines.append(task + ": " + " - ".join(f"{k}: {v:.2f}" for k, v in metrics.items()))
-    atomic_write_text(config.results_txt, "\n".join(lines) + ("\n" if lines else ""))
-    atomic_write_bytes(config.results_pkl, pickle.dumps([t["results"] for t in trials]))
-    summary: Dict[str, Dict[str, Dict[str, float]]] = {}
-    for task in config.task_names:
-        values: Dict[str, List[float]] = {}
-        for trial in trials:
-            for metric, value in trial["results"].get(task, {}).items():
-                values.setdefault(metric, []).append(value)
-        summary[task] = {m: {"max": float(np.max(v)), "mean": float(np.mean(v)), "min": float(np.min(v)),
-                             "std": float(np.std(v)), "n": len(v)} for m, v in values.items()}
-    atomic_write_json(config.results_json, {"tasks": config.task_names, "trials": trials, "summary": summary})
+def resumable_checkpoint(config) -> Optional[str]:
+    """The newest training checkpoint of the run's trials, if any (what a rerun continues from)."""
+    from electra_tf.training.checkpointing import latest_checkpoint
 
-
-def _flatten_outputs(outputs: Dict, row: int) -> Dict:
-    return {k: v[row] for k, v in outputs.items()}
+    trial = 1
+    found = None
+    while os.path.isdir(config.trial_model_dir(trial)):
+        found = latest_checkpoint(config.trial_model_dir(trial)) or found
+        trial += 1
+    return found
 
 
 # ---------------------------------------------------------------------------- runner
@@ -83,6 +64,9 @@ class FinetuningRunner:
         from electra_tf.training.precision import apply_precision
 
         self.config = config
+        self._eval_engine = None  # (model, engine): one evaluation engine per model (traced once)
+        self._evaluator = None
+        self.trained_settings: Dict[int, Dict] = {}  # eval-only runs: what each trial was trained with
         if not os.path.isfile(config.vocab_file):
             raise ConfigError(
                 f"Vocabulary not found: {config.vocab_file}. Put vocab.txt in <data-dir>/models/<model-name>/ "
@@ -187,7 +171,8 @@ class FinetuningRunner:
         options = FitOptions(
             num_train_steps=num_train_steps, batch_size=config.train_batch_size,
             steps_per_epoch=meta["n_examples"] // config.train_batch_size,
-            save_checkpoints_steps=config.save_checkpoints_steps, keep_checkpoint_max=config.keep_checkpoint_max,
+            save_checkpoints_steps=config.save_checkpoints_steps, save_checkpoints_secs=config.save_checkpoints_secs,
+            keep_checkpoint_max=config.keep_checkpoint_max,
             resume=config.resume, eval_every_steps=config.eval_every_steps, eval_each_epoch=config.eval_each_epoch,
             best_metric=config.best_metric, early_stopping_patience=config.early_stopping_patience,
             log_every_steps=config.log_every_steps, progress=config.progress,
@@ -201,11 +186,11 @@ class FinetuningRunner:
         """One evaluation engine per model (its tf.function is traced once, not per evaluation)."""
         from electra_tf.training.engine import TrainingEngine
 
-        if getattr(self, "_eval_trainer_model", None) is not model:
-            self._eval_trainer = TrainingEngine(self.strategy, model, per_example_loss=model.per_example_loss,
-                                                named_weights=lambda: hf_named_weights(model))
-            self._eval_trainer_model = model
-        return self._eval_trainer
+        if self._eval_engine is None or self._eval_engine[0] is not model:
+            engine = TrainingEngine(self.strategy, model, per_example_loss=model.per_example_loss,
+                                    named_weights=lambda: hf_named_weights(model))
+            self._eval_engine = (model, engine)
+        return self._eval_engine[1]
 
     def restore_finetuned(self, model, model_dir: str) -> int:
         """Load the fine-tuned weights of ``model_dir`` into ``model``; returns their step."""
@@ -217,141 +202,123 @@ class FinetuningRunner:
         return step
 
     # ------------------------------------------------------------------ evaluate
-    def predict(self, model, task, split: str):
-        """Run the model on ``split`` of one task; returns (rows, scorer)."""
-        from electra_tf.training.progress import progress_bar, progress_enabled
-
-        dataset, meta = self.dataset(split, False, tasks=[task])
-        trainer = self.eval_trainer(model)
-        scorer = task.get_scorer(split, model.head_state(task.name))
-        task_index = self.tasks.index(task)  # padding records carry len(self.tasks)
-        rows = []
-        seen = 0
-        bar = progress_bar(meta["n_examples"] // self.config.eval_batch_size, f"{task.name} {split}",
-                           progress_enabled(self.config.progress), unit="batch")
-        for outputs, losses, features in trainer.predict_batches(dataset):
-            bar.update(1)
-            task_ids = features["task_id"]
-            for i in range(len(task_ids)):
-                if task_ids[i] != task_index:
-                    continue
-                row_out = _flatten_outputs(outputs[task.name], i)
-                row_feat = {k: v[i] for k, v in features.items()}
-                task.update_scorer(scorer, row_out, row_feat, float(losses[i]))
-                rows.append((row_out, row_feat))
-                seen += 1
-        bar.close()
-        if seen != meta["n_real"]:
-            raise DataError(f"Evaluation of {task.name} {split} saw {seen} of {meta['n_real']} examples.")
-        return rows, scorer
+    @property
+    def evaluator(self) -> Evaluator:
+        if self._evaluator is None:
+            self._evaluator = Evaluator(self.config, self.tasks, lambda split, training, tasks: self.dataset(
+                split, training, tasks=tasks), self.eval_trainer, self.is_chief)
+        return self._evaluator
 
     def evaluate(self, model, split: str, model_dir: Optional[str] = None, step: int = 0) -> Dict[str, Dict[str, float]]:
-        from electra_tf.training.progress import write_eval_summaries
+        return self.evaluator.evaluate(model, split, model_dir, step)
 
-        results = {}
+    def check_inputs(self) -> None:
+        """Read, check and featurize every split the run will use before the first training step:
+        a broken dev/test file or an unknown label is reported now, not after hours of training."""
+        config = self.config
+        splits = []
+        if config.do_train:
+            splits.append("train")
+        if config.do_eval:
+            splits.append("dev")
         for task in self.tasks:
-            if not task.has_split(split):
-                if split == "dev":
+            for split in splits + ["eval"] * bool(config.do_test) + task.test_splits() * bool(config.write_test_outputs):
+                if split == "train":
+                    continue  # prepared by train() itself, with its seed
+                if task.has_split(split):
+                    self.dataset(split, False, tasks=[task])
+                elif split == "dev":
                     raise DataError(f"Task {task.name}: no dev data in {task.raw_data_dir()}.")
-                continue
-            _, scorer = self.predict(model, task, split)
-            results[task.name] = scorer.get_results()
-            logger.info("%s %s: %s", task.name, split, scorer.results_str())
-            self.write_task_predictions(task, split, scorer)
-        if model_dir and self.is_chief:
-            write_eval_summaries(os.path.join(model_dir, "tensorboard"), split, step, results)
-        return results
-
-    def write_task_predictions(self, task, split: str, scorer) -> None:
-        if task.prediction_folder_suffix and self.is_chief:
-            folder = os.path.join(os.path.dirname(self.config.results_txt), f"{self.config.tasks_str}_{task.prediction_folder_suffix}")
-            path = os.path.join(folder, f"{task.name}_{split}_predictions.txt")
-            task.write_predictions(split, scorer, path)
-            logger.info("Wrote %s %s predictions to %s", task.name, split, folder)
-
-    def write_test_outputs(self, model, trial: int) -> None:
-        from electra_tf.finetuning.task import TEST_OUTPUTS_PREDICTION_FILES
-
-        if not self.is_chief:
-            for task in self.tasks:  # take part in the distributed prediction, write nothing
-                for split in task.test_splits():
-                    if task.has_split(split):
-                        self.predict(model, task, split)
-            return
-        for task in self.tasks:
-            for split in task.test_splits():
-                if not task.has_split(split):
-                    continue
-                rows, scorer = self.predict(model, task, split)
-                if task.test_outputs == TEST_OUTPUTS_PREDICTION_FILES:
-                    self.write_task_predictions(task, split, scorer)
-                    continue
-                eid_key = f"{task.name}_eid"
-                predictions = {int(f[eid_key]): task.prediction_for_output(o) for o, f in rows}
-                path = self.config.test_predictions_for(task.name, split, trial)
-                atomic_write_bytes(path, pickle.dumps(predictions))
-                labels = "".join(f"{int(f[eid_key])}\t{task.label_of(o)}\n" for o, f in rows)
-                atomic_write_text(os.path.splitext(path)[0] + ".tsv", "index\tprediction\n" + labels)
-                logger.info("Wrote %d %s %s predictions to %s", len(rows), task.name, split, path)
-
-    def export_single_task(self, model, model_dir: str) -> None:
-        """Save a single-task run as an electra-tf model directory (loadable with from_pretrained)."""
-        from electra_tf.checkpoints.state import assign_state
-        from electra_tf.finetuning.task import head_weight_prefix
-        from electra_tf.modeling.models import MODEL_CLASSES
-
-        if len(self.tasks) != 1 or not self.is_chief:
-            return
-        task = self.tasks[0]
-        info = task.export_info()
-        if not info.exportable:
-            logger.info("%s", info.reason)
-            return
-        prefix = head_weight_prefix(task.name)
-        state = {ref.name[len(prefix):] if ref.name.startswith(prefix) else ref.name: ref.variable.numpy()
-                 for ref in model.hf_weights()}
-        labels = info.labels
-        cfg = self.model_config.replace(num_labels=info.num_labels, head=self.config.head)
-        if labels:
-            cfg = cfg.replace(id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
-        export = MODEL_CLASSES[info.model_type](cfg).build_with_dummy_inputs()
-        assign_state(export, state, source="fine-tuned model", strict=True)
-        export.save_pretrained(os.path.join(model_dir, MODEL_SUBDIR), format="keras")
-        from electra_tf.checkpoints.hf import write_tokenizer_files
-
-        if self.config.vocab_file.endswith(".txt"):
-            write_tokenizer_files(os.path.join(model_dir, MODEL_SUBDIR), self.config.vocab_file, self.config.do_lower_case)
-        if self.config.export_saved_model:
-            from electra_tf.serving import export_saved_model
-
-            vocab = self.config.vocab_file if self.config.vocab_file.endswith(".txt") else None
-            export_saved_model(export, os.path.join(model_dir, "saved_model"), vocab, self.config.do_lower_case,
-                               self.config.max_seq_length)
-            logger.info("SavedModel written to %s", os.path.join(model_dir, "saved_model"))
 
     # ------------------------------------------------------------------ trials
-    def run(self) -> List[Dict]:
+    def identity(self, trial: int):
+        """The run identity of ``trial``: what determines its training (see finetuning/identity.py)."""
+        from electra_tf.finetuning import data
+        from electra_tf.training.run_identity import RunIdentity, path_digest
+
         config = self.config
-        os.makedirs(os.path.dirname(config.results_txt), exist_ok=True)
-        resolved = {k: v for k, v in config.to_dict().items()}
-        resolved["model_config"] = self.model_config.to_dict()
+        files = [f for t in self.tasks if t.has_split("train") for f in t.data_files("train")]
+        key = data.cache_key(config, self.tasks, "train", files, config.train_batch_size)
+        init = None if config.debug or not config.init_checkpoint else path_digest(config.init_checkpoint)
+        return RunIdentity(config.trial_model_dir(trial), training_settings(config, self.model_config, key, init, trial))
+
+    _WAYS_OUT = ('To train with the new settings, set "overwrite_model_dir": true (the folder is replaced) or use '
+                 'another --model-name; to reuse the trained model, run with the settings it was trained with.')
+
+    def trial_seed(self, trial: int, identity) -> int:
+        """The trial's seed: the one recorded in its folder (a resumed or reused run keeps it), else
+        ``seed + trial - 1``, else a fresh random one (recorded before training starts).
+
+        Training refuses a folder trained with other settings. Evaluating one (do_train false,
+        the original's way to score a fine-tuned model) is allowed: the differences are logged and
+        the results' config file records the settings the model was trained with."""
+        from electra_tf.training.run_identity import differences
+
+        if self.config.do_train:
+            stored = identity.check(self._WAYS_OUT) if os.path.isdir(identity.folder) else None
+        else:
+            record = identity.stored() if os.path.isdir(identity.folder) else None
+            stored = record.get("seed") if record else None
+            if record:
+                self.trained_settings[trial] = record.get("settings", {})
+                changed = [name for name, _, _ in differences(record.get("settings", {}), identity.settings)]
+                if changed:
+                    logger.warning("Evaluating %s, trained with other values of: %s (the results' config file "
+                                   "records the trained ones).", identity.folder, ", ".join(changed))
+        if stored is not None:
+            return int(stored)
+        if self.config.seed is not None:
+            return self.config.seed + trial - 1
+        return random.SystemRandom().randrange(2 ** 31)
+
+    def run(self) -> List[Dict]:
+        """Trials of train -> evaluate -> results, one process per run folder."""
+        from electra_tf.training.run_lock import RunLock
+
+        if not self.is_chief:
+            return self._run_trials()
+        with RunLock(self.config.model_dir, what="fine-tuning run"):
+            return self._run_trials()
+
+    def _run_trials(self) -> List[Dict]:
+        config = self.config
+        resolved = {**config.to_dict(), "model_config": self.model_config.to_dict()}
+        identities = {}
+        trial = 1
+        # Every decision that can refuse the run is taken before anything is trained or written.
+        while config.num_trials >= 0 and trial <= config.num_trials:
+            identity = self.identity(trial)
+            if config.do_train and config.overwrite_model_dir:
+                identities[trial] = (identity, None)
+            else:
+                if not config.do_train and os.path.isdir(identity.folder) and identity.stored() is None:
+                    logger.warning("%s has no record of its training settings (an older run); evaluating it as it is.",
+                                   identity.folder)
+                identities[trial] = (identity, self.trial_seed(trial, identity))
+            trial += 1
+        self.check_inputs()
         if self.is_chief:
-            atomic_write_json(os.path.splitext(config.results_txt)[0].replace("_results", "_config") + ".json", resolved)
+            os.makedirs(os.path.dirname(config.results_txt), exist_ok=True)
         trials: List[Dict] = []
         trial = 1
         while config.num_trials < 0 or trial <= config.num_trials:
-            seed = (config.seed + trial - 1) if config.seed is not None else random.SystemRandom().randrange(2 ** 31)
-            set_seed(seed)
+            identity, seed = identities.get(trial) or (self.identity(trial), None)
             model_dir = config.trial_model_dir(trial)
+            if config.do_train and config.overwrite_model_dir and os.path.isdir(model_dir):
+                shutil.rmtree(model_dir)
+            if seed is None:
+                seed = self.trial_seed(trial, identity)
+            set_seed(seed)
             logger.info("Trial %d (seed %d): %s", trial, seed, model_dir)
             model = self.build_model()
             global_step = 0
             started = time.time()
             if config.do_train:
-                if config.overwrite_model_dir and os.path.isdir(model_dir):
-                    shutil.rmtree(model_dir)
+                if self.is_chief:
+                    identity.record(seed)
                 global_step = self.train(model, model_dir, seed)
-                self.export_single_task(model, model_dir)
+                if len(self.tasks) == 1 and self.is_chief:
+                    export_task_model(model, self.tasks[0], self.model_config, config, model_dir)
             elif config.do_eval or config.write_test_outputs or config.do_test:
                 global_step = self.restore_finetuned(model, model_dir)
             record = {"trial": trial, "seed": seed, "global_step": global_step, "results": {}}
@@ -362,10 +329,12 @@ class FinetuningRunner:
             record["time"] = time.time() - started
             if config.do_eval or "eval_results" in record:
                 trials.append(record)
+                if self.trained_settings:
+                    resolved["trained_settings"] = {str(t): s for t, s in self.trained_settings.items()}
                 if self.is_chief:
-                    write_results(config, trials)
+                    write_results(config, trials, resolved)
             if config.write_test_outputs and trial <= config.n_writes_test:
-                self.write_test_outputs(model, trial)
+                self.evaluator.write_test_outputs(model, trial)
             if trial != config.num_trials and not config.keep_all_models and os.path.isdir(model_dir):
                 shutil.rmtree(model_dir)
             trial += 1

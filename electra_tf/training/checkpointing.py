@@ -77,6 +77,30 @@ def checkpoint_step(prefix: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+def restore_checkpoint(checkpoint, prefix: str, complete: bool = True):
+    """Restore ``prefix`` into ``checkpoint``; a truncated, corrupt or mismatching checkpoint is a
+    CheckpointError naming it (TensorFlow raised IndexError, DataLossError or an
+    AssertionError listing unresolved objects). ``complete``: every saved value must be used
+    (resuming training) rather than only every object of ``checkpoint`` (evaluating)."""
+    from electra_tf.errors import CheckpointError
+
+    try:
+        status = checkpoint.restore(prefix)
+        if complete:
+            status.assert_consumed()
+        else:
+            status.expect_partial()  # e.g. the optimizer slots are not needed to evaluate
+            status.assert_existing_objects_matched()
+    except Exception as e:  # noqa: BLE001  (TensorFlow raises many types here)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise CheckpointError(
+            f"The training checkpoint {prefix} cannot be restored ({type(e).__name__}: {first}). It is truncated or "
+            f"corrupt, or was written by a model with other settings. Delete {prefix}.* and the 'checkpoint' file "
+            f"entry to fall back to an earlier checkpoint, or set \"overwrite_model_dir\": true to start over."
+        ) from None
+    return status
+
+
 def restore_weights(model, directory: str, named_weights: NamedWeights = None) -> Optional[int]:
     """Load the weights and RNG states of the newest checkpoint in ``directory`` into ``model``
     (the optimizer state is not needed to evaluate and is left out). Returns its step, or None
@@ -84,10 +108,24 @@ def restore_weights(model, directory: str, named_weights: NamedWeights = None) -
     latest = latest_checkpoint(directory)
     if not latest:
         return None
-    status = training_checkpoint(model, named_weights=named_weights).restore(latest)
-    status.expect_partial()  # the optimizer slots are not needed to evaluate
-    status.assert_existing_objects_matched()
+    restore_checkpoint(training_checkpoint(model, named_weights=named_weights), latest, complete=False)
     return checkpoint_step(latest)
+
+
+def remove_unfinished_saves(directory: str) -> List[str]:
+    """Delete ``*_temp`` folders that a save interrupted by a crash or a full disk left behind
+    (TensorFlow writes a checkpoint there, then renames it). Returns what was removed."""
+    import shutil
+
+    if not os.path.isdir(directory):
+        return []
+    removed = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if name.endswith("_temp") and os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def checkpoint_manager(checkpoint, directory: str, step_counter, max_to_keep: int, save_every_steps: int):

@@ -25,21 +25,38 @@ import os
 import shutil
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
-from electra_tf.errors import ConfigError
+from electra_tf.errors import ConfigError, ElectraError
 from electra_tf.training.checkpointing import (
     NamedWeights,
     checkpoint_manager,
+    remove_unfinished_saves,
     resolve_named_weights,
+    restore_checkpoint,
     restore_weights,
     training_checkpoint,
 )
+from electra_tf.training.interrupts import RunInterrupted, StopRequests
 from electra_tf.training.loop import Trainer
-from electra_tf.training.runtime import is_chief, worker_directory
+from electra_tf.training.runtime import is_chief, is_multi_worker, worker_directory
 from electra_tf.training.selection import BestModelSelector
 
 logger = logging.getLogger("electra_tf")
 
 Results = Dict[str, Dict[str, float]]
+
+#: written beside the checkpoints when training ends (also by early stopping): a rerun reuses the
+#: model instead of training on from the early-stopped step
+FINISHED_FILE = "training_finished.json"
+#: consecutive non-finite losses tolerated when a dynamic loss scale skips overflowing steps
+_LOSS_SCALE_PATIENCE = 50
+
+
+class TrainingDiverged(ElectraError):
+    """The training loss became NaN or infinite."""
+
+
+def _non_finite(value: float) -> bool:
+    return value != value or value in (float("inf"), float("-inf"))
 
 
 @dataclasses.dataclass
@@ -49,7 +66,8 @@ class FitOptions:
     num_train_steps: int
     batch_size: int = 0  # global batch of one optimizer step, for the seq/s of the log
     steps_per_epoch: int = 0  # for the epoch in the progress bar and eval_each_epoch
-    save_checkpoints_steps: int = 0  # 0: only the final checkpoint
+    save_checkpoints_steps: int = 0  # 0: only the final checkpoint (and the time-based ones)
+    save_checkpoints_secs: float = 0  # also save when this many seconds passed since the last save
     keep_checkpoint_max: int = 5
     resume: bool = True  # False: a model_dir that already holds checkpoints is an error
     eval_every_steps: int = 0
@@ -131,6 +149,10 @@ class TrainingEngine:
         epoch); with ``best_metric`` the best weights are kept (``<model_dir>/best``), restored
         at the end, and ``early_stopping_patience`` evaluations without improvement stop training.
         """
+        import json
+        import time
+
+        from electra_tf.io_utils import atomic_write_json
         from electra_tf.training.progress import TrainingMonitor, progress_enabled
 
         if self.optimizer is None:
@@ -138,6 +160,9 @@ class TrainingEngine:
         chief = is_chief(self.strategy)
         directory = worker_directory(self.strategy, model_dir)
         total = options.num_train_steps
+        for leftover in remove_unfinished_saves(directory):
+            logger.info("Removed %s, a checkpoint save that did not finish.", leftover)
+        finished_path = os.path.join(directory, FINISHED_FILE)
         checkpoint = self.checkpoint()
         manager = checkpoint_manager(checkpoint, directory, self.optimizer.iterations, options.keep_checkpoint_max,
                                      options.save_checkpoints_steps)
@@ -145,8 +170,16 @@ class TrainingEngine:
         if manager.latest_checkpoint:
             if not options.resume:
                 raise ConfigError(f"{directory} already holds checkpoints; set resume true, or overwrite_model_dir true to start over.")
-            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+            restore_checkpoint(checkpoint, manager.latest_checkpoint, complete=True)
             start = int(self.optimizer.iterations.numpy())
+            if os.path.isfile(finished_path):
+                with open(finished_path, encoding="utf-8") as f:
+                    finished = json.load(f)
+                # The same job (same total) finished here, possibly stopped early: reuse it. A
+                # caller asking for more steps continues training instead.
+                if finished.get("step") == start and finished.get("num_train_steps") == total:
+                    logger.info("Training already finished in %s (step %d).", directory, start)
+                    return start
             logger.info("Resuming from %s at step %d of %d", manager.latest_checkpoint, start, total)
         elif initialize is not None:
             initialize()
@@ -167,24 +200,67 @@ class TrainingEngine:
                                      checkpoint=lambda: self.checkpoint(with_optimizer=False))
         steps_per_epoch = max(options.steps_per_epoch, 1)
         last = total
+        bad_losses = 0
+        tolerated = _LOSS_SCALE_PATIENCE if getattr(self.optimizer, "loss_scale", None) is not None else 0
+        last_save = time.monotonic()
+        # A multi-worker save is collective: workers deciding by their own clocks could disagree and
+        # hang, so time-based checkpoints are a single-worker feature (step-based ones still apply).
+        save_secs = 0 if is_multi_worker(self.strategy) else options.save_checkpoints_secs
+        # Signals: only a single-worker run can save on its own (a multi-worker save is collective).
+        stop = None if is_multi_worker(self.strategy) else StopRequests()
         try:
-            for step in range(start + 1, total + 1):
-                lr = self._learning_rate()
-                loss, norm = self.train_step(iterator)
-                monitor.step(step, float(loss), lr, float(norm))
-                if options.save_checkpoints_steps and step % options.save_checkpoints_steps == 0:
-                    manager.save(checkpoint_number=step)
-                every = options.eval_every_steps
-                due = (every and step % every == 0) or (options.eval_each_epoch and step % steps_per_epoch == 0)
-                if evaluate is not None and due and selector.evaluate(step):
-                    logger.info("Early stopping at step %d: no dev improvement in %d evaluations.", step,
-                                options.early_stopping_patience)
-                    last = step
-                    break
+            with (stop or _Nothing()):
+                for step in range(start + 1, total + 1):
+                    lr = self._learning_rate()
+                    loss, norm = self.train_step(iterator)
+                    loss = float(loss)
+                    if _non_finite(loss):
+                        bad_losses += 1
+                        if bad_losses > tolerated:
+                            raise TrainingDiverged(
+                                f"The training loss became {loss} at step {step} (learning rate {lr:.3g}); training stopped "
+                                f"and the last checkpoint was kept. Lower learning_rate, check the data, or use float32.")
+                    else:
+                        bad_losses = 0
+                    monitor.step(step, loss, lr, float(norm))
+                    if options.save_checkpoints_steps and step % options.save_checkpoints_steps == 0:
+                        manager.save(checkpoint_number=step)
+                        last_save = time.monotonic()
+                    elif save_secs and time.monotonic() - last_save >= save_secs:
+                        manager.save(checkpoint_number=step, check_interval=False)
+                        last_save = time.monotonic()
+                    if stop is not None and stop.requested:
+                        manager.save(checkpoint_number=step, check_interval=False)
+                        raise RunInterrupted(
+                            f"Stopped by {stop.signal_name} at step {step} of {total}; the checkpoint of step {step} is "
+                            f"saved in {directory}. Run the same command again to resume.",
+                            stop.signal_name, step, stop.exit_code)
+                    every = options.eval_every_steps
+                    due = (every and step % every == 0) or (options.eval_each_epoch and step % steps_per_epoch == 0)
+                    if evaluate is not None and due and selector.evaluate(step):
+                        logger.info("Early stopping at step %d: no dev improvement in %d evaluations.", step,
+                                    options.early_stopping_patience)
+                        last = step
+                        break
+        except BaseException:
+            remove_unfinished_saves(directory)  # a save cut short (full disk, second Ctrl-C) leaves no *_temp
+            raise
         finally:
             monitor.close()
         selector.restore_best()  # before the final checkpoint, so that it holds the model that is kept
         manager.save(checkpoint_number=last, check_interval=False)
-        if not chief:
+        if chief:
+            atomic_write_json(finished_path, {"step": last, "num_train_steps": total})
+        else:
             shutil.rmtree(directory, ignore_errors=True)
         return last
+
+
+class _Nothing:
+    """A context manager that does nothing (no signal handling)."""
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

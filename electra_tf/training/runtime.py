@@ -20,6 +20,15 @@ def is_chief(strategy) -> bool:
     return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
 
 
+def is_multi_worker(strategy) -> bool:
+    """Whether ``strategy`` spans several processes (a cluster from TF_CONFIG or a resolver)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return False
+    spec = resolver.cluster_spec().as_dict()
+    return sum(len(tasks) for job, tasks in spec.items() if job in ("chief", "worker")) > 1
+
+
 def worker_directory(strategy, model_dir: str) -> str:
     """Where this process writes checkpoints: ``model_dir`` on the chief, a temporary
     ``<model_dir>/.<task>_<id>_tmp`` on the other workers.

@@ -75,7 +75,7 @@ class DelimitedReader:
     def read_rows(self, path: str):
         """(line number, fields) of a delimited file, with clear errors for undecodable bytes."""
         try:
-            with open(path, encoding="utf-8", newline="") as f:
+            with open(path, encoding="utf-8-sig", newline="") as f:
                 reader = csv.reader(f, delimiter=self.spec.delimiter, quotechar=self.spec.quotechar,
                                     quoting=csv.QUOTE_NONE if self.spec.quotechar is None else csv.QUOTE_MINIMAL)
                 rows = []

@@ -83,7 +83,7 @@ class QAReader:
             return records
         opener = gzip.open if path.endswith(".gz") else open
         try:
-            with opener(path, "rt", encoding="utf-8") as f:
+            with opener(path, "rt", encoding="utf-8-sig") as f:
                 data = json.load(f)
         except FileNotFoundError:
             raise DataError(f"Input file not found: {path}") from None

@@ -53,7 +53,7 @@ class TaggingReader:
     def read(self, path: str) -> List[Sentence]:
         """The sentences of ``path``, with clear errors for malformed lines."""
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8-sig") as f:
                 lines = f.read().splitlines()
         except UnicodeDecodeError as e:
             raise DataError(invalid_utf8_message(path, e)) from None

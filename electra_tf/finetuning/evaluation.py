@@ -1,0 +1,105 @@
+"""Evaluation of a fine-tuning model: run it over a split, feed each task's scorer, write the
+task's prediction files and the test outputs (the original's pickles, or the task's own files).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from typing import Callable, Dict, List, Optional
+
+from electra_tf.errors import DataError
+from electra_tf.finetuning.task import TEST_OUTPUTS_PREDICTION_FILES
+from electra_tf.io_utils import atomic_write_bytes, atomic_write_text
+
+logger = logging.getLogger("electra_tf")
+
+Results = Dict[str, Dict[str, float]]
+
+
+def _row(outputs: Dict, row: int) -> Dict:
+    return {k: v[row] for k, v in outputs.items()}
+
+
+class Evaluator:
+    """Evaluates the tasks of one run. ``dataset(split, is_training, tasks)`` returns the split's
+    (tf.data pipeline, metadata); ``engine(model)`` the training engine that runs the model."""
+
+    def __init__(self, config, tasks: List, dataset: Callable, engine: Callable, is_chief: bool):
+        self.config = config
+        self.tasks = tasks
+        self.dataset = dataset
+        self.engine = engine
+        self.is_chief = is_chief
+
+    def predict(self, model, task, split: str):
+        """Run ``model`` on ``split`` of ``task``; returns ([(outputs, features) per example], scorer)."""
+        from electra_tf.training.progress import progress_bar, progress_enabled
+
+        dataset, meta = self.dataset(split, False, [task])
+        scorer = task.get_scorer(split, model.head_state(task.name))
+        task_index = self.tasks.index(task)  # padding records carry len(self.tasks)
+        rows = []
+        bar = progress_bar(meta["n_examples"] // self.config.eval_batch_size, f"{task.name} {split}",
+                           progress_enabled(self.config.progress), unit="batch")
+        for outputs, losses, features in self.engine(model).predict_batches(dataset):
+            bar.update(1)
+            task_ids = features["task_id"]
+            for i in range(len(task_ids)):
+                if task_ids[i] != task_index:
+                    continue
+                row_out = _row(outputs[task.name], i)
+                row_feat = {k: v[i] for k, v in features.items()}
+                task.update_scorer(scorer, row_out, row_feat, float(losses[i]))
+                rows.append((row_out, row_feat))
+        bar.close()
+        if len(rows) != meta["n_real"]:
+            raise DataError(f"Evaluation of {task.name} {split} saw {len(rows)} of {meta['n_real']} examples.")
+        return rows, scorer
+
+    def evaluate(self, model, split: str, model_dir: Optional[str] = None, step: int = 0) -> Results:
+        """Metrics of every task that has ``split`` (dev is required), prediction files written."""
+        from electra_tf.training.progress import write_eval_summaries
+
+        results = {}
+        for task in self.tasks:
+            if not task.has_split(split):
+                if split == "dev":
+                    raise DataError(f"Task {task.name}: no dev data in {task.raw_data_dir()}.")
+                continue
+            _, scorer = self.predict(model, task, split)
+            results[task.name] = scorer.get_results()
+            logger.info("%s %s: %s", task.name, split, scorer.results_str())
+            self.write_task_predictions(task, split, scorer)
+        if model_dir and self.is_chief:
+            write_eval_summaries(os.path.join(model_dir, "tensorboard"), split, step, results)
+        return results
+
+    def write_task_predictions(self, task, split: str, scorer) -> None:
+        if task.prediction_folder_suffix and self.is_chief:
+            folder = os.path.join(os.path.dirname(self.config.results_txt),
+                                  f"{self.config.tasks_str}_{task.prediction_folder_suffix}")
+            path = os.path.join(folder, f"{task.name}_{split}_predictions.txt")
+            task.write_predictions(split, scorer, path)
+            logger.info("Wrote %s %s predictions to %s", task.name, split, folder)
+
+    def write_test_outputs(self, model, trial: int) -> None:
+        """Predictions of every task's test splits (non-chief workers take part, write nothing)."""
+        for task in self.tasks:
+            for split in task.test_splits():
+                if not task.has_split(split):
+                    continue
+                rows, scorer = self.predict(model, task, split)
+                if not self.is_chief:
+                    continue
+                if task.test_outputs == TEST_OUTPUTS_PREDICTION_FILES:
+                    self.write_task_predictions(task, split, scorer)
+                    continue
+                eid_key = f"{task.name}_eid"
+                predictions = {int(f[eid_key]): task.prediction_for_output(o) for o, f in rows}
+                path = self.config.test_predictions_for(task.name, split, trial)
+                atomic_write_bytes(path, pickle.dumps(predictions))
+                labels = "".join(f"{int(f[eid_key])}\t{task.label_of(o)}\n" for o, f in rows)
+                atomic_write_text(os.path.splitext(path)[0] + ".tsv", "index\tprediction\n" + labels)
+                logger.info("Wrote %d %s %s predictions to %s", len(rows), task.name, split, path)
