@@ -13,15 +13,19 @@ VOCAB = os.path.join(ROOT, "examples", "data", "models", "electra-tiny", "vocab.
 BOM = "\ufeff"
 
 
+def _write(tmp_path, task, name, text):
+    folder = tmp_path / "finetuning_data" / task
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(BOM + text, encoding="utf-8")
+
+
 def _task(tmp_path, name, task_config=None):
     config = FinetuningConfig("m", str(tmp_path), task_names=[name], task_config=task_config or {})
     return get_task(TaskOptions.from_config(config, name), name, build_tokenizer(VOCAB, True))
 
 
 def test_csv_header_with_bom_finds_its_first_column(tmp_path):
-    folder = tmp_path / "finetuning_data" / "topics"
-    folder.mkdir(parents=True)
-    (folder / "train.csv").write_text(BOM + "sentence,label\nthe cat,a\nthe dog,b\n", encoding="utf-8")
+    _write(tmp_path, "topics", "train.csv", "sentence,label\nthe cat,a\nthe dog,b\n")
     task = _task(tmp_path, "topics", {"topics": {"type": "csv", "text_a": "sentence", "label": "label",
                                                  "files": {"train": "train.csv"}}})
     examples = task.get_examples("train")
@@ -29,23 +33,17 @@ def test_csv_header_with_bom_finds_its_first_column(tmp_path):
 
 
 def test_tsv_first_line_has_no_bom(tmp_path):
-    folder = tmp_path / "finetuning_data" / "sst"
-    folder.mkdir(parents=True)
-    (folder / "train.tsv").write_text(BOM + "sentence\tlabel\nthe cat\t1\nthe dog\t0\n", encoding="utf-8")
+    _write(tmp_path, "sst", "train.tsv", "sentence\tlabel\nthe cat\t1\nthe dog\t0\n")
     examples = _task(tmp_path, "sst").get_examples("train")
     assert [e.fields["text_a"] for e in examples] == ["the cat", "the dog"]
 
 
 def test_conll_first_word_and_squad_json_with_bom(tmp_path):
-    folder = tmp_path / "finetuning_data" / "conll2003"
-    folder.mkdir(parents=True)
-    (folder / "train.txt").write_text(BOM + "EU B-ORG\nrejects O\n\nthe O\n", encoding="utf-8")
+    _write(tmp_path, "conll2003", "train.txt", "EU B-ORG\nrejects O\n\nthe O\n")
     examples = _task(tmp_path, "conll2003").get_examples("train")
     assert examples[0].fields["words"][0] == "EU"
-    qa = tmp_path / "finetuning_data" / "squadv1"
-    qa.mkdir(parents=True)
     data = {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": "the cat sat", "qas": [
         {"id": "q1", "question": "who sat", "answers": [{"text": "the cat", "answer_start": 0}]}]}]}]}
-    (qa / "train.json").write_text(BOM + json.dumps(data), encoding="utf-8")
+    _write(tmp_path, "squadv1", "train.json", json.dumps(data))
     (example,) = _task(tmp_path, "squadv1").get_examples("train")
     assert (example.fields["qid"], example.fields["question"], example.fields["answer_text"]) == ("q1", "who sat", "the cat")

@@ -4,10 +4,16 @@ A full disk or a file-size limit must end in a clear error: no crash (the Keras/
 to segfault), no temporary files left, and files written earlier byte-identical.
 """
 
+import json
 import os
+import resource
 import subprocess
 import sys
 import textwrap
+
+import pytest
+
+from tests.test_run_safety import BASE, MODEL, results_dir, trial_dir, workspace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,3 +53,89 @@ def test_keras_directory_write_over_the_size_limit_is_a_clean_error(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]  # no segmentation fault (139)
     assert done.stdout.split() == ["OSError", "27"]  # EFBIG: the limit, reported as an error
     assert snapshot(target) == before  # nothing replaced, no .tmp files beside
+
+
+# ------------------------------------------------------------------ the commands, as a user runs them
+
+
+def limited_run(args, limit):
+    """Run a command with a file-size limit (RLIMIT_FSIZE) in the child only."""
+    def limit_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          preexec_fn=limit_size)
+
+
+def finetune_args(data_dir, **hparams):
+    return [os.path.join(ROOT, "run_finetuning.py"), "--data-dir", str(data_dir), "--model-name", MODEL,
+            "--hparams", json.dumps({**BASE, "seed": 1, **hparams})]
+
+
+def temporary_files(folder):
+    """Leftovers of interrupted writes: our atomic writers' ``.tmp-<pid>-x`` / ``.x.<random>.tmp``
+    files and TensorFlow's ``ckpt-N_temp`` folders."""
+    def temporary(name):
+        return name.startswith(".tmp-") or (name.startswith(".") and name.endswith(".tmp")) or name.endswith("_temp")
+
+    return sorted(os.path.join(d, n) for d, dirs, names in os.walk(folder) for n in names + dirs if temporary(n))
+
+
+def tree(folder):
+    return {os.path.relpath(os.path.join(d, n), folder): open(os.path.join(d, n), "rb").read()
+            for d, _, names in os.walk(folder) for n in names}
+
+
+def assert_clean_failure(done, path_part):
+    assert done.returncode == 1, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: could not write") and path_part in last and "file-size limit" in last, last
+    assert "Traceback" not in done.stderr
+
+
+def test_feature_cache_write_failure(tmp_path):
+    data = workspace(tmp_path)
+    done = limited_run(finetune_args(data), limit=4_000)
+    assert_clean_failure(done, "sst_dev.tfrecord")
+    assert temporary_files(data) == []
+    assert not (data / "models" / MODEL / "finetuning_tfrecords" / "sst_tfrecords" / "sst_dev.tfrecord").exists()
+
+
+def test_checkpoint_write_failure_keeps_earlier_results(tmp_path):
+    data = workspace(tmp_path)
+    assert limited_run(finetune_args(data), limit=1 << 40).returncode == 0
+    before = tree(results_dir(data))
+    done = limited_run(finetune_args(data, overwrite_model_dir=True), limit=300_000)
+    assert_clean_failure(done, "ckpt-")
+    assert temporary_files(data) == []
+    assert tree(results_dir(data)) == before
+
+
+def test_results_write_failure_keeps_earlier_results(tmp_path):
+    data = workspace(tmp_path)
+    assert limited_run(finetune_args(data), limit=1 << 40).returncode == 0
+    before = tree(results_dir(data))
+    trained = tree(trial_dir(data))
+    done = limited_run(finetune_args(data, eval_batch_size=16), limit=200)  # evaluation only: results are written
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1].startswith("error: could not write")
+    assert "Traceback" not in done.stderr
+    assert temporary_files(data) == []
+    assert tree(results_dir(data)) == before
+    assert {k: v for k, v in tree(trial_dir(data)).items() if "tensorboard" not in k} == {
+        k: v for k, v in trained.items() if "tensorboard" not in k}
+
+
+@pytest.mark.parametrize("fmt", ["keras", "hf", "tf1"])
+def test_converter_write_failure_keeps_the_earlier_output(tmp_path, fmt):
+    source = os.path.join(ROOT, "examples", "data", "models", MODEL)
+    out = tmp_path / "out"
+    args = [os.path.join(ROOT, "convert", "convert_checkpoint.py"), "--input", source, "--output", str(out),
+            "--to", fmt]
+    first = limited_run(args, limit=1 << 40)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = tree(out)
+    done = limited_run(args, limit=100_000)
+    assert_clean_failure(done, str(out))
+    assert temporary_files(tmp_path) == []
+    assert tree(out) == before
