@@ -24,11 +24,10 @@ import numpy as np
 
 from electra_tf.errors import DataError
 from electra_tf.finetuning.options import TaskOptions
+from electra_tf.head_scope import TASK_SCOPE, head_weight_prefix  # noqa: F401 (re-exported)
 
 FeatureSpec = Dict[str, Tuple[Tuple[int, ...], str]]  # name -> (shape, "int64" | "float32")
 
-#: the scope of every head weight in the multi-task model: task_specific.<task>.<weight>
-TASK_SCOPE = "task_specific"
 #: the original's debug mode reads the first this many lines / sentences / questions
 DEBUG_EXAMPLES = 100
 
@@ -36,11 +35,6 @@ DEBUG_EXAMPLES = 100
 TEST_OUTPUTS_PICKLE = "pickle"
 #: ... or the task's own prediction files under results/<tasks>_<prediction_folder_suffix>/
 TEST_OUTPUTS_PREDICTION_FILES = "prediction_files"
-
-
-def head_weight_prefix(task_name: str) -> str:
-    """``task_specific.<task>.``: the prefix of a task's head weights in the multi-task model."""
-    return f"{TASK_SCOPE}.{task_name}."
 
 
 def head_layer_name(task_name: str) -> str:
