@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from electra_tf.config import ElectraConfig
+from electra_tf.errors import check_known_keys
 from electra_tf.modeling.encoder import get_activation, layer_norm, truncated_normal
 from electra_tf.modeling.losses import sigmoid_cross_entropy, span_cross_entropy
 from electra_tf.modeling.naming import dense_weights, layer_norm_weights
@@ -170,12 +171,7 @@ class OriginalQuestionAnsweringHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.config = config
         opts = dict(QA_HEAD_DEFAULTS)
-        unknown = set(config.head_options) - set(opts)
-        if unknown:
-            from electra_tf.errors import ConfigError, closest
-
-            key = sorted(unknown)[0]
-            raise ConfigError(f"Unknown QA head option {key!r}.{closest(key, opts)} Options: {', '.join(opts)}.")
+        check_known_keys("head_options", config.head_options, opts, what="QA head option")
         opts.update(config.head_options)
         self.options = opts
         self.joint_prediction = bool(opts["joint_prediction"])
