@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from electra_tf.errors import ConfigError
+from electra_tf.io_utils import invalid_utf8_message
 from electra_tf.ragged import flatten_ids, segment_positions, split_flat
 from electra_tf.text.chunk_store import ChunkStore
 from electra_tf.text import reference_tokenizer as ref
@@ -109,8 +110,8 @@ class FullTokenizer:
             raise ConfigError(f"Vocabulary file not found: {vocab_file}")
         try:
             self.vocab: Dict[str, int] = ref.load_vocab(vocab_file)
-        except UnicodeDecodeError:
-            raise ConfigError(f"{vocab_file}: not UTF-8 text; a WordPiece vocabulary has one token per line.") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(invalid_utf8_message(vocab_file, e)) from None
         for token in ("[UNK]", "[CLS]", "[SEP]"):
             if token not in self.vocab:
                 raise ConfigError(f"{vocab_file}: the vocabulary has no {token} token; is this a BERT/ELECTRA vocab.txt?")
@@ -135,6 +136,11 @@ class FullTokenizer:
         self._char_id = np.full(sys.maxunicode + 1, -1, np.int32)  # the one token of a lone character
         self._chunks = ChunkStore()
         self._bare_tokenizer = None
+
+    def for_words(self, lowercase: bool) -> "FullTokenizer":
+        """The tokenizer the original's tagging code runs on each word: this vocabulary with
+        ``lowercase`` and no CJK splitting (``tokenize_and_align``)."""
+        return FullTokenizer(self.vocab_file, do_lower_case=lowercase, tokenize_chinese_chars=False)
 
     def _needs_reference(self, text: str) -> bool:
         return (self.do_lower_case and "Σ" in text) or any(map(_category_changed, set(text)))
@@ -382,6 +388,11 @@ class SentencePieceTokenizer:
                 self._specials[name] = max(self.sp.pad_id(), 0)
             else:
                 raise ConfigError(f"{model_file}: no {token} piece; pass the model's own cls/sep tokens.")
+
+    def for_words(self, lowercase: bool) -> "SentencePieceTokenizer":
+        """The tokenizer for words of tagging data: this one (pieces have no CJK splitting to
+        turn off, and its lowercasing is set where it is built)."""
+        return self
 
     def _prepare(self, text: str) -> str:
         if self.do_lower_case:

@@ -19,12 +19,9 @@ logger = logging.getLogger("electra_tf")
 
 
 def word_tokenizer(tokenizer, lowercase: bool):
-    """The original tokenizes each word without CJK splitting (tokenize_and_align)."""
-    from electra_tf.text.tokenizer import FullTokenizer
-
-    if isinstance(tokenizer, FullTokenizer):
-        return FullTokenizer(tokenizer.vocab_file, do_lower_case=lowercase, tokenize_chinese_chars=False)
-    return tokenizer
+    """The original tokenizes each word without CJK splitting (tokenize_and_align): the
+    tokenizer's ``for_words`` variant."""
+    return tokenizer.for_words(lowercase)
 
 
 class TaggingPreprocessor:
