@@ -437,14 +437,6 @@ def read_tf1_state(path: str, model_type: str = "base", task_name: Optional[str]
     return state, skipped
 
 
-def read_tf1_checkpoint(path: str, config: Optional[ElectraConfig] = None, model_type: str = "base",
-                        task_name: Optional[str] = None):
-    """Return (config, canonical state, skip reasons) of an original checkpoint for ``model_type``."""
-    config = read_tf1_config(path, config=config, model_type=model_type, task_name=task_name)
-    state, skipped = read_tf1_state(path, model_type=model_type, task_name=task_name)
-    return config, state, skipped
-
-
 def tf1_model_type(path: str) -> str:
     """The model type of an original checkpoint: QA for the joint/QA head, "pretraining" without a
     head; a single-dense head can be a classifier or a tagger, so that one must be named."""

@@ -7,7 +7,7 @@ the number of tasks, contribute zero). The training loss is the *sum* over the b
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import keras
 import numpy as np
@@ -24,12 +24,14 @@ class FinetuningModel(keras.Model):
 
     base_model_prefix = "electra"
 
-    def __init__(self, model_config: ElectraConfig, tasks: List, head_type: str = "electra", **kwargs):
-        """``head_type`` is recorded for reference; each task builds the head its options name."""
+    def __init__(self, model_config: ElectraConfig, tasks: List, head_type: Optional[str] = None, **kwargs):
+        """The encoder of ``model_config`` and each task's head. ``head_type`` is ignored (each
+        task builds the head its own options name); it is still accepted because the runner
+        passes it."""
+        del head_type
         super().__init__(**kwargs)
         self.config = model_config
         self.tasks = list(tasks)
-        self.head_type = head_type
         self.electra = ElectraMainLayer(model_config, name="electra")
         self.task_heads = [task.build_head(model_config) for task in self.tasks]
 

@@ -6,7 +6,7 @@ Metric values are percentages (x100) as in the original's scorers, except ``mse`
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
@@ -48,11 +48,3 @@ class ExampleScorer(Scorer):
         results = self.metrics() if self.predictions else {}
         results["loss"] = float(np.mean(self.losses)) if self.losses else 0.0
         return results
-
-
-def pick_metric(results: Dict[str, float], preferred: Optional[str] = None) -> float:
-    """The headline metric of a results dict (for best-trial summaries)."""
-    for key in ([preferred] if preferred else []) + ["f1", "micro_f1", "accuracy", "mcc", "spearman", "pearson"]:
-        if key in results:
-            return results[key]
-    return next(iter(results.values()))

@@ -81,7 +81,6 @@ class ExportInfo:
 class Task:
     """Base class of fine-tuning tasks."""
 
-    kind = "base"
     #: the head's weight-name prefix in the matching single-task model class
     head_prefix = "classifier"
     #: the single-task model class a fine-tuned model of this task exports to
@@ -194,7 +193,3 @@ class Task:
     def label_of(self, outputs) -> str:
         """Human-readable prediction for the TSV of test outputs."""
         return str(self.prediction_for_output(outputs))
-
-    @property
-    def checkpoint_metric(self) -> str:
-        return "accuracy"

@@ -36,7 +36,6 @@ class SentenceTask(Task):
         super().__init__(options, name, tokenizer)
         self.spec = spec
         self.is_regression = spec.regression
-        self.kind = "regression" if self.is_regression else ("multilabel" if spec.multi_label else "classification")
         self.reader = reader or DelimitedReader(spec, name, debug=options.debug,
                                                 skip_malformed=bool(options.task_config.get("skip_malformed_lines", False)),
                                                 double_unordered=options.double_unordered)
@@ -62,10 +61,6 @@ class SentenceTask(Task):
     def infer_labels(self) -> None:
         """Labels = sorted set of the training file's labels (generic tasks without a label list)."""
         self.set_labels(self.reader.infer_labels(self.split_file("train", self.reader.files_for("train"))))
-
-    @property
-    def checkpoint_metric(self) -> str:
-        return self.spec.metrics[0] if not self.is_regression else "spearman"
 
     def test_splits(self) -> List[str]:
         return list(self.spec.test_splits)

@@ -31,7 +31,6 @@ OPTION_DEFAULTS = {"answer_mode": "offset", "skip_unmatched_answers": False}
 class QATask(Task):
     """A span-extraction QA task. ``fmt`` is "squad" (JSON) or "mrqa" (jsonl)."""
 
-    kind = "qa"
     model_type = "question-answering"
     # the original QA head reads whole windows (and its outputs are per position): no trimming
     supports_dynamic_padding = False
@@ -57,10 +56,6 @@ class QATask(Task):
     @property
     def head_prefix(self) -> str:
         return "qa_head" if self.options.head == "electra" else "qa_outputs"
-
-    @property
-    def checkpoint_metric(self) -> str:
-        return {"cmrc2018": "F1", "squad2": "f1"}.get(self.metric, "f1")
 
     def test_splits(self) -> List[str]:
         return self._test_splits
