@@ -34,10 +34,9 @@ def registered_types() -> List[str]:
     return sorted(_TYPES)
 
 
-def get_task(config, name: str, tokenizer):
-    """Build the task ``name``: a generic one if its task_config entry has a ``type``, else a
-    registered one. ``config`` is a FinetuningConfig or the task's TaskOptions."""
-    options = config if isinstance(config, TaskOptions) else TaskOptions.from_config(config, name)
+def get_task(options: TaskOptions, name: str, tokenizer):
+    """Build the task ``name`` from its ``options`` (``TaskOptions.from_config(config, name)``): a
+    generic one if its task_config entry has a ``type``, else a registered one."""
     kind = options.task_config.get("type")
     if kind is not None:
         if kind not in _TYPES:
