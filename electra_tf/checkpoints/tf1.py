@@ -101,6 +101,7 @@ def resolve_checkpoint_prefix(path: str, must_exist: bool = True) -> Optional[st
 
 
 def list_tf1_variables(prefix: str) -> Dict[str, Tuple[int, ...]]:
+    """{variable name: shape} of a TF checkpoint prefix; a CheckpointError if it cannot be read."""
     import tensorflow as tf
 
     try:
@@ -274,6 +275,8 @@ def classify_unused(name: str, model_type: str, task_name: Optional[str]) -> str
 
 # ---------------------------------------------------------------------------- config
 def find_config_file(prefix: str, model_type: str) -> Optional[str]:
+    """The JSON config saved beside an original checkpoint (generator.json for the generator;
+    discriminator.json, config.json or bert_config.json otherwise), or None."""
     directory = os.path.dirname(prefix)
     names = ["generator.json"] if model_type == "generator" else ["discriminator.json", "config.json", "bert_config.json"]
     for name in names:
@@ -511,6 +514,8 @@ class TF1Format(CheckpointFormat):
     description = "original TF1 ELECTRA checkpoint (model.ckpt.index/.data + discriminator.json)"
 
     def detect(self, path: str) -> bool:
+        """True for a name-based (original, TF1-style) checkpoint; object-based TF2 checkpoints are another
+        format."""
         prefix = resolve_checkpoint_prefix(path, must_exist=False)
         if not prefix:
             return False
@@ -518,14 +523,18 @@ class TF1Format(CheckpointFormat):
         return names is None or OBJECT_GRAPH_KEY not in names
 
     def read_config(self, path, model_type="base", config=None, task_name=None):
+        """The ElectraConfig of an original checkpoint (``read_tf1_config``)."""
         return read_tf1_config(path, config=config, model_type=model_type, task_name=task_name)
 
     def read_state(self, path, config, model_type="base", task_name=None, model_classes=None):
+        """The canonical state of an original checkpoint and the reasons unused variables were skipped."""
         return read_tf1_state(path, model_type=model_type, task_name=task_name)
 
     def model_type(self, path: str) -> str:
+        """The model type of an original checkpoint (``tf1_model_type``)."""
         return tf1_model_type(path)
 
     def write(self, model, path: str, vocab_file: Optional[str] = None, task_name: Optional[str] = None,
               **options) -> str:
+        """Write ``model`` as an original-layout checkpoint (``write_tf1_checkpoint``); returns its prefix."""
         return write_tf1_checkpoint(model, path, vocab_file=vocab_file, task_name=task_name)

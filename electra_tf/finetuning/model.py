@@ -36,6 +36,7 @@ class FinetuningModel(keras.Model):
         self.task_heads = [task.build_head(model_config) for task in self.tasks]
 
     def call(self, features, training=False):
+        """Encode the batch once and run every task's head on it: {task name: that head's outputs}."""
         encoded = self.electra(features["input_ids"], attention_mask=features["input_mask"],
                                token_type_ids=features["segment_ids"], training=training)
         sequence_output = encoded["last_hidden_state"]
@@ -58,6 +59,7 @@ class FinetuningModel(keras.Model):
         raise KeyError(f"no task {task_name!r} in this model")
 
     def build_for(self, max_seq_length: int) -> "FinetuningModel":
+        """Create every weight by running one all-zeros batch of ``max_seq_length``; returns the model."""
         batch = {"input_ids": np.zeros((1, max_seq_length), "int32"), "input_mask": np.ones((1, max_seq_length), "int32"),
                  "segment_ids": np.zeros((1, max_seq_length), "int32"), "task_id": np.zeros((1,), "int32")}
         for task in self.tasks:

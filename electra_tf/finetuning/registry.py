@@ -27,10 +27,12 @@ def register_type(type_name: str, factory: TaskFactory) -> None:
 
 
 def registered_tasks() -> List[str]:
+    """The names of the registered tasks, sorted (for messages and --help)."""
     return sorted(_REGISTRY)
 
 
 def registered_types() -> List[str]:
+    """The registered generic ``task_config`` types, sorted."""
     return sorted(_TYPES)
 
 

@@ -274,6 +274,7 @@ class FullTokenizer:
         return _interleave(len(cps), unit_at, unit_ids, chunk_starts, chunk_ids, chunk_lengths, text_starts, text_lengths)
 
     def tokenize(self, text: str) -> List[str]:
+        """WordPiece tokens of one text, exactly as the original FullTokenizer."""
         return self.tokenize_batch([text])[0]
 
     def tokenize_batch(self, texts: Sequence[str]) -> List[List[str]]:
@@ -342,16 +343,20 @@ class FullTokenizer:
         return out
 
     def convert_tokens_to_ids(self, tokens: Sequence[str]) -> List[int]:
+        """The vocabulary ids of ``tokens``."""
         return list(map(self.vocab.__getitem__, tokens))
 
     def convert_ids_to_tokens(self, ids: Sequence[int]) -> List[str]:
+        """The tokens of vocabulary ``ids``."""
         return [self.inv_vocab[int(i)] for i in ids]
 
     @property
     def vocab_size(self) -> int:
+        """The number of tokens in the vocabulary."""
         return len(self.vocab)
 
     def special_id(self, token: str) -> int:
+        """The id of a special token ("[CLS]", "[SEP]", "[PAD]", ...)."""
         return self.vocab[token]
 
 
@@ -402,15 +407,19 @@ class SentencePieceTokenizer:
         return text
 
     def tokenize(self, text: str) -> List[str]:
+        """The pieces of one text (after the optional lowercasing and space token)."""
         return self.sp.EncodeAsPieces(self._prepare(text))
 
     def tokenize_batch(self, texts: Sequence[str]) -> List[List[str]]:
+        """``tokenize`` of each text."""
         return [self.tokenize(t) for t in texts]
 
     def encode_batch(self, texts: Sequence[str]) -> List[List[int]]:
+        """The piece ids of each text."""
         return [self.convert_tokens_to_ids(t) for t in self.tokenize_batch(texts)]
 
     def encode_batch_flat(self, texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """(all texts' ids end to end, each text's id count), as FullTokenizer.encode_batch_flat."""
         return flatten_ids(self.encode_batch(texts))
 
     def tokenize_with_offsets_batch(self, texts: Sequence[str]) -> List[List[tuple]]:
@@ -422,16 +431,20 @@ class SentencePieceTokenizer:
         return out
 
     def convert_tokens_to_ids(self, tokens: Sequence[str]) -> List[int]:
+        """The ids of ``pieces``; the special-token names map to the model's own special pieces."""
         return [self.special_id(t) if t in self._specials else self.sp.PieceToId(t) for t in tokens]
 
     def convert_ids_to_tokens(self, ids: Sequence[int]) -> List[str]:
+        """The pieces of ``ids``."""
         return [self.inv_vocab[int(i)] for i in ids]
 
     @property
     def vocab_size(self) -> int:
+        """The number of pieces of the model."""
         return self.sp.GetPieceSize()
 
     def special_id(self, token: str) -> int:
+        """The id of a special token ("[CLS]", "[SEP]", "[UNK]", "[PAD]") in this model."""
         return self._specials[token]
 
 

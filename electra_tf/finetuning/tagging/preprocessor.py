@@ -29,7 +29,7 @@ class TaggingPreprocessor:
     (which window scores a word), ``_word_offset`` and ``_n_words`` besides the shared ones.
 
     ``tokenizer`` is the word tokenizer (see ``word_tokenizer``); examples carry ``words`` and
-    ``labels`` (label ids).
+    ``labels`` (label ids). A ``task.Preprocessor``.
     """
 
     def __init__(self, tokenizer, max_seq_length: int, task_name: str, label_list: Sequence[str],
