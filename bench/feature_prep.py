@@ -331,6 +331,7 @@ def bench_classification(workdir, task_name, sentences):
     """Sentence-classification features: ours against the original tokenizer algorithm and procedure."""
     from electra_tf.finetuning.hparams import FinetuningConfig
     from electra_tf.finetuning.builtin_tasks import get_task
+    from electra_tf.finetuning.options import TaskOptions
     from electra_tf.text.tokenizer import FullTokenizer
 
     rng = random.Random(0)
@@ -343,11 +344,15 @@ def bench_classification(workdir, task_name, sentences):
             f.write(f"{rng.randint(0, 1)}\t{s}\n" if task_name == "chnsenticorp" else f"{s}\t{rng.randint(0, 1)}\n")
     vocab = _vocab_for(sentences[: len(sentences) // 5], os.path.join(workdir, f"vocab_{task_name}.txt"))
     config = FinetuningConfig("m", workdir, task_names=[task_name], vocab_file=vocab, max_seq_length=128, progress=False)
-    examples = get_task(config, task_name, FullTokenizer(vocab)).get_examples("train")
-    seconds, ours = _timed(lambda: featurize_in_blocks(get_task(config, task_name, FullTokenizer(vocab)), examples))
-    original_seconds, theirs = _timed(lambda: featurize_in_blocks(get_task(config, task_name, OriginalTokenizer(vocab)), examples))
+
+    def task_with(tokenizer):
+        return get_task(TaskOptions.from_config(config, task_name), task_name, tokenizer)
+
+    examples = task_with(FullTokenizer(vocab)).get_examples("train")
+    seconds, ours = _timed(lambda: featurize_in_blocks(task_with(FullTokenizer(vocab)), examples))
+    original_seconds, theirs = _timed(lambda: featurize_in_blocks(task_with(OriginalTokenizer(vocab)), examples))
     assert _same_features(ours, theirs), f"the two tokenizers gave different {task_name} features"
-    task = get_task(config, task_name, OriginalTokenizer(vocab))
+    task = task_with(OriginalTokenizer(vocab))
     # Collecting 100k features: the collector paused, as on our side (gc_paused).
     procedure_seconds, procedure = _timed(gc_paused(
         lambda: [f for fs in original_sentence_features(examples, task.tokenizer, 128, task) for f in fs]))
@@ -357,7 +362,7 @@ def bench_classification(workdir, task_name, sentences):
     def original_featurized(examples):  # a fresh tokenizer: nothing cached from the runs above
         return original_sentence_features(examples, OriginalTokenizer(vocab), 128, task)
 
-    e2e = end_to_end(config, get_task(config, task_name, FullTokenizer(vocab)), workdir, original_featurized)
+    e2e = end_to_end(config, task_with(FullTokenizer(vocab)), workdir, original_featurized)
     return dict(e2e, items=len(examples), features=len(examples), ours=seconds, original=original_seconds,
                 procedure_items=len(examples), procedure=procedure_seconds, e2e_items=len(examples),
                 e2e_original_items=len(examples))

@@ -33,10 +33,12 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 
 
 def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` as UTF-8 to ``path`` atomically (a reader sees the old file or the whole new one)."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: str, obj: Any, indent: int = 2) -> None:
+    """Write ``obj`` as indented UTF-8 JSON (non-ASCII kept) to ``path`` atomically."""
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False, sort_keys=False) + "\n")
 
 

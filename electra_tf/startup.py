@@ -20,6 +20,7 @@ _started = False
 
 
 def verbose_requested() -> bool:
+    """Whether ELECTRA_TF_VERBOSE asks for TensorFlow's start-up logs (which are hidden otherwise)."""
     return os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes")
 
 

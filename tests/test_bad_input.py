@@ -161,6 +161,7 @@ def _reader_config(tmp, task, **extra):
 
 def _read(tmp, task, filename, content, **extra):
     from electra_tf.finetuning.builtin_tasks import get_task
+    from electra_tf.finetuning.options import TaskOptions
     from electra_tf.text.tokenizer import FullTokenizer
 
     folder = tmp / "finetuning_data" / task
@@ -170,7 +171,7 @@ def _read(tmp, task, filename, content, **extra):
     (folder / filename).write_bytes(content)
     config = _reader_config(tmp, task, **extra)
     try:
-        task_obj = get_task(config, task, FullTokenizer(config.vocab_file))  # may read the data (label lists)
+        task_obj = get_task(TaskOptions.from_config(config, task), task, FullTokenizer(config.vocab_file))  # may read the data (label lists)
         examples = task_obj.get_examples("train")
         task_obj.featurize(examples, is_training=True)
     except ElectraError:

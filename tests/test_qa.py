@@ -32,6 +32,7 @@ def _squad(paragraphs, version="1.1"):
 def _task(tmp_path, name, data, **hparams):
     from electra_tf.finetuning.hparams import FinetuningConfig
     from electra_tf.finetuning.builtin_tasks import get_task
+    from electra_tf.finetuning.options import TaskOptions
     from electra_tf.text.tokenizer import FullTokenizer
 
     folder = tmp_path / "finetuning_data" / name
@@ -41,7 +42,7 @@ def _task(tmp_path, name, data, **hparams):
     vocab = _vocab(tmp_path / "vocab.txt", extra=["what", "is", "the", "answer", "paris", "rome", "a", "cat", "##s"])
     config = FinetuningConfig("m", str(tmp_path), task_names=[name], vocab_file=vocab,
                               **{"max_seq_length": 32, "max_query_length": 8, "doc_stride": 8, **hparams})
-    return get_task(config, name, FullTokenizer(vocab))
+    return get_task(TaskOptions.from_config(config, name), name, FullTokenizer(vocab))
 
 
 # ---------------------------------------------------------------------------- featurization

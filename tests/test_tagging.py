@@ -152,10 +152,11 @@ def data_dir(tmp_path):
 def _task(data_dir, name, **hparams):
     from electra_tf.finetuning.hparams import FinetuningConfig
     from electra_tf.finetuning.builtin_tasks import get_task
+    from electra_tf.finetuning.options import TaskOptions
     from electra_tf.text.tokenizer import FullTokenizer
 
     config = FinetuningConfig(MODEL, str(data_dir), task_names=[name], **hparams)
-    return get_task(config, name, FullTokenizer(config.vocab_file))
+    return get_task(TaskOptions.from_config(config, name), name, FullTokenizer(config.vocab_file))
 
 
 @pytest.mark.parametrize(

@@ -42,15 +42,19 @@ def is_linear_weight(name: str, value: np.ndarray) -> bool:
 
 
 def torch_layout_to_keras(state: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """A PyTorch state dict in the Keras layout: Linear weights transposed to [in, out]."""
     return {k: (np.ascontiguousarray(v.T) if is_linear_weight(k, v) else v) for k, v in state.items()}
 
 
 def keras_layout_to_torch(state: Dict[str, np.ndarray], kernel_names) -> Dict[str, np.ndarray]:
+    """The inverse of ``torch_layout_to_keras`` for a model's state: ``kernel_names`` are transposed to
+    PyTorch's [out, in]."""
     kernels = set(kernel_names)
     return {k: (np.ascontiguousarray(v.T) if k in kernels else np.ascontiguousarray(v)) for k, v in state.items()}
 
 
 def find_weights_file(directory: str) -> Optional[str]:
+    """The first HF weights file (``HF_WEIGHT_FILES``, safetensors first) in ``directory``, or None."""
     for name in HF_WEIGHT_FILES:
         path = os.path.join(directory, name)
         if os.path.isfile(path):
@@ -59,6 +63,7 @@ def find_weights_file(directory: str) -> Optional[str]:
 
 
 def read_safetensors(path: str) -> Dict[str, np.ndarray]:
+    """All tensors of a ``model.safetensors`` file as NumPy arrays (a CheckpointError if it is corrupt)."""
     from safetensors.numpy import load_file
 
     try:
@@ -68,6 +73,7 @@ def read_safetensors(path: str) -> Dict[str, np.ndarray]:
 
 
 def read_pytorch_bin(path: str) -> Dict[str, np.ndarray]:
+    """All tensors of a ``pytorch_model.bin`` as NumPy arrays; needs torch, which is imported only here."""
     try:
         import torch
     except ImportError:
@@ -176,6 +182,7 @@ def read_tokenizer_files(directory: str):
 
 
 def read_hf_config_dict(directory: str) -> Optional[dict]:
+    """The raw ``config.json`` of an HF model directory as a dict, or None without one."""
     path = os.path.join(directory, "config.json")
     if not os.path.isfile(path):
         return None
@@ -199,11 +206,13 @@ class HFFormat(CheckpointFormat):
     description = "HuggingFace directory (config.json + model.safetensors), loadable by transformers"
 
     def detect(self, path: str) -> bool:
+        """True for an HF weights file or a directory holding one."""
         if os.path.isfile(path):
             return path.endswith(WEIGHT_FILE_SUFFIXES)
         return os.path.isdir(path) and find_weights_file(path) is not None
 
     def read_config(self, path, model_type="base", config=None, task_name=None):
+        """``config`` if given, else the ElectraConfig of the ``config.json`` beside the weights."""
         if config is not None:
             return config
         weights = weights_path(path)
@@ -214,9 +223,11 @@ class HFFormat(CheckpointFormat):
         return ElectraConfig.from_json_file(config_path)
 
     def read_state(self, path, config, model_type="base", task_name=None, model_classes=None):
+        """The canonical state of the weights file (HF names are the canonical ones: nothing is skipped)."""
         return read_hf_state(weights_path(path)), {}
 
     def model_type(self, path: str) -> str:
+        """The model type named by config.json's ``architectures``; "pretraining" when none is known."""
         directory = path if os.path.isdir(path) else os.path.dirname(path)
         data = read_hf_config_dict(directory) or {}
         for arch in data.get("architectures") or []:
@@ -225,4 +236,5 @@ class HFFormat(CheckpointFormat):
         return "pretraining"
 
     def write(self, model, path: str, vocab_file: Optional[str] = None, do_lower_case: bool = True, **options) -> str:
+        """Write ``model`` as an HF directory (config.json, model.safetensors, tokenizer files); returns it."""
         return write_hf_directory(model, path, vocab_file=vocab_file, do_lower_case=do_lower_case)

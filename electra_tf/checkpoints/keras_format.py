@@ -23,6 +23,7 @@ KERAS_WEIGHTS = "model.weights.h5"
 
 
 def is_keras_directory(path: str) -> bool:
+    """True for a directory written by ``write_keras_directory`` (it holds the Keras weights file)."""
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, KERAS_WEIGHTS))
 
 
@@ -105,19 +106,24 @@ class KerasFormat(CheckpointFormat):
     description = "electra-tf directory (config.json + Keras model.weights.h5)"
 
     def detect(self, path: str) -> bool:
+        """True for an electra-tf Keras model directory."""
         return is_keras_directory(path)
 
     def read_config(self, path, model_type="base", config=None, task_name=None):
+        """``config`` if given, else the directory's config.json."""
         return config or ElectraConfig.from_json_file(os.path.join(path, "config.json"))
 
     def read_state(self, path, config, model_type="base", task_name=None, model_classes=None):
+        """The canonical state of the stored model (nothing is skipped)."""
         # The weights are read with the stored config: they were written by the stored class.
         return read_keras_directory(path, model_classes)[1], {}
 
     def model_type(self, path: str) -> str:
+        """The model type recorded in config.json (``electra_tf.model_type``), else "pretraining"."""
         with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
             data = json.load(f)
         return data.get("electra_tf", {}).get("model_type", "pretraining")
 
     def write(self, model, path: str, **options) -> str:
+        """Write ``model`` as a Keras model directory; returns the directory."""
         return write_keras_directory(model, path)

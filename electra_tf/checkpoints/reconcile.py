@@ -39,7 +39,7 @@ def resolve_model_config(config) -> ElectraConfig:
     """
     user = config.user_hparams
     if config.debug:
-        # FinetuningModel's debug model; it is trained from scratch (see run_trial).
+        # FinetuningModel's debug model; it is trained from scratch (see FinetuningRunner.load_pretrained).
         return ElectraConfig.from_finetuning_hparams(config.model_size, config.vocab_size, config.embedding_size,
                                                      config.model_hparam_overrides, debug=True)
     derived = ElectraConfig.from_finetuning_hparams(

@@ -29,6 +29,7 @@ class LoadReport:
     parameter_count: int = 0
 
     def summary(self) -> str:
+        """A human-readable report: weights loaded, newly initialised ones, skipped ones by reason."""
         lines = [f"Loaded {len(self.mapped)} weights ({self.parameter_count:,} parameters) from {self.source}."]
         if self.newly_initialized:
             lines.append(f"Newly initialised (not in the checkpoint): {', '.join(self.newly_initialized)}")
@@ -57,6 +58,7 @@ _SHAPE_HINTS = (
 
 
 def shape_hint(name: str) -> str:
+    """Which config field sets the shape of weight ``name`` (for shape-mismatch messages)."""
     for fragment, hint in _SHAPE_HINTS:
         if fragment in name:
             return hint
@@ -86,6 +88,8 @@ def normalize_names(state: Mapping[str, np.ndarray], model_prefix: str) -> Dict[
 
 
 def is_encoder_weight(name: str) -> bool:
+    """True for a weight of the ELECTRA encoder (embeddings and layers), with or without the ``electra.``
+    prefix."""
     return name.startswith(("electra.", "embeddings.", "embeddings_project.", "encoder."))
 
 
@@ -177,4 +181,6 @@ def model_state(model) -> Dict[str, np.ndarray]:
 
 
 def kernel_names(model) -> Tuple[str, ...]:
+    """The canonical names of ``model``'s dense kernels (the weights whose layout is transposed between Keras
+    and PyTorch)."""
     return tuple(ref.name for ref in model.hf_weights() if ref.is_kernel)

@@ -41,10 +41,13 @@ import numpy as np
 from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError, ConfigError
+from electra_tf.head_scope import TASK_SCOPE
 
 logger = logging.getLogger("electra_tf")
 
 DEFAULT_PREFIX = "model.ckpt"
+#: the original's scope of fine-tuned heads: task_specific/<task>/<layer>/...
+TF1_TASK_SCOPE = TASK_SCOPE + "/"
 _OPTIMIZER_SLOT = re.compile(r"/(adam_m|adam_v)$|/Adam(_1)?$|/ExponentialMovingAverage$")
 
 
@@ -98,6 +101,7 @@ def resolve_checkpoint_prefix(path: str, must_exist: bool = True) -> Optional[st
 
 
 def list_tf1_variables(prefix: str) -> Dict[str, Tuple[int, ...]]:
+    """{variable name: shape} of a TF checkpoint prefix; a CheckpointError if it cannot be read."""
     import tensorflow as tf
 
     try:
@@ -147,7 +151,7 @@ def canonical_to_tf1(name: str, model_type: str, task_name: str = "task", untied
         return "generator_predictions/output_bias"
     if name.startswith("generator_predictions."):
         return _encoder_suffix_to_tf1(name)
-    task = f"task_specific/{task_name}"
+    task = f"{TF1_TASK_SCOPE}{task_name}"
     kind = "kernel" if name.endswith(".weight") else "bias"
     if name in ("classifier.weight", "classifier.bias"):
         return f"{task}/dense/{kind}"  # the original single-dense classification / tagging head
@@ -222,7 +226,7 @@ def tf1_to_canonical(name: str, model_type: str, task_name: Optional[str], untie
             return None
         canonical = _tf1_suffix_to_canonical(rest)
         return canonical if model_type == "base" else "electra." + canonical
-    task = f"task_specific/{task_name}" if task_name else None
+    task = f"{TF1_TASK_SCOPE}{task_name}" if task_name else None
     for pattern in _HEAD_VARIABLES.get(model_type, ()):
         if "{task}" in pattern:
             if task is None:
@@ -262,15 +266,17 @@ def classify_unused(name: str, model_type: str, task_name: Optional[str]) -> str
             return "discriminator weights (not part of the generator)"
     if name.startswith("discriminator_predictions/"):
         return "pre-training head (not part of this model)"
-    if name.startswith("task_specific/"):
-        if task_name and not name.startswith(f"task_specific/{task_name}/"):
-            return f"head of another task (this model uses task_specific/{task_name})"
+    if name.startswith(TF1_TASK_SCOPE):
+        if task_name and not name.startswith(f"{TF1_TASK_SCOPE}{task_name}/"):
+            return f"head of another task (this model uses {TF1_TASK_SCOPE}{task_name})"
         return "fine-tuning head (not part of this model type)"
     return ""
 
 
 # ---------------------------------------------------------------------------- config
 def find_config_file(prefix: str, model_type: str) -> Optional[str]:
+    """The JSON config saved beside an original checkpoint (generator.json for the generator;
+    discriminator.json, config.json or bert_config.json otherwise), or None."""
     directory = os.path.dirname(prefix)
     names = ["generator.json"] if model_type == "generator" else ["discriminator.json", "config.json", "bert_config.json"]
     for name in names:
@@ -326,12 +332,12 @@ def check_config_against_shapes(config: ElectraConfig, inferred: ElectraConfig, 
 
 
 def _task_heads(shapes, task_name: Optional[str], prefix: str) -> Optional[str]:
-    tasks = sorted({n.split("/")[1] for n in shapes if n.startswith("task_specific/")})
+    tasks = sorted({n.split("/")[1] for n in shapes if n.startswith(TF1_TASK_SCOPE)})
     if not tasks:
         return None
     if task_name:
         if task_name not in tasks:
-            raise CheckpointError(f"{prefix}: no task_specific/{task_name}/ head; the checkpoint has: {', '.join(tasks)}.")
+            raise CheckpointError(f"{prefix}: no {TF1_TASK_SCOPE}{task_name}/ head; the checkpoint has: {', '.join(tasks)}.")
         return task_name
     if len(tasks) > 1:
         raise CheckpointError(f"{prefix}: heads for several tasks ({', '.join(tasks)}); choose one with task_name.")
@@ -342,7 +348,7 @@ def _head_config(config: ElectraConfig, shapes, task: Optional[str], model_type:
     """Adapt the config to an original fine-tuned head found in the checkpoint."""
     if not task:
         return config
-    base = f"task_specific/{task}"
+    base = f"{TF1_TASK_SCOPE}{task}"
     if model_type in ("sequence-classification", "token-classification") and f"{base}/dense/kernel" in shapes:
         n = shapes[f"{base}/dense/kernel"][1]
         changes = {"head": "electra", "num_labels": n}
@@ -434,24 +440,16 @@ def read_tf1_state(path: str, model_type: str = "base", task_name: Optional[str]
     return state, skipped
 
 
-def read_tf1_checkpoint(path: str, config: Optional[ElectraConfig] = None, model_type: str = "base",
-                        task_name: Optional[str] = None):
-    """Return (config, canonical state, skip reasons) of an original checkpoint for ``model_type``."""
-    config = read_tf1_config(path, config=config, model_type=model_type, task_name=task_name)
-    state, skipped = read_tf1_state(path, model_type=model_type, task_name=task_name)
-    return config, state, skipped
-
-
 def tf1_model_type(path: str) -> str:
     """The model type of an original checkpoint: QA for the joint/QA head, "pretraining" without a
     head; a single-dense head can be a classifier or a tagger, so that one must be named."""
     names = list_tf1_variables(resolve_checkpoint_prefix(path))
-    task_vars = [n for n in names if n.startswith("task_specific/") and not n.endswith(("adam_m", "adam_v"))]
+    task_vars = [n for n in names if n.startswith(TF1_TASK_SCOPE) and not n.endswith(("adam_m", "adam_v"))]
     if any(n.endswith("/qa_hidden/kernel") or n.endswith("/dense_1/kernel") for n in task_vars):
         return "question-answering"
     if task_vars:
         raise CheckpointError(
-            f"{path} has a fine-tuned single-dense head (task_specific/...), which can be a classifier or a "
+            f"{path} has a fine-tuned single-dense head ({TF1_TASK_SCOPE}...), which can be a classifier or a "
             f"tagger; pass --model-type sequence-classification or token-classification."
         )
     return "pretraining"
@@ -516,6 +514,8 @@ class TF1Format(CheckpointFormat):
     description = "original TF1 ELECTRA checkpoint (model.ckpt.index/.data + discriminator.json)"
 
     def detect(self, path: str) -> bool:
+        """True for a name-based (original, TF1-style) checkpoint; object-based TF2 checkpoints are another
+        format."""
         prefix = resolve_checkpoint_prefix(path, must_exist=False)
         if not prefix:
             return False
@@ -523,14 +523,18 @@ class TF1Format(CheckpointFormat):
         return names is None or OBJECT_GRAPH_KEY not in names
 
     def read_config(self, path, model_type="base", config=None, task_name=None):
+        """The ElectraConfig of an original checkpoint (``read_tf1_config``)."""
         return read_tf1_config(path, config=config, model_type=model_type, task_name=task_name)
 
     def read_state(self, path, config, model_type="base", task_name=None, model_classes=None):
+        """The canonical state of an original checkpoint and the reasons unused variables were skipped."""
         return read_tf1_state(path, model_type=model_type, task_name=task_name)
 
     def model_type(self, path: str) -> str:
+        """The model type of an original checkpoint (``tf1_model_type``)."""
         return tf1_model_type(path)
 
     def write(self, model, path: str, vocab_file: Optional[str] = None, task_name: Optional[str] = None,
               **options) -> str:
+        """Write ``model`` as an original-layout checkpoint (``write_tf1_checkpoint``); returns its prefix."""
         return write_tf1_checkpoint(model, path, vocab_file=vocab_file, task_name=task_name)

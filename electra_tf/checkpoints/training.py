@@ -27,8 +27,9 @@ from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.checkpoints.hf import ARCHITECTURE_MODEL_TYPES
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
+from electra_tf.head_scope import TASK_SCOPE, head_weight_prefix
 
-_TASK_PREFIX = re.compile(r"^task_specific\.([^.]+)\.")
+_TASK_PREFIX = re.compile(rf"^{re.escape(TASK_SCOPE)}\.([^.]+)\.")
 HEAD_MODEL_TYPES = ("sequence-classification", "token-classification", "question-answering")
 # Config files that may sit with a training checkpoint, in order of preference.
 CONFIG_CANDIDATES = ("config.json", os.path.join("model", "config.json"))
@@ -201,7 +202,7 @@ class TrainingCheckpointFormat(CheckpointFormat):
         state = read_weights(prefix)
         task = _choose_task(_tasks(state), task_name, model_type, prefix)
         if task:
-            own = f"task_specific.{task}."
+            own = head_weight_prefix(task)
             state = {(n[len(own):] if n.startswith(own) else n): v for n, v in state.items()}
         return infer_training_config(state, prefix)
 
@@ -211,12 +212,12 @@ class TrainingCheckpointFormat(CheckpointFormat):
         task = _choose_task(_tasks(weights), task_name, model_type, prefix)
         state: Dict[str, np.ndarray] = {}
         skipped: Dict[str, str] = {}
-        own = f"task_specific.{task}." if task else None
+        own = head_weight_prefix(task) if task else None
         for name, value in weights.items():
             if own and name.startswith(own):
                 state[name[len(own):]] = value
-            elif name.startswith("task_specific."):
-                skipped[name] = (f"head of another task (this model uses task_specific.{task})" if task
+            elif name.startswith(TASK_SCOPE + "."):
+                skipped[name] = (f"head of another task (this model uses {TASK_SCOPE}.{task})" if task
                                  else "fine-tuning head (not part of this model type)")
             else:
                 state[name] = value

@@ -7,7 +7,7 @@ the number of tasks, contribute zero). The training loss is the *sum* over the b
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import keras
 import numpy as np
@@ -24,16 +24,19 @@ class FinetuningModel(keras.Model):
 
     base_model_prefix = "electra"
 
-    def __init__(self, model_config: ElectraConfig, tasks: List, head_type: str = "electra", **kwargs):
-        """``head_type`` is recorded for reference; each task builds the head its options name."""
+    def __init__(self, model_config: ElectraConfig, tasks: List, head_type: Optional[str] = None, **kwargs):
+        """The encoder of ``model_config`` and each task's head. ``head_type`` is ignored (each
+        task builds the head its own options name); it is still accepted because the runner
+        passes it."""
+        del head_type
         super().__init__(**kwargs)
         self.config = model_config
         self.tasks = list(tasks)
-        self.head_type = head_type
         self.electra = ElectraMainLayer(model_config, name="electra")
         self.task_heads = [task.build_head(model_config) for task in self.tasks]
 
     def call(self, features, training=False):
+        """Encode the batch once and run every task's head on it: {task name: that head's outputs}."""
         encoded = self.electra(features["input_ids"], attention_mask=features["input_mask"],
                                token_type_ids=features["segment_ids"], training=training)
         sequence_output = encoded["last_hidden_state"]
@@ -56,6 +59,7 @@ class FinetuningModel(keras.Model):
         raise KeyError(f"no task {task_name!r} in this model")
 
     def build_for(self, max_seq_length: int) -> "FinetuningModel":
+        """Create every weight by running one all-zeros batch of ``max_seq_length``; returns the model."""
         batch = {"input_ids": np.zeros((1, max_seq_length), "int32"), "input_mask": np.ones((1, max_seq_length), "int32"),
                  "segment_ids": np.zeros((1, max_seq_length), "int32"), "task_id": np.zeros((1,), "int32")}
         for task in self.tasks:

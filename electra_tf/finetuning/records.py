@@ -4,9 +4,9 @@ The original built one ``tf.train.Example`` proto per feature (``_make_tf_exampl
 serialized it: about 55 us for a 128-token sentence feature, two to three times what tokenizing
 and featurizing the sentence now costs. Here the protobuf wire format is written directly with
 NumPy, a column (one feature name) at a time: the values are varint-encoded as whole arrays and
-each record is assembled from byte slices. The records parse to exactly the protos the
-original wrote (tested against ``tf.train.Example``); only the order of the map entries inside
-a record may differ, which protobuf leaves unspecified and parsing ignores.
+each record is assembled from byte slices (the encoding: ``electra_tf.example_wire``). The
+records parse to exactly the protos the original wrote (tested against ``tf.train.Example``);
+only the order of the map entries inside a record may differ, which protobuf leaves unspecified and parsing ignores.
 
 Wire format written (proto3, packed repeated fields)::
 
@@ -24,24 +24,10 @@ from typing import Dict, Iterator, Mapping, Sequence, Tuple
 import numpy as np
 
 from electra_tf.errors import DataError
+from electra_tf.example_wire import length_delimited, packed_varints
 
 FeatureSpec = Dict[str, Tuple[Tuple[int, ...], str]]  # name -> (shape, "int64" | "float32")
 ROWS_PER_BLOCK = 4096  # rows encoded together (bounds the temporary arrays to a few tens of MB)
-
-
-def _varint(n: int) -> bytes:
-    """One non-negative integer as a protobuf varint (used for tags and lengths)."""
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _length_delimited(tag: int, payload_length: int) -> bytes:
-    """The header of a length-delimited field (wire type 2) whose payload is ``payload_length`` bytes."""
-    return bytes([tag]) + _varint(payload_length)
 
 
 class _Column:
@@ -59,13 +45,13 @@ class _Column:
         header = self._headers.get(payload_length)
         if header is None:
             # FloatList / Int64List: field 1, packed; omitted when empty, as protobuf does.
-            value_list = _length_delimited(0x0A, payload_length) if payload_length else b""
+            value_list = length_delimited(0x0A, payload_length) if payload_length else b""
             feature_body = len(value_list) + payload_length
-            feature = _length_delimited(0x12 if self.is_float else 0x1A, feature_body)  # float_list = 2, int64_list = 3
-            entry_body = (_length_delimited(0x0A, len(self.key)) + self.key  # key = 1
-                          + _length_delimited(0x12, len(feature) + feature_body))  # value = 2
+            feature = length_delimited(0x12 if self.is_float else 0x1A, feature_body)  # float_list = 2, int64_list = 3
+            entry_body = (length_delimited(0x0A, len(self.key)) + self.key  # key = 1
+                          + length_delimited(0x12, len(feature) + feature_body))  # value = 2
             entry_length = len(entry_body) + len(feature) + len(value_list) + payload_length
-            header = _length_delimited(0x0A, entry_length) + entry_body + feature + value_list  # Features.feature = 1
+            header = length_delimited(0x0A, entry_length) + entry_body + feature + value_list  # Features.feature = 1
             self._headers[payload_length] = header
         return header
 
@@ -74,42 +60,8 @@ class _Column:
         rows = values.shape[0]
         if self.is_float:
             return values.astype("<f4").tobytes(), np.full(rows, 4 * self.width, np.int64)
-        return _packed_varints(values)
-
-
-def _packed_varints(values: np.ndarray) -> Tuple[bytes, np.ndarray]:
-    """Varint-encode a (rows, width) integer array; negative values take 10 bytes (two's complement
-    of int64, as protobuf).
-
-    Most values of a padded feature are zeros (one 0x00 byte each), so the output starts as
-    zeros and only the other values are written: a value at flat index i starts at byte
-    i + (the extra bytes of the longer values before it), all rows being laid end to end.
-    """
-    rows, width = values.shape
-    flat = values.reshape(-1)  # any integer dtype: only the values of two or more bytes are widened
-    longer = np.flatnonzero((flat >= 0x80) | (flat < 0)) if flat.dtype.kind == "i" else np.flatnonzero(flat >= 0x80)
-    if not len(longer):  # masks, segment ids, small labels: one byte each
-        return flat.astype(np.uint8).tobytes(), np.full(rows, width, np.int64)
-    value = flat[longer].astype(np.int64).view(np.uint64)
-    size = np.ones(len(longer), np.int64)
-    for k in range(1, 10):
-        more = value >= np.uint64(1 << (7 * k))
-        if not more.any():
-            break
-        size += more
-    extra_after = np.cumsum(size - 1)  # extra bytes up to and including each longer value
-    out = np.zeros(flat.size + int(extra_after[-1]), np.uint8)
-    first = longer + extra_after - (size - 1)
-    for k in range(int(size.max())):
-        part = size > k if k else slice(None)
-        byte = ((value[part] >> np.uint64(7 * k)) & np.uint64(0x7F)).astype(np.uint8)
-        out[first[part] + k] = byte | ((size[part] > k + 1).view(np.uint8) << 7)
-    short = np.flatnonzero((flat > 0) & (flat < 0x80))  # e.g. [CLS] and [SEP] ids
-    if len(short):
-        before = np.searchsorted(longer, short)  # longer values ahead of each
-        out[short + np.where(before > 0, extra_after[np.maximum(before - 1, 0)], 0)] = flat[short].astype(np.uint8)
-    row_extra = np.bincount(longer // width, weights=size - 1, minlength=rows).astype(np.int64)
-    return out.tobytes(), width + row_extra
+        payload, lengths = packed_varints(values)
+        return payload.tobytes(), lengths
 
 
 def _column_values(features: Sequence[Mapping], name: str, shape, is_float: bool, first_record: int) -> np.ndarray:
@@ -165,5 +117,5 @@ def serialize_features(features: Sequence[Mapping], spec: FeatureSpec) -> Iterat
         for body in map(b"".join, zip(*parts)):
             record_header = record_headers.get(len(body))
             if record_header is None:
-                record_header = record_headers[len(body)] = _length_delimited(0x0A, len(body))  # Example.features = 1
+                record_header = record_headers[len(body)] = length_delimited(0x0A, len(body))  # Example.features = 1
             yield record_header + body

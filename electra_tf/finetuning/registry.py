@@ -27,17 +27,18 @@ def register_type(type_name: str, factory: TaskFactory) -> None:
 
 
 def registered_tasks() -> List[str]:
+    """The names of the registered tasks, sorted (for messages and --help)."""
     return sorted(_REGISTRY)
 
 
 def registered_types() -> List[str]:
+    """The registered generic ``task_config`` types, sorted."""
     return sorted(_TYPES)
 
 
-def get_task(config, name: str, tokenizer):
-    """Build the task ``name``: a generic one if its task_config entry has a ``type``, else a
-    registered one. ``config`` is a FinetuningConfig or the task's TaskOptions."""
-    options = config if isinstance(config, TaskOptions) else TaskOptions.from_config(config, name)
+def get_task(options: TaskOptions, name: str, tokenizer):
+    """Build the task ``name`` from its ``options`` (``TaskOptions.from_config(config, name)``): a
+    generic one if its task_config entry has a ``type``, else a registered one."""
     kind = options.task_config.get("type")
     if kind is not None:
         if kind not in _TYPES:

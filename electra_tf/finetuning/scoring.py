@@ -6,7 +6,7 @@ Metric values are percentages (x100) as in the original's scorers, except ``mse`
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
@@ -20,9 +20,11 @@ class Scorer:
     """Base of all scorers: ``get_results`` returns metric -> value, ``results_str`` formats it."""
 
     def get_results(self) -> Dict[str, float]:
+        """{metric name: value} of everything seen so far, including "loss"."""
         raise NotImplementedError
 
     def results_str(self) -> str:
+        """``get_results`` as one line for the logs."""
         return format_results(self.get_results())
 
 
@@ -36,23 +38,18 @@ class ExampleScorer(Scorer):
         self.eids: List[int] = []
 
     def update(self, prediction, gold, loss: float, eid: int) -> None:
+        """Record one example's prediction, gold label, loss and example id."""
         self.predictions.append(prediction)
         self.golds.append(gold)
         self.losses.append(float(loss))
         self.eids.append(int(eid))
 
     def metrics(self) -> Dict[str, float]:
+        """The task's metrics from the recorded predictions and golds (subclasses)."""
         raise NotImplementedError
 
     def get_results(self) -> Dict[str, float]:
+        """``metrics()`` (when anything was recorded) plus the mean loss."""
         results = self.metrics() if self.predictions else {}
         results["loss"] = float(np.mean(self.losses)) if self.losses else 0.0
         return results
-
-
-def pick_metric(results: Dict[str, float], preferred: Optional[str] = None) -> float:
-    """The headline metric of a results dict (for best-trial summaries)."""
-    for key in ([preferred] if preferred else []) + ["f1", "micro_f1", "accuracy", "mcc", "spearman", "pearson"]:
-        if key in results:
-            return results[key]
-    return next(iter(results.values()))

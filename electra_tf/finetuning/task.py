@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
 from electra_tf.errors import DataError
 from electra_tf.finetuning.options import TaskOptions
+from electra_tf.head_scope import TASK_SCOPE, head_weight_prefix  # noqa: F401 (re-exported)
 
 FeatureSpec = Dict[str, Tuple[Tuple[int, ...], str]]  # name -> (shape, "int64" | "float32")
 
-#: the scope of every head weight in the multi-task model: task_specific.<task>.<weight>
-TASK_SCOPE = "task_specific"
 #: the original's debug mode reads the first this many lines / sentences / questions
 DEBUG_EXAMPLES = 100
 
@@ -36,11 +35,6 @@ DEBUG_EXAMPLES = 100
 TEST_OUTPUTS_PICKLE = "pickle"
 #: ... or the task's own prediction files under results/<tasks>_<prediction_folder_suffix>/
 TEST_OUTPUTS_PREDICTION_FILES = "prediction_files"
-
-
-def head_weight_prefix(task_name: str) -> str:
-    """``task_specific.<task>.``: the prefix of a task's head weights in the multi-task model."""
-    return f"{TASK_SCOPE}.{task_name}."
 
 
 def head_layer_name(task_name: str) -> str:
@@ -72,6 +66,33 @@ class Features(list):
         self.counters: Dict[str, int] = dict(counters or {})
 
 
+class Preprocessor(Protocol):
+    """What a family's preprocessor offers: examples -> fixed-length features. Built from plain
+    settings (tokenizer, max_seq_length, labels, ...), so predict.py featurizes a saved model's
+    input the way training did. Implemented by SentencePreprocessor, QAPreprocessor and
+    TaggingPreprocessor."""
+
+    def cache_fields(self) -> Dict[str, Any]:
+        """The settings that change the features (part of the feature cache's key)."""
+
+    def feature_spec(self) -> FeatureSpec:
+        """{feature name: (shape, dtype)} of the task-specific features ``featurize`` returns."""
+
+    def featurize(self, examples: List[Example], is_training: bool) -> Features:
+        """The features of ``examples`` (a QA question gives one feature per window)."""
+
+
+class FileReader(Protocol):
+    """What a family's file reader offers the task: ``files_for(split)``, the candidate file names
+    of a split (``Task.split_file`` picks the first that exists). ``read`` takes the chosen path
+    plus family-specific arguments and returns the examples (the family's ``get_examples`` calls
+    it). Implemented by DelimitedReader, QAReader and TaggingReader; TfdsReader reads
+    tensorflow-datasets splits instead of files."""
+
+    def files_for(self, split: str) -> Sequence[str]:
+        """The file names of ``split`` to look for in the task's data folder, in order."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ExportInfo:
     """How a fine-tuned single-task model exports to a single-task model class."""
@@ -87,7 +108,6 @@ class ExportInfo:
 class Task:
     """Base class of fine-tuning tasks."""
 
-    kind = "base"
     #: the head's weight-name prefix in the matching single-task model class
     head_prefix = "classifier"
     #: the single-task model class a fine-tuned model of this task exports to
@@ -104,11 +124,12 @@ class Task:
         self.name = name
         self.tokenizer = tokenizer
 
-    #: the family's preprocessor (examples -> features); set (or computed) by each family
-    preprocessor = None
+    #: the family's preprocessor (a ``Preprocessor``); set (or computed) by each family
+    preprocessor: Optional[Preprocessor] = None
 
     # ----------------------------------------------------------------- data
     def raw_data_dir(self) -> str:
+        """Where the task's data files are read from (``<data_dir>/finetuning_data/<task>`` by default)."""
         return self.options.raw_data_dir
 
     def split_file(self, split: str, candidates: Sequence[str], required: bool = True) -> Optional[str]:
@@ -128,6 +149,7 @@ class Task:
         return None
 
     def has_split(self, split: str) -> bool:
+        """Whether the data files of ``split`` exist (the runner skips a missing optional split)."""
         raise NotImplementedError
 
     def data_files(self, split: str) -> List[str]:
@@ -135,13 +157,16 @@ class Task:
         raise NotImplementedError
 
     def get_examples(self, split: str) -> List[Example]:
+        """The raw examples of ``split`` ("train", "dev", "test", ...), read by the task's reader."""
         raise NotImplementedError
 
     def test_splits(self) -> List[str]:
+        """The splits predicted when test outputs are written (the original: "test")."""
         return ["test"]
 
     # ----------------------------------------------------------------- features
     def feature_spec(self) -> FeatureSpec:
+        """{feature name: (shape, dtype)} of this task's own features (the preprocessor's spec)."""
         return self.preprocessor.feature_spec()
 
     def featurize(self, examples: List[Example], is_training: bool) -> Features:
@@ -162,12 +187,15 @@ class Task:
 
     # ----------------------------------------------------------------- model
     def build_head(self, model_config):
+        """A new head layer for this task in a model of ``model_config``."""
         raise NotImplementedError
 
     def head_outputs(self, head, sequence_output, features, training: bool) -> Dict[str, Any]:
+        """Run ``head`` on the encoder's ``sequence_output``: {output name: tensor} for the loss and the scorer."""
         raise NotImplementedError
 
     def per_example_loss(self, head, outputs, features):
+        """[B] loss of each example under this task's head (the runner selects each example's own task)."""
         raise NotImplementedError
 
     def head_state(self, head) -> Dict[str, np.ndarray]:
@@ -188,6 +216,7 @@ class Task:
         raise NotImplementedError
 
     def update_scorer(self, scorer, outputs: Dict[str, np.ndarray], features: Dict[str, np.ndarray], loss: float) -> None:
+        """Add one batch's NumPy ``outputs``, ``features`` and mean ``loss`` to ``scorer``."""
         raise NotImplementedError
 
     def write_predictions(self, split: str, scorer, path: str) -> None:
@@ -200,7 +229,3 @@ class Task:
     def label_of(self, outputs) -> str:
         """Human-readable prediction for the TSV of test outputs."""
         return str(self.prediction_for_output(outputs))
-
-    @property
-    def checkpoint_metric(self) -> str:
-        return "accuracy"

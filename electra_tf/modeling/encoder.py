@@ -41,6 +41,7 @@ def truncated_normal(config: ElectraConfig):
 
 
 def layer_norm(config: ElectraConfig, name: str) -> keras.layers.LayerNormalization:
+    """A LayerNormalization with the config's epsilon, computed in float32 even under a mixed-precision policy."""
     # float32 even under a mixed policy: layer norm statistics need the range.
     return keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, dtype="float32", name=name)
 
@@ -70,6 +71,7 @@ class ElectraEmbeddings(keras.layers.Layer):
         self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
 
     def build(self, input_shape=None):
+        """Create the embedding tables and the layer norm."""
         self.word_embeddings.build((None, None))
         self.position_embeddings.build((None,))
         self.token_type_embeddings.build((None, None))
@@ -77,6 +79,7 @@ class ElectraEmbeddings(keras.layers.Layer):
         self.built = True
 
     def call(self, input_ids, token_type_ids, training=False):
+        """[B, L] ids -> [B, L, embedding_size]: word + token type + position embeddings, layer norm, dropout."""
         seq_len = ops.shape(input_ids)[1]
         positions = ops.arange(seq_len, dtype="int32")  # the original slices positions 0..L-1
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
@@ -85,6 +88,7 @@ class ElectraEmbeddings(keras.layers.Layer):
         return self.dropout(x, training=training)  # [B, L, E]
 
     def hf_weights(self, prefix: str) -> Iterator[WeightRef]:
+        """The embedding weights under their HF names below ``prefix``."""
         yield from embedding_weights(f"{prefix}.word_embeddings", self.word_embeddings)
         yield from embedding_weights(f"{prefix}.position_embeddings", self.position_embeddings)
         yield from embedding_weights(f"{prefix}.token_type_embeddings", self.token_type_embeddings)
@@ -107,6 +111,7 @@ class ElectraSelfAttention(keras.layers.Layer):
         self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
 
     def build(self, input_shape):
+        """Create the query, key and value projections for inputs of ``input_shape``."""
         for layer in (self.query, self.key, self.value):
             layer.build(input_shape)
         self.built = True
@@ -117,6 +122,8 @@ class ElectraSelfAttention(keras.layers.Layer):
         return ops.transpose(x, (0, 2, 1, 3))  # [B, heads, L, d]
 
     def call(self, hidden_states, bias, training=False):
+        """Multi-head scaled dot-product attention with the additive mask ``bias``: (context [B, L, H],
+        probabilities [B, heads, L, L])."""
         q = self._split_heads(self.query(hidden_states))
         k = self._split_heads(self.key(hidden_states))
         v = self._split_heads(self.value(hidden_states))
@@ -132,6 +139,7 @@ class ElectraSelfAttention(keras.layers.Layer):
         return ops.reshape(context, (batch, length, self.num_heads * self.head_size)), probs
 
     def hf_weights(self, prefix):
+        """The query / key / value weights under their HF names below ``prefix``."""
         for name in ("query", "key", "value"):
             yield from dense_weights(f"{prefix}.{name}", getattr(self, name))
 
@@ -147,15 +155,18 @@ class ElectraResidualOutput(keras.layers.Layer):
         self.LayerNorm = layer_norm(config, "LayerNorm")
 
     def build(self, input_shape):
+        """Create the dense projection and the layer norm."""
         self.dense.build(input_shape)
         self.LayerNorm.build((None, None, self.config.hidden_size))
         self.built = True
 
     def call(self, hidden_states, residual, training=False):
+        """LayerNorm(dropout(dense(hidden_states)) + residual), the sum in float32."""
         x = self.dropout(self.dense(hidden_states), training=training)
         return self.LayerNorm(ops.cast(x, "float32") + ops.cast(residual, "float32"))
 
     def hf_weights(self, prefix):
+        """The dense and layer-norm weights under their HF names below ``prefix``."""
         yield from dense_weights(f"{prefix}.dense", self.dense)
         yield from layer_norm_weights(f"{prefix}.LayerNorm", self.LayerNorm)
 
@@ -169,15 +180,18 @@ class ElectraAttention(keras.layers.Layer):
         self.attention_output = ElectraResidualOutput(config, name="output")
 
     def build(self, input_shape):
+        """Create the self-attention and its output block."""
         self.self_attention.build(input_shape)
         self.attention_output.build(input_shape)
         self.built = True
 
     def call(self, hidden_states, bias, training=False):
+        """Self-attention followed by the residual output block: (output, attention probabilities)."""
         context, probs = self.self_attention(hidden_states, bias, training=training)
         return self.attention_output(context, hidden_states, training=training), probs
 
     def hf_weights(self, prefix):
+        """The attention weights under their HF names (``.self``, ``.output``) below ``prefix``."""
         yield from self.self_attention.hf_weights(f"{prefix}.self")
         yield from self.attention_output.hf_weights(f"{prefix}.output")
 
@@ -196,17 +210,20 @@ class ElectraLayer(keras.layers.Layer):
         self.ffn_output = ElectraResidualOutput(config, name="output")
 
     def build(self, input_shape):
+        """Create the attention block, the intermediate dense and the output block."""
         self.attention.build(input_shape)
         self.intermediate.build(input_shape)
         self.ffn_output.build((None, None, self.config.intermediate_size))
         self.built = True
 
     def call(self, hidden_states, bias, training=False):
+        """One transformer layer (attention, then the feed-forward block): (output, attention probabilities)."""
         attn_out, probs = self.attention(hidden_states, bias, training=training)
         inter = self.activation(self.intermediate(attn_out))
         return self.ffn_output(inter, attn_out, training=training), probs
 
     def hf_weights(self, prefix):
+        """The layer's weights under their HF names below ``prefix``."""
         yield from self.attention.hf_weights(f"{prefix}.attention")
         yield from dense_weights(f"{prefix}.intermediate.dense", self.intermediate)
         yield from self.ffn_output.hf_weights(f"{prefix}.output")
@@ -235,6 +252,7 @@ class ElectraMainLayer(keras.layers.Layer):
         self.layers_ = [ElectraLayer(config, name=f"layer_{i}") for i in range(config.num_hidden_layers)]
 
     def build(self, input_shape=None):
+        """Create every weight (embeddings, projection, layers) without running the model."""
         self.embeddings.build()
         if self.embeddings_project is not None:
             self.embeddings_project.build((None, None, self.config.embedding_size))
@@ -251,6 +269,7 @@ class ElectraMainLayer(keras.layers.Layer):
         output_hidden_states=False,
         output_attentions=False,
     ) -> Dict[str, object]:
+        """Encode a batch: {"last_hidden_state": [B, L, H]} plus the hidden states / attentions asked for."""
         input_ids = ops.cast(input_ids, "int32")
         if attention_mask is None:
             attention_mask = ops.ones_like(input_ids)
@@ -275,6 +294,7 @@ class ElectraMainLayer(keras.layers.Layer):
         return out
 
     def hf_weights(self, prefix: str = "electra") -> Iterator[WeightRef]:
+        """Every encoder weight under its HF name below ``prefix`` ("electra"; "" for none)."""
         p = f"{prefix}." if prefix else ""
         yield from self.embeddings.hf_weights(f"{p}embeddings")
         if self.embeddings_project is not None:

@@ -17,7 +17,9 @@ import keras
 from keras import ops
 
 from electra_tf.config import ElectraConfig
+from electra_tf.errors import check_known_keys
 from electra_tf.modeling.encoder import get_activation, layer_norm, truncated_normal
+from electra_tf.modeling.losses import sigmoid_cross_entropy, span_cross_entropy
 from electra_tf.modeling.naming import dense_weights, layer_norm_weights
 
 # The original's heads are tf.layers.dense with no initializer argument: TF1's glorot uniform.
@@ -169,12 +171,7 @@ class OriginalQuestionAnsweringHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.config = config
         opts = dict(QA_HEAD_DEFAULTS)
-        unknown = set(config.head_options) - set(opts)
-        if unknown:
-            from electra_tf.errors import ConfigError, closest
-
-            key = sorted(unknown)[0]
-            raise ConfigError(f"Unknown QA head option {key!r}.{closest(key, opts)} Options: {', '.join(opts)}.")
+        check_known_keys("head_options", config.head_options, opts, what="QA head option")
         opts.update(config.head_options)
         self.options = opts
         self.joint_prediction = bool(opts["joint_prediction"])
@@ -284,17 +281,11 @@ class OriginalQuestionAnsweringHead(keras.layers.Layer):
 
     def per_example_loss(self, outputs, start_positions, end_positions, is_impossible=None):
         """The original QA loss per example: mean of start/end CE + weighted answerable BCE."""
-        from electra_tf.modeling.losses import per_example_cross_entropy as ce
-
-        start_logits, end_logits = outputs["start_logits"], outputs["end_logits"]
-        losses = (ce(start_logits, start_positions) + ce(end_logits, end_positions)) / 2.0
+        losses = span_cross_entropy(outputs["start_logits"], outputs["end_logits"], start_positions, end_positions)
         if self.answerable is not None:
             if is_impossible is None:
                 is_impossible = ops.zeros_like(losses)
-            labels = ops.cast(is_impossible, "float32")
-            logit = outputs["answerable_logit"]
-            # sigmoid_cross_entropy_with_logits, in its numerically stable form.
-            bce = ops.maximum(logit, 0.0) - logit * labels + ops.log1p(ops.exp(-ops.abs(logit)))
+            bce = sigmoid_cross_entropy(outputs["answerable_logit"], is_impossible)
             losses = losses + self.answerable_weight * bce
         return losses
 

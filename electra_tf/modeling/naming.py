@@ -25,15 +25,18 @@ class WeightRef:
 
 
 def dense_weights(prefix: str, layer) -> Iterator[WeightRef]:
+    """A Dense layer's kernel (``<prefix>.weight``) and bias (``<prefix>.bias``, if any)."""
     yield WeightRef(f"{prefix}.weight", layer.kernel, True)
     if layer.bias is not None:
         yield WeightRef(f"{prefix}.bias", layer.bias)
 
 
 def layer_norm_weights(prefix: str, layer) -> Iterator[WeightRef]:
+    """A LayerNormalization's gamma and beta as ``<prefix>.weight`` / ``<prefix>.bias``, as HF names them."""
     yield WeightRef(f"{prefix}.weight", layer.gamma)
     yield WeightRef(f"{prefix}.bias", layer.beta)
 
 
 def embedding_weights(prefix: str, layer) -> Iterator[WeightRef]:
+    """An Embedding layer's table as ``<prefix>.weight``."""
     yield WeightRef(f"{prefix}.weight", layer.embeddings)

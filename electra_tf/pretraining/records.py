@@ -3,7 +3,7 @@
 The original built a ``tf.train.Example`` per example and called ``SerializeToString()``
 (``build_pretraining_dataset.py:97-114``). Here the protobuf wire format is written with NumPy:
 each feature's values are varint-encoded for the whole block and each record is joined from
-byte slices.
+byte slices (the encoding: ``electra_tf.example_wire``).
 
 Byte order. A record's features are a protobuf map; the original's bytes put its three
 entries in the order of the protobuf runtime's hash table, which with today's runtime (upb)
@@ -21,63 +21,30 @@ Wire format (proto3, packed repeated int64)::
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping
 
 import numpy as np
 
+from electra_tf.example_wire import length_delimited, packed_varints
 
-def varint(n: int) -> bytes:
-    """A non-negative integer as a protobuf varint (tags and lengths)."""
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _field(tag: int, payload_length: int) -> bytes:
-    """The header of a length-delimited field (wire type 2)."""
-    return bytes([tag]) + varint(payload_length)
-
-
-def packed_varints(values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Varint-encode a (rows, width) array of integers (negative ones as int64 two's complement,
-    10 bytes, as protobuf) -> (all rows' bytes end to end as uint8, bytes per row)."""
-    rows, width = values.shape
-    flat = values.reshape(-1).astype(np.int64).view(np.uint64)
-    size = np.ones(flat.shape, np.int64)
-    for k in range(1, 10):
-        longer = flat >= np.uint64(1 << (7 * k))
-        if not longer.any():
-            break
-        size += longer
-    n_bytes = int(size.max()) if flat.size else 1
-    if n_bytes == 1:
-        return flat.astype(np.uint8), np.full(rows, width, np.int64)
-    table = np.empty((flat.size, n_bytes), np.uint8)
-    for k in range(n_bytes):
-        continues = (size > k + 1).astype(np.uint8) << 7
-        table[:, k] = ((flat >> np.uint64(7 * k)) & np.uint64(0x7F)).astype(np.uint8) | continues
-    used = np.arange(n_bytes) < size[:, None]  # row-major: each value's bytes, values in order
-    return table[used], size.reshape(rows, width).sum(axis=1)
+__all__ = ["ExampleSerializer", "packed_varints"]
 
 
 class _EntryHeaders:
     """The bytes of one feature's map entry that come before its packed values, by payload length."""
 
     def __init__(self, name: str):
-        self.key = _field(0x0A, len(name.encode("utf-8"))) + name.encode("utf-8")  # entry.key = 1
+        self.key = length_delimited(0x0A, len(name.encode("utf-8"))) + name.encode("utf-8")  # entry.key = 1
         self._cache: Dict[int, bytes] = {}
 
     def __call__(self, payload_length: int) -> bytes:
         header = self._cache.get(payload_length)
         if header is None:
-            int64_list = _field(0x0A, payload_length)  # Int64List.value = 1, packed
-            feature = _field(0x1A, len(int64_list) + payload_length) + int64_list  # Feature.int64_list = 3
-            value = _field(0x12, len(feature) + payload_length) + feature  # entry.value = 2
+            int64_list = length_delimited(0x0A, payload_length)  # Int64List.value = 1, packed
+            feature = length_delimited(0x1A, len(int64_list) + payload_length) + int64_list  # Feature.int64_list = 3
+            value = length_delimited(0x12, len(feature) + payload_length) + feature  # entry.value = 2
             body = self.key + value
-            header = self._cache[payload_length] = _field(0x0A, len(body) + payload_length) + body  # Features.feature = 1
+            header = self._cache[payload_length] = length_delimited(0x0A, len(body) + payload_length) + body  # Features.feature = 1
         return header
 
 
@@ -118,6 +85,6 @@ class ExampleSerializer:
         for body in map(b"".join, zip(*columns)):
             head = record_headers.get(len(body))
             if head is None:
-                head = record_headers[len(body)] = _field(0x0A, len(body))  # Example.features = 1
+                head = record_headers[len(body)] = length_delimited(0x0A, len(body))  # Example.features = 1
             out.append(head + body)
         return out

@@ -30,16 +30,19 @@ def load_vocab(path: str) -> Dict[str, int]:
 
 
 def is_whitespace(ch: str) -> bool:
+    """The original's whitespace test: space, tab, newline, carriage return or category Zs."""
     return ch in (" ", "\t", "\n", "\r") or unicodedata.category(ch) == "Zs"
 
 
 def is_control(ch: str) -> bool:
+    """The original's control-character test: category C*, except tab, newline and carriage return."""
     if ch in ("\t", "\n", "\r"):
         return False
     return unicodedata.category(ch).startswith("C")
 
 
 def is_punctuation(ch: str) -> bool:
+    """The original's punctuation test: all non-alphanumeric printable ASCII, or category P*."""
     cp = ord(ch)
     if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
         return True
@@ -47,10 +50,12 @@ def is_punctuation(ch: str) -> bool:
 
 
 def is_cjk(cp: int) -> bool:
+    """Whether code point ``cp`` is in the CJK ranges the original pads with spaces."""
     return any(lo <= cp <= hi for lo, hi in CJK_RANGES)
 
 
 def clean_text(text: str) -> str:
+    """The original's text cleaning: drop NUL, U+FFFD and control characters; whitespace becomes a space."""
     out = []
     for ch in text:
         cp = ord(ch)
@@ -61,14 +66,17 @@ def clean_text(text: str) -> str:
 
 
 def pad_cjk(text: str) -> str:
+    """Surround every CJK character by spaces, so each becomes its own word (as the original)."""
     return "".join(f" {ch} " if is_cjk(ord(ch)) else ch for ch in text)
 
 
 def strip_accents(text: str) -> str:
+    """NFD, then drop the non-spacing marks (category Mn), as the original's lowercasing path."""
     return "".join(ch for ch in unicodedata.normalize("NFD", text) if unicodedata.category(ch) != "Mn")
 
 
 def split_punctuation(token: str) -> List[str]:
+    """Split a word so each punctuation character is its own piece (the original's _run_split_on_punc)."""
     pieces: List[List[str]] = []
     start_new = True
     for ch in token:
@@ -129,12 +137,14 @@ class ReferenceTokenizer:
         self.tokenize_chinese_chars = tokenize_chinese_chars
 
     def tokenize(self, text: str) -> List[str]:
+        """WordPiece tokens of ``text``, computed as the original did."""
         out: List[str] = []
         for word in basic_tokenize(text, self.do_lower_case, self.tokenize_chinese_chars):
             out.extend(wordpiece(word, self.vocab))
         return out
 
     def convert_tokens_to_ids(self, tokens: List[str]) -> List[int]:
+        """The vocabulary ids of ``tokens`` (a KeyError for an unknown token)."""
         return [self.vocab[t] for t in tokens]
 
 

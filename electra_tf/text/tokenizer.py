@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from electra_tf.errors import ConfigError
+from electra_tf.io_utils import invalid_utf8_message
 from electra_tf.ragged import flatten_ids, segment_positions, split_flat
 from electra_tf.text.chunk_store import ChunkStore
 from electra_tf.text import reference_tokenizer as ref
@@ -109,8 +110,8 @@ class FullTokenizer:
             raise ConfigError(f"Vocabulary file not found: {vocab_file}")
         try:
             self.vocab: Dict[str, int] = ref.load_vocab(vocab_file)
-        except UnicodeDecodeError:
-            raise ConfigError(f"{vocab_file}: not UTF-8 text; a WordPiece vocabulary has one token per line.") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(invalid_utf8_message(vocab_file, e)) from None
         for token in ("[UNK]", "[CLS]", "[SEP]"):
             if token not in self.vocab:
                 raise ConfigError(f"{vocab_file}: the vocabulary has no {token} token; is this a BERT/ELECTRA vocab.txt?")
@@ -135,6 +136,11 @@ class FullTokenizer:
         self._char_id = np.full(sys.maxunicode + 1, -1, np.int32)  # the one token of a lone character
         self._chunks = ChunkStore()
         self._bare_tokenizer = None
+
+    def for_words(self, lowercase: bool) -> "FullTokenizer":
+        """The tokenizer the original's tagging code runs on each word: this vocabulary with
+        ``lowercase`` and no CJK splitting (``tokenize_and_align``)."""
+        return FullTokenizer(self.vocab_file, do_lower_case=lowercase, tokenize_chinese_chars=False)
 
     def _needs_reference(self, text: str) -> bool:
         return (self.do_lower_case and "Σ" in text) or any(map(_category_changed, set(text)))
@@ -268,6 +274,7 @@ class FullTokenizer:
         return _interleave(len(cps), unit_at, unit_ids, chunk_starts, chunk_ids, chunk_lengths, text_starts, text_lengths)
 
     def tokenize(self, text: str) -> List[str]:
+        """WordPiece tokens of one text, exactly as the original FullTokenizer."""
         return self.tokenize_batch([text])[0]
 
     def tokenize_batch(self, texts: Sequence[str]) -> List[List[str]]:
@@ -336,16 +343,20 @@ class FullTokenizer:
         return out
 
     def convert_tokens_to_ids(self, tokens: Sequence[str]) -> List[int]:
+        """The vocabulary ids of ``tokens``."""
         return list(map(self.vocab.__getitem__, tokens))
 
     def convert_ids_to_tokens(self, ids: Sequence[int]) -> List[str]:
+        """The tokens of vocabulary ``ids``."""
         return [self.inv_vocab[int(i)] for i in ids]
 
     @property
     def vocab_size(self) -> int:
+        """The number of tokens in the vocabulary."""
         return len(self.vocab)
 
     def special_id(self, token: str) -> int:
+        """The id of a special token ("[CLS]", "[SEP]", "[PAD]", ...)."""
         return self.vocab[token]
 
 
@@ -383,6 +394,11 @@ class SentencePieceTokenizer:
             else:
                 raise ConfigError(f"{model_file}: no {token} piece; pass the model's own cls/sep tokens.")
 
+    def for_words(self, lowercase: bool) -> "SentencePieceTokenizer":
+        """The tokenizer for words of tagging data: this one (pieces have no CJK splitting to
+        turn off, and its lowercasing is set where it is built)."""
+        return self
+
     def _prepare(self, text: str) -> str:
         if self.do_lower_case:
             text = text.lower()
@@ -391,15 +407,19 @@ class SentencePieceTokenizer:
         return text
 
     def tokenize(self, text: str) -> List[str]:
+        """The pieces of one text (after the optional lowercasing and space token)."""
         return self.sp.EncodeAsPieces(self._prepare(text))
 
     def tokenize_batch(self, texts: Sequence[str]) -> List[List[str]]:
+        """``tokenize`` of each text."""
         return [self.tokenize(t) for t in texts]
 
     def encode_batch(self, texts: Sequence[str]) -> List[List[int]]:
+        """The piece ids of each text."""
         return [self.convert_tokens_to_ids(t) for t in self.tokenize_batch(texts)]
 
     def encode_batch_flat(self, texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """(all texts' ids end to end, each text's id count), as FullTokenizer.encode_batch_flat."""
         return flatten_ids(self.encode_batch(texts))
 
     def tokenize_with_offsets_batch(self, texts: Sequence[str]) -> List[List[tuple]]:
@@ -411,16 +431,20 @@ class SentencePieceTokenizer:
         return out
 
     def convert_tokens_to_ids(self, tokens: Sequence[str]) -> List[int]:
+        """The ids of ``pieces``; the special-token names map to the model's own special pieces."""
         return [self.special_id(t) if t in self._specials else self.sp.PieceToId(t) for t in tokens]
 
     def convert_ids_to_tokens(self, ids: Sequence[int]) -> List[str]:
+        """The pieces of ``ids``."""
         return [self.inv_vocab[int(i)] for i in ids]
 
     @property
     def vocab_size(self) -> int:
+        """The number of pieces of the model."""
         return self.sp.GetPieceSize()
 
     def special_id(self, token: str) -> int:
+        """The id of a special token ("[CLS]", "[SEP]", "[UNK]", "[PAD]") in this model."""
         return self._specials[token]
 
 

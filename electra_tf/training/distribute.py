@@ -29,6 +29,8 @@ def _tf_config_workers() -> int:
 
 
 def resolve_strategy_name(config) -> str:
+    """The distribution strategy to use: the configured one, with "auto" resolved from TF_CONFIG and the visible
+    GPUs (and use_tpu as the original)."""
     name = config.distribution_strategy
     if config.use_tpu and name in ("auto", "one_device"):
         return "tpu"
@@ -48,6 +50,7 @@ def tpu_resolver(config):
 
 
 def build_strategy(config):
+    """The tf.distribute strategy named by ``resolve_strategy_name`` (connecting to the TPU for "tpu")."""
     name = resolve_strategy_name(config)
     if name == "one_device":
         gpus = tf.config.list_logical_devices("GPU")

@@ -58,6 +58,7 @@ def tf_variable(variable):
 
 
 def decays_weight(name: str) -> bool:
+    """Whether weight decay applies to weight ``name`` (not to LayerNorm weights and biases, as the original)."""
     return not any(re.search(pattern, name) for pattern in EXCLUDE_FROM_WEIGHT_DECAY)
 
 
@@ -74,6 +75,8 @@ class DynamicLossScale(tf.Module):
         self.growth_interval = growth_interval
 
     def update(self, finite):
+        """After a step: halve the scale if the gradients were not ``finite``, double it after
+        ``growth_interval`` finite steps."""
         grow = tf.logical_and(finite, self.good_steps + 1 >= self.growth_interval)
         self.scale.assign(tf.where(finite, tf.where(grow, self.scale * 2.0, self.scale), self.scale / 2.0))
         self.good_steps.assign(tf.where(tf.logical_and(finite, tf.logical_not(grow)), self.good_steps + 1,
@@ -128,6 +131,8 @@ class AdamWeightDecay(tf.Module):
                        for v, n in zip(self.variables_, self.names)]
 
     def learning_rate(self, step=None):
+        """The learning rate at ``step`` (default: the current one): warm-up, then linear decay, as the
+        original."""
         step = self.iterations if step is None else step
         return learning_rate_at(step, self.base_lr, self.num_train_steps, self.warmup_proportion)
 

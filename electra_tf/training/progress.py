@@ -18,6 +18,7 @@ file_logger = logging.getLogger("electra_tf.file")  # the log file only (see run
 
 
 def progress_enabled(setting) -> bool:
+    """Whether to show progress bars for the ``progress`` setting ("auto": only on a terminal)."""
     if isinstance(setting, str):
         setting = setting.lower()
         if setting == "auto":
@@ -27,6 +28,7 @@ def progress_enabled(setting) -> bool:
 
 
 def progress_bar(total: int, desc: str, enabled: bool, initial: int = 0, unit: str = "it"):
+    """A tqdm bar on stderr (disabled unless ``enabled``) that disappears when closed."""
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, file=sys.stderr,
@@ -66,6 +68,7 @@ class TrainingMonitor:
         return self.writers[name]
 
     def step(self, step: int, loss: float, lr: float, grad_norm: float) -> None:
+        """Record one training step: advance the bar, show loss / lr / throughput, write the summaries."""
         self.bar.update(1)
         if self.enabled:
             elapsed = max(time.time() - self.start, 1e-9)
@@ -94,6 +97,7 @@ class TrainingMonitor:
                 tf.summary.scalar("sequences_per_second", sps)
 
     def close(self) -> None:
+        """Close the bar and flush the summary writers."""
         self.bar.close()
         for writer in self.writers.values():
             writer.flush()

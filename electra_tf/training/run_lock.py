@@ -52,6 +52,8 @@ class RunLock:
             return {}
 
     def acquire(self) -> "RunLock":
+        """Take the lock without waiting (RunLockedError naming the holder if another process has it) and record
+        this process in the file."""
         import fcntl
 
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
@@ -78,6 +80,7 @@ class RunLock:
         return self
 
     def release(self) -> None:
+        """Give the lock up and empty the file; does nothing if it is not held."""
         import fcntl
 
         if self._fd is None:

@@ -21,7 +21,8 @@ PROBLEMS = ("single_label", "multi_label", "regression")
 
 class SentencePreprocessor:
     """Features ``input_ids``/``input_mask``/``segment_ids`` plus ``<task>_eid`` and the label
-    (``<task>_label_ids``: an index or a multi-hot vector; ``<task>_targets`` for regression)."""
+    (``<task>_label_ids``: an index or a multi-hot vector; ``<task>_targets`` for regression).
+    A ``task.Preprocessor``."""
 
     def __init__(self, tokenizer, max_seq_length: int, task_name: str, labels: Optional[Sequence[str]] = None,
                  problem: str = "single_label", log_examples: bool = False):

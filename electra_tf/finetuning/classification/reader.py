@@ -36,7 +36,8 @@ def maybe_double(examples: List[Example], split: str, enabled: bool) -> List[Exa
 
 
 class DelimitedReader:
-    """Examples of a SentenceTaskSpec from its TSV/CSV files, with clear errors per line."""
+    """Examples of a SentenceTaskSpec from its TSV/CSV files, with clear errors per line (a
+    ``task.FileReader``)."""
 
     def __init__(self, spec: SentenceTaskSpec, task_name: str, debug: bool = False, skip_malformed: bool = False,
                  double_unordered: bool = True):
@@ -190,7 +191,8 @@ class DelimitedReader:
 
 
 class TfdsReader:
-    """Examples of a SentenceTaskSpec from ``tfds.load(..., download=False)``."""
+    """Examples of a SentenceTaskSpec from ``tfds.load(..., download=False)`` (no files: not a
+    ``task.FileReader``; ``read`` takes the split)."""
 
     def __init__(self, spec: SentenceTaskSpec, task_name: str, dataset: str, splits, data_dir: Optional[str] = None,
                  double_unordered: bool = True):

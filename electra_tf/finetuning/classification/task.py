@@ -17,7 +17,7 @@ from electra_tf.finetuning.classification.scorers import ClassificationScorer, M
 from electra_tf.finetuning.classification.spec import Columns, SentenceTaskSpec
 from electra_tf.finetuning.options import TaskOptions
 from electra_tf.finetuning.task import Example, ExportInfo, Task, head_layer_name
-from electra_tf.modeling.losses import per_example_cross_entropy
+from electra_tf.modeling.losses import per_example_cross_entropy, sigmoid_cross_entropy
 
 
 def build_sentence_head(model_config, head_type: str, num_labels: int, task_name: str):
@@ -36,7 +36,6 @@ class SentenceTask(Task):
         super().__init__(options, name, tokenizer)
         self.spec = spec
         self.is_regression = spec.regression
-        self.kind = "regression" if self.is_regression else ("multilabel" if spec.multi_label else "classification")
         self.reader = reader or DelimitedReader(spec, name, debug=options.debug,
                                                 skip_malformed=bool(options.task_config.get("skip_malformed_lines", False)),
                                                 double_unordered=options.double_unordered)
@@ -62,10 +61,6 @@ class SentenceTask(Task):
     def infer_labels(self) -> None:
         """Labels = sorted set of the training file's labels (generic tasks without a label list)."""
         self.set_labels(self.reader.infer_labels(self.split_file("train", self.reader.files_for("train"))))
-
-    @property
-    def checkpoint_metric(self) -> str:
-        return self.spec.metrics[0] if not self.is_regression else "spearman"
 
     def test_splits(self) -> List[str]:
         return list(self.spec.test_splits)
@@ -101,9 +96,7 @@ class SentenceTask(Task):
             return ops.square(outputs["predictions"] - ops.cast(features[f"{n}_targets"], "float32"))
         labels = features[f"{n}_label_ids"]
         if self.spec.multi_label:
-            logits, targets = outputs["logits"], ops.cast(labels, "float32")
-            bce = ops.maximum(logits, 0.0) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))
-            return ops.sum(bce, axis=-1)  # summed over labels, like the batch sum of the original losses
+            return ops.sum(sigmoid_cross_entropy(outputs["logits"], labels), axis=-1)  # summed over labels, like the batch sum of the original losses
         return per_example_cross_entropy(outputs["logits"], labels)
 
     def export_info(self) -> ExportInfo:

@@ -26,6 +26,7 @@ _PUNCT = set(string.punctuation)
 
 
 def normalize_answer(s: str) -> str:
+    """SQuAD normalisation: lowercase, drop punctuation and the articles a/an/the, collapse whitespace."""
     s = s.lower()
     s = "".join(ch for ch in s if ch not in _PUNCT)
     s = _ARTICLES.sub(" ", s)
@@ -57,6 +58,8 @@ def _questions(dataset: Sequence[Mapping]) -> Iterable[Mapping]:
 
 
 def squad_v1(dataset: Sequence[Mapping], predictions: Mapping[str, str]) -> Dict[str, float]:
+    """SQuAD v1.1 exact match and F1 (percentages) of ``predictions`` (question id -> answer) over a SQuAD
+    ``dataset``."""
     em = f1 = total = 0.0
     for qa in _questions(dataset):
         total += 1
@@ -142,6 +145,7 @@ def squad_v2(dataset: Sequence[Mapping], predictions: Mapping[str, str],
 
 
 def mrqa(answers: Mapping[str, Sequence[str]], predictions: Mapping[str, str], skip_no_answer: bool = True) -> Dict[str, float]:
+    """MRQA 2019 exact match and F1 (percentages) of ``predictions`` against each question's gold answers."""
     em = f1 = total = 0.0
     for qid, golds in answers.items():
         if qid not in predictions:
@@ -159,6 +163,7 @@ _KORQUAD_SYMBOLS = re.compile("['\"《》<>〈〉()‘’]")
 
 
 def normalize_korquad(s: str) -> str:
+    """KorQuAD 1.0 normalisation: remove its extra symbols, lowercase, drop punctuation, collapse whitespace."""
     s = _KORQUAD_SYMBOLS.sub(" ", s).lower()
     s = "".join(ch for ch in s if ch not in _PUNCT)
     return " ".join(s.split())
@@ -170,6 +175,7 @@ def _char_f1(prediction: str, ground_truth: str) -> float:
 
 
 def korquad_v1(dataset: Sequence[Mapping], predictions: Mapping[str, str]) -> Dict[str, float]:
+    """KorQuAD 1.0 exact match and character-level F1 (percentages) over a SQuAD-format ``dataset``."""
     em = f1 = total = 0.0
     for qa in _questions(dataset):
         total += 1
@@ -242,6 +248,7 @@ def mixed_segmentation(text: str, remove_punctuation: bool = False) -> List[str]
 
 
 def remove_cmrc_punctuation(text: str) -> str:
+    """The text lowercased and stripped, without the punctuation the CMRC 2018 script removes."""
     return "".join(ch for ch in str(text).lower().strip() if ch not in CMRC_PUNCTUATION)
 
 

@@ -49,7 +49,7 @@ def first_matching_span(pieces: Sequence[str], tok_start: int, tok_end: int,
 
 class QAPreprocessor:
     """Features ``<task>_eid`` (and, for training, ``_start_positions``, ``_end_positions``,
-    ``_is_impossible``) of windows over each question's context."""
+    ``_is_impossible``) of windows over each question's context. A ``task.Preprocessor``."""
 
     def __init__(self, tokenizer, max_seq_length: int, max_query_length: int, doc_stride: int, task_name: str,
                  answer_mode: str = "offset"):

@@ -21,6 +21,7 @@ logger = logging.getLogger("electra_tf")
 
 
 def is_qa_whitespace(c: str) -> bool:
+    """Whitespace as the original SQuAD reader splits on: space, tab, CR, LF and U+202F."""
     return c in (" ", "\t", "\r", "\n") or ord(c) == 0x202F
 
 
@@ -60,7 +61,7 @@ def locate_answer(context: str, text: str, start: int) -> Optional[int]:
 
 
 class QAReader:
-    """Examples (one per question) of a SQuAD ("squad") or MRQA ("mrqa") file."""
+    """Examples (one per question) of a SQuAD ("squad") or MRQA ("mrqa") file (a ``task.FileReader``)."""
 
     def __init__(self, task_name: str, fmt: str = "squad", v2: bool = False, skip_unmatched_answers: bool = False,
                  debug: bool = False, files: Optional[Dict[str, Sequence[str]]] = None):
@@ -69,6 +70,7 @@ class QAReader:
         self.files = files or {}
 
     def files_for(self, split: str) -> List[str]:
+        """Candidate file names of ``split``: the task's own, then ``<split>.json[l]`` and its ``.gz``."""
         ext = "jsonl" if self.fmt == "mrqa" else "json"
         return list(self.files.get(split, [])) + [f"{split}.{ext}", f"{split}.{ext}.gz"]
 

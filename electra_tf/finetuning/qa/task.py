@@ -23,7 +23,7 @@ from electra_tf.finetuning.qa.reader import QAReader
 from electra_tf.finetuning.qa.scorer import QAScorer
 from electra_tf.finetuning.task import (TEST_OUTPUTS_PREDICTION_FILES, Example, ExportInfo, Task, head_layer_name)
 from electra_tf.io_utils import atomic_write_json
-from electra_tf.modeling.losses import per_example_cross_entropy
+from electra_tf.modeling.losses import span_cross_entropy
 
 OPTION_DEFAULTS = {"answer_mode": "offset", "skip_unmatched_answers": False}
 
@@ -31,7 +31,6 @@ OPTION_DEFAULTS = {"answer_mode": "offset", "skip_unmatched_answers": False}
 class QATask(Task):
     """A span-extraction QA task. ``fmt`` is "squad" (JSON) or "mrqa" (jsonl)."""
 
-    kind = "qa"
     model_type = "question-answering"
     # the original QA head reads whole windows (and its outputs are per position): no trimming
     supports_dynamic_padding = False
@@ -57,10 +56,6 @@ class QATask(Task):
     @property
     def head_prefix(self) -> str:
         return "qa_head" if self.options.head == "electra" else "qa_outputs"
-
-    @property
-    def checkpoint_metric(self) -> str:
-        return {"cmrc2018": "F1", "squad2": "f1"}.get(self.metric, "f1")
 
     def test_splits(self) -> List[str]:
         return self._test_splits
@@ -102,8 +97,7 @@ class QATask(Task):
         starts, ends = features[f"{n}_start_positions"], features[f"{n}_end_positions"]
         if self.options.head == "electra":
             return head.per_example_loss(outputs, starts, ends, features[f"{n}_is_impossible"])
-        ce = per_example_cross_entropy
-        return (ce(outputs["start_logits"], starts) + ce(outputs["end_logits"], ends)) / 2.0
+        return span_cross_entropy(outputs["start_logits"], outputs["end_logits"], starts, ends)
 
     def export_info(self) -> ExportInfo:
         return ExportInfo(self.model_type, self.head_prefix, 2)

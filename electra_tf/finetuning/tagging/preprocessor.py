@@ -19,12 +19,9 @@ logger = logging.getLogger("electra_tf")
 
 
 def word_tokenizer(tokenizer, lowercase: bool):
-    """The original tokenizes each word without CJK splitting (tokenize_and_align)."""
-    from electra_tf.text.tokenizer import FullTokenizer
-
-    if isinstance(tokenizer, FullTokenizer):
-        return FullTokenizer(tokenizer.vocab_file, do_lower_case=lowercase, tokenize_chinese_chars=False)
-    return tokenizer
+    """The original tokenizes each word without CJK splitting (tokenize_and_align): the
+    tokenizer's ``for_words`` variant."""
+    return tokenizer.for_words(lowercase)
 
 
 class TaggingPreprocessor:
@@ -32,7 +29,7 @@ class TaggingPreprocessor:
     (which window scores a word), ``_word_offset`` and ``_n_words`` besides the shared ones.
 
     ``tokenizer`` is the word tokenizer (see ``word_tokenizer``); examples carry ``words`` and
-    ``labels`` (label ids).
+    ``labels`` (label ids). A ``task.Preprocessor``.
     """
 
     def __init__(self, tokenizer, max_seq_length: int, task_name: str, label_list: Sequence[str],

@@ -35,7 +35,7 @@ class TaggingSpec:
 
 
 class TaggingReader:
-    """(words, tags, source) per sentence of a file in the spec's format."""
+    """(words, tags, source) per sentence of a file in the spec's format (a ``task.FileReader``)."""
 
     def __init__(self, spec: TaggingSpec, task_name: str, debug: bool = False, skip_malformed: bool = False):
         self.spec, self.task_name, self.debug, self.skip_malformed = spec, task_name, debug, skip_malformed

@@ -30,6 +30,8 @@ def to_prefix(tag: str) -> str:
 
 
 def split_tag(tag: str) -> Tuple[str, str]:
+    """(prefix, entity type) of a tag: ("O", "") for O, ("B", "PER") for B-PER, ("I", tag) for a bare type (IO
+    data)."""
     if tag == "O":
         return "O", ""
     if len(tag) > 2 and tag[1] == "-":
@@ -137,6 +139,7 @@ def prf(gold: Sequence[Set[Span]], pred: Sequence[Set[Span]]) -> Dict[str, float
 
 
 def per_type_f1(gold: Sequence[Set[Span]], pred: Sequence[Set[Span]]) -> Dict[str, float]:
+    """Span F1 of each entity type found in ``gold`` or ``pred``."""
     types = sorted({s[2] for g in gold for s in g} | {s[2] for p in pred for s in p})
     out = {}
     for t in types:

@@ -51,7 +51,6 @@ MODEL_OPTIONS = ("truncation", "lowercase", "label_all_tokens", "use_crf", "crf_
 class TaggingTask(Task):
     """A sequence tagging task described by a TaggingSpec plus options."""
 
-    kind = "tagging"
     head_prefix = "classifier"
     model_type = "token-classification"
     test_outputs = TEST_OUTPUTS_PREDICTION_FILES
@@ -90,10 +89,6 @@ class TaggingTask(Task):
                 truncation=s["truncation"], label_all_tokens=s["label_all_tokens"], segment_id=s["segment_id"],
                 window_overlap=s["window_overlap"], lowercase=self.lowercase)
         return self._preprocessor
-
-    @property
-    def checkpoint_metric(self) -> str:
-        return "accuracy" if self.spec.token_level else "f1"
 
     # ----------------------------------------------------------------- reading
     def has_split(self, split: str) -> bool:
