@@ -13,7 +13,6 @@ Every such message also goes to the ``electra_tf`` logger, so a run's ``.log`` f
 
 from __future__ import annotations
 
-import errno
 import logging
 import signal
 import sys
@@ -23,14 +22,6 @@ from electra_tf.errors import ElectraError
 
 logger = logging.getLogger("electra_tf")
 
-_WRITE_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file is larger than allowed (file-size limit)",
-                 errno.EDQUOT: "the disk quota is exceeded", errno.EROFS: "the file system is read-only",
-                 errno.EACCES: "permission denied", errno.EPERM: "operation not permitted"}
-_WRITE_PHRASES = {"No space left on device": "the disk is full", "File too large": "the file is larger than allowed "
-                  "(file-size limit)", "Disk quota exceeded": "the disk quota is exceeded",
-                  "Read-only file system": "the file system is read-only", "Permission denied": "permission denied"}
-
-
 class Terminated(BaseException):
     """SIGTERM outside training (a scheduler stopping the job); a BaseException like Ctrl-C's
     KeyboardInterrupt, so that cleanup runs and no ``except Exception`` swallows it."""
@@ -38,21 +29,12 @@ class Terminated(BaseException):
 
 def describe_write_failure(error: BaseException) -> Optional[str]:
     """``could not write <path>: <reason>. <what to do>`` when ``error`` is a failed write, else None."""
-    path, reason = None, None
-    if isinstance(error, OSError) and error.errno in _WRITE_ERRNOS:
-        path, reason = error.filename, _WRITE_ERRNOS[error.errno]
-    else:
-        text = str(error)
-        for phrase, meaning in _WRITE_PHRASES.items():
-            if phrase in text:
-                reason = meaning
-                break
-        if reason is None or type(error).__module__.split(".")[0] not in ("tensorflow", "h5py", "builtins", "safetensors"):
-            return None
-        import re
+    from electra_tf.io_utils import write_failure
 
-        found = re.search(r"(/[^\s:'\"]+)", text)
-        path = found.group(1) if found else None
+    found = write_failure(error)
+    if found is None:
+        return None
+    _, reason, path = found
     where = f" {path}" if path else ""
     advice = ("free disk space, or set a larger limit" if "limit" in reason or "full" in reason or "quota" in reason
               else "choose a writable folder or fix its permissions")

@@ -2,16 +2,50 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import tempfile
-from typing import Any
+from typing import Any, Optional, Tuple
 
 
 def _umask_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+_WRITE_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file is larger than allowed (file-size limit)",
+                 errno.EDQUOT: "the disk quota is exceeded", errno.EROFS: "the file system is read-only",
+                 errno.EACCES: "permission denied", errno.EPERM: "operation not permitted"}
+# How TensorFlow, h5py and safetensors word the same failures in their own exception types.
+_WRITE_PHRASES = {"No space left on device": errno.ENOSPC, "File too large": errno.EFBIG,
+                  "Disk quota exceeded": errno.EDQUOT, "Read-only file system": errno.EROFS,
+                  "Permission denied": errno.EACCES}
+
+
+def write_failure(error: BaseException) -> Optional[Tuple[int, str, Optional[str]]]:
+    """(errno, reason, path or None) when ``error`` is a failed write (full disk, file-size or
+    quota limit, read-only or forbidden folder), whatever library raised it; else None."""
+    if isinstance(error, OSError) and error.errno in _WRITE_ERRNOS:
+        return error.errno, _WRITE_ERRNOS[error.errno], error.filename
+    text = str(error)
+    code = next((c for phrase, c in _WRITE_PHRASES.items() if phrase in text), None)
+    if code is None or type(error).__module__.split(".")[0] not in ("tensorflow", "h5py", "builtins", "safetensors"):
+        return None
+    # a file path in the message (device names such as /job:localhost are not paths)
+    paths = [p for p in re.findall(r"(/[^\s:'\"]+)", text) if p.count("/") >= 2]
+    return code, _WRITE_ERRNOS[code], paths[0] if paths else None
+
+
+def as_write_error(error: BaseException, path: str) -> BaseException:
+    """``error`` as an OSError naming ``path`` when it is a failed write (so the message names the
+    output the user asked for, not a temporary file); otherwise ``error`` itself."""
+    found = write_failure(error)
+    if found is None:
+        return error
+    return OSError(found[0], found[1], path)
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
@@ -26,10 +60,13 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, _umask_mode())  # mkstemp creates 0600 files
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+        converted = as_write_error(e, path)
+        if converted is e:
+            raise
+        raise converted from None
 
 
 def atomic_write_text(path: str, text: str) -> None:
@@ -62,8 +99,12 @@ class atomic_output_path:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             os.replace(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
+            return False
+        if os.path.exists(self.tmp):
             os.unlink(self.tmp)
+        converted = as_write_error(exc, self.path)
+        if converted is not exc:
+            raise converted from None
         return False
 
 

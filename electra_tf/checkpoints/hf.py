@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import Dict, Optional
 
 import numpy as np
@@ -18,7 +17,7 @@ import numpy as np
 from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
-from electra_tf.io_utils import atomic_output_path, atomic_write_json
+from electra_tf.io_utils import atomic_output_path, atomic_write_bytes, atomic_write_json
 
 SAFETENSORS = "model.safetensors"
 PYTORCH_BIN = "pytorch_model.bin"
@@ -162,7 +161,8 @@ def write_tokenizer_files(directory: str, vocab_file: str, do_lower_case: bool =
     """vocab.txt + tokenizer_config.json, enough for AutoTokenizer / ElectraTokenizerFast."""
     target = os.path.join(directory, "vocab.txt")
     if os.path.abspath(vocab_file) != os.path.abspath(target):
-        shutil.copyfile(vocab_file, target)
+        with open(vocab_file, "rb") as f:
+            atomic_write_bytes(target, f.read())  # a failed copy never leaves half a vocabulary
     atomic_write_json(
         os.path.join(directory, "tokenizer_config.json"),
         {"tokenizer_class": "ElectraTokenizer", "do_lower_case": bool(do_lower_case), "strip_accents": None,

@@ -458,12 +458,10 @@ def tf1_model_type(path: str) -> str:
 def write_tf1_checkpoint(model, directory: str, vocab_file: Optional[str] = None, task_name: Optional[str] = None,
                          prefix_name: str = DEFAULT_PREFIX) -> str:
     """Write ``model`` as an original-layout checkpoint (+ checkpoint file, discriminator.json)."""
-    import shutil
-
     import tensorflow as tf
 
     from electra_tf.checkpoints.state import model_state
-    from electra_tf.io_utils import atomic_write_text
+    from electra_tf.io_utils import as_write_error, atomic_write_bytes, atomic_write_text
 
     if model.model_type not in ("base", "pretraining", "generator") and not task_name:
         task_name = "task"
@@ -472,12 +470,25 @@ def write_tf1_checkpoint(model, directory: str, vocab_file: Optional[str] = None
     name_map = tf1_name_map(state, model.model_type, task_name or "task")
     names = sorted(name_map)
     prefix = os.path.join(directory, prefix_name)
-    tf.raw_ops.SaveV2(
-        prefix=prefix,
-        tensor_names=[name_map[n] for n in names],
-        shape_and_slices=[""] * len(names),
-        tensors=[tf.constant(state[n]) for n in names],
-    )
+    # Saved under a temporary prefix and renamed afterwards: a failed write (full disk) leaves an
+    # earlier checkpoint of the same name intact and no partial files.
+    temporary = os.path.join(directory, f".tmp-{os.getpid()}-{prefix_name}")
+    try:
+        tf.raw_ops.SaveV2(
+            prefix=temporary,
+            tensor_names=[name_map[n] for n in names],
+            shape_and_slices=[""] * len(names),
+            tensors=[tf.constant(state[n]) for n in names],
+        )
+    except Exception as e:  # noqa: BLE001  (TensorFlow raises its own error types)
+        for leftover in os.listdir(directory):
+            if leftover.startswith(os.path.basename(temporary)):
+                os.unlink(os.path.join(directory, leftover))
+        raise as_write_error(e, prefix) from None
+    for written in sorted(os.listdir(directory)):
+        if written.startswith(os.path.basename(temporary) + "."):
+            os.replace(os.path.join(directory, written),
+                       os.path.join(directory, prefix_name + written[len(os.path.basename(temporary)):]))
     atomic_write_text(
         os.path.join(directory, "checkpoint"),
         f'model_checkpoint_path: "{prefix_name}"\nall_model_checkpoint_paths: "{prefix_name}"\n',
@@ -487,7 +498,8 @@ def write_tf1_checkpoint(model, directory: str, vocab_file: Optional[str] = None
     if vocab_file:
         target = os.path.join(directory, "vocab.txt")
         if os.path.abspath(vocab_file) != os.path.abspath(target):
-            shutil.copyfile(vocab_file, target)
+            with open(vocab_file, "rb") as f:
+                atomic_write_bytes(target, f.read())
     return prefix
 
 

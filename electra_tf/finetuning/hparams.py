@@ -88,7 +88,7 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     # Also checkpoint every this many seconds (0: never), so a killed run loses at most this much
     # work; the original saved only every save_checkpoints_steps (1,000,000) steps. TF's Estimator
     # default was 600 s.
-    "save_checkpoints_secs": 600,
+    "save_checkpoints_secs": 600.0,
     "resume": True,  # continue an interrupted run from its last checkpoint
     "overwrite_model_dir": False,  # the original wiped model_dir of each trial; we ask first
     "eval_every_steps": 0,  # 0: evaluate at the end only (original)

@@ -7,7 +7,7 @@ the number of tasks, contribute zero). The training loss is the *sum* over the b
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import keras
 import numpy as np
@@ -24,11 +24,9 @@ class FinetuningModel(keras.Model):
 
     base_model_prefix = "electra"
 
-    def __init__(self, model_config: ElectraConfig, tasks: List, head_type: Optional[str] = None, **kwargs):
-        """The encoder of ``model_config`` and each task's head. ``head_type`` is ignored (each
-        task builds the head its own options name); it is still accepted because the runner
-        passes it."""
-        del head_type
+    def __init__(self, model_config: ElectraConfig, tasks: List, **kwargs):
+        """The encoder of ``model_config`` and each task's head (each task builds the head its
+        options name: the original's or HuggingFace's)."""
         super().__init__(**kwargs)
         self.config = model_config
         self.tasks = list(tasks)

@@ -107,7 +107,7 @@ class FinetuningRunner:
         from electra_tf.finetuning.model import FinetuningModel
 
         with self.strategy.scope():
-            model = FinetuningModel(self.model_config, self.tasks, head_type=self.config.head)
+            model = FinetuningModel(self.model_config, self.tasks)
             model.build_for(self.config.max_seq_length)
         return model
 

@@ -224,13 +224,13 @@ class TrainingEngine:
                         bad_losses = 0
                     monitor.step(step, loss, lr, float(norm))
                     if options.save_checkpoints_steps and step % options.save_checkpoints_steps == 0:
-                        manager.save(checkpoint_number=step)
+                        _save(manager, step, directory)
                         last_save = time.monotonic()
                     elif save_secs and time.monotonic() - last_save >= save_secs:
-                        manager.save(checkpoint_number=step, check_interval=False)
+                        _save(manager, step, directory, check_interval=False)
                         last_save = time.monotonic()
                     if stop is not None and stop.requested:
-                        manager.save(checkpoint_number=step, check_interval=False)
+                        _save(manager, step, directory, check_interval=False)
                         raise RunInterrupted(
                             f"Stopped by {stop.signal_name} at step {step} of {total}; the checkpoint of step {step} is "
                             f"saved in {directory}. Run the same command again to resume.",
@@ -248,12 +248,25 @@ class TrainingEngine:
         finally:
             monitor.close()
         selector.restore_best()  # before the final checkpoint, so that it holds the model that is kept
-        manager.save(checkpoint_number=last, check_interval=False)
+        _save(manager, last, directory, check_interval=False)
         if chief:
             atomic_write_json(finished_path, {"step": last, "num_train_steps": total})
         else:
             shutil.rmtree(directory, ignore_errors=True)
         return last
+
+
+def _save(manager, step: int, directory: str, check_interval: bool = True) -> None:
+    """``manager.save`` whose failed write (full disk, size limit) names the checkpoint folder."""
+    from electra_tf.io_utils import as_write_error
+
+    try:
+        manager.save(checkpoint_number=step, check_interval=check_interval)
+    except Exception as e:  # noqa: BLE001  (TensorFlow raises its own error types)
+        converted = as_write_error(e, os.path.join(directory, f"ckpt-{step}"))
+        if converted is e:
+            raise
+        raise converted from None
 
 
 class _Nothing:
