@@ -108,6 +108,29 @@ class atomic_output_path:
         return False
 
 
+def save_directory_atomically(write, path: str) -> None:
+    """``write(tmp)`` fills a temporary folder beside ``path``, which then replaces ``path``: a
+    failed write (full disk) leaves an earlier folder of that name intact and nothing behind."""
+    import shutil
+
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".tmp-{os.getpid()}-{os.path.basename(os.path.abspath(path))}")
+    old = tmp + "-old"
+    try:
+        write(tmp)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        converted = as_write_error(e, path)
+        if converted is e:
+            raise
+        raise converted from None
+    if os.path.exists(path):
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def read_jsonl(path: str):
     """(line number, record) of a JSON-lines file (.gz too), with errors naming file and line."""
     import gzip

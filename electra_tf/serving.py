@@ -19,6 +19,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from electra_tf.io_utils import save_directory_atomically
+
 
 def _outputs(result):
     return {k: v for k, v in result.items() if not isinstance(v, (tuple, list))}
@@ -94,7 +96,7 @@ def export_saved_model(model, path: str, vocab_file: Optional[str] = None, do_lo
         signatures["serve_text"] = serve_text
         signatures["serve_text_pair"] = serve_text_pair
     module.serve_ids = serve_ids
-    tf.saved_model.save(module, path, signatures=signatures)
+    save_directory_atomically(lambda tmp: tf.saved_model.save(module, tmp, signatures=signatures), path)
     return path
 
 

@@ -139,3 +139,18 @@ def test_converter_write_failure_keeps_the_earlier_output(tmp_path, fmt):
     assert_clean_failure(done, str(out))
     assert temporary_files(tmp_path) == []
     assert tree(out) == before
+
+
+def test_saved_model_export_write_failure_keeps_the_earlier_export(tmp_path):
+    model_dir = tmp_path / "model"
+    made = run_limited(f"model.save_pretrained({str(model_dir)!r}, format='keras')", limit=1 << 40)
+    assert made.returncode == 0, made.stderr[-2000:]
+    out = tmp_path / "saved"
+    args = ["-m", "electra_tf.export", "--model", str(model_dir), "--output", str(out), "--max-seq-length", "16"]
+    first = limited_run(args, limit=1 << 40)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = tree(out)
+    done = limited_run(args, limit=20_000)
+    assert_clean_failure(done, str(out))
+    assert temporary_files(tmp_path) == []
+    assert tree(out) == before
