@@ -220,11 +220,15 @@ class ElectraMainLayer(keras.layers.Layer):
     ``attentions`` ([B, heads, L, L] per layer), like HuggingFace's ElectraModel.
     """
 
-    def __init__(self, config: ElectraConfig, **kwargs):
+    def __init__(self, config: ElectraConfig, embeddings: Optional[ElectraEmbeddings] = None, **kwargs):
+        """``embeddings``: another encoder's embedding block to use instead of a new one (the
+        pre-training generator shares the discriminator's whole block, as the original's
+        ``electra/embeddings`` scope reuse); it must have this config's vocab and embedding size."""
         kwargs.setdefault("name", "electra")
         super().__init__(**kwargs)
         self.config = config
-        self.embeddings = ElectraEmbeddings(config, name="embeddings")
+        self.embeddings = embeddings if embeddings is not None else ElectraEmbeddings(config, name="embeddings")
+        self._shares_embeddings = embeddings is not None
         if config.has_embeddings_project:
             # The original's tf.layers.dense default initializer: glorot uniform.
             self.embeddings_project = keras.layers.Dense(
@@ -235,7 +239,8 @@ class ElectraMainLayer(keras.layers.Layer):
         self.layers_ = [ElectraLayer(config, name=f"layer_{i}") for i in range(config.num_hidden_layers)]
 
     def build(self, input_shape=None):
-        self.embeddings.build()
+        if not self.embeddings.built:
+            self.embeddings.build()
         if self.embeddings_project is not None:
             self.embeddings_project.build((None, None, self.config.embedding_size))
         for layer in self.layers_:
