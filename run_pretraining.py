@@ -37,6 +37,9 @@ def main(argv=None) -> int:
         setup_logging()
         config = PretrainingConfig(args.model_name, args.data_dir, **parse_hparams(args.hparams))
         print("Config:\n" + str(config), file=sys.stderr)  # printed sorted, as the original
+        from electra_tf.startup import start_tensorflow
+
+        start_tensorflow()  # without TensorFlow's start-up notices (ELECTRA_TF_VERBOSE=1 shows them)
         from electra_tf.pretraining.runner import PretrainingRunner
 
         runner = PretrainingRunner(config)

@@ -305,7 +305,7 @@ def test_losses_and_gradients_match_transformers(tmp_path):
     for ours, ref in ((out["mlm_loss_total"], mlm.item()), (out["disc_loss_total"], disc_loss.item()),
                       (out["total_loss"], total.item())):
         assert abs(float(ours) - float(ref)) <= 1e-5 * abs(float(ref)), (float(ours), float(ref))
-    assert abs(float(np.sum(out["loss_contribution"].numpy())) - float(total)) <= 1e-5 * float(total)
+    assert abs(float(np.sum(out["loss_contribution"].numpy())) - total.item()) <= 1e-5 * total.item()
 
     # gradients of one step: every weight; the shared embeddings get both networks' gradients
     ref_grads = {}
@@ -321,3 +321,171 @@ def test_losses_and_gradients_match_transformers(tmp_path):
         ref = ref_grads[id(variable)]
         scale = max(np.abs(ref).max(), 1e-3)
         assert np.abs(ours - ref).max() <= 1e-4 * scale, (name, np.abs(ours - ref).max(), scale)
+
+
+# ---------------------------------------------------------------------------- end to end
+E2E = {"model_size": "small", "model_hparam_overrides": {"hidden_size": 64, "num_hidden_layers": 2},
+       "embedding_size": 32, "vocab_size": 2000, "max_seq_length": 32, "train_batch_size": 16, "eval_batch_size": 32,
+       "learning_rate": 1e-3, "num_warmup_steps": 10, "seed": 5, "progress": False, "log_every_steps": 50}
+E2E_STEPS = 300
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """<data-dir> with the quick-start vocab and records of 32 tokens built from the quick-start corpus."""
+    from electra_tf.pretraining.dataset import BuildOptions, Progress, build_pretraining_dataset
+
+    root = tmp_path_factory.mktemp("pretrain_data")
+    shutil.copyfile(VOCAB, root / "vocab.txt")
+    options = BuildOptions(max_seq_length=32, blanks_separate_docs=False, num_out_files=3, seed=1)
+    with open(os.devnull, "w") as sink:
+        build_pretraining_dataset(CORPUS, str(root / "vocab.txt"), str(root / "pretrain_tfrecords"), 1, options,
+                                  Progress(stream=sink))
+    return root
+
+
+def _run(data_dir, name, hparams):
+    import json
+
+    import run_pretraining
+
+    assert run_pretraining.main(["--data-dir", str(data_dir), "--model-name", name, "--hparams", json.dumps(hparams)]) == 0
+
+
+def _tf1_arrays(directory):
+    import tensorflow as tf
+
+    from electra_tf.checkpoints.tf1 import resolve_checkpoint_prefix
+
+    reader = tf.train.load_checkpoint(resolve_checkpoint_prefix(str(directory)))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def _saved(directory):
+    return sorted(f for f in os.listdir(directory) if f.endswith(".index")) if directory.is_dir() else []
+
+
+@pytest.fixture(scope="module")
+def runs(data_dir):
+    """Three runs of one command: "killed" (a subprocess SIGKILLed after its first checkpoint, then
+    the same command again, which resumes) and "straight" (uninterrupted)."""
+    import json
+
+    hparams = dict(E2E, num_train_steps=E2E_STEPS, save_checkpoints_steps=5)
+    killed_dir = data_dir / "models" / "killed"
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_pretraining.py"), "--data-dir", str(data_dir),
+                             "--model-name", "killed", "--hparams", json.dumps(hparams)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None and not _saved(killed_dir / "training_checkpoints"):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    killed = {"returncode": proc.returncode, "saved": _saved(killed_dir / "training_checkpoints"),
+              "finished": (killed_dir / f"model.ckpt-{E2E_STEPS}.index").exists()}
+    _run(data_dir, "killed", hparams)  # the same command again: resumes
+    _run(data_dir, "straight", hparams)
+    return {"hparams": hparams, "killed": killed}
+
+
+def test_kill_and_resume_equals_uninterrupted_run(data_dir, runs):
+    killed = runs["killed"]
+    assert killed["returncode"] == -signal.SIGKILL
+    assert killed["saved"] and f"ckpt-{E2E_STEPS}.index" not in killed["saved"] and not killed["finished"], killed
+    resumed, straight = _tf1_arrays(data_dir / "models" / "killed"), _tf1_arrays(data_dir / "models" / "straight")
+    assert set(resumed) == set(straight) and int(resumed["global_step"]) == E2E_STEPS
+    assert any(name.endswith("/adam_m") for name in resumed)
+    for name, value in straight.items():
+        np.testing.assert_allclose(resumed[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_tf1_output_finetunes_and_exports_to_hf(data_dir, runs, tmp_path):
+    """The resumed run's TF1 output: its discriminator through our HF export equals the trained
+    model, and run_finetuning.py --model-name <same name> fine-tunes it."""
+    import json
+
+    import torch
+    import transformers
+
+    import electra_tf as et
+    import run_finetuning
+    from electra_tf.pretraining.runner import PretrainingRunner
+    from electra_tf.training.checkpointing import restore_weights
+
+    model_dir = data_dir / "models" / "killed"
+    config = PretrainingConfig("killed", str(data_dir), **runs["hparams"])
+    runner = PretrainingRunner(config)
+    trained = runner.build_model(5)
+    assert restore_weights(trained, config.training_dir, trained.tf1_weights) == E2E_STEPS
+    ids = np.array([[2, 40, 41, 42, 43, 44, 3, 50, 51, 3, 0, 0]], "int32")
+    mask, types = (ids > 0).astype("int32"), np.array([[0] * 7 + [1] * 3 + [0] * 2], "int32")
+    hidden = trained.electra(ids, attention_mask=mask, token_type_ids=types)["last_hidden_state"]
+    expected = trained.discriminator_predictions(hidden).numpy()
+
+    keras_disc = et.TFElectraForPreTraining.from_pretrained(str(model_dir))
+    np.testing.assert_allclose(keras_disc(ids, attention_mask=mask, token_type_ids=types)["logits"].numpy(), expected,
+                               rtol=1e-5, atol=1e-5)
+    keras_disc.save_pretrained(str(tmp_path / "hf"), format="hf")
+    hf = transformers.ElectraForPreTraining.from_pretrained(str(tmp_path / "hf")).eval()
+    with torch.no_grad():
+        logits = hf(input_ids=torch.tensor(ids, dtype=torch.long), attention_mask=torch.tensor(mask, dtype=torch.long),
+                    token_type_ids=torch.tensor(types, dtype=torch.long)).logits.numpy()
+    valid = mask.astype(bool)
+    np.testing.assert_allclose(logits[valid], expected[valid], rtol=1e-4, atol=1e-4)
+
+    shutil.copytree(os.path.join(ROOT, "examples", "data", "finetuning_data", "sst"), data_dir / "finetuning_data" / "sst",
+                    dirs_exist_ok=True)
+    hparams = {"task_names": ["sst"], "max_seq_length": 32, "num_train_epochs": 0.1, "train_batch_size": 32,
+               "do_test": False, "seed": 1, "progress": False}
+    assert run_finetuning.main(["--data-dir", str(data_dir), "--model-name", "killed", "--hparams", json.dumps(hparams)]) == 0
+    with open(model_dir / "results" / "sst_results.json", encoding="utf-8") as f:
+        results = json.load(f)
+    assert "accuracy" in json.dumps(results)
+
+
+def test_tiny_model_learns(data_dir, runs):
+    """masked_lm_accuracy and disc_auc rise clearly above their values at initialisation (the
+    uninterrupted run against the same model before its first step)."""
+    from electra_tf.pretraining.runner import PretrainingRunner
+
+    config = PretrainingConfig("straight", str(data_dir), **dict(runs["hparams"], num_eval_steps=8))
+    runner = PretrainingRunner(config)
+    before = runner.evaluate(model=runner.build_model(5), seed=5)
+    after = runner.evaluate(seed=5)
+    print("before", before, "\nafter", after)
+    assert after["masked_lm_accuracy"] > before["masked_lm_accuracy"] + 0.03, (before, after)
+    assert after["disc_auc"] > before["disc_auc"] + 0.05, (before, after)
+    assert after["masked_lm_loss"] < before["masked_lm_loss"] - 1.0, (before, after)
+    with open(config.results_txt, encoding="utf-8") as f:
+        lines = dict(line.split(": ") for line in f.read().splitlines())
+    assert set(lines) >= {"masked_lm_accuracy", "masked_lm_loss", "sampled_masked_lm_accuracy", "disc_loss", "disc_auc",
+                          "disc_accuracy", "disc_precision", "disc_recall", "loss", "global_step"}
+    assert lines["global_step"] == str(E2E_STEPS)
+
+
+def test_disc_auc_is_tf1_auc_on_masked_probabilities():
+    """200-threshold trapezoidal ROC AUC over labels*mask and probs*mask (padding = negatives)."""
+    from sklearn.metrics import roc_auc_score
+
+    from electra_tf.pretraining.metrics import PretrainingMetrics
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random((64, 32)) < 0.15).astype(int)
+    probs = 1 / (1 + np.exp(-(labels + rng.normal(0, 1, labels.shape) - 1.5)))
+    mask = np.ones_like(labels)
+    mask[:, 28:] = 0
+    zeros = np.zeros((64, 2))
+    metrics = PretrainingMetrics()
+    metrics.update({"masked_lm_weights": np.ones((64, 2)), "masked_lm_ids": zeros, "masked_lm_preds": zeros,
+                    "mlm_loss": zeros, "sampled_tokids": zeros, "disc_loss": np.full(64, 0.5), "input_mask": mask,
+                    "disc_labels": labels, "disc_preds": (probs > 0.5).astype(int), "disc_probs": probs}, 1.0)
+    results = metrics.results()
+    assert abs(results["disc_auc"] - roc_auc_score((labels * mask).ravel(), (probs * mask).ravel())) < 2e-3
+    assert results["disc_loss"] == 0.5 and results["masked_lm_accuracy"] == 1.0
+    preds = (probs > 0.5).astype(int)
+    m = mask.astype(bool)
+    assert abs(results["disc_recall"] - preds[m & (labels == 1)].mean()) < 1e-9
+    assert abs(results["disc_precision"] - labels[m & (preds == 1)].mean()) < 1e-9

@@ -33,8 +33,9 @@ MASK_TOKEN_PROB = 0.85
 
 @dataclasses.dataclass
 class MaskingNoise:
-    """The random draws of one masking: ``position_scores`` [B, N, L] (Gumbel noise, or for the
-    original's categorical draw: ``positions`` [B, N] directly) and ``keep_draws`` [B, N] in [0, 1)."""
+    """The random draws of one masking: ``keep_draws`` [B, N] in [0, 1) (below 0.85: [MASK]) and
+    either ``positions`` [B, N] (the original's categorical draw, with replacement) or ``gumbel``
+    [B, L] noise (our draw without replacement: the N best of log p + noise)."""
 
     keep_draws: tf.Tensor
     positions: Optional[tf.Tensor] = None  # [B, N] int32, used as is (tests)
