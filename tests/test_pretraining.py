@@ -489,3 +489,19 @@ def test_disc_auc_is_tf1_auc_on_masked_probabilities():
     m = mask.astype(bool)
     assert abs(results["disc_recall"] - preds[m & (labels == 1)].mean()) < 1e-9
     assert abs(results["disc_precision"] - labels[m & (preds == 1)].mean()) < 1e-9
+
+
+def test_init_checkpoint_warm_starts_both_networks(data_dir, runs):
+    """init_checkpoint (our extension, google-research/electra#103): a released-style TF1 checkpoint
+    (here the finished run's) loads into both networks of a new run."""
+    from electra_tf.pretraining.runner import PretrainingRunner
+    from electra_tf.pretraining.warm_start import load_pretrained_weights
+
+    source = data_dir / "models" / "straight"
+    config = PretrainingConfig("warm", str(data_dir), **dict(runs["hparams"], init_checkpoint=str(source)))
+    model = PretrainingRunner(config).build_model(9)
+    arrays = _tf1_arrays(source)
+    assert any(not np.array_equal(v.numpy(), arrays[n]) for n, v in model.tf1_weights())
+    load_pretrained_weights(model, str(source))
+    for name, variable in model.tf1_weights():
+        np.testing.assert_array_equal(variable.numpy(), arrays[name], err_msg=name)
