@@ -94,7 +94,7 @@ class PretrainingRunner:
 
     def __init__(self, config):
         from electra_tf.pretraining.config import model_configs
-        from electra_tf.training.distribute import build_strategy
+        from electra_tf.training.distribute import build_strategy, resolve_strategy_name
         from electra_tf.training.precision import apply_precision
         from electra_tf.training.runtime import is_chief
 
@@ -105,6 +105,9 @@ class PretrainingRunner:
         if config.max_seq_length > self.disc_config.max_position_embeddings:
             raise ConfigError(f"max_seq_length {config.max_seq_length} exceeds the {self.disc_config.max_position_embeddings} "
                               f"position embeddings.")
+        if config.seed is None and resolve_strategy_name(config) == "multi_worker_mirrored":
+            # Every worker must draw the same initial weights, data order and masks.
+            raise ConfigError("Multi-worker pre-training needs the hparam seed (the same on every worker).")
         apply_precision(config)
         self.strategy = build_strategy(config)
         self.n_replicas = self.strategy.num_replicas_in_sync
@@ -213,7 +216,8 @@ class PretrainingRunner:
         metrics = PretrainingMetrics(with_discriminator=model.has_discriminator and config.disc_weight > 0)
         dataset = self.dataset(seed + 1, False).take(config.num_eval_steps)
         for outputs, losses, _ in engine.predict_batches(dataset):
-            metrics.update(outputs, float(sum(losses)) / model.loss_scale)
+            # Each replica's contributions sum to its loss times loss_scale; the batch loss is their mean.
+            metrics.update(outputs, float(sum(losses)) / (model.loss_scale * self.n_replicas))
         results = metrics.results()
         results["global_step"] = step
         if self.is_chief:
