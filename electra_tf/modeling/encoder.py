@@ -237,11 +237,15 @@ class ElectraMainLayer(keras.layers.Layer):
     ``attentions`` ([B, heads, L, L] per layer), like HuggingFace's ElectraModel.
     """
 
-    def __init__(self, config: ElectraConfig, **kwargs):
+    def __init__(self, config: ElectraConfig, embeddings: Optional[ElectraEmbeddings] = None, **kwargs):
+        """``embeddings``: another encoder's embedding block to use instead of a new one (the
+        pre-training generator shares the discriminator's whole block, as the original's
+        ``electra/embeddings`` scope reuse); it must have this config's vocab and embedding size."""
         kwargs.setdefault("name", "electra")
         super().__init__(**kwargs)
         self.config = config
-        self.embeddings = ElectraEmbeddings(config, name="embeddings")
+        self.embeddings = embeddings if embeddings is not None else ElectraEmbeddings(config, name="embeddings")
+        self._shares_embeddings = embeddings is not None
         if config.has_embeddings_project:
             # The original's tf.layers.dense default initializer: glorot uniform.
             self.embeddings_project = keras.layers.Dense(
@@ -252,8 +256,10 @@ class ElectraMainLayer(keras.layers.Layer):
         self.layers_ = [ElectraLayer(config, name=f"layer_{i}") for i in range(config.num_hidden_layers)]
 
     def build(self, input_shape=None):
-        """Create every weight (embeddings, projection, layers) without running the model."""
-        self.embeddings.build()
+        """Create every weight (embeddings, projection, layers) without running the model (a
+        shared embedding block may already be built by the network that owns it)."""
+        if not self.embeddings.built:
+            self.embeddings.build()
         if self.embeddings_project is not None:
             self.embeddings_project.build((None, None, self.config.embedding_size))
         for layer in self.layers_:

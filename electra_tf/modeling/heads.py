@@ -336,7 +336,9 @@ class GeneratorPredictions(keras.layers.Layer):
     def build(self, input_shape):
         self.dense.build((None, None, self.config.hidden_size))
         self.LayerNorm.build((None, None, self.config.embedding_size))
-        self.output_bias = self.add_weight(shape=(self.config.vocab_size,), initializer="zeros", name="output_bias", dtype="float32")
+        # autocast=False: under a mixed policy the bias stays float32 like the logits it is added to.
+        self.output_bias = self.add_weight(shape=(self.config.vocab_size,), initializer="zeros", name="output_bias",
+                                           dtype="float32", autocast=False)
         self.built = True
 
     def call(self, sequence_output, embedding_table):

@@ -31,11 +31,20 @@ import tensorflow as tf
 EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
 
 
-def learning_rate_at(step, base_lr: float, num_train_steps: int, warmup_proportion: float, warmup_steps: int = 0):
-    """The original schedule at (pre-increment) step ``step``; works on floats and tensors."""
+def learning_rate_at(step, base_lr: float, num_train_steps: int, warmup_proportion: float, warmup_steps: int = 0,
+                     decay_power: float = 1.0):
+    """The original schedule at (pre-increment) step ``step``; works on floats and tensors.
+
+    ``decay_power`` is pre-training's ``lr_decay_power`` (polynomial_decay's power; fine-tuning
+    uses 1, linear); ``warmup_steps`` its ``num_warmup_steps`` (the warm-up is the larger of it
+    and ``warmup_proportion * num_train_steps``, as the original's create_optimizer).
+    """
     step = tf.cast(step, tf.float32)
     total = float(max(num_train_steps, 1))
-    decayed = base_lr * (1.0 - tf.minimum(step, total) / total)  # polynomial_decay, power 1, end 0
+    remaining = 1.0 - tf.minimum(step, total) / total
+    if decay_power != 1.0:
+        remaining = tf.pow(remaining, float(decay_power))
+    decayed = base_lr * remaining  # polynomial_decay with end 0
     warmup = max(num_train_steps * warmup_proportion, warmup_steps)
     if warmup > 0:
         decayed = decayed * tf.minimum(1.0, step / float(warmup))
@@ -107,6 +116,8 @@ class AdamWeightDecay(tf.Module):
         clip_norm: Optional[float] = 1.0,
         loss_scale: Optional[DynamicLossScale] = None,
         name: str = "adam_weight_decay",
+        warmup_steps: int = 0,
+        decay_power: float = 1.0,
     ):
         super().__init__(name=name)
         if len(variables) != len(names):
@@ -116,6 +127,8 @@ class AdamWeightDecay(tf.Module):
         self.base_lr = float(base_lr)
         self.num_train_steps = int(num_train_steps)
         self.warmup_proportion = float(warmup_proportion)
+        self.warmup_steps = int(warmup_steps)  # pre-training's num_warmup_steps
+        self.decay_power = float(decay_power)  # pre-training's lr_decay_power
         self.weight_decay_rate = float(weight_decay_rate)
         multipliers = lr_multipliers or {}
         self.multipliers = [float(multipliers.get(n, 1.0)) for n in self.names]
@@ -134,7 +147,8 @@ class AdamWeightDecay(tf.Module):
         """The learning rate at ``step`` (default: the current one): warm-up, then linear decay, as the
         original."""
         step = self.iterations if step is None else step
-        return learning_rate_at(step, self.base_lr, self.num_train_steps, self.warmup_proportion)
+        return learning_rate_at(step, self.base_lr, self.num_train_steps, self.warmup_proportion,
+                                warmup_steps=self.warmup_steps, decay_power=self.decay_power)
 
     def apply_gradients(self, gradients: List[tf.Tensor]):
         """Sum across replicas, clip by global norm, update. Returns the (unclipped) global norm."""

@@ -1,0 +1,287 @@
+"""PretrainingConfig: every hparam of the original configure_pretraining.py, same names, defaults
+and order of application, plus a few extensions whose defaults keep the original behaviour.
+
+Order (configure_pretraining.py:28-143), quirks kept:
+
+1. defaults, and the paths derived from ``data_dir`` (so ``data_dir`` itself is not an hparam:
+   override ``pretrain_tfrecords``, ``vocab_file``, ``model_dir``, ... individually);
+2. the user's hparams (an unknown one is an error naming the closest valid hparam);
+3. ``max_predictions_per_seq = int((mask_prob + 0.005) * max_seq_length)`` from the *updated*
+   values; it is created after step 2, so passing it is "unknown hparam" (not settable);
+4. debug overrides (batch 8, 20 steps, eval batch 4, iterations_per_loop 1, 2 eval steps);
+5. ``model_size == "small"`` forces ``embedding_size = 128``; the original's commented-out
+   base/large settings (lr 2e-4, length 512, ...) are deliberately NOT applied;
+6. ``electric_objective`` forces ``two_tower_generator``;
+7. the user's hparams again, so an explicit value beats steps 4-6 (but not step 3: N stays
+   computed from the values after step 2, as the original).
+
+Electric (``electric_objective``, ``two_tower_generator``) is not implemented: asking for it is a
+ConfigError naming the hparam.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Dict, List, Mapping
+
+from electra_tf.errors import ConfigError, closest
+
+# name -> default, in the order (and with the comments) of configure_pretraining.py.
+ORIGINAL_HPARAMS: Dict[str, Any] = {
+    "debug": False,  # debug mode for quickly running things (also a 3-layer, 144-wide model)
+    "do_train": True,  # pre-train ELECTRA
+    "do_eval": False,  # evaluate generator/discriminator on unlabeled data
+    # loss functions; if both objectives are false, trains a masked LM like BERT
+    "electra_objective": True,
+    "electric_objective": False,  # not supported here
+    "gen_weight": 1.0,  # masked language modeling / generator loss
+    "disc_weight": 50.0,  # discriminator loss
+    "mask_prob": 0.15,  # percent of input tokens to mask out / replace
+    # optimization
+    "learning_rate": 5e-4,  # same for every size (2e-4 for base/large is in a commented-out block)
+    "lr_decay_power": 1.0,  # the original comment says "linear weight decay": it is the LR decay
+    "weight_decay_rate": 0.01,
+    "num_warmup_steps": 10000,
+    # training settings
+    "iterations_per_loop": 200,  # TPU inner loop (kept for compatibility; no effect here)
+    "save_checkpoints_steps": 1000,
+    "num_train_steps": 1000000,
+    "num_eval_steps": 100,
+    "keep_checkpoint_max": 5,  # 0 or None keeps all checkpoints
+    # model settings
+    "model_size": "small",  # one of "small", "base", or "large"
+    "model_hparam_overrides": {},  # merged into the discriminator's config (see model_configs)
+    "embedding_size": None,  # bert hidden size by default (128 forced for small)
+    "vocab_size": 30522,  # number of tokens in the vocabulary
+    "do_lower_case": True,  # unused by pre-training, as the original (casing is the dataset builder's)
+    # generator settings
+    "uniform_generator": False,  # generator is uniform at random
+    "two_tower_generator": False,  # Electric's two-tower cloze generator (not supported)
+    # False = the generator SHARES the discriminator's embeddings (the original comment "tie ...?"
+    # reads inverted)
+    "untied_generator_embeddings": False,
+    "untied_generator": True,  # True = a separate (small) generator; False = one network
+    "generator_layers": 1.0,  # frac of discriminator layers for generator
+    "generator_hidden_size": 0.25,  # frac of discrim hidden size for gen
+    "disallow_correct": False,  # force the generator to sample incorrect tokens
+    "temperature": 1.0,  # temperature for sampling from generator
+    # batch sizes
+    "max_seq_length": 128,
+    "train_batch_size": 128,
+    "eval_batch_size": 128,
+    # TPU settings
+    "use_tpu": False,
+    "num_tpu_cores": 1,
+    "tpu_job_name": None,
+    "tpu_name": None,
+    "tpu_zone": None,
+    "gcp_project": None,
+}
+
+# Our additions; every default keeps the original behaviour.
+EXTENSION_HPARAMS: Dict[str, Any] = {
+    "seed": None,  # None: drawn once per model_dir and recorded there (the original was unseeded)
+    "mask_without_replacement": False,  # the original draws positions WITH replacement (#41)
+    "mixed_precision": "float32",  # float32 | mixed_float16 | mixed_bfloat16 (the original: float32)
+    "gradient_accumulation_steps": 1,  # train_batch_size stays the batch of one optimizer step
+    "distribution_strategy": "one_device",  # auto | one_device | mirrored | multi_worker_mirrored | tpu
+    "jit_compile": False,
+    "init_checkpoint": None,  # start from released weights (TF1 or HF); optimizer slots start at zero
+    "progress": "auto",  # progress bar: auto (on a terminal) | true | false
+    "log_every_steps": 1,  # the original's ETAHook logged every step on CPU/GPU
+}
+
+# Set from data_dir before the user's hparams (configure_pretraining.py:95-101); overridable.
+PATH_HPARAMS = ("pretrain_tfrecords", "vocab_file", "model_dir", "results_txt", "results_pkl")
+
+UNSUPPORTED = {
+    "electric_objective": "Electric (electric_objective) is not supported by electra-tf pre-training",
+    "two_tower_generator": "the two-tower cloze generator (two_tower_generator, Electric's) is not supported "
+                           "by electra-tf pre-training",
+}
+
+_CHOICES = {
+    "model_size": ("small", "base", "large"),
+    "mixed_precision": ("float32", "mixed_float16", "mixed_bfloat16"),
+    "distribution_strategy": ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu"),
+}
+
+
+class PretrainingConfig:
+    """Pre-training hyperparameters with the original's names, defaults and precedence (see the
+    module docstring). ``max_predictions_per_seq`` is derived, never set."""
+
+    def __init__(self, model_name: str, data_dir: str, **kwargs):
+        self.model_name = model_name
+        for name, default in {**ORIGINAL_HPARAMS, **EXTENSION_HPARAMS}.items():
+            setattr(self, name, json.loads(json.dumps(default)))  # fresh copies of mutable defaults
+        if "model_hparam_overrides" in kwargs:  # as the original, read before the first update
+            self.model_hparam_overrides = kwargs["model_hparam_overrides"]
+
+        # default locations of data files, computed from data_dir now (step 1)
+        self.data_dir = data_dir
+        self.pretrain_tfrecords = os.path.join(data_dir, "pretrain_tfrecords/pretrain_data.tfrecord*")
+        self.vocab_file = os.path.join(data_dir, "vocab.txt")
+        self.model_dir = os.path.join(data_dir, "models", model_name)
+        results_dir = os.path.join(self.model_dir, "results")
+        self.results_txt = os.path.join(results_dir, "unsup_results.txt")
+        self.results_pkl = os.path.join(results_dir, "unsup_results.pkl")
+        self.user_hparams = dict(kwargs)
+
+        self.update(kwargs)  # step 2
+
+        # step 3: derived from the values after the first update, and not settable (the original
+        # creates the attribute only now, so update() calls it unknown).
+        self.max_predictions_per_seq = int((self.mask_prob + 0.005) * self.max_seq_length)
+
+        if self.debug:  # step 4
+            self.train_batch_size = 8
+            self.num_train_steps = 20
+            self.eval_batch_size = 4
+            self.iterations_per_loop = 1
+            self.num_eval_steps = 2
+
+        # step 5: only small has a size default. The original's block for base/large (length
+        # 512, lr 2e-4, embedding_size, generator 1/3, mask 0.25, batch sizes) is commented out
+        # there and is not applied here either: pass the paper's values explicitly.
+        if self.model_size == "small":
+            self.embedding_size = 128
+        if self.electric_objective:  # step 6
+            self.two_tower_generator = True  # electric requires a two-tower generator
+
+        self.update(kwargs)  # step 7: passed-in arguments override (for example) debug-mode defaults
+        self.validate()
+
+    # ------------------------------------------------------------------ updates
+    @staticmethod
+    def hparam_names() -> List[str]:
+        """Every settable hparam (max_predictions_per_seq and data_dir are not)."""
+        return ["model_name", *ORIGINAL_HPARAMS, *EXTENSION_HPARAMS, *PATH_HPARAMS]
+
+    def update(self, kwargs: Mapping[str, Any]) -> None:
+        """Set hparams; an unknown name is an error naming the closest valid one."""
+        known = self.hparam_names()
+        for key, value in kwargs.items():
+            if key not in known:
+                hint = ""
+                if key == "max_predictions_per_seq":
+                    hint = (" It is derived as int((mask_prob + 0.005) * max_seq_length), as in the original, "
+                            "and cannot be set; change mask_prob or max_seq_length.")
+                elif key == "data_dir":
+                    hint = " data_dir is the --data-dir flag; override pretrain_tfrecords, vocab_file or model_dir instead."
+                raise ConfigError(f"Unknown hparam {key!r}.{hint or closest(key, known)}")
+            setattr(self, key, value)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Refuse what cannot run: unsupported Electric settings, do_train == do_eval, bad types
+        and ranges, unknown choices."""
+        for name, message in UNSUPPORTED.items():
+            if getattr(self, name):
+                raise ConfigError(f"{message}; set {name} false (hparam {name!r}).")
+        if bool(self.do_train) == bool(self.do_eval):
+            raise ConfigError("Exactly one of do_train or do_eval must be true (as the original: "
+                              "train with the defaults, or pass {\"do_train\": false, \"do_eval\": true}).")
+        for name, default in {**ORIGINAL_HPARAMS, **EXTENSION_HPARAMS}.items():
+            value = getattr(self, name)
+            if default is None or value is None:
+                continue
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, float):
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            elif isinstance(default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif name == "progress":
+                ok = isinstance(value, (str, bool))
+            else:
+                ok = isinstance(value, type(default))
+            if not ok:
+                # The original stored JSON values verbatim ("4" stayed a string and failed later).
+                raise ConfigError(f"hparam {name} must be a {type(default).__name__} (like its default {default!r}), "
+                                  f"got {value!r}.")
+        for name in ("train_batch_size", "eval_batch_size", "max_seq_length", "num_eval_steps",
+                     "gradient_accumulation_steps", "log_every_steps"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"hparam {name} must be a positive integer, got {getattr(self, name)!r}.")
+        if self.num_train_steps < 0 or self.num_warmup_steps < 0 or self.save_checkpoints_steps < 0:
+            raise ConfigError("hparams num_train_steps, num_warmup_steps and save_checkpoints_steps must be >= 0.")
+        if not 0.0 < self.mask_prob < 1.0:
+            raise ConfigError(f"hparam mask_prob must be in (0, 1), got {self.mask_prob!r}.")
+        if self.max_predictions_per_seq < 1:
+            raise ConfigError(f"max_predictions_per_seq = int((mask_prob + 0.005) * max_seq_length) is "
+                              f"{self.max_predictions_per_seq}; raise mask_prob or max_seq_length.")
+        if self.max_seq_length < 3:
+            raise ConfigError(f"hparam max_seq_length must be at least 3 ([CLS] x [SEP]), got {self.max_seq_length}.")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"hparam learning_rate must be positive, got {self.learning_rate!r}.")
+        if not self.temperature > 0:
+            raise ConfigError(f"hparam temperature must be positive, got {self.temperature!r}.")
+        if not (self.generator_hidden_size > 0 and self.generator_layers > 0):
+            raise ConfigError("hparams generator_hidden_size and generator_layers are fractions of the "
+                              "discriminator's size and must be positive.")
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"hparam {name} must be one of {', '.join(allowed)}, got {value!r}."
+                                  f"{closest(str(value), allowed)}")
+        if not isinstance(self.model_hparam_overrides, dict):
+            raise ConfigError("hparam model_hparam_overrides must be a JSON object.")
+        if self.train_batch_size % self.gradient_accumulation_steps:
+            raise ConfigError(f"train_batch_size={self.train_batch_size} must be divisible by "
+                              f"gradient_accumulation_steps={self.gradient_accumulation_steps}.")
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def training_dir(self) -> str:
+        """Where the training checkpoints (weights, optimizer, RNG and data position) go;
+        ``model_dir`` itself gets the original TF1 layout at the end."""
+        return os.path.join(self.model_dir, "training_checkpoints")
+
+    @property
+    def uses_discriminator(self) -> bool:
+        return bool(self.electra_objective or self.electric_objective)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Every hparam and the derived max_predictions_per_seq, for the printed config."""
+        out = {name: getattr(self, name) for name in self.hparam_names()}
+        out["max_predictions_per_seq"] = self.max_predictions_per_seq
+        return out
+
+    def __str__(self) -> str:
+        """The config printed sorted, one per line, as the original's utils.log_config."""
+        return "\n".join(f"{k}: {v}" for k, v in sorted(self.to_dict().items()))
+
+
+def model_configs(config: PretrainingConfig):
+    """(discriminator ElectraConfig, generator ElectraConfig or None) as the original builds them.
+
+    Discriminator: ``get_bert_config`` (size defaults, overrides, heads = max(1, H // 64), FFN 4H,
+    overrides again) with ``embedding_size`` (None -> H), then the debug model (3 layers, H 144,
+    FFN 576, 4 heads) when ``debug``. Generator (``get_generator_config``): H and layers scaled by
+    the fractions (Python round, half to even), FFN 4·Hg, heads max(1, Hg // 64) -- overridden heads
+    or FFN are NOT inherited -- with the shared embedding width E, or its own width Hg with
+    ``untied_generator_embeddings``. None when there is no separate generator (uniform generator,
+    untied_generator false, or the MLM-only objective).
+    """
+    from electra_tf.config import ElectraConfig
+
+    overrides = dict(config.model_hparam_overrides)
+    disc = ElectraConfig.from_finetuning_hparams(config.model_size, config.vocab_size, None, overrides)
+    if config.debug:
+        disc = disc.replace(num_hidden_layers=3, hidden_size=144, intermediate_size=144 * 4, num_attention_heads=4)
+    embedding_size = disc.hidden_size if config.embedding_size is None else config.embedding_size
+    disc = disc.replace(embedding_size=embedding_size)
+    if config.uniform_generator or not (config.uses_discriminator and config.untied_generator):
+        return disc, None
+    hidden = int(round(disc.hidden_size * config.generator_hidden_size))
+    layers = int(round(disc.num_hidden_layers * config.generator_layers))
+    if hidden < 1 or layers < 1:
+        raise ConfigError(f"The generator would have hidden size {hidden} and {layers} layers; raise "
+                          f"generator_hidden_size / generator_layers.")
+    gen = disc.replace(hidden_size=hidden, num_hidden_layers=layers, intermediate_size=4 * hidden,
+                       num_attention_heads=max(1, hidden // 64),
+                       embedding_size=hidden if config.untied_generator_embeddings else embedding_size)
+    return disc, gen

@@ -1,0 +1,236 @@
+"""Pre-training runs: train with the training engine, evaluate with the original metrics, export
+the original TF1 layout. Used by ``run_pretraining.py``.
+
+Layout of ``model_dir`` (``<data-dir>/models/<model-name>``):
+
+* ``training_checkpoints/ckpt-<step>``: weights, optimizer slots, step, masking/sampling and
+  dropout RNG states (every ``save_checkpoints_steps``, the last ``keep_checkpoint_max`` kept);
+  rerunning the same command resumes exactly (same data, same draws); ``seed.json`` the seed;
+* ``training_checkpoints/tensorboard``: loss, learning rate, gradient norm;
+* ``model.ckpt-<step>`` + ``checkpoint`` + ``discriminator.json`` / ``generator.json`` + vocab:
+  the original TF1 layout, written at the end of training (what run_finetuning.py reads);
+* ``results/unsup_results.txt``: the evaluation metrics (do_eval).
+
+Loss normalisation: the original normalises the MLM and discriminator losses over its (per
+core) batch. With gradient accumulation or several replicas each micro-batch is normalised by
+itself and the contributions are averaged, i.e. the per-core semantics of the original on TPU
+(which summed per-core gradients; Adam is insensitive to that scale). Gradients are clipped once
+after the sum (the original on TPU clipped per core).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from typing import Dict, Optional
+
+from electra_tf.errors import ConfigError, DataError
+
+logger = logging.getLogger("electra_tf")
+
+SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[MASK]")
+
+
+def read_special_ids(config) -> Dict[str, int]:
+    """Ids of [CLS], [SEP], [MASK] in the vocabulary, which must have vocab_size entries (the
+    original never checked; a mismatch trained on zero embeddings silently)."""
+    from electra_tf.text.tokenizer import build_tokenizer
+
+    if not os.path.isfile(config.vocab_file):
+        raise ConfigError(f"Vocabulary not found: {config.vocab_file} (put vocab.txt in <data-dir>/ or set the hparam "
+                          f"vocab_file).")
+    tokenizer = build_tokenizer(config.vocab_file, do_lower_case=True)
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ConfigError(f"The vocabulary {config.vocab_file} has {tokenizer.vocab_size} tokens but the hparam "
+                          f"vocab_size is {config.vocab_size}; set vocab_size to {tokenizer.vocab_size}.")
+    ids = {}
+    for token in SPECIAL_TOKENS:
+        try:
+            ids[token] = int(tokenizer.special_id(token))
+        except KeyError:
+            raise ConfigError(f"The vocabulary {config.vocab_file} has no {token} token (google-research/electra#8); "
+                              f"build it with build_vocab.py.") from None
+    return ids
+
+
+def check_records(config) -> None:
+    """The first record must have max_seq_length tokens (the original failed inside the step)."""
+    import tensorflow as tf
+
+    from electra_tf.pretraining.input import list_tfrecords
+
+    files = list_tfrecords(config.pretrain_tfrecords)
+    for record in tf.data.TFRecordDataset(files[:1]).take(1):
+        example = tf.train.Example.FromString(record.numpy())
+        length = len(example.features.feature["input_ids"].int64_list.value)
+        if length != config.max_seq_length:
+            raise DataError(f"{files[0]}: records have {length} tokens but max_seq_length is {config.max_seq_length}; "
+                            f"set max_seq_length to {length} or rebuild the data with --max-seq-length "
+                            f"{config.max_seq_length}.")
+        return
+    raise DataError(f"{files[0]} holds no records.")
+
+
+def run_seed(config) -> int:
+    """The run's seed: the hparam, else the one recorded in the training directory, else a new one
+    (recorded, so that rerunning the command resumes with the same data order and draws)."""
+    path = os.path.join(config.training_dir, "seed.json")
+    if config.seed is not None:
+        return int(config.seed)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return int(json.load(f)["seed"])
+    seed = random.SystemRandom().randrange(2 ** 31)
+    os.makedirs(config.training_dir, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"seed": seed}, f)
+    return seed
+
+
+class PretrainingRunner:
+    """Builds the strategy, model, optimizer and data of one pre-training run (see module doc)."""
+
+    def __init__(self, config):
+        from electra_tf.pretraining.config import model_configs
+        from electra_tf.training.distribute import build_strategy, resolve_strategy_name
+        from electra_tf.training.precision import apply_precision
+        from electra_tf.training.runtime import is_chief
+
+        self.config = config
+        self.special_ids = read_special_ids(config)
+        check_records(config)
+        self.disc_config, self.gen_config = model_configs(config)
+        if config.max_seq_length > self.disc_config.max_position_embeddings:
+            raise ConfigError(f"max_seq_length {config.max_seq_length} exceeds the {self.disc_config.max_position_embeddings} "
+                              f"position embeddings.")
+        if config.seed is None and resolve_strategy_name(config) == "multi_worker_mirrored":
+            # Every worker must draw the same initial weights, data order and masks.
+            raise ConfigError("Multi-worker pre-training needs the hparam seed (the same on every worker).")
+        apply_precision(config)
+        self.strategy = build_strategy(config)
+        self.n_replicas = self.strategy.num_replicas_in_sync
+        self.is_chief = is_chief(self.strategy)
+        micro = config.train_batch_size // config.gradient_accumulation_steps
+        if micro % self.n_replicas or config.eval_batch_size % self.n_replicas:
+            raise ConfigError(f"train_batch_size / gradient_accumulation_steps ({micro}) and eval_batch_size "
+                              f"({config.eval_batch_size}) must be divisible by the {self.n_replicas} replicas.")
+
+    # ------------------------------------------------------------------ pieces
+    def build_model(self, seed: int):
+        """The PretrainingModel with all variables created, seeded by ``seed``."""
+        from electra_tf.pretraining.model import PretrainingModel
+        from electra_tf.training.runtime import set_seed
+
+        set_seed(seed)
+        scale = 1.0 / (self.config.gradient_accumulation_steps * self.n_replicas)
+        with self.strategy.scope():
+            model = PretrainingModel(self.config, self.disc_config, self.gen_config, self.special_ids, seed=seed,
+                                     loss_scale=scale)
+            initial = model.noise_seed.state.numpy()
+            model.build_for(self.config.max_seq_length)
+            model.noise_seed.state.assign(initial)  # the dummy batch drew from it
+        return model
+
+    def make_optimizer(self, model):
+        from electra_tf.training.optimization import AdamWeightDecay, DynamicLossScale
+        from electra_tf.training.precision import needs_loss_scaling
+
+        pairs = model.tf1_weights()
+        config = self.config
+        with self.strategy.scope():
+            # The original's create_optimizer for pre-training: warm-up num_warmup_steps, polynomial
+            # decay of power lr_decay_power, no layer-wise decay, decay excluded for LayerNorm/bias.
+            return AdamWeightDecay([v for _, v in pairs], [n for n, _ in pairs], base_lr=config.learning_rate,
+                                   num_train_steps=config.num_train_steps, warmup_proportion=0.0,
+                                   warmup_steps=config.num_warmup_steps, decay_power=config.lr_decay_power,
+                                   weight_decay_rate=config.weight_decay_rate,
+                                   loss_scale=DynamicLossScale() if needs_loss_scaling(config) else None)
+
+    def dataset(self, seed: int, is_training: bool):
+        from electra_tf.pretraining.input import pretraining_dataset
+
+        config = self.config
+        batch = config.train_batch_size // config.gradient_accumulation_steps if is_training else config.eval_batch_size
+        return pretraining_dataset(config.pretrain_tfrecords, batch, config.max_seq_length, seed, is_training)
+
+    def initialize_from(self, model, path: str) -> None:
+        """Warm start from released weights (TF1 or HF): both networks where present; the
+        optimizer slots start at zero (the original had no such option, #103)."""
+        from electra_tf.pretraining.warm_start import load_pretrained_weights
+
+        load_pretrained_weights(model, path)
+
+    # ------------------------------------------------------------------ train
+    def train(self) -> int:
+        """Train to num_train_steps (resuming from training_checkpoints/), then write the TF1
+        layout into model_dir. Returns the final step."""
+        from electra_tf.pretraining.export import write_pretraining_checkpoint
+        from electra_tf.training.engine import FitOptions, TrainingEngine
+
+        config = self.config
+        if config.debug and os.path.isdir(config.training_dir):
+            # The original deletes model_dir in debug mode; only our training state is removed here.
+            import shutil
+
+            shutil.rmtree(config.training_dir, ignore_errors=True)
+        seed = run_seed(config)
+        model = self.build_model(seed)
+        optimizer = self.make_optimizer(model)
+        engine = TrainingEngine(self.strategy, model, optimizer, per_example_loss=model.per_example_loss,
+                                named_weights=model.tf1_weights, accumulation_steps=config.gradient_accumulation_steps,
+                                jit_compile=bool(config.jit_compile))
+        options = FitOptions(num_train_steps=config.num_train_steps, batch_size=config.train_batch_size,
+                             save_checkpoints_steps=config.save_checkpoints_steps,
+                             keep_checkpoint_max=config.keep_checkpoint_max or 100000,
+                             log_every_steps=config.log_every_steps, progress=config.progress,
+                             description=f" (batch {config.train_batch_size}, seed {seed})")
+        init = (lambda: self.initialize_from(model, config.init_checkpoint)) if config.init_checkpoint else None
+        step = engine.fit(self.dataset(seed, True), config.training_dir, options, initialize=init)
+        if self.is_chief:
+            prefix = write_pretraining_checkpoint(model, config.model_dir, step, optimizer=optimizer,
+                                                  vocab_file=config.vocab_file)
+            logger.info("Wrote the original TF1 layout: %s", prefix)
+        return step
+
+    # ------------------------------------------------------------------ evaluate
+    def evaluate(self, model=None, seed: Optional[int] = None) -> Dict[str, float]:
+        """The original's metrics over num_eval_steps batches of the training records (no dropout;
+        masking and sampling stay random, seeded). Without ``model``, the newest training
+        checkpoint is evaluated. Writes results_txt."""
+        from electra_tf.pretraining.metrics import PretrainingMetrics
+        from electra_tf.training.checkpointing import restore_weights
+        from electra_tf.training.engine import TrainingEngine
+
+        config = self.config
+        seed = run_seed(config) if seed is None else seed
+        step = 0
+        if model is None:
+            model = self.build_model(seed)
+            step = restore_weights(model, config.training_dir, model.tf1_weights)
+            if step is None:
+                raise ConfigError(f"No training checkpoint in {config.training_dir} to evaluate; train first.")
+        engine = TrainingEngine(self.strategy, model, per_example_loss=model.per_example_loss,
+                                named_weights=model.tf1_weights)
+        metrics = PretrainingMetrics(with_discriminator=model.has_discriminator and config.disc_weight > 0)
+        dataset = self.dataset(seed + 1, False).take(config.num_eval_steps)
+        for outputs, losses, _ in engine.predict_batches(dataset):
+            # Each replica's contributions sum to its loss times loss_scale; the batch loss is their mean.
+            metrics.update(outputs, float(sum(losses)) / (model.loss_scale * self.n_replicas))
+        results = metrics.results()
+        results["global_step"] = step
+        if self.is_chief:
+            write_results(config.results_txt, results)
+        for name, value in results.items():
+            logger.info("%s = %s", name, f"{value:.4f}" if isinstance(value, float) else value)
+        return results
+
+
+def write_results(path: str, results: Dict[str, float]) -> None:
+    """``name: value`` lines, as the original's logged eval results (README:89 promised this file)."""
+    from electra_tf.io_utils import atomic_write_text
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    lines = [f"{k}: {v:.6f}" if isinstance(v, float) else f"{k}: {v}" for k, v in results.items()]
+    atomic_write_text(path, "\n".join(lines) + "\n")
