@@ -508,3 +508,24 @@ def test_init_checkpoint_warm_starts_both_networks(data_dir, runs):
     load_pretrained_weights(model, str(source))
     for name, variable in model.tf1_weights():
         np.testing.assert_array_equal(variable.numpy(), arrays[name], err_msg=name)
+
+
+def test_pretraining_schedule_and_mixed_precision_head():
+    """lr = lr0 * (1 - t/T)^lr_decay_power * min(1, t/num_warmup_steps); the generator head keeps
+    float32 logits under mixed_float16 (its output bias is not autocast)."""
+    import keras
+    import tensorflow as tf
+
+    from electra_tf.config import ElectraConfig
+    from electra_tf.modeling.heads import GeneratorPredictions
+    from electra_tf.training.optimization import learning_rate_at
+
+    for t in (0, 5, 10, 40, 100):
+        want = 5e-4 * (1 - t / 100) ** 2 * min(1.0, t / 10)
+        assert abs(float(learning_rate_at(t, 5e-4, 100, 0.0, warmup_steps=10, decay_power=2.0)) - want) < 1e-9
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    config = ElectraConfig(vocab_size=11, embedding_size=4, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+                           intermediate_size=8)
+    head = GeneratorPredictions(config)
+    logits = head(tf.ones([2, 3, 8], tf.float16), tf.ones([11, 4], tf.float16))
+    assert logits.dtype == tf.float32 and tuple(logits.shape) == (2, 3, 11)
