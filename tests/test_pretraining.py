@@ -327,7 +327,7 @@ def test_losses_and_gradients_match_transformers(tmp_path):
 E2E = {"model_size": "small", "model_hparam_overrides": {"hidden_size": 64, "num_hidden_layers": 2},
        "embedding_size": 32, "vocab_size": 2000, "max_seq_length": 32, "train_batch_size": 16, "eval_batch_size": 32,
        "learning_rate": 1e-3, "num_warmup_steps": 10, "seed": 5, "progress": False, "log_every_steps": 50}
-E2E_STEPS = 300
+E2E_STEPS = 150
 
 
 @pytest.fixture(scope="module")
@@ -371,7 +371,7 @@ def runs(data_dir):
     the same command again, which resumes) and "straight" (uninterrupted)."""
     import json
 
-    hparams = dict(E2E, num_train_steps=E2E_STEPS, save_checkpoints_steps=5)
+    hparams = dict(E2E, num_train_steps=E2E_STEPS, save_checkpoints_steps=10)
     killed_dir = data_dir / "models" / "killed"
     env = dict(os.environ, PYTHONPATH=ROOT)
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_pretraining.py"), "--data-dir", str(data_dir),
@@ -436,9 +436,12 @@ def test_tf1_output_finetunes_and_exports_to_hf(data_dir, runs, tmp_path):
     valid = mask.astype(bool)
     np.testing.assert_allclose(logits[valid], expected[valid], rtol=1e-4, atol=1e-4)
 
-    shutil.copytree(os.path.join(ROOT, "examples", "data", "finetuning_data", "sst"), data_dir / "finetuning_data" / "sst",
-                    dirs_exist_ok=True)
-    hparams = {"task_names": ["sst"], "max_seq_length": 32, "num_train_epochs": 0.1, "train_batch_size": 32,
+    sst = data_dir / "finetuning_data" / "sst"
+    sst.mkdir(parents=True, exist_ok=True)
+    for split, rows in (("train", 161), ("dev", 65)):  # a header line and a few examples: fast
+        with open(os.path.join(ROOT, "examples", "data", "finetuning_data", "sst", f"{split}.tsv"), encoding="utf-8") as f:
+            (sst / f"{split}.tsv").write_text("".join(f.readlines()[:rows]), encoding="utf-8")
+    hparams = {"task_names": ["sst"], "max_seq_length": 32, "num_train_epochs": 1.0, "train_batch_size": 32,
                "do_test": False, "seed": 1, "progress": False}
     assert run_finetuning.main(["--data-dir", str(data_dir), "--model-name", "killed", "--hparams", json.dumps(hparams)]) == 0
     with open(model_dir / "results" / "sst_results.json", encoding="utf-8") as f:
@@ -505,3 +508,24 @@ def test_init_checkpoint_warm_starts_both_networks(data_dir, runs):
     load_pretrained_weights(model, str(source))
     for name, variable in model.tf1_weights():
         np.testing.assert_array_equal(variable.numpy(), arrays[name], err_msg=name)
+
+
+def test_pretraining_schedule_and_mixed_precision_head():
+    """lr = lr0 * (1 - t/T)^lr_decay_power * min(1, t/num_warmup_steps); the generator head keeps
+    float32 logits under mixed_float16 (its output bias is not autocast)."""
+    import keras
+    import tensorflow as tf
+
+    from electra_tf.config import ElectraConfig
+    from electra_tf.modeling.heads import GeneratorPredictions
+    from electra_tf.training.optimization import learning_rate_at
+
+    for t in (0, 5, 10, 40, 100):
+        want = 5e-4 * (1 - t / 100) ** 2 * min(1.0, t / 10)
+        assert abs(float(learning_rate_at(t, 5e-4, 100, 0.0, warmup_steps=10, decay_power=2.0)) - want) < 1e-9
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    config = ElectraConfig(vocab_size=11, embedding_size=4, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+                           intermediate_size=8)
+    head = GeneratorPredictions(config)
+    logits = head(tf.ones([2, 3, 8], tf.float16), tf.ones([11, 4], tf.float16))
+    assert logits.dtype == tf.float32 and tuple(logits.shape) == (2, 3, 11)
