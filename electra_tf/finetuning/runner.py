@@ -221,10 +221,12 @@ class FinetuningRunner:
             splits.append("train")
         if config.do_eval:
             splits.append("dev")
+        if config.do_train:
+            self.dataset("train", True)  # the training features are cached; train() reuses them
         for task in self.tasks:
             for split in splits + ["eval"] * bool(config.do_test) + task.test_splits() * bool(config.write_test_outputs):
                 if split == "train":
-                    continue  # prepared by train() itself, with its seed
+                    continue
                 if task.has_split(split):
                     self.dataset(split, False, tasks=[task])
                 elif split == "dev":
