@@ -45,7 +45,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
-    from electra_tf.pretraining.cli import run
+    from electra_tf.cli_support import run_command
     from electra_tf.pretraining.dataset import BuildOptions, Progress, build_pretraining_dataset, output_file_name
 
     def action():
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         print(f"Wrote {progress.total().examples:,} examples to {os.path.join(args.output_dir, pattern)} "
               f"in {time.time() - start:.1f}s.")
 
-    return run(action)
+    return run_command(action)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
-    from electra_tf.pretraining.cli import run
+    from electra_tf.cli_support import run_command
     from electra_tf.pretraining import vocab
 
     def action():
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
                                       max_sentences=args.max_sentences)
             print(f"Wrote {args.vocab_file} in {time.time() - start:.1f}s.")
 
-    return run(action)
+    return run_command(action)
 
 
 if __name__ == "__main__":

@@ -29,13 +29,16 @@ def main(argv=None) -> int:
 
     from run_finetuning import setup_logging
 
-    from electra_tf.errors import ElectraError
+    from electra_tf.cli_support import run_command
     from electra_tf.finetuning.hparams import parse_hparams
     from electra_tf.pretraining.config import PretrainingConfig
 
-    try:
+    state = {}
+
+    def action():
         setup_logging()
         config = PretrainingConfig(args.model_name, args.data_dir, **parse_hparams(args.hparams))
+        state["config"] = config
         print("Config:\n" + str(config), file=sys.stderr)  # printed sorted, as the original
         from electra_tf.startup import start_tensorflow
 
@@ -51,13 +54,15 @@ def main(argv=None) -> int:
             results = runner.evaluate()
             print(f"Results: {config.results_txt}")
             print(" - ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in results.items()))
-    except ElectraError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("Interrupted: run the same command again to resume from the last checkpoint.", file=sys.stderr)
-        return 130
-    return 0
+
+    def resume_hint():
+        from electra_tf.training.checkpointing import latest_checkpoint
+
+        config = state.get("config")
+        found = latest_checkpoint(config.training_dir) if config else None
+        return f"Run the same command again to resume from {found}." if found else None
+
+    return run_command(action, interrupted_hint=resume_hint)
 
 
 if __name__ == "__main__":

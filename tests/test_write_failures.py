@@ -93,12 +93,24 @@ def assert_clean_failure(done, path_part):
     assert "Traceback" not in done.stderr
 
 
+def assert_rewrite_failure_keeps_output(args, out, folder, limit):
+    """Write ``out`` once, then again under a file-size ``limit``: a clean error, the first
+    output byte-identical, no temporary files under ``folder``."""
+    first = limited_run(args, limit=1 << 40)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = tree(out)
+    done = limited_run(args, limit=limit)
+    assert_clean_failure(done, str(out))
+    assert temporary_files(folder) == []
+    assert tree(out) == before
+
+
 def test_feature_cache_write_failure(tmp_path):
     data = workspace(tmp_path)
     done = limited_run(finetune_args(data), limit=4_000)
-    assert_clean_failure(done, "sst_dev.tfrecord")
+    assert_clean_failure(done, "sst_train.tfrecord")  # the first split checked and written
     assert temporary_files(data) == []
-    assert not (data / "models" / MODEL / "finetuning_tfrecords" / "sst_tfrecords" / "sst_dev.tfrecord").exists()
+    assert not (data / "models" / MODEL / "finetuning_tfrecords" / "sst_tfrecords" / "sst_train.tfrecord").exists()
 
 
 def test_checkpoint_write_failure_keeps_earlier_results(tmp_path):
@@ -132,13 +144,7 @@ def test_converter_write_failure_keeps_the_earlier_output(tmp_path, fmt):
     out = tmp_path / "out"
     args = [os.path.join(ROOT, "convert", "convert_checkpoint.py"), "--input", source, "--output", str(out),
             "--to", fmt]
-    first = limited_run(args, limit=1 << 40)
-    assert first.returncode == 0, first.stderr[-3000:]
-    before = tree(out)
-    done = limited_run(args, limit=100_000)
-    assert_clean_failure(done, str(out))
-    assert temporary_files(tmp_path) == []
-    assert tree(out) == before
+    assert_rewrite_failure_keeps_output(args, out, tmp_path, limit=100_000)
 
 
 def test_saved_model_export_write_failure_keeps_the_earlier_export(tmp_path):
@@ -147,10 +153,4 @@ def test_saved_model_export_write_failure_keeps_the_earlier_export(tmp_path):
     assert made.returncode == 0, made.stderr[-2000:]
     out = tmp_path / "saved"
     args = ["-m", "electra_tf.export", "--model", str(model_dir), "--output", str(out), "--max-seq-length", "16"]
-    first = limited_run(args, limit=1 << 40)
-    assert first.returncode == 0, first.stderr[-3000:]
-    before = tree(out)
-    done = limited_run(args, limit=20_000)
-    assert_clean_failure(done, str(out))
-    assert temporary_files(tmp_path) == []
-    assert tree(out) == before
+    assert_rewrite_failure_keeps_output(args, out, tmp_path, limit=20_000)

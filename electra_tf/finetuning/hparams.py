@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Mapping
 
 from electra_tf.errors import ConfigError, check_known_keys, closest
 from electra_tf.io_utils import invalid_utf8_message
+from electra_tf.training.runtime import TPU_HPARAMS
 
 # name -> (default, comment). Order and comments follow configure_finetuning.py.
 ORIGINAL_HPARAMS: Dict[str, Any] = {
@@ -66,12 +67,7 @@ ORIGINAL_HPARAMS: Dict[str, Any] = {
     "beam_size": 20,
     "qa_na_threshold": -2.75,
     # TPU
-    "use_tpu": False,
-    "num_tpu_cores": 1,
-    "tpu_job_name": None,
-    "tpu_name": None,
-    "tpu_zone": None,
-    "gcp_project": None,
+    **TPU_HPARAMS,
 }
 
 # Our additions; every default keeps the original behaviour.

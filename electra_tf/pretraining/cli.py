@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Callable
 
-from electra_tf.errors import ElectraError
 
 TRUE_WORDS = ("true", "1", "yes", "y", "on")
 FALSE_WORDS = ("false", "0", "no", "n", "off")
@@ -38,17 +35,3 @@ def add_casing_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-strip-accents", dest="strip_accents", action="store_false",
                         help="Don't strip accents.")
     parser.set_defaults(do_lower_case=True, strip_accents=True)
-
-
-def run(action: Callable[[], None]) -> int:
-    """Run ``action``; an error caused by the input is one ``error: ...`` line on stderr and exit
-    code 2, without a traceback."""
-    try:
-        action()
-    except ElectraError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return 130
-    return 0

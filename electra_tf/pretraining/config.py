@@ -26,6 +26,7 @@ import math
 import os
 from typing import Any, Dict, List, Mapping
 
+from electra_tf.training.runtime import TPU_HPARAMS
 from electra_tf.errors import ConfigError, closest
 
 # name -> default, in the order (and with the comments) of configure_pretraining.py.
@@ -72,12 +73,7 @@ ORIGINAL_HPARAMS: Dict[str, Any] = {
     "train_batch_size": 128,
     "eval_batch_size": 128,
     # TPU settings
-    "use_tpu": False,
-    "num_tpu_cores": 1,
-    "tpu_job_name": None,
-    "tpu_name": None,
-    "tpu_zone": None,
-    "gcp_project": None,
+    **TPU_HPARAMS,
 }
 
 # Our additions; every default keeps the original behaviour.

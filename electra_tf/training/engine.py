@@ -248,7 +248,11 @@ class TrainingEngine:
         finally:
             monitor.close()
         selector.restore_best()  # before the final checkpoint, so that it holds the model that is kept
-        _save(manager, last, directory, check_interval=False)
+        try:
+            _save(manager, last, directory, check_interval=False)
+        except BaseException:
+            remove_unfinished_saves(directory)
+            raise
         if chief:
             atomic_write_json(finished_path, {"step": last, "num_train_steps": total})
         else:

@@ -11,6 +11,19 @@ import random
 import numpy as np
 
 
+
+#: The original's TPU hparams (configure_finetuning.py and configure_pretraining.py alike), in
+#: their order with their defaults: use_tpu + tpu_name select a TPUStrategy.
+TPU_HPARAMS = {
+    "use_tpu": False,
+    "num_tpu_cores": 1,
+    "tpu_job_name": None,
+    "tpu_name": None,
+    "tpu_zone": None,
+    "gcp_project": None,
+}
+
+
 def is_chief(strategy) -> bool:
     """Whether this process writes results and exports (multi-worker: the chief, or worker 0)."""
     resolver = getattr(strategy, "cluster_resolver", None)
