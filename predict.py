@@ -230,6 +230,10 @@ def main(argv=None) -> int:
         from electra_tf.modeling.models import MODEL_CLASSES
         from electra_tf.text.tokenizer import build_tokenizer
 
+        from electra_tf.errors import DataError
+
+        if not os.path.exists(args.input):
+            raise DataError(f"Input file not found: {args.input}")
         if not os.path.exists(args.model):
             raise ConfigError(f"Model directory not found: {args.model}")
         model_type = default_model_type(args.model)

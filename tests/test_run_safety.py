@@ -260,7 +260,7 @@ def test_batch_larger_than_the_data_is_refused_before_allocating(tmp_path):
     data = workspace(tmp_path)
     done = run(data, seed=1, train_batch_size=100000)
     assert done.returncode == 2
-    assert "train_batch_size=100000 is larger than the 160 training features" in done.stderr
+    assert "train_batch_size=100000 is more than twice the 160 training features" in done.stderr
 
 
 def test_diverging_loss_stops_with_the_step(tmp_path):

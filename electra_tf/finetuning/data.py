@@ -132,12 +132,14 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
         # The original shuffles the training records once before writing (unseeded); ours is seeded.
         random.Random(config.seed if config.seed is not None else 0).shuffle(features)
     n_real = len(features)
-    if is_training and n_real < pad_multiple:
+    if is_training and pad_multiple > 2 * n_real:
+        # Padding the file to one batch would be mostly dummy records (100000 for 1000 examples
+        # ran out of memory); a batch up to twice the data is allowed, as the original did.
         from electra_tf.errors import ConfigError
 
         raise ConfigError(
-            f"train_batch_size={pad_multiple} is larger than the {n_real} training features of "
-            f"{', '.join(t.name for t in tasks)}; lower train_batch_size (one step would be mostly padding).")
+            f"train_batch_size={pad_multiple} is more than twice the {n_real} training features of "
+            f"{', '.join(t.name for t in tasks)}; lower train_batch_size (a step would be mostly padding).")
     while len(features) % pad_multiple:
         features.append(dummy_feature(len(all_tasks), spec))
     os.makedirs(folder, exist_ok=True)
