@@ -72,8 +72,7 @@ def test_original_readme_command_line_from_repository_root(tmp_path):
 
 @pytest.mark.parametrize("hparams,message", [
     ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
-    ({"learning_rate": -1}, "learning_rate must be positive"),
-    ({"learning_rate": 0}, "learning_rate must be positive"),
+    ({"learning_rate": -1}, "learning_rate must not be negative"),
     ({"num_train_epochs": 1e309}, "num_train_epochs must be a finite number"),
     ({"num_train_epochs": -1}, "num_train_epochs must be between 0 and 1e6"),
     ({"warmup_proportion": 1.5}, r"warmup_proportion must be in \[0, 1\]"),

@@ -266,8 +266,10 @@ class FinetuningConfig:
                 raise ConfigError(f"hparam {name} must be a finite number, got {value!r}.")
             return value
 
-        if not finite("learning_rate") > 0:
-            raise ConfigError(f"hparam learning_rate must be positive, got {self.learning_rate!r} (e.g. 1e-4).")
+        # 0 is allowed (the weights stay as loaded, e.g. to score a checkpoint through training);
+        # a negative rate would climb the loss.
+        if not finite("learning_rate") >= 0:
+            raise ConfigError(f"hparam learning_rate must not be negative, got {self.learning_rate!r} (e.g. 1e-4).")
         epochs = finite("num_train_epochs")
         if epochs < 0 or epochs > 1e6:
             raise ConfigError(f"hparam num_train_epochs must be between 0 and 1e6, got {epochs!r}.")
