@@ -55,7 +55,7 @@ def _file_digest(path: str) -> str:
     return h.hexdigest()
 
 
-def cache_key(config, tasks, split: str, data_files: Sequence[str], pad_multiple: int) -> str:
+def cache_key(config, tasks, split: str, data_files: Sequence[str], pad_multiple: int, portable: bool = False) -> str:
     """A digest of everything the features of this split depend on: the tokenizer (vocabulary
     contents, space_token), the data files' contents, the record layout (padding, the tasks and
     their order, the training shuffle's seed) and what each task declares in ``cache_fields``
@@ -67,7 +67,8 @@ def cache_key(config, tasks, split: str, data_files: Sequence[str], pad_multiple
         "vocab": _file_digest(config.vocab_file) if os.path.isfile(config.vocab_file) else config.vocab_file,
         "do_lower_case": config.do_lower_case,
         "space_token": config.space_token,
-        "data": {p: _file_digest(p) for p in sorted(data_files)},
+        # portable: files by name and content only (a run identity survives moving the data folder)
+        "data": {(os.path.basename(p) if portable else p): _file_digest(p) for p in sorted(data_files)},
         "pad_multiple": pad_multiple,
         "seed": config.seed if split == "train" else None,
         "task_fields": {t.name: t.cache_fields() for t in tasks},

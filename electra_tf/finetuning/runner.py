@@ -240,7 +240,7 @@ class FinetuningRunner:
 
         config = self.config
         files = [f for t in self.tasks if t.has_split("train") for f in t.data_files("train")]
-        key = data.cache_key(config, self.tasks, "train", files, config.train_batch_size)
+        key = data.cache_key(config, self.tasks, "train", files, config.train_batch_size, portable=True)
         init = None if config.debug or not config.init_checkpoint else path_digest(config.init_checkpoint)
         return RunIdentity(config.trial_model_dir(trial), training_settings(config, self.model_config, key, init, trial))
 
