@@ -133,9 +133,9 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
         # The original shuffles the training records once before writing (unseeded); ours is seeded.
         random.Random(config.seed if config.seed is not None else 0).shuffle(features)
     n_real = len(features)
-    if is_training and pad_multiple > 2 * n_real:
-        # Padding the file to one batch would be mostly dummy records (100000 for 1000 examples
-        # ran out of memory); a batch up to twice the data is allowed, as the original did.
+    if is_training and pad_multiple > 2 * n_real and pad_multiple - n_real > 4096:
+        # Padding the file to one batch would write thousands of dummy records (a batch of 100000
+        # on 1000 examples ran out of memory). Small overshoots stay allowed, as the original did.
         from electra_tf.errors import ConfigError
 
         raise ConfigError(
