@@ -29,21 +29,19 @@ class QAPredictions:
     nbest: Dict[str, list] = dataclasses.field(default_factory=dict)
 
 
+@dataclasses.dataclass
 class QADecoder:
     """Decoding settings: the head's options (``joint_prediction``, ``answerable``) are passed
     in (from the hparams, or a saved model's head_options), not read from a layer."""
 
-    def __init__(self, task_name: str, n_best_size: int = 20, max_answer_length: int = 30, v2: bool = False,
-                 joint_prediction: bool = False, answerable: bool = False, answer_mode: str = "offset",
-                 do_lower_case: bool = True):
-        self.task_name = task_name
-        self.n_best_size = n_best_size
-        self.max_answer_length = max_answer_length
-        self.v2 = v2
-        self.joint_prediction = joint_prediction
-        self.answerable = answerable
-        self.answer_mode = answer_mode
-        self.do_lower_case = do_lower_case
+    task_name: str
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    v2: bool = False
+    joint_prediction: bool = False
+    answerable: bool = False
+    answer_mode: str = "offset"
+    do_lower_case: bool = True
 
     @classmethod
     def for_head(cls, task_name: str, head: str, head_options: Dict, **settings) -> "QADecoder":
