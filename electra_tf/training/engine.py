@@ -56,7 +56,9 @@ class TrainingDiverged(ElectraError):
 
 
 def _non_finite(value: float) -> bool:
-    return value != value or value in (float("inf"), float("-inf"))
+    import math
+
+    return not math.isfinite(value)
 
 
 @dataclasses.dataclass

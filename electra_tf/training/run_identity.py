@@ -48,10 +48,10 @@ def path_digest(path: Optional[str]) -> Optional[str]:
     if os.path.isfile(path):
         return file_digest(path)
     if os.path.isdir(path):
-        files = sorted(os.path.relpath(os.path.join(d, n), path) for d, _, names in os.walk(path) for n in names
-                       if not n.endswith((".lock", ".log")))
-        # only the checkpoint and config files at the top level: a model folder also holds our runs
-        files = [f for f in files if os.sep not in f]
+        # only the checkpoint and config files at the top level: a model folder also holds our
+        # runs (finetuning_models/, results/, ...), which are neither read nor digested
+        files = sorted(n for n in os.listdir(path)
+                       if os.path.isfile(os.path.join(path, n)) and not n.endswith((".lock", ".log")))
     else:
         folder, prefix = os.path.split(path)
         files = sorted(n for n in os.listdir(folder or ".") if n.startswith(os.path.basename(prefix) + ".")) \
