@@ -10,6 +10,7 @@ lowercasing, the data files' contents, ...), so a stale cache is rebuilt instead
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -48,6 +49,14 @@ def full_feature_spec(tasks, max_seq_length: int):
 
 
 def _file_digest(path: str) -> str:
+    """sha256 of a data file; read once per process while its size and mtime stay the same
+    (the run identity and the feature cache both key on the training files)."""
+    stat = os.stat(path)
+    return _digest_of(os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
