@@ -1,69 +1,16 @@
 """Pre-train ELECTRA the way the original run_pretraining.py does, on TensorFlow 2 / Keras 3.
 
-    python run_pretraining.py --data-dir DATA_DIR --model-name NAME [--hparams '{...}' | params.json]
-
-Reads DATA_DIR/vocab.txt and DATA_DIR/pretrain_tfrecords/pretrain_data.tfrecord* (written by
-build_pretraining_dataset.py); writes DATA_DIR/models/NAME/: training checkpoints (rerun the same
-command to resume), then the original TF1 layout (model.ckpt-<step>, discriminator.json,
-generator.json, vocab.txt) that run_finetuning.py --model-name NAME fine-tunes. Evaluation:
---hparams '{"do_train": false, "do_eval": true}' writes DATA_DIR/models/NAME/results/unsup_results.txt.
+The command lives in electra_tf/cli/pretrain.py (also installed as a console command by
+``pip install .``); this script keeps the original ``python run_pretraining.py ...`` form working from a
+checkout.
 """
 
-from __future__ import annotations
-
-import argparse
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Pre-train ELECTRA (the original recipe on TF2/Keras 3).")
-    parser.add_argument("--data-dir", required=True, help="Location of data files (model weights, etc).")
-    parser.add_argument("--model-name", required=True, help="The name of the model being pre-trained.")
-    parser.add_argument("--hparams", default="{}", help="JSON dict of model hyperparameters, or a path to a .json file.")
-    args = parser.parse_args(argv)
-
-    from run_finetuning import setup_logging
-
-    from electra_tf.cli_support import run_command
-    from electra_tf.finetuning.hparams import parse_hparams
-    from electra_tf.pretraining.config import PretrainingConfig
-
-    state = {}
-
-    def action():
-        setup_logging()
-        config = PretrainingConfig(args.model_name, args.data_dir, **parse_hparams(args.hparams))
-        state["config"] = config
-        print("Config:\n" + str(config), file=sys.stderr)  # printed sorted, as the original
-        from electra_tf.startup import start_tensorflow
-
-        start_tensorflow()  # without TensorFlow's start-up notices (ELECTRA_TF_VERBOSE=1 shows them)
-        from electra_tf.pretraining.runner import PretrainingRunner
-
-        runner = PretrainingRunner(config)
-        setup_logging(os.path.join(config.model_dir, "pretraining.log"))
-        if config.do_train:
-            step = runner.train()
-            print(f"Pre-trained to step {step}: {config.model_dir}")
-        else:
-            results = runner.evaluate()
-            print(f"Results: {config.results_txt}")
-            print(" - ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in results.items()))
-
-    def resume_hint():
-        from electra_tf.training.checkpointing import latest_checkpoint
-
-        config = state.get("config")
-        found = latest_checkpoint(config.training_dir) if config else None
-        return f"Run the same command again to resume from {found}." if found else None
-
-    return run_command(action, interrupted_hint=resume_hint)
-
+from electra_tf.cli.pretrain import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

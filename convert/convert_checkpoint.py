@@ -1,124 +1,16 @@
 """Convert ELECTRA checkpoints between the original TF1, HuggingFace and electra-tf Keras layouts.
 
-    python convert/convert_checkpoint.py --input PATH --output DIR --to {keras,hf,tf1}
-        [--model-type {pretraining,sequence-classification,token-classification,question-answering,base,generator}]
-        [--config CONFIG.json] [--task-name NAME] [--num-attention-heads N] [--strict]
-
-The input format is detected (any format of electra_tf.checkpoints.registry, including a
-fine-tuning training checkpoint); the --to choices are the registry's writable formats. It
-prints what was mapped, what was skipped and why, and the parameter count; anything it cannot
-map fails the conversion with its name.
+The command lives in electra_tf/cli/convert.py (also installed as a console command by
+``pip install .``); this script keeps the original ``python convert/convert_checkpoint.py ...`` form working from a
+checkout.
 """
 
-from __future__ import annotations
-
-import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-MODEL_TYPES = ("pretraining", "sequence-classification", "token-classification", "question-answering", "base", "generator")
-
-
-def check_generator_request(path: str, model_type: str, skip_generator: bool) -> None:
-    """Generator weights are converted (--model-type generator) or skipped on request, never silently."""
-    from electra_tf.checkpoints import tf1
-    from electra_tf.checkpoints.registry import detect_format
-    from electra_tf.errors import CheckpointError
-
-    if model_type == "generator" or skip_generator or detect_format(path).name != tf1.TF1Format.name:
-        return
-    names = tf1.list_tf1_variables(tf1.resolve_checkpoint_prefix(path))
-    generator = sorted(n for n in names if n.startswith(("generator/", "generator_predictions/")) and "adam_" not in n)
-    if generator:
-        raise CheckpointError(
-            f"{path} also holds {len(generator)} generator weights (e.g. {generator[0]}); pass --skip-generator to "
-            f"convert only the discriminator, or --model-type generator to convert the generator."
-        )
-
-
-def source_task_name(path: str):
-    """The task_specific/<task> name of a fine-tuned TF1 input, kept when writing TF1 again."""
-    from electra_tf.checkpoints import tf1
-    from electra_tf.checkpoints.registry import detect_format
-
-    if detect_format(path).name != tf1.TF1Format.name:
-        return None
-    names = tf1.list_tf1_variables(tf1.resolve_checkpoint_prefix(path))
-    tasks = sorted({n.split("/")[1] for n in names if n.startswith("task_specific/")})
-    return tasks[0] if len(tasks) == 1 else None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command line; ``--to`` offers the registry's writable formats."""
-    from electra_tf.checkpoints.registry import writable_names
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--input", required=True, help="checkpoint directory, TF1 prefix or HF weights file")
-    parser.add_argument("--output", required=True, help="output directory")
-    parser.add_argument("--to", required=True, choices=writable_names(), help="output format")
-    parser.add_argument("--model-type", choices=MODEL_TYPES, default=None,
-                        help="which model/head to convert (default: the checkpoint's own, else pretraining)")
-    parser.add_argument("--config", default=None, help="ElectraConfig JSON to use instead of the stored/inferred one")
-    parser.add_argument("--task-name", default=None, help="task_specific/<task> head to read or write (TF1)")
-    parser.add_argument("--num-attention-heads", type=int, default=None,
-                        help="for TF1 checkpoints without a config: heads (default hidden_size // 64, the original rule)")
-    parser.add_argument("--vocab", default=None, help="vocab.txt to ship with the output (default: the input's)")
-    parser.add_argument("--skip-generator", action="store_true",
-                        help="convert only the discriminator of a pre-training checkpoint that also holds the generator")
-    parser.add_argument("--strict", action="store_true",
-                        help="fail on anything not mapped except optimizer slots and global_step (e.g. other heads)")
-    parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
-    return parser
-
-
-def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
-
-    from electra_tf.cli_support import run_command
-
-    def action():
-        from electra_tf.startup import start_tensorflow
-
-        start_tensorflow(verbose=args.verbose)
-        from electra_tf.checkpoints.registry import default_model_type
-        from electra_tf.config import ElectraConfig
-        from electra_tf.modeling.models import MODEL_CLASSES
-
-        model_type = args.model_type or default_model_type(args.input)
-        config = ElectraConfig.from_json_file(args.config) if args.config else None
-        if config is None and args.num_attention_heads:
-            from electra_tf.checkpoints import tf1
-
-            config = tf1.infer_config(tf1.list_tf1_variables(tf1.resolve_checkpoint_prefix(args.input)), args.input,
-                                      model_type, num_attention_heads=args.num_attention_heads)
-        check_generator_request(args.input, model_type, args.skip_generator)
-        cls = MODEL_CLASSES[model_type]
-        requested = ("generator weights",) if args.skip_generator else ()
-        model = cls.from_pretrained(args.input, config=config, strict=args.strict, task_name=args.task_name,
-                                    requested_skips=requested)
-        vocab = args.vocab
-        if vocab is None:
-            base = args.input if os.path.isdir(args.input) else os.path.dirname(args.input)
-            candidate = os.path.join(base, "vocab.txt")
-            vocab = candidate if os.path.isfile(candidate) else None
-        task_name = args.task_name or source_task_name(args.input)
-        model.save_pretrained(args.output, format=args.to, vocab_file=vocab, task_name=task_name)
-        report = model.load_report
-        print(f"Model type: {model_type} ({cls.__name__}), head: {model.config.head}")
-        print(report.summary())
-        summary = {
-            "input": args.input, "output": args.output, "to": args.to, "model_type": model_type,
-            "mapped": len(report.mapped), "parameters": report.parameter_count,
-            "newly_initialized": report.newly_initialized, "skipped": len(report.skipped),
-        }
-        print(json.dumps(summary))
-
-    return run_command(action)
-
+from electra_tf.cli.convert import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

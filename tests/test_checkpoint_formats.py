@@ -166,10 +166,9 @@ def test_unknown_and_read_only_formats_are_refused_on_write(tmp_path):
 
 # ---------------------------------------------------------------------------- converter
 def _converter():
-    spec = importlib.util.spec_from_file_location("convert_checkpoint", os.path.join(ROOT, "convert", "convert_checkpoint.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from electra_tf.cli import convert
+
+    return convert
 
 
 def test_converter_to_choices_are_the_registry_writable_formats():

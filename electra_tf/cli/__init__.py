@@ -1,0 +1,1 @@
+"""The command-line programs (console commands of the package; the root scripts call them)."""
