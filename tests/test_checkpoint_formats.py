@@ -3,7 +3,6 @@ the converter's choices, config reconciliation, and no import cycle between mode
 checkpoints."""
 
 import ast
-import importlib.util
 import os
 
 import numpy as np
