@@ -115,3 +115,38 @@ def test_an_unexpected_error_goes_to_the_log_with_its_traceback(run_log):
         run_command(lambda: 1 / 0)
     logged = run_log.read_text(encoding="utf-8")
     assert "error: unexpected ZeroDivisionError" in logged and "Traceback" in logged
+
+
+# Commands that start TensorFlow before they find the input missing: their whole stderr must be
+# the one error line (a notice printed by TensorFlow's import or device set-up would come first).
+_PROBE = """
+import runpy, sys
+target, kind, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+sys.argv = [target] + args
+code = 0
+try:
+    if kind == "module":
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+    else:
+        runpy.run_path(target, run_name="__main__")
+except SystemExit as e:
+    code = e.code
+sys.stderr.flush()
+sys.stdout.write("TENSORFLOW=" + str("tensorflow" in sys.modules) + "\\n")
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("target,kind,args", [
+    ("electra_tf.export", "module", ["--model", "{missing}", "--output", "{out}"]),
+    ("build_pretraining_dataset.py", "script", ["--corpus-dir", "{missing}", "--vocab-file", "{missing}",
+                                                "--output-dir", "{out}"]),
+])
+def test_commands_that_start_tensorflow_print_only_their_own_lines(tmp_path, target, kind, args):
+    args = [a.format(missing=tmp_path / "missing", out=tmp_path / "out") for a in args]
+    done = subprocess.run([sys.executable, "-c", _PROBE, target, kind, *args], cwd=ROOT,
+                          env=dict(_quiet_env(), PYTHONPATH=ROOT), capture_output=True, text=True, timeout=300)
+    assert "TENSORFLOW=True" in done.stdout  # it got as far as starting TensorFlow
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "missing" in lines[0], lines[:8]
