@@ -327,7 +327,18 @@ class FinetuningConfig:
         return {name: getattr(self, name) for name in self.hparam_names()}
 
 
-CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs")
+def _configs_dir() -> str:
+    """Where the shipped hparams files are: ``electra_tf/configs/`` in an installed package
+    (``pip install .`` copies the repository's ``configs/`` there, see setup.py), else the
+    repository's ``configs/`` next to the package (a checkout, or ``pip install -e .``)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    installed = os.path.join(package, "configs")
+    if os.path.isdir(installed):
+        return installed
+    return os.path.join(os.path.dirname(package), "configs")
+
+
+CONFIGS_DIR = _configs_dir()
 
 
 def _find_hparams_file(value: str) -> str:
@@ -341,7 +352,8 @@ def _find_hparams_file(value: str) -> str:
     if not os.path.isabs(value) and os.path.isfile(shipped):
         logging.getLogger("electra_tf").info("Reading --hparams from %s (not found in the working directory).", shipped)
         return shipped
-    raise ConfigError(f"--hparams file not found: {value} (nor in {CONFIGS_DIR}).")
+    where = CONFIGS_DIR if os.path.isdir(CONFIGS_DIR) else "the shipped configs (not found: reinstall electra-tf)"
+    raise ConfigError(f"--hparams file not found: {value} (nor in {where}).")
 
 
 def parse_hparams(value: str) -> Dict[str, Any]:
