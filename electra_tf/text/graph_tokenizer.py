@@ -219,8 +219,8 @@ class GraphTokenizer(tf.Module):
         keep = ~space
         word = tf.boolean_mask(word, keep)
         n_words = tf.reduce_sum(tf.cast(start, tf.int32))
-        word_cps = tf.RaggedTensor.from_value_rowids(tf.boolean_mask(cps, keep), word, nrows=n_words)
-        word_origins = tf.RaggedTensor.from_value_rowids(tf.boolean_mask(origins, keep), word, nrows=n_words)
+        word_cps = tf.RaggedTensor.from_value_rowids(tf.boolean_mask(cps, keep), word, nrows=n_words, validate=False)
+        word_origins = tf.RaggedTensor.from_value_rowids(tf.boolean_mask(origins, keep), word, nrows=n_words, validate=False)
         word_rows = tf.boolean_mask(rows, start)
         return word_cps, word_origins, word_rows
 
@@ -289,5 +289,5 @@ class GraphTokenizer(tf.Module):
         last = tf.gather(flat_origins, tf.cast(origin_starts, tf.int32) + p_end - 1)
         rows = tf.gather(word_rows, p_word)
         n_texts = tf.shape(texts, out_type=tf.int64)[0]
-        make = lambda v: tf.RaggedTensor.from_value_rowids(v, tf.cast(rows, tf.int64), nrows=n_texts)  # noqa: E731
+        make = lambda v: tf.RaggedTensor.from_value_rowids(v, tf.cast(rows, tf.int64), nrows=n_texts, validate=False)  # noqa: E731
         return make(p_id), make(tf.minimum(first, last)), make(tf.maximum(first, last) + 1)
