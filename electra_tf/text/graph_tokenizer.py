@@ -278,9 +278,12 @@ class GraphTokenizer(tf.Module):
                            stable=True)
         return tuple(tf.gather(t, order) for t in (p_word, p_id, p_start, p_end))
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
     def tokenize(self, texts):
-        """(ids, starts, ends): ragged [texts, tokens] int32 token ids and character spans."""
-        texts = tf.convert_to_tensor(texts, tf.string)
+        """(ids, starts, ends): ragged [texts, tokens] int32 token ids and character spans.
+
+        One traced function, shared by every signature of a SavedModel that calls it.
+        """
         word_cps, word_origins, word_rows = self.words(texts)
         p_word, p_id, p_start, p_end = self._wordpiece(word_cps)
         origin_starts = tf.gather(word_origins.row_splits, p_word)
