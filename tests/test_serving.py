@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import electra_tf as et
 from electra_tf.finetuning.classification.preprocessor import SentencePreprocessor
@@ -86,7 +85,6 @@ CALLS = {
 RUNNER = r"""
 import json, sys
 import numpy as np
-import tensorflow as tf
 calls = json.loads(sys.argv[1])
 out = {}
 for name, path in json.loads(sys.argv[2]).items():
