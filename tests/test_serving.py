@@ -237,3 +237,22 @@ def test_qa_signature(served, vocab_file, name):
                      token_type_ids=np.array([[0, 0, 0, 1, 1, 1]], "int32"))
         np.testing.assert_allclose(short["start_logits"], np.asarray(want["start_logits"]), atol=1e-5)
         assert np.asarray(short["start_top_index"]).shape[1] == 20
+
+
+@pytest.mark.parametrize("problem", ["regression", "multi_label"])
+def test_classifier_outputs_for_regression_and_multi_label(problem):
+    """What serve_text adds to the logits for the other classification problems (as predict.py)."""
+    import tensorflow as tf
+
+    from electra_tf.serving import _classifier_outputs, _settings
+
+    labels = None if problem == "regression" else ["a", "b", "c"]
+    meta = _metadata("classification", "sequence-classification", 16, labels, problem=problem, regression_scale=5.0)
+    logits = np.array([[0.3, -2.0, 1.5], [-0.1, 0.2, 4.0]], "float32")[:, :1 if problem == "regression" else 3]
+    out = _classifier_outputs(tf.constant(logits), _settings(meta, None, None))
+    if problem == "regression":
+        np.testing.assert_allclose(out["value"].numpy(), logits[:, 0] * 5.0, rtol=1e-6)
+    else:
+        probabilities = 1 / (1 + np.exp(-logits.astype(np.float64)))
+        np.testing.assert_allclose(out["probabilities"].numpy(), probabilities, atol=1e-7)
+        assert out["predicted"].numpy().tolist() == (probabilities > 0.5).astype(int).tolist()
