@@ -159,18 +159,20 @@ def test_sigterm_to_one_worker_stops_both_and_the_rerun_resumes(tmp_path, one_pr
     assert os.path.exists(first), [p.communicate()[1][-2000:] for p in procs]
     procs[1].send_signal(signal.SIGTERM)
     results = _finish(procs)
-    steps = []
+    stops = []
     for (code, _, err), who in zip(results, ("another worker received SIGTERM", "this worker received SIGTERM")):
         assert code == 143, err[-3000:]
         assert who in err, err[-3000:]
-        steps.append(int(err.split("Stopped at step ")[1].split()[0]))
-    total = 31  # 1000 examples / 32
+        words = err.split("Stopped at step ")[1].split()  # "<step> of <total> because ..."
+        stops.append((int(words[0]), int(words[2])))
+    steps = [step for step, _ in stops]
+    total = stops[0][1]
     assert steps[0] == steps[1] and 4 <= steps[0] < total
     chief_dir = _trial_dir(dirs[0])
     from electra_tf.training.checkpointing import checkpoint_step, latest_checkpoint
 
     assert checkpoint_step(latest_checkpoint(chief_dir)) == steps[0]
-    assert checkpoint_step(latest_checkpoint(os.path.join(chief_dir, ".worker_1_tmp"))) == steps[0]
+    assert checkpoint_step(latest_checkpoint(os.path.join(_trial_dir(dirs[1]), ".worker_1_tmp"))) == steps[0]
     assert not os.path.exists(_results_file(dirs[0]))
 
     prefix = _port_prefix()
@@ -178,7 +180,7 @@ def test_sigterm_to_one_worker_stops_both_and_the_rerun_resumes(tmp_path, one_pr
     results = _finish(procs)
     for code, _, err in results:
         assert code == 0, err[-3000:]
-        assert f"at step {steps[0]} of {total}" in err  # resumed, not started over
+        assert f"at step {steps[0]} of {total}" in err, err[-3000:]  # resumed, not started over
     _assert_same_weights(one_process, _weights(dirs[0]))
 
 
@@ -199,3 +201,110 @@ def test_a_worker_alone_fails_in_bounded_time_naming_the_address(tmp_path):
     (code0, _, err0), (code1, _, err1) = results
     assert code0 != 0 and f"no answer from 127.0.0.1:{prefix}1" in err0, err0[-3000:]
     assert code1 != 0 and f"could not reach the coordination leader at 127.0.0.1:{prefix + 1}0" in err1, err1[-3000:]
+
+
+# ---------------------------------------------------------------------------- resolvers (no processes)
+def test_auto_picks_the_resolver_from_the_environment():
+    from electra_tf.training.cluster import detect_resolver
+
+    assert detect_resolver({}) is None
+    assert detect_resolver({"SLURM_JOB_ID": "7", "TF_CONFIG": "{}"}) == "slurm"
+    assert detect_resolver({"JOB_COMPLETION_INDEX": "0", "ELECTRA_WORKER_ADDRESS": "j-{index}.s:2222"}) == "kubernetes"
+    assert detect_resolver({"JOB_COMPLETION_INDEX": "0"}) is None  # any indexed Job is not a cluster
+    assert detect_resolver({"TPU_NAME": "my-tpu"}) == "tpu"
+    assert detect_resolver({"TF_CONFIG": '{"cluster": {}}'}) == "tf_config"
+
+
+def test_resolvers_build_the_cluster_and_name_missing_variables(monkeypatch):
+    from electra_tf.errors import ConfigError
+    from electra_tf.finetuning.hparams import FinetuningConfig
+    from electra_tf.training import cluster, distribute
+
+    for name in CLUSTER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    k8s = {"JOB_COMPLETION_INDEX": "1", "ELECTRA_NUM_WORKERS": "3", "ELECTRA_WORKER_ADDRESS": "job-{index}.svc:2222"}
+    resolver = cluster.kubernetes_resolver(k8s)
+    assert resolver.cluster_spec().as_dict() == {"worker": ["job-0.svc:2222", "job-1.svc:2222", "job-2.svc:2222"]}
+    assert (resolver.task_type, resolver.task_id) == ("worker", 1)
+    with pytest.raises(ConfigError, match="ELECTRA_NUM_WORKERS"):
+        cluster.kubernetes_resolver(dict(k8s, JOB_COMPLETION_INDEX="3"))
+    slurm = {"SLURM_PROCID": "2", "SLURM_STEP_NUM_TASKS": "4", "SLURM_STEP_NODELIST": "gpu[07-08]",
+             "SLURM_STEP_TASKS_PER_NODE": "2(x2)", "ELECTRA_CLUSTER_PORT": "9000"}
+    for key, value in slurm.items():
+        monkeypatch.setenv(key, value)
+    resolver = cluster.slurm_resolver()
+    assert resolver.cluster_spec().as_dict() == {"worker": ["gpu07:9000", "gpu07:9001", "gpu08:9000", "gpu08:9001"]}
+    assert (resolver.task_type, resolver.task_id) == ("worker", 2)
+    config = FinetuningConfig(MODEL, "/data", task_names=["sst"], distribution_strategy="auto", cluster_resolver="auto")
+    assert distribute.resolve_strategy_name(config) == "multi_worker_mirrored"
+    monkeypatch.delenv("SLURM_STEP_NODELIST")
+    with pytest.raises(ConfigError) as error:
+        cluster.multi_worker_resolver(FinetuningConfig(MODEL, "/data", task_names=["sst"], cluster_resolver="slurm"))
+    assert all(name in str(error.value) for name in cluster.SLURM_VARIABLES) and "srun" in str(error.value)
+    with pytest.raises(ConfigError, match="ELECTRA_WORKER_ADDRESS"):
+        cluster.multi_worker_resolver(FinetuningConfig(MODEL, "/data", task_names=["sst"], cluster_resolver="kubernetes"))
+    for key in slurm:
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(ConfigError, match="SLURM_JOB_ID.*JOB_COMPLETION_INDEX.*TF_CONFIG"):
+        cluster.multi_worker_resolver(FinetuningConfig(MODEL, "/data", task_names=["sst"], cluster_resolver="auto"))
+
+
+def test_cluster_hparams_are_checked_in_both_configs():
+    from electra_tf.errors import ConfigError
+    from electra_tf.finetuning.hparams import FinetuningConfig
+    from electra_tf.pretraining.config import PretrainingConfig
+
+    for make in (lambda **kw: FinetuningConfig(MODEL, "/data", task_names=["sst"], **kw),
+                 lambda **kw: PretrainingConfig(MODEL, "/data", **kw)):
+        assert make().cluster_resolver == "tf_config"  # the behaviour before the option
+        with pytest.raises(ConfigError, match="Did you mean 'kubernetes'"):
+            make(cluster_resolver="kubernets")
+        with pytest.raises(ConfigError, match="cluster_timeout_secs"):
+            make(cluster_timeout_secs=-1)
+
+
+def test_tpu_resolver_defaults_to_the_local_tpu_of_a_tpu_vm(monkeypatch):
+    import tensorflow as tf
+
+    from electra_tf.finetuning.hparams import FinetuningConfig
+    from electra_tf.training import cluster, distribute
+
+    seen = {}
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", lambda tpu, zone, project: seen.update(tpu=tpu))
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    config = FinetuningConfig(MODEL, "/data", task_names=["sst"], distribution_strategy="auto", cluster_resolver="tpu")
+    assert distribute.resolve_strategy_name(config) == "tpu"
+    cluster.tpu_resolver(config)
+    assert seen == {"tpu": "local"}
+    monkeypatch.setenv("TPU_NAME", "my-tpu")
+    cluster.tpu_resolver(config)
+    assert seen == {"tpu": "my-tpu"}
+    distribute.tpu_resolver(FinetuningConfig(MODEL, "/data", task_names=["sst"], use_tpu=True))  # the original's
+    assert seen == {"tpu": ""}
+
+
+# ---------------------------------------------------------------------------- examples/jobs
+JOBS = os.path.join(ROOT, "examples", "jobs")
+
+
+def test_job_examples_parse_and_agree():
+    import yaml
+
+    for script in ("slurm.sbatch", "tpu_vm.sh"):
+        proc = subprocess.run(["bash", "-n", os.path.join(JOBS, script)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    with open(os.path.join(JOBS, "slurm.sbatch"), encoding="utf-8") as f:
+        sbatch = f.read()
+    assert "--ntasks-per-node=1" in sbatch and "--gpus-per-node" in sbatch and '"cluster_resolver": "slurm"' in sbatch
+    with open(os.path.join(JOBS, "kubernetes.yaml"), encoding="utf-8") as f:
+        service, job = list(yaml.safe_load_all(f))
+    assert service["kind"] == "Service" and service["spec"]["clusterIP"] == "None"
+    assert job["kind"] == "Job" and job["spec"]["completionMode"] == "Indexed"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["subdomain"] == service["metadata"]["name"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert int(env["ELECTRA_NUM_WORKERS"]) == job["spec"]["completions"] == job["spec"]["parallelism"]
+    port = service["spec"]["ports"][0]["port"]
+    assert env["ELECTRA_WORKER_ADDRESS"] == f"{job['metadata']['name']}-{{index}}.{service['metadata']['name']}:{port}"
+    hparams = json.loads(pod["containers"][0]["args"][-1].split("=", 1)[1])
+    assert hparams["cluster_resolver"] == "kubernetes" and hparams["distribution_strategy"] == "multi_worker_mirrored"

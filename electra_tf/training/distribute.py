@@ -98,10 +98,9 @@ def connect_multi_worker(resolver, timeout: float):
     """
     leader, peers = cluster.leader_and_peers(resolver)
     me = f"{resolver.task_type} {resolver.task_id}"
-    if timeout > 0:
-        _configure_coordination(resolver, timeout)
     watchdog = None
     if timeout > 0:
+        _configure_coordination(resolver, timeout)
         watchdog = threading.Timer(timeout + 15, _give_up, args=(me, peers, timeout))
         watchdog.daemon = True
         watchdog.start()
