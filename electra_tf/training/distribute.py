@@ -15,9 +15,6 @@ with a message naming the addresses it tried (TensorFlow alone waits without bou
 from __future__ import annotations
 
 import logging
-import os
-import sys
-import threading
 
 import tensorflow as tf
 
@@ -93,17 +90,18 @@ def connect_multi_worker(resolver, timeout: float):
 
     Measured on TF 2.21: a worker other than the coordination leader gives up after the
     coordination service's registration timeout (set here) with DeadlineExceededError; the leader
-    (worker 0) waits for the others without bound, so a watchdog ends the process after
-    ``timeout`` plus a grace period, naming the workers that do not answer.
+    (worker 0) waits for the others without bound, holding the GIL, so a watchdog process
+    (watchdog.py) ends it after ``timeout`` plus a grace period, naming the workers that do not answer.
     """
+    from electra_tf.training import watchdog
+
     leader, peers = cluster.leader_and_peers(resolver)
-    me = f"{resolver.task_type} {resolver.task_id}"
-    watchdog = None
+    me = f"worker {resolver.task_id}" if resolver.task_type == "worker" else f"{resolver.task_type} {resolver.task_id}"
+    guard = None
     if timeout > 0:
         _configure_coordination(resolver, timeout)
-        watchdog = threading.Timer(timeout + 15, _give_up, args=(me, peers, timeout))
-        watchdog.daemon = True
-        watchdog.start()
+        # The constructor holds the GIL while it waits: only another process can end the wait.
+        guard = watchdog.start(me, peers, timeout + 15)
     options = tf.distribute.experimental.CommunicationOptions(
         implementation=tf.distribute.experimental.CommunicationImplementation.AUTO)
     try:
@@ -111,12 +109,12 @@ def connect_multi_worker(resolver, timeout: float):
         strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver, communication_options=options)
     except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError):
         raise ClusterUnreachable(
-            f"Worker {me} could not reach the coordination leader at {leader} within {timeout:g} s "
+            f"{me.capitalize()} could not reach the coordination leader at {leader} within {timeout:g} s "
             f"(cluster_timeout_secs). Check that every worker was started, that the address resolves from this "
             f"host and that the port is open.") from None
     finally:
-        if watchdog is not None:
-            watchdog.cancel()
+        if guard is not None:
+            watchdog.stop(guard)
     return strategy
 
 
@@ -135,23 +133,3 @@ def _configure_coordination(resolver, timeout: float) -> None:
     context.context().configure_coordination_service(
         service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec), coordinated_jobs=jobs,
         cluster_register_timeout_in_ms=int(timeout * 1000))
-
-
-def _give_up(me: str, peers, timeout: float) -> None:
-    """The watchdog's end of a start that did not finish: name the workers that do not answer, exit 1."""
-    import socket
-
-    silent = []
-    for address in peers:
-        host, _, port = address.rpartition(":")
-        try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=3).close()
-        except (OSError, ValueError):
-            silent.append(address)
-    which = (f"no answer from {', '.join(silent)}" if silent else f"the workers at {', '.join(peers)} answer but did "
-             f"not join")
-    message = (f"error: worker {me} waited {timeout:g} s (cluster_timeout_secs) for the other workers of the cluster; "
-               f"{which}. Check that every worker was started with the same cluster and that its address is reachable.")
-    logger.error(message[len("error: "):])
-    print(message, file=sys.stderr, flush=True)
-    os._exit(1)
