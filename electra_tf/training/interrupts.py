@@ -8,7 +8,9 @@ happens stops at once (KeyboardInterrupt), as users expect from a program that s
 In a multi-worker run a save is collective, so a signal that reaches one worker (a scheduler
 preempting one node) must stop all of them at the same step: ``ClusterStopRequests`` sums every
 worker's "signal received" flags once per step (one small all-reduce), so all workers see the
-request after the same step, save the same checkpoint and stop.
+request after the same step, save the same checkpoint and stop. (Not TensorFlow's
+PreemptionCheckpointHandler: it wants to own the checkpoint manager and the process exit, while the
+engine keeps its own checkpoint layout, messages and exit codes shared with single-process runs.)
 """
 
 from __future__ import annotations
