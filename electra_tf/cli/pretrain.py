@@ -43,9 +43,10 @@ def main(argv=None) -> int:
 
         start_tensorflow(verbose=args.verbose)  # without TensorFlow's start-up notices (ELECTRA_TF_VERBOSE=1 shows them)
         from electra_tf.pretraining.runner import PretrainingRunner
+        from electra_tf.training.runtime import log_file_name
 
         runner = PretrainingRunner(config)
-        setup_logging(os.path.join(config.model_dir, "pretraining.log"))
+        setup_logging(log_file_name(runner.strategy, os.path.join(config.model_dir, "pretraining.log")))
         if config.do_train:
             step = runner.train()
             print(f"Pre-trained to step {step}: {config.model_dir}")
