@@ -27,6 +27,7 @@ import random
 from typing import Dict, Optional
 
 from electra_tf.errors import ConfigError, DataError
+from electra_tf.pretraining.compatibility import check_training_checkpoint
 
 logger = logging.getLogger("electra_tf")
 
@@ -167,6 +168,7 @@ class PretrainingRunner:
         """Train to num_train_steps (resuming from training_checkpoints/), then write the TF1
         layout into model_dir. Returns the final step."""
         from electra_tf.pretraining.export import write_pretraining_checkpoint
+        from electra_tf.training.checkpointing import latest_checkpoint
         from electra_tf.training.engine import FitOptions, TrainingEngine
 
         config = self.config
@@ -177,6 +179,9 @@ class PretrainingRunner:
             shutil.rmtree(config.training_dir, ignore_errors=True)
         seed = run_seed(config)
         model = self.build_model(seed)
+        latest = latest_checkpoint(config.training_dir)
+        if latest:  # resuming with other model hparams: one error naming them
+            check_training_checkpoint(model, latest)
         optimizer = self.make_optimizer(model)
         engine = TrainingEngine(self.strategy, model, optimizer, per_example_loss=model.per_example_loss,
                                 named_weights=model.tf1_weights, accumulation_steps=config.gradient_accumulation_steps,
@@ -200,7 +205,7 @@ class PretrainingRunner:
         masking and sampling stay random, seeded). Without ``model``, the newest training
         checkpoint is evaluated. Writes results_txt."""
         from electra_tf.pretraining.metrics import PretrainingMetrics
-        from electra_tf.training.checkpointing import restore_weights
+        from electra_tf.training.checkpointing import latest_checkpoint, restore_weights
         from electra_tf.training.engine import TrainingEngine
 
         config = self.config
@@ -208,9 +213,11 @@ class PretrainingRunner:
         step = 0
         if model is None:
             model = self.build_model(seed)
-            step = restore_weights(model, config.training_dir, model.tf1_weights)
-            if step is None:
+            latest = latest_checkpoint(config.training_dir)
+            if latest is None:
                 raise ConfigError(f"No training checkpoint in {config.training_dir} to evaluate; train first.")
+            check_training_checkpoint(model, latest)  # other model hparams: one error naming them
+            step = restore_weights(model, config.training_dir, model.tf1_weights)
         engine = TrainingEngine(self.strategy, model, per_example_loss=model.per_example_loss,
                                 named_weights=model.tf1_weights)
         metrics = PretrainingMetrics(with_discriminator=model.has_discriminator and config.disc_weight > 0)
