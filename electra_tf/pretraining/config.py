@@ -85,6 +85,7 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "distribution_strategy": "one_device",  # auto | one_device | mirrored | multi_worker_mirrored | tpu
     "jit_compile": False,
     "init_checkpoint": None,  # start from released weights (TF1 or HF); optimizer slots start at zero
+    "export_hf": False,  # also write model_dir/hf/{discriminator,generator} for transformers (the original: TF1 only)
     "progress": "auto",  # progress bar: auto (on a terminal) | true | false
     "log_every_steps": 1,  # the original's ETAHook logged every step on CPU/GPU
 }

@@ -197,7 +197,22 @@ class PretrainingRunner:
             prefix = write_pretraining_checkpoint(model, config.model_dir, step, optimizer=optimizer,
                                                   vocab_file=config.vocab_file)
             logger.info("Wrote the original TF1 layout: %s", prefix)
+            if config.export_hf:  # our extension; the original wrote the TF1 layout only
+                self.export_hf(model)
         return step
+
+    def export_hf(self, model) -> Dict[str, str]:
+        """Write model_dir/hf/discriminator (ElectraForPreTraining) and model_dir/hf/generator
+        (ElectraForMaskedLM) for transformers; returns {network: directory}."""
+        from electra_tf.pretraining.export import write_hf_pretrained
+
+        config = self.config
+        # A SentencePiece model is not a vocab.txt: the HF folders then get no tokenizer files.
+        vocab = config.vocab_file if not config.vocab_file.endswith(".model") else None
+        written = write_hf_pretrained(model, config.model_dir, vocab_file=vocab, do_lower_case=bool(config.do_lower_case))
+        for name, path in written.items():
+            logger.info("Wrote the %s for transformers: %s", name, path)
+        return written
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, model=None, seed: Optional[int] = None) -> Dict[str, float]:
