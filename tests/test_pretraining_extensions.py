@@ -87,3 +87,125 @@ def test_export_hf_hparam_writes_both_networks_after_training(data_dir):  # noqa
     hf = _torch_logits(model_dir / "hf" / "discriminator", "ElectraForPreTraining", ids, mask, types)
     np.testing.assert_allclose(hf[mask > 0], expected[mask > 0], rtol=1e-5, atol=1e-5)
     assert (model_dir / "hf" / "generator" / "model.safetensors").is_file()
+
+
+# ---------------------------------------------------------------------------- one step on fixed inputs
+NO_DROPOUT = {"hidden_size": 32, "num_hidden_layers": 1, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+
+
+def _fixed_batch(rows=8, length=32, seed=0):
+    """Full-length rows (no padding): every micro-batch has the same number of tokens and masked
+    slots, so per-micro-batch normalisation equals whole-batch normalisation."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, 2000, size=(rows, length)).astype("int32")
+    ids[:, 0], ids[:, -1] = SPECIALS["[CLS]"], SPECIALS["[SEP]"]
+    types = np.zeros_like(ids)
+    types[:, length // 2:] = 1
+    return {"input_ids": ids, "input_mask": np.ones_like(ids), "segment_ids": types}
+
+
+def _deterministic_draws(model, monkeypatch):
+    """Masked positions, [MASK]-or-keep and sampled tokens as functions of each row's ids, so a
+    batch and its halves get the same draws (the seeded draws depend on the batch shape)."""
+    import tensorflow as tf
+
+    from electra_tf.pretraining import masking
+
+    def mask_inputs(features):
+        ids = tf.cast(features["input_ids"], tf.int32)
+        n = model.max_predictions
+        positions = 1 + (ids[:, 1:n + 1] % 29)  # in [1, 29]: real tokens, repeats possible
+        keep = tf.cast(ids[:, 2:n + 2] % 10, tf.float32) / 10.0  # 0.9: kept, else [MASK]
+        noise = masking.MaskingNoise(keep_draws=keep, positions=positions)
+        return masking.mask(ids, features["input_mask"], features["segment_ids"], mask_prob=model.pconfig.mask_prob,
+                            max_predictions=n, mask_id=model.mask_id, special_ids=model.special_ids, noise=noise)
+
+    model.mask_inputs = mask_inputs
+    monkeypatch.setattr(masking, "sample_from_logits",
+                        lambda logits, noise, temperature=1.0, disallow_ids=None: tf.argmax(logits, -1, output_type=tf.int32))
+
+
+def _steps(data_dir, name, monkeypatch, steps=1, batch=None, **changes):  # noqa: F811
+    """(per-step losses, gradient norms, {TF1 name: weights}) of ``steps`` optimizer steps on the
+    fixed batch (train_batch_size 8, no dropout, no warm-up)."""
+    import tensorflow as tf
+
+    from electra_tf.pretraining.runner import PretrainingRunner
+    from electra_tf.training.engine import TrainingEngine
+
+    hparams = dict(E2E, train_batch_size=8, num_train_steps=10, num_warmup_steps=0, model_hparam_overrides=NO_DROPOUT)
+    config = PretrainingConfig(name, str(data_dir), **dict(hparams, **changes))
+    runner = PretrainingRunner(config)
+    model = runner.build_model(5)
+    _deterministic_draws(model, monkeypatch)
+    optimizer = runner.make_optimizer(model)
+    engine = TrainingEngine(runner.strategy, model, optimizer, per_example_loss=model.per_example_loss,
+                            named_weights=model.tf1_weights, accumulation_steps=config.gradient_accumulation_steps)
+    micro = config.train_batch_size // config.gradient_accumulation_steps
+    dataset = tf.data.Dataset.from_tensor_slices(batch or _fixed_batch()).batch(micro).repeat()
+    iterator = iter(runner.strategy.experimental_distribute_dataset(dataset))
+    losses, norms = [], []
+    for _ in range(steps):
+        loss, norm = engine.train_step(iterator)
+        losses.append(float(loss) / (model.loss_scale * config.gradient_accumulation_steps))
+        norms.append(float(norm))
+    return losses, norms, {n: v.numpy().astype(np.float32) for n, v in model.tf1_weights()}
+
+
+def test_gradient_accumulation_equals_one_larger_batch(data_dir, monkeypatch):  # noqa: F811
+    """Two accumulated micro-batches of 4 = one step on the batch of 8 (same losses, gradient norm
+    and weights after two optimizer steps)."""
+    whole = _steps(data_dir, "acc1", monkeypatch, steps=2)
+    accumulated = _steps(data_dir, "acc2", monkeypatch, steps=2, gradient_accumulation_steps=2)
+    np.testing.assert_allclose(accumulated[0], whole[0], rtol=1e-5)
+    np.testing.assert_allclose(accumulated[1], whole[1], rtol=1e-4)
+    assert whole[0][1] < whole[0][0]  # it trained
+    for name, value in whole[2].items():
+        np.testing.assert_allclose(accumulated[2][name], value, atol=2e-5, rtol=1e-4, err_msg=name)
+
+
+def test_mixed_bfloat16_step_is_finite_and_close_to_float32(data_dir, monkeypatch):  # noqa: F811
+    """A pre-training step under mixed_bfloat16: finite loss within 2 % of float32's, finite
+    gradient norm within 10 %, finite weights kept in float32."""
+    reference = _steps(data_dir, "f32", monkeypatch, steps=2)
+    mixed = _steps(data_dir, "bf16", monkeypatch, steps=2, mixed_precision="mixed_bfloat16")
+    assert np.all(np.isfinite(mixed[0])) and np.all(np.isfinite(mixed[1]))
+    print("float32", reference[:2], "mixed_bfloat16", mixed[:2])
+    np.testing.assert_allclose(mixed[0], reference[0], rtol=2e-2)
+    np.testing.assert_allclose(mixed[1], reference[1], rtol=1e-1)
+    assert all(np.all(np.isfinite(v)) for v in mixed[2].values())
+
+
+def test_init_checkpoint_from_hf_discriminator_continues_pretraining(data_dir, tmp_path):  # noqa: F811
+    """init_checkpoint = an HF ElectraForPreTraining directory: the discriminator starts from it,
+    the generator from fresh random weights (HF directories hold one network), the optimizer from
+    zero slots at step 0; pre-training then continues from those weights."""
+    import tensorflow as tf
+
+    from electra_tf.pretraining.export import write_hf_pretrained
+    from electra_tf.pretraining.runner import PretrainingRunner
+    from electra_tf.pretraining.warm_start import load_pretrained_weights
+
+    base = dict(E2E, num_warmup_steps=0, model_hparam_overrides=NO_DROPOUT)
+    source = PretrainingRunner(PretrainingConfig("source", str(data_dir), **base)).build_model(11)
+    hf_dir = write_hf_pretrained(source, str(tmp_path))["discriminator"]
+    released = {n: v.numpy() for n, v in source.tf1_weights()}
+
+    config = PretrainingConfig("warm_hf", str(data_dir), **dict(base, init_checkpoint=hf_dir, num_train_steps=2))
+    runner = PretrainingRunner(config)
+    fresh = {n: v.numpy() for n, v in runner.build_model(5).tf1_weights()}
+    model = runner.build_model(5)
+    load_pretrained_weights(model, hf_dir)
+    disc_names = {n for n in released if n.startswith(("electra/", "discriminator_predictions/"))}
+    for name, variable in model.tf1_weights():
+        want = released[name] if name in disc_names else fresh[name]
+        np.testing.assert_array_equal(variable.numpy(), want, err_msg=name)
+    assert any(not np.array_equal(released[n], fresh[n]) for n in released if n not in disc_names)
+
+    assert runner.train() == 2
+    reader = tf.train.load_checkpoint(os.path.join(config.model_dir, "model.ckpt-2"))
+    assert int(reader.get_tensor("global_step")) == 2  # the optimizer started at step 0
+    # From the HF weights: two Adam steps from zero slots move a weight by at most ~2 * 3.2 * lr
+    # (no bias correction: |m / sqrt(v)| <= 0.1 / sqrt(0.001)); random weights differ by ~0.02.
+    moved = max(float(np.max(np.abs(reader.get_tensor(n) - released[n]))) for n in disc_names)
+    assert 0 < moved <= 7 * config.learning_rate, moved
