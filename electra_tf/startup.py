@@ -70,4 +70,8 @@ def _import_and_initialise() -> None:
         absl_logging.set_verbosity(absl_logging.ERROR)
     except ImportError:
         pass
+    if os.environ.get("TF_CONFIG"):
+        # A cluster (multi-worker): MultiWorkerMirroredStrategy must configure the collective ops
+        # before the devices exist ("Collective ops must be configured at program startup").
+        return
     tf.config.list_logical_devices()  # device creation (cuInit) happens here, still captured

@@ -209,3 +209,65 @@ def test_init_checkpoint_from_hf_discriminator_continues_pretraining(data_dir, t
     # (no bias correction: |m / sqrt(v)| <= 0.1 / sqrt(0.001)); random weights differ by ~0.02.
     moved = max(float(np.max(np.abs(reader.get_tensor(n) - released[n]))) for n in disc_names)
     assert 0 < moved <= 7 * config.learning_rate, moved
+
+
+# ---------------------------------------------------------------------------- multi-worker
+@pytest.fixture(scope="module")
+def full_rows_dir(tmp_path_factory):
+    """<data-dir> with the quick-start vocabulary and 64 records of 32 real tokens (no padding)."""
+    import shutil
+
+    import tensorflow as tf
+
+    from tests.test_pretraining import VOCAB
+
+    root = tmp_path_factory.mktemp("full_rows")
+    shutil.copyfile(VOCAB, root / "vocab.txt")
+    (root / "pretrain_tfrecords").mkdir()
+    rows = _fixed_batch(rows=64, seed=4)
+    for part in range(2):
+        with tf.io.TFRecordWriter(str(root / "pretrain_tfrecords" / f"pretrain_data.tfrecord-{part}-of-2")) as writer:
+            for r in range(part * 32, part * 32 + 32):
+                feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=rows[k][r].tolist())) for k in rows}
+                writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    return root
+
+
+def test_multi_worker_two_processes_equal_one_process(full_rows_dir):
+    """MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1 (same global batch, same
+    seed) ends with the weights of one process: every worker keeps its share of each global batch
+    and of each global-batch draw of the masking and sampling noise. (Each replica normalises its
+    losses over its own share, as the original on TPU cores; with rows of equal length, as here,
+    that equals the one-process normalisation.)"""
+    import subprocess
+    import sys
+
+    import tensorflow as tf
+
+    from tests.conftest import ROOT
+    from tests.test_distributed import _free_ports
+
+    hparams = dict(E2E, train_batch_size=8, num_train_steps=4, num_warmup_steps=0, model_hparam_overrides=NO_DROPOUT)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    env.pop("TF_CONFIG", None)
+    _run(full_rows_dir, "mw_one", hparams)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    multi = json.dumps(dict(hparams, distribution_strategy="multi_worker_mirrored"))
+    procs = []
+    for index in range(2):
+        worker_env = dict(env, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen([sys.executable, os.path.join(ROOT, "run_pretraining.py"), "--data-dir",
+                                       str(full_rows_dir), "--model-name", f"mw_{index}", "--hparams", multi],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=worker_env))
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for proc, (_, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err[-3000:]
+    one = tf.train.load_checkpoint(str(full_rows_dir / "models" / "mw_one" / "model.ckpt-4"))
+    multi_worker = tf.train.load_checkpoint(str(full_rows_dir / "models" / "mw_0" / "model.ckpt-4"))
+    assert set(multi_worker.get_variable_to_shape_map()) == set(one.get_variable_to_shape_map())
+    for name in one.get_variable_to_shape_map():
+        if name == "global_step" or name.endswith(("adam_m", "adam_v")):
+            continue
+        np.testing.assert_allclose(multi_worker.get_tensor(name), one.get_tensor(name), atol=2e-5, rtol=1e-4, err_msg=name)
+    assert int(multi_worker.get_tensor("global_step")) == 4
+    assert not (full_rows_dir / "models" / "mw_1" / "model.ckpt-4.index").exists()  # the chief writes the outputs

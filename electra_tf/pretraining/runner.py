@@ -101,7 +101,6 @@ class PretrainingRunner:
 
         self.config = config
         self.special_ids = read_special_ids(config)
-        check_records(config)
         self.disc_config, self.gen_config = model_configs(config)
         if config.max_seq_length > self.disc_config.max_position_embeddings:
             raise ConfigError(f"max_seq_length {config.max_seq_length} exceeds the {self.disc_config.max_position_embeddings} "
@@ -110,7 +109,10 @@ class PretrainingRunner:
             # Every worker must draw the same initial weights, data order and masks.
             raise ConfigError("Multi-worker pre-training needs the hparam seed (the same on every worker).")
         apply_precision(config)
+        # The strategy first: MultiWorkerMirroredStrategy must configure the collective ops before
+        # TensorFlow runs any op (check_records reads a record).
         self.strategy = build_strategy(config)
+        check_records(config)
         self.n_replicas = self.strategy.num_replicas_in_sync
         self.is_chief = is_chief(self.strategy)
         micro = config.train_batch_size // config.gradient_accumulation_steps
