@@ -91,6 +91,7 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "cluster_timeout_secs": 900.0,
     "jit_compile": False,
     "init_checkpoint": None,  # start from released weights (TF1 or HF); optimizer slots start at zero
+    "export_hf": False,  # also write model_dir/hf/{discriminator,generator} for transformers (the original: TF1 only)
     "progress": "auto",  # progress bar: auto (on a terminal) | true | false
     "log_every_steps": 1,  # the original's ETAHook logged every step on CPU/GPU
 }
