@@ -75,7 +75,9 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "seed": None,  # None: a random seed per trial, recorded in the results
     "head": "electra",  # "electra": the original heads; "hf": HuggingFace's heads
     "distribution_strategy": "one_device",  # auto | one_device | mirrored | multi_worker_mirrored | tpu
-    "mixed_precision": "float32",  # float32 | mixed_float16 | mixed_bfloat16
+    # float32 (the original) | mixed_float16 | mixed_bfloat16 | auto (bfloat16 where the hardware has it
+    # natively, else float32; the run records the chosen one; see training/precision.py)
+    "mixed_precision": "float32",
     "jit_compile": "auto",  # XLA: "auto" = on for a single GPU only (see training/distribute.py); true/false
     "dynamic_padding": False,  # cut batches to their longest input (sentence and tagging tasks)
     "bucket_size": 32,  # dynamic padding rounds lengths up to a multiple of this (bounded XLA shapes)
@@ -236,7 +238,7 @@ class FinetuningConfig:
             raise ConfigError(f"hparam head must be 'electra' (the original heads) or 'hf', got {self.head!r}.")
         choices = {
             "distribution_strategy": ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu"),
-            "mixed_precision": ("float32", "mixed_float16", "mixed_bfloat16"),
+            "mixed_precision": ("float32", "mixed_float16", "mixed_bfloat16", "auto"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
