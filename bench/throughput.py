@@ -152,7 +152,7 @@ def run_torch(config_name: str, size: str, length: int, batch: int, steps: int, 
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            return float(out.loss)
+            return float(out.loss.detach())
     else:
         model.eval()
 
@@ -310,7 +310,7 @@ def torch_epoch(data_dir: str, model_name: str, bf16: bool, batch: int, length: 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        float(loss)
+        float(loss.detach())
         if i == 0:
             first = time.perf_counter() - start
         if i == warm - 1:
