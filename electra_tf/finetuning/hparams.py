@@ -81,7 +81,9 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "cluster_resolver": "tf_config",
     # A worker that cannot reach the others within this many seconds fails, naming the address (0: TF's limits)
     "cluster_timeout_secs": 900.0,
-    "mixed_precision": "float32",  # float32 | mixed_float16 | mixed_bfloat16
+    # float32 (the original) | mixed_float16 | mixed_bfloat16 | auto (bfloat16 where the hardware has it
+    # natively, else float32; the run records the chosen one; see training/precision.py)
+    "mixed_precision": "float32",
     "jit_compile": "auto",  # XLA: "auto" = on for a single GPU only (see training/distribute.py); true/false
     "dynamic_padding": False,  # cut batches to their longest input (sentence and tagging tasks)
     "bucket_size": 32,  # dynamic padding rounds lengths up to a multiple of this (bounded XLA shapes)
@@ -242,7 +244,7 @@ class FinetuningConfig:
             raise ConfigError(f"hparam head must be 'electra' (the original heads) or 'hf', got {self.head!r}.")
         choices = {
             "distribution_strategy": ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu"),
-            "mixed_precision": ("float32", "mixed_float16", "mixed_bfloat16"),
+            "mixed_precision": ("float32", "mixed_float16", "mixed_bfloat16", "auto"),
             "cluster_resolver": CLUSTER_RESOLVERS,
         }
         for name, allowed in choices.items():

@@ -109,6 +109,8 @@ class ElectraSelfAttention(keras.layers.Layer):
         self.key = keras.layers.Dense(H, kernel_initializer=init, name="key")
         self.value = keras.layers.Dense(H, kernel_initializer=init, name="value")
         self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
+        self._scale = math.sqrt(self.head_size)
+        self._scale_queries = math.frexp(self._scale)[0] == 0.5  # a power of two (head size 4, 16, 64, 256)
 
     def build(self, input_shape):
         """Create the query, key and value projections for inputs of ``input_shape``."""
@@ -124,10 +126,18 @@ class ElectraSelfAttention(keras.layers.Layer):
     def call(self, hidden_states, bias, training=False):
         """Multi-head scaled dot-product attention with the additive mask ``bias``: (context [B, L, H],
         probabilities [B, heads, L, L])."""
-        q = self._split_heads(self.query(hidden_states))
+        q = self.query(hidden_states)
+        if self._scale_queries:
+            # Dividing q by a power of two is exact, so (q / s) k^T equals (q k^T) / s bit for
+            # bit, on [B, L, H] instead of [B, heads, L, L] elements.
+            q = q / self._scale
+        q = self._split_heads(q)
         k = self._split_heads(self.key(hidden_states))
         v = self._split_heads(self.value(hidden_states))
-        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.head_size)
+        # k is not transposed in memory: einsum contracts over d directly (a matmul with adj_y).
+        scores = ops.einsum("bhld,bhmd->bhlm", q, k)
+        if not self._scale_queries:
+            scores = scores / self._scale
         # Keras casts float call arguments to the compute dtype; the mask addition and the
         # softmax run in float32 (-10000 is exact in float16 too).
         scores = ops.cast(scores, "float32") + ops.cast(bias, "float32")  # [B, heads, L, L]

@@ -81,7 +81,7 @@ ORIGINAL_HPARAMS: Dict[str, Any] = {
 EXTENSION_HPARAMS: Dict[str, Any] = {
     "seed": None,  # None: drawn once per model_dir and recorded there (the original was unseeded)
     "mask_without_replacement": False,  # the original draws positions WITH replacement (#41)
-    "mixed_precision": "float32",  # float32 | mixed_float16 | mixed_bfloat16 (the original: float32)
+    "mixed_precision": "float32",  # float32 | mixed_float16 | mixed_bfloat16 | auto (the original: float32)
     "gradient_accumulation_steps": 1,  # train_batch_size stays the batch of one optimizer step
     "distribution_strategy": "one_device",  # auto | one_device | mirrored | multi_worker_mirrored | tpu
     # Where multi_worker_mirrored / tpu find their cluster: tf_config (TF_CONFIG, as before) | slurm |
@@ -107,7 +107,7 @@ UNSUPPORTED = {
 
 _CHOICES = {
     "model_size": ("small", "base", "large"),
-    "mixed_precision": ("float32", "mixed_float16", "mixed_bfloat16"),
+    "mixed_precision": ("float32", "mixed_float16", "mixed_bfloat16", "auto"),
     "distribution_strategy": ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu"),
     "cluster_resolver": CLUSTER_RESOLVERS,
 }

@@ -1,0 +1,74 @@
+"""mixed_precision "auto": bfloat16 only on hardware that computes it natively, and the run
+records the policy it chose (the choice logic is tested with faked CPU flags / GPUs)."""
+
+import logging
+
+import keras
+import pytest
+
+from electra_tf.errors import ConfigError
+from electra_tf.finetuning.hparams import FinetuningConfig
+from electra_tf.training import precision
+
+ZEN3_FLAGS = "fpu sse sse2 avx avx2 fma f16c bmi2 vaes".split()
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (ZEN3_FLAGS, "float32"),  # AVX2 only: bfloat16 would be emulated
+    (ZEN3_FLAGS + ["avx512f", "avx512bw", "avx512_vnni"], "float32"),  # AVX-512 without BF16
+    (ZEN3_FLAGS + ["avx512f", "avx512_bf16"], "mixed_bfloat16"),  # Zen 4, Cooper Lake
+    (ZEN3_FLAGS + ["amx_tile", "amx_bf16", "amx_int8"], "mixed_bfloat16"),  # Sapphire Rapids
+    ([], "float32"),  # no /proc/cpuinfo (macOS, Windows)
+])
+def test_auto_follows_cpu_flags(flags, expected):
+    policy, reason = precision.choose_auto_precision(flags)
+    assert policy == expected
+    assert reason.startswith("CPU has")
+
+
+@pytest.mark.parametrize("gpus,expected", [
+    ([(8, 0)], "mixed_bfloat16"), ([(9, 0), (8, 6)], "mixed_bfloat16"),
+    ([(7, 5)], "float32"), ([(8, 0), (7, 0)], "float32"),
+])
+def test_auto_follows_gpu_capability_not_cpu(gpus, expected):
+    # With GPUs the CPU does not matter (it only feeds them).
+    assert precision.choose_auto_precision(["avx512_bf16"] if expected == "float32" else [], gpus)[0] == expected
+
+
+def test_auto_on_tpu_is_bfloat16():
+    assert precision.choose_auto_precision([], [], tpu=True) == ("mixed_bfloat16", "TPU")
+
+
+def test_explicit_values_are_kept():
+    for value in ("float32", "mixed_float16", "mixed_bfloat16"):
+        assert precision.resolve_precision(value, flags=["avx512_bf16"], gpus=[]) == (value, "as configured")
+
+
+def test_cpu_flags_read_from_cpuinfo(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512_bf16\n\nprocessor\t: 1\n")
+    assert precision.cpu_flags(str(path)) == ["fpu", "avx2", "avx512_bf16"]
+    assert precision.cpu_flags(str(tmp_path / "missing")) == []
+
+
+@pytest.mark.parametrize("flags,expected", [(ZEN3_FLAGS, "float32"), (["avx512_bf16"], "mixed_bfloat16")])
+def test_apply_precision_records_and_logs_the_choice(tmp_path, monkeypatch, caplog, flags, expected):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(precision, "gpu_capabilities", lambda: [])
+    config = FinetuningConfig("m", str(tmp_path), task_names=["sst"], mixed_precision="auto")
+    with caplog.at_level(logging.INFO, logger="electra_tf"):
+        try:
+            assert precision.apply_precision(config) == expected
+            assert keras.mixed_precision.global_policy().name == expected
+        finally:
+            keras.mixed_precision.set_dtype_policy("float32")
+    # What the results' config file and the run identity record is the policy trained with.
+    assert config.mixed_precision == expected
+    assert config.to_dict()["mixed_precision"] == expected
+    assert f"mixed_precision auto -> {expected}" in caplog.text
+
+
+def test_default_stays_float32_and_bad_value_is_refused(tmp_path):
+    assert FinetuningConfig("m", str(tmp_path), task_names=["sst"]).mixed_precision == "float32"
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        FinetuningConfig("m", str(tmp_path), task_names=["sst"], mixed_precision="bf16")
