@@ -98,6 +98,7 @@ class atomic_output_path:
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
+            os.chmod(self.tmp, _umask_mode())  # writers that use mkstemp-like 0600 files get normal permissions
             os.replace(self.tmp, self.path)
             return False
         if os.path.exists(self.tmp):

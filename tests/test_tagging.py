@@ -14,7 +14,7 @@ from tests.conftest import make_random_tf1_model, copy_tiny_model
 import run_finetuning
 from electra_tf.errors import DataError
 from electra_tf.finetuning.tagging import schemes
-from electra_tf.finetuning.tagging.crf import CRF, viterbi
+from electra_tf.modeling.crf import CRF, viterbi
 
 TYPES = ["PER", "LOC"]
 

@@ -9,6 +9,7 @@ produces a directory transformers 5.x loads with its ``ElectraFor*`` classes: ``
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Dict, Optional
 
@@ -18,6 +19,8 @@ from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
 from electra_tf.io_utils import atomic_output_path, atomic_write_bytes, atomic_write_json
+
+logger = logging.getLogger("electra_tf")
 
 SAFETENSORS = "model.safetensors"
 PYTORCH_BIN = "pytorch_model.bin"
@@ -141,17 +144,55 @@ def read_hf_state(path: str) -> Dict[str, np.ndarray]:
     raise CheckpointError(f"{path}: unknown weights file type; expected .safetensors, .bin or .h5.")
 
 
-def write_hf_directory(model, directory: str, vocab_file: Optional[str] = None, do_lower_case: bool = True) -> str:
-    """Write config.json + model.safetensors (+ tokenizer files) for transformers 5.x."""
+def heads_without_hf_equivalent(model):
+    """(weight-name prefix, architecture written instead, why) when ``model`` has a head that
+    transformers has no class for, else None: the original ELECTRA classification head (dropout
+    -> dense on [CLS]; HF's has dense -> gelu -> out_proj), the original joint QA head, and a
+    tagger's CRF (transformers' token classifier has none)."""
+    config = model.config
+    if model.model_type == "sequence-classification" and config.head == "electra":
+        return ("classifier.", "ElectraModel", "the original ELECTRA classification head (dropout -> dense on [CLS]) "
+                "has no transformers equivalent; fine-tune with \"head\": \"hf\" to train an HF-compatible classifier")
+    if model.model_type == "question-answering" and config.head == "electra":
+        return ("qa_head.", "ElectraModel", "the original ELECTRA QA head (joint start/end with an answerability "
+                "classifier) has no transformers equivalent; fine-tune with \"head\": \"hf\" for HF's QA head")
+    if model.model_type == "token-classification" and config.head_options.get("crf"):
+        return ("crf.", model.hf_architecture, "transformers' ElectraForTokenClassification has no CRF layer "
+                "(the converted model decodes by argmax instead of Viterbi)")
+    return None
+
+
+def write_hf_directory(model, directory: str, vocab_file: Optional[str] = None, do_lower_case: bool = True,
+                       allow_dropping_heads: bool = False) -> str:
+    """Write config.json + model.safetensors (+ tokenizer files) for transformers 5.x.
+
+    A head with no transformers equivalent (heads_without_hf_equivalent) is refused with a
+    CheckpointError naming its weights, unless ``allow_dropping_heads``: then its weights are
+    left out (and named in the log) and the config names the architecture that remains."""
     from safetensors.numpy import save_file
 
     from electra_tf.checkpoints.state import kernel_names, model_state
 
+    state = model_state(model)
+    architecture = model.hf_architecture
+    config = model.config
+    dropped = heads_without_hf_equivalent(model)
+    if dropped:
+        prefix, architecture, why = dropped
+        names = sorted(n for n in state if n.startswith(prefix))
+        if not allow_dropping_heads:
+            raise CheckpointError(f"Cannot convert to HuggingFace without losing weights: {why}. The weights "
+                                  f"{', '.join(names)} would be dropped; pass --allow-dropping-heads (convert) or "
+                                  f"allow_dropping_heads=True (save_pretrained) to write the rest anyway.")
+        logger.warning("Dropped %d weights with no transformers equivalent (%s): %s", len(names), why, ", ".join(names))
+        state = {n: v for n, v in state.items() if not n.startswith(prefix)}
+        if prefix == "crf.":
+            config = config.replace(head_options={k: v for k, v in config.head_options.items() if k != "crf"})
     os.makedirs(directory, exist_ok=True)
-    state = keras_layout_to_torch(model_state(model), kernel_names(model))
+    state = keras_layout_to_torch(state, kernel_names(model))
     with atomic_output_path(os.path.join(directory, SAFETENSORS)) as tmp:
         save_file(state, tmp, metadata={"format": "pt"})
-    model.config.to_json_file(os.path.join(directory, "config.json"), architectures=[model.hf_architecture])
+    config.to_json_file(os.path.join(directory, "config.json"), architectures=[architecture])
     if vocab_file:
         write_tokenizer_files(directory, vocab_file, do_lower_case)
     return directory
@@ -235,6 +276,8 @@ class HFFormat(CheckpointFormat):
                 return ARCHITECTURE_MODEL_TYPES[arch]
         return "pretraining"
 
-    def write(self, model, path: str, vocab_file: Optional[str] = None, do_lower_case: bool = True, **options) -> str:
+    def write(self, model, path: str, vocab_file: Optional[str] = None, do_lower_case: bool = True,
+              allow_dropping_heads: bool = False, **options) -> str:
         """Write ``model`` as an HF directory (config.json, model.safetensors, tokenizer files); returns it."""
-        return write_hf_directory(model, path, vocab_file=vocab_file, do_lower_case=do_lower_case)
+        return write_hf_directory(model, path, vocab_file=vocab_file, do_lower_case=do_lower_case,
+                                  allow_dropping_heads=allow_dropping_heads)

@@ -124,6 +124,12 @@ class KerasFormat(CheckpointFormat):
             data = json.load(f)
         return data.get("electra_tf", {}).get("model_type", "pretraining")
 
-    def write(self, model, path: str, **options) -> str:
-        """Write ``model`` as a Keras model directory; returns the directory."""
-        return write_keras_directory(model, path)
+    def write(self, model, path: str, vocab_file=None, do_lower_case: bool = True, **options) -> str:
+        """Write ``model`` as a Keras model directory (with the tokenizer files when ``vocab_file``
+        is given: a model always travels with its vocabulary); returns the directory."""
+        write_keras_directory(model, path)
+        if vocab_file:
+            from electra_tf.checkpoints.hf import write_tokenizer_files
+
+            write_tokenizer_files(path, vocab_file, do_lower_case)
+        return path

@@ -90,9 +90,11 @@ def default_model_type(path: str) -> str:
 
 
 def save_model(model, path: str, format: str = "hf", vocab_file: Optional[str] = None, do_lower_case: bool = True,
-               task_name: Optional[str] = None) -> str:
+               task_name: Optional[str] = None, allow_dropping_heads: bool = False) -> str:
     """Write ``model`` at ``path`` in the registered ``format``; a format ignores the options it
-    does not use (vocab_file: hf, tf1; do_lower_case: hf; task_name: tf1)."""
+    does not use (vocab_file: hf, tf1, keras; do_lower_case: hf, keras; task_name: tf1;
+    allow_dropping_heads: hf)."""
     fmt = get_format(format)
     model.build_with_dummy_inputs()
-    return fmt.write(model, path, vocab_file=vocab_file, do_lower_case=do_lower_case, task_name=task_name)
+    return fmt.write(model, path, vocab_file=vocab_file, do_lower_case=do_lower_case, task_name=task_name,
+                     allow_dropping_heads=allow_dropping_heads)

@@ -125,6 +125,43 @@ def _choose_task(tasks, task_name: Optional[str], model_type: str, prefix: str) 
     return None
 
 
+RUN_TASKS_FILE = "tasks.json"  # written by finetuning.model_export.write_run_tasks before training
+
+
+def run_task_entry(prefix: str, task_name: Optional[str] = None) -> Optional[dict]:
+    """The ``tasks.json`` entry (task metadata + head options + CRF masks) of the checkpoint's
+    task, with the run's ``model_config``; None for a checkpoint without one (older runs)."""
+    path = os.path.join(os.path.dirname(prefix), RUN_TASKS_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            run = json.load(f)
+        entries = {entry["task_name"]: entry for entry in run["tasks"]}
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path} is damaged ({e}); restore it or pass a config.") from None
+    if task_name is None and len(entries) == 1:
+        task_name = next(iter(entries))
+    if task_name not in entries:
+        raise CheckpointError(f"{prefix}: the run trained tasks {', '.join(sorted(entries))}; choose one with "
+                              f"task_name (--task-name).")
+    return {**entries[task_name], "model_config": run["model_config"]}
+
+
+def config_from_run_entry(entry: dict) -> ElectraConfig:
+    """The single-task model config of a tasks.json entry: the encoder, labels, head and options."""
+    config = ElectraConfig.from_dict(entry["model_config"])
+    options = dict(entry.get("head_options") or {})
+    if "crf_masks" in entry:
+        options["crf"] = True
+    labels = entry.get("labels")
+    num_labels = 2 if entry["family"] == "qa" else (len(labels) if labels else 1)
+    config = config.replace(num_labels=num_labels, head_options=options)
+    if labels:
+        config = config.replace(id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    return config
+
+
 def _config_file(prefix: str) -> Optional[str]:
     directory = os.path.dirname(prefix)
     for name in CONFIG_CANDIDATES:
@@ -196,6 +233,9 @@ class TrainingCheckpointFormat(CheckpointFormat):
         if config is not None:
             return config
         prefix = training_prefix(path)
+        entry = run_task_entry(prefix, task_name) if model_type in HEAD_MODEL_TYPES else None
+        if entry is not None:
+            return config_from_run_entry(entry)
         found = _config_file(prefix)
         if found:
             return ElectraConfig.from_json_file(found)
@@ -221,6 +261,12 @@ class TrainingCheckpointFormat(CheckpointFormat):
                                  else "fine-tuning head (not part of this model type)")
             else:
                 state[name] = value
+        entry = run_task_entry(prefix, task) if task and model_type in HEAD_MODEL_TYPES else None
+        if entry and "crf_masks" in entry:
+            # decode with the trained scores plus constrained_decoding's masks, as the run did
+            for name, mask in entry["crf_masks"].items():
+                if f"crf.{name}" in state:
+                    state[f"crf.{name}"] = (state[f"crf.{name}"] + np.asarray(mask, np.float32)).astype(np.float32)
         weight_values = set(weight_keys(prefix).values())
         for key in tf1.list_tf1_variables(prefix):
             if key not in weight_values:
@@ -231,6 +277,15 @@ class TrainingCheckpointFormat(CheckpointFormat):
 
     def model_type(self, path: str) -> str:
         prefix = training_prefix(path)
+        runs = os.path.join(os.path.dirname(prefix), RUN_TASKS_FILE)
+        if os.path.isfile(runs):
+            try:
+                with open(runs, encoding="utf-8") as f:
+                    types = {entry["model_type"] for entry in json.load(f)["tasks"]}
+            except (ValueError, KeyError, TypeError):
+                types = set()
+            if len(types) == 1:
+                return types.pop()
         found = _config_file(prefix)
         if found:
             with open(found, encoding="utf-8") as f:

@@ -50,6 +50,24 @@ def source_task_name(path: str):
     return tasks[0] if len(tasks) == 1 else None
 
 
+def source_metadata(path: str, task_name=None):
+    """The task metadata travelling with the input: a model directory's task.json, or for a
+    fine-tuning training checkpoint the run's tasks.json entry; None for other checkpoints."""
+    from electra_tf.checkpoints import tf1
+    from electra_tf.checkpoints.registry import detect_format
+    from electra_tf.checkpoints.training import TrainingCheckpointFormat, run_task_entry
+    from electra_tf.finetuning.task_metadata import TaskMetadata
+
+    if os.path.isdir(path):
+        found = TaskMetadata.read(path)
+        if found is not None:
+            return found
+    if detect_format(path).name != TrainingCheckpointFormat.name:
+        return None
+    entry = run_task_entry(tf1.resolve_checkpoint_prefix(path), task_name)
+    return TaskMetadata.from_dict(entry, path) if entry else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line; ``--to`` offers the registry's writable formats."""
     from electra_tf.checkpoints.registry import writable_names
@@ -67,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vocab", default=None, help="vocab.txt to ship with the output (default: the input's)")
     parser.add_argument("--skip-generator", action="store_true",
                         help="convert only the discriminator of a pre-training checkpoint that also holds the generator")
+    parser.add_argument("--allow-dropping-heads", action="store_true",
+                        help="--to hf: write the model even when its head has no transformers equivalent (the original "
+                             "classification or QA head, a CRF); the dropped weights are named")
     parser.add_argument("--strict", action="store_true",
                         help="fail on anything not mapped except optimizer slots and global_step (e.g. other heads)")
     parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
@@ -83,11 +104,13 @@ def main(argv=None) -> int:
         from electra_tf.startup import start_tensorflow
 
         start_tensorflow(verbose=args.verbose)
+        from electra_tf.checkpoints.hf import read_tokenizer_files
         from electra_tf.checkpoints.registry import default_model_type
         from electra_tf.config import ElectraConfig
         from electra_tf.modeling.models import MODEL_CLASSES
 
-        model_type = args.model_type or default_model_type(args.input)
+        meta = source_metadata(args.input, args.task_name)
+        model_type = args.model_type or (meta.model_type if meta else default_model_type(args.input))
         config = ElectraConfig.from_json_file(args.config) if args.config else None
         if config is None and args.num_attention_heads:
             from electra_tf.checkpoints import tf1
@@ -105,7 +128,11 @@ def main(argv=None) -> int:
             candidate = os.path.join(base, "vocab.txt")
             vocab = candidate if os.path.isfile(candidate) else None
         task_name = args.task_name or source_task_name(args.input)
-        model.save_pretrained(args.output, format=args.to, vocab_file=vocab, task_name=task_name)
+        do_lower_case = meta.do_lower_case if meta else read_tokenizer_files(os.path.dirname(vocab))[1] if vocab else True
+        model.save_pretrained(args.output, format=args.to, vocab_file=vocab, task_name=task_name,
+                              do_lower_case=do_lower_case, allow_dropping_heads=args.allow_dropping_heads)
+        if meta is not None and args.to != "tf1" and model_type == meta.model_type:
+            meta.write(args.output)  # predict.py and the exports read the task's settings from it
         report = model.load_report
         print(f"Model type: {model_type} ({cls.__name__}), head: {model.config.head}")
         print(report.summary())

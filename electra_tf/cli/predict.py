@@ -3,13 +3,16 @@
     python predict.py --model MODEL_DIR --input FILE --output FILE
 
 MODEL_DIR is a fine-tuned model directory (``finetuning_models/<tasks>_model_<trial>/model``
-written by run_finetuning.py, or any electra-tf / HuggingFace directory with vocab.txt). The
-input format follows the model:
+written by run_finetuning.py, ``.../model/<task>`` of a multi-task run, the trial folder itself,
+or any electra-tf / HuggingFace directory with vocab.txt). Its ``task.json`` gives every setting
+training used (sequence length, QA stride and lengths, tagging segment id, scheme and CRF,
+lowercasing); flags override it. The input format follows the model:
 
 * sequence classification: one text per line, or ``text_a<TAB>text_b`` pairs; output JSON lines
   ``{"text": ..., "label": ..., "score": ..., "scores": {...}}`` (regression: ``"prediction"``);
 * token classification: CoNLL-style tokens (the word in the first column, a blank line between
-  sentences); output ``word<TAB>label<TAB>probability`` lines;
+  sentences) or, with ``--input-format lines``, one sentence per line; output
+  ``word<TAB>label<TAB>probability`` lines, tags in the training data's scheme;
 * question answering: SQuAD-style JSON; output ``{question id: answer}`` JSON, with the n-best
   list (and null odds for models with the answerable classifier) beside it.
 """
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -67,29 +71,73 @@ def _labels(model):
     return [model.config.id2label[i] for i in range(n)] if model.config.id2label else [str(i) for i in range(n)]
 
 
-def build_preprocessor(model_type, model, tokenizer, args):
-    """The preprocessor fine-tuning used for this kind of model, built from the saved model's
-    settings and the command line (no data folder, no FinetuningConfig)."""
-    if model_type == "sequence-classification":
-        from electra_tf.finetuning.classification.preprocessor import SentencePreprocessor
-
-        problem = "regression" if model.config.num_labels == 1 else "single_label"
-        return SentencePreprocessor(tokenizer, args.max_seq_length, TASK_NAME, None if problem == "regression" else _labels(model),
-                                    problem)
-    if model_type == "token-classification":
-        from electra_tf.finetuning.tagging.preprocessor import TaggingPreprocessor, word_tokenizer
-
-        return TaggingPreprocessor(word_tokenizer(tokenizer, args.do_lower_case), args.max_seq_length, TASK_NAME,
-                                   _labels(model), lowercase=args.do_lower_case)
-    from electra_tf.finetuning.qa.preprocessor import QAPreprocessor
-
-    return QAPreprocessor(tokenizer, args.max_seq_length, args.max_query_length, args.doc_stride, TASK_NAME)
-
-
 TASK_NAME = "predict"  # the prefix of the task-specific feature names
 
 
-def predict_classification(model, preprocessor, args):
+class KerasBackend:
+    """Runs the Keras model: ``run(input_ids, attention_mask, token_type_ids, labeled_positions=None)``
+    -> {output name: NumPy array}. Other backends (ONNX Runtime, LiteRT) offer the same call."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def run(self, input_ids, attention_mask, token_type_ids, labeled_positions=None):
+        import numpy as np
+
+        extra = {} if labeled_positions is None else {"labeled_positions": labeled_positions}
+        outputs = self.model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, **extra)
+        return {k: np.asarray(v) for k, v in outputs.items() if not isinstance(v, (tuple, list))}
+
+
+def resolve_model_dir(path: str, task: Optional[str]) -> str:
+    """The model directory to load: ``path`` itself, or inside a run's trial folder
+    (``finetuning_models/<tasks>_model_<trial>``) its ``model/`` (one task) or ``model/<task>/``."""
+    from electra_tf.errors import ConfigError
+    from electra_tf.finetuning.model_export import MODEL_SUBDIR
+    from electra_tf.finetuning.task_metadata import METADATA_FILE
+
+    if os.path.isdir(os.path.join(path, MODEL_SUBDIR)):
+        path = os.path.join(path, MODEL_SUBDIR)
+    if os.path.isfile(os.path.join(path, METADATA_FILE)) or not os.path.isdir(path):
+        return path
+    tasks = sorted(d for d in os.listdir(path) if os.path.isfile(os.path.join(path, d, METADATA_FILE)))
+    if not tasks:
+        return path
+    if task is None and len(tasks) == 1:
+        task = tasks[0]
+    if task not in tasks:
+        raise ConfigError(f"{path} holds the models of tasks {', '.join(tasks)}; choose one with --task "
+                          f"(or pass {os.path.join(path, tasks[0])}).")
+    return os.path.join(path, task)
+
+
+def settings_from(meta, model, args):
+    """The run's metadata (or, for a directory without task.json, one built from the model's
+    config and defaults), with the command line's explicit flags applied on top."""
+    from electra_tf.finetuning.task_metadata import MODEL_TYPE_FAMILY, TaskMetadata
+
+    if meta is None:
+        family = MODEL_TYPE_FAMILY[model.model_type]
+        settings = {"classification": {"problem": "regression" if model.config.num_labels == 1 else "single_label"},
+                    "tagging": {"segment_id": 1},
+                    "qa": {"max_query_length": 64, "doc_stride": 128, "n_best_size": 20, "max_answer_length": 30,
+                           "qa_na_threshold": -2.75, "head": model.config.head,
+                           "head_options": dict(model.config.head_options),
+                           "v2": model.config.head == "electra" and model.config.head_options.get("answerable_classifier", True)},
+                    }[family]
+        meta = TaskMetadata(task_name=TASK_NAME, family=family, model_type=model.model_type, max_seq_length=128,
+                            labels=None if settings.get("problem") == "regression" else _labels(model),
+                            tokenizer={"file": "vocab.txt", "do_lower_case": args.lower_case_default}, settings=settings)
+    if args.max_seq_length is not None:
+        meta.max_seq_length = args.max_seq_length
+    for flag in ("max_query_length", "doc_stride", "n_best_size", "max_answer_length", "qa_na_threshold"):
+        value = getattr(args, flag)
+        if value is not None and meta.family == "qa":
+            meta.settings[flag] = value
+    return meta
+
+
+def predict_classification(backend, meta, preprocessor, args):
     import numpy as np
 
     from electra_tf.errors import DataError
@@ -99,8 +147,10 @@ def predict_classification(model, preprocessor, args):
     lines = _read_lines(args.input)
     if not any(line.strip() for line in lines):
         raise DataError(f"{args.input}: no text to classify.")
-    labels = model.config.id2label or {i: str(i) for i in range(model.config.num_labels)}
-    dummy = 0.0 if preprocessor.problem == "regression" else preprocessor.labels[0]
+    problem = preprocessor.problem
+    labels = list(meta.labels or [])
+    dummy = 0.0 if problem == "regression" else ([] if problem == "multi_label" else labels[0])
+    scale = float(meta.settings.get("regression_scale", 1.0))
     # One output record per input line, in order, with its 1-based line number; blank lines give
     # a record flagged "empty" so that outputs and inputs stay aligned.
     numbered = [(n, line.split("\t", 1) if "\t" in line else [line, None]) for n, line in enumerate(lines, 1)
@@ -111,14 +161,19 @@ def predict_classification(model, preprocessor, args):
                     for i, (_, (a, b)) in enumerate(batch)]
         features = preprocessor.featurize(examples, is_training=False)
         arrays = [np.array([f[k] for f in features], "int32") for k in ("input_ids", "input_mask", "segment_ids")]
-        logits = np.asarray(model(arrays[0], attention_mask=arrays[1], token_type_ids=arrays[2])["logits"])
+        logits = backend.run(*arrays)["logits"]
         for (n, (a, b)), row in zip(batch, logits):
             record = {"line": n, "text": a} if b is None else {"line": n, "text": a, "text_b": b}
-            if model.config.num_labels == 1:
-                record["prediction"] = float(row[0])
+            if problem == "regression":
+                # in the data's units (STS labels were divided by 5 for training, as the original)
+                record["prediction"] = float(row[0]) * scale
+            elif problem == "multi_label":
+                probs = 1.0 / (1.0 + np.exp(-row.astype(np.float64)))
+                record.update(labels=[labels[i] for i, p in enumerate(probs) if p > 0.5],
+                              scores={labels[i]: float(p) for i, p in enumerate(probs)})
             else:
-                probs = _softmax(row)
-                best = int(np.argmax(probs))
+                probs = _softmax(row.astype(np.float64))
+                best = int(np.argmax(row))
                 record.update(label=labels[best], score=float(probs[best]),
                               scores={labels[i]: float(p) for i, p in enumerate(probs)})
             records[n] = record
@@ -127,43 +182,75 @@ def predict_classification(model, preprocessor, args):
     return len(out)
 
 
-def predict_tagging(model, preprocessor, args):
-    import numpy as np
+def read_tagging_input(path: str, input_format: str):
+    """Sentences (lists of words) of a tagging input.
 
-    from electra_tf.finetuning.tagging.scorer import TaggingScorer
-    from electra_tf.finetuning.task import Example
-    from electra_tf.io_utils import atomic_write_text
+    ``conll``: one word per line (the first whitespace-separated column; the rest, e.g. gold
+    tags, is ignored), a blank line between sentences, ``-DOCSTART-`` lines skipped.
+    ``lines``: one sentence per line, words separated by whitespace. ``auto``: CoNLL when the
+    file separates sentences by blank lines or has one word per line; a file with several words
+    on a line and no blank lines is ambiguous and refused (it used to keep the first word)."""
+    from electra_tf.errors import DataError
 
+    lines = _read_lines(path)
+    if input_format == "auto":
+        content = [i for i, line in enumerate(lines) if line.strip()]
+        separated = content and any(not lines[i].strip() for i in range(content[0], content[-1])) or \
+            any(line.startswith("-DOCSTART-") for line in lines)
+        if not separated and any(len(lines[i].split()) > 1 for i in content):
+            raise DataError(f"{path}: lines hold several words and no blank line separates sentences; pass "
+                            f"--input-format lines (one sentence per line) or --input-format conll (one word per "
+                            f"line, the word in the first column).")
+        input_format = "conll"
+    if input_format == "lines":
+        return [line.split() for line in lines if line.strip()]
     sentences, current = [], []
-    for line in _read_lines(args.input) + [""]:
+    for line in lines + [""]:
         if not line.strip():
             if current:
                 sentences.append(current)
             current = []
         elif not line.startswith("-DOCSTART-"):
             current.append(line.split()[0])
+    return sentences
+
+
+def predict_tagging(backend, meta, preprocessor, args, crf=None):
+    import numpy as np
+
+    from electra_tf.errors import DataError
+    from electra_tf.finetuning.tagging.schemes import to_input_scheme
+    from electra_tf.finetuning.tagging.scorer import TaggingScorer
+    from electra_tf.finetuning.task import Example
+    from electra_tf.io_utils import atomic_write_text
+
+    sentences = read_tagging_input(args.input, args.input_format)
+    if not sentences:
+        raise DataError(f"{args.input}: no words to tag.")
     examples = [Example(eid=i, task_name=TASK_NAME, fields={"words": words, "labels": [0] * len(words)})
                 for i, words in enumerate(sentences)]
     features = preprocessor.featurize(examples, is_training=False)
-    # The exported model has no CRF (CRF taggers are not exported): argmax decoding.
-    scorer = TaggingScorer(TASK_NAME, preprocessor.label_list)
+    # As the run's own evaluation: argmax per word, or the CRF's Viterbi path when it has one.
+    scorer = TaggingScorer(TASK_NAME, preprocessor.label_list, crf=crf)
     probabilities = {}
     n = TASK_NAME
     for batch in _batches(features, args.batch_size):
         arrays = {k: np.array([f[k] for f in batch]) for k in batch[0]}
-        logits = np.asarray(model(arrays["input_ids"].astype("int32"), attention_mask=arrays["input_mask"].astype("int32"),
-                                  token_type_ids=arrays["segment_ids"].astype("int32"),
-                                  labeled_positions=arrays[f"{n}_labeled_positions"].astype("int32"))["logits"])
+        logits = backend.run(arrays["input_ids"].astype("int32"), arrays["input_mask"].astype("int32"),
+                             arrays["segment_ids"].astype("int32"),
+                             labeled_positions=arrays[f"{n}_labeled_positions"].astype("int32"))["logits"]
         for feature, row in zip(batch, logits):
             scorer.update(row, feature, 0.0)
-            probs = _softmax(row)
+            probs = _softmax(row.astype(np.float64))
             eid, offset = feature[f"{n}_eid"], feature[f"{n}_word_offset"]
             for j, keep in enumerate(feature[f"{n}_score_mask"]):
                 if keep:
                     probabilities[(eid, offset + j)] = float(probs[j].max())
     eids, _, preds = scorer.sentences()
+    s = meta.settings
     lines = []
     for eid, pred in zip(eids, preds):
+        pred = to_input_scheme(pred, s.get("scheme", "iob2"), s.get("encoding", "keep"), s.get("token_level", False))
         for i, (word, tag) in enumerate(zip(sentences[eid], pred)):
             lines.append(f"{word}\t{tag}\t{probabilities[(eid, i)]:.4f}")
         lines.append("")
@@ -171,7 +258,7 @@ def predict_tagging(model, preprocessor, args):
     return len(sentences)
 
 
-def predict_qa(model, preprocessor, args):
+def predict_qa(backend, meta, preprocessor, args):
     import numpy as np
 
     from electra_tf.errors import DataError
@@ -179,43 +266,55 @@ def predict_qa(model, preprocessor, args):
     from electra_tf.finetuning.qa.reader import QAReader
     from electra_tf.io_utils import atomic_write_json
 
-    options = dict(model.config.head_options)
-    v2 = model.config.head == "electra" and options.get("answerable_classifier", True)
+    s = meta.settings
+    v2 = bool(s.get("v2", False))
     examples = QAReader(TASK_NAME, "squad", v2).read(args.input, is_training=False, what=args.input)
     features = preprocessor.featurize(examples, is_training=False, for_eval=True)
     results = {}
     for batch in _batches(features, args.batch_size):
-        ids = np.array([f["input_ids"] for f in batch], "int32")
-        mask = np.array([f["input_mask"] for f in batch], "int32")
-        types = np.array([f["segment_ids"] for f in batch], "int32")
-        outputs = {k: np.asarray(v) for k, v in model(ids, attention_mask=mask, token_type_ids=types).items()}
+        ids, mask, types = (np.array([f[k] for f in batch], "int32") for k in ("input_ids", "input_mask", "segment_ids"))
+        outputs = backend.run(ids, mask, types)
         for i, f in enumerate(batch):
             results[f[f"{TASK_NAME}_eid"]] = {k: v[i] for k, v in outputs.items()}
-    decoder = QADecoder.for_head(TASK_NAME, model.config.head, options, v2=v2, do_lower_case=args.do_lower_case)
+    decoder = QADecoder.for_head(TASK_NAME, s.get("head", "electra"), s.get("head_options", {}),
+                                 n_best_size=s.get("n_best_size", 20), max_answer_length=s.get("max_answer_length", 30),
+                                 v2=v2, answer_mode=s.get("answer_mode", "offset"), do_lower_case=meta.do_lower_case)
     decoded = decoder.decode(examples, features, results)
     if not decoded.predictions:
         raise DataError(f"{args.input}: no questions found.")
     answers = dict(decoded.predictions)
     if v2:
-        answers = {q: ("" if decoded.null_odds[q] > args.qa_na_threshold else a) for q, a in answers.items()}
+        threshold = s.get("qa_na_threshold", -2.75)
+        answers = {q: ("" if decoded.null_odds[q] > threshold else a) for q, a in answers.items()}
         atomic_write_json(os.path.splitext(args.output)[0] + "_null_odds.json", decoded.null_odds)
     atomic_write_json(args.output, answers)
     atomic_write_json(os.path.splitext(args.output)[0] + "_nbest.json", decoded.nbest)
     return len(answers)
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: the model directory's task.json gives every setting; flags override."""
     parser = argparse.ArgumentParser(description="Predict with a fine-tuned ELECTRA model on raw text.")
-    parser.add_argument("--model", required=True, help="fine-tuned model directory")
+    parser.add_argument("--model", required=True,
+                        help="model directory (finetuning_models/<tasks>_model_<trial>/model, its run folder, or any "
+                             "electra-tf / HuggingFace directory with vocab.txt)")
+    parser.add_argument("--task", default=None, help="which task's model, for a multi-task run")
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument("--max-query-length", type=int, default=64)
-    parser.add_argument("--doc-stride", type=int, default=128)
-    parser.add_argument("--qa-na-threshold", type=float, default=-2.75)
+    parser.add_argument("--input-format", choices=("auto", "conll", "lines"), default="auto",
+                        help="taggers: CoNLL (one word per line) or one sentence per line (default: auto)")
+    override = "default: the model's task.json (the training value), else %(default)s"
+    for flag, kind, fallback in (("--max-seq-length", int, 128), ("--max-query-length", int, 64),
+                                 ("--doc-stride", int, 128), ("--n-best-size", int, 20),
+                                 ("--max-answer-length", int, 30), ("--qa-na-threshold", float, -2.75)):
+        parser.add_argument(flag, type=kind, default=None, help=override.replace("%(default)s", str(fallback)))
     parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
 
     from electra_tf.cli_support import run_command
 
@@ -225,30 +324,40 @@ def main(argv=None) -> int:
         start_tensorflow(verbose=args.verbose)
         from electra_tf.checkpoints.hf import read_tokenizer_files
         from electra_tf.checkpoints.registry import default_model_type
-        from electra_tf.errors import ConfigError
+        from electra_tf.errors import ConfigError, DataError
+        from electra_tf.finetuning.task_metadata import TaskMetadata, build_preprocessor
         from electra_tf.modeling.models import MODEL_CLASSES
         from electra_tf.text.tokenizer import build_tokenizer
-
-        from electra_tf.errors import DataError
 
         if not os.path.exists(args.input):
             raise DataError(f"Input file not found: {args.input}")
         if not os.path.exists(args.model):
             raise ConfigError(f"Model directory not found: {args.model}")
-        model_type = default_model_type(args.model)
+        model_dir = resolve_model_dir(args.model, args.task)
+        meta = TaskMetadata.read(model_dir) if os.path.isdir(model_dir) else None
+        model_type = meta.model_type if meta else default_model_type(model_dir)
         handlers = {"sequence-classification": predict_classification, "token-classification": predict_tagging,
                     "question-answering": predict_qa}
         if model_type not in handlers:
-            raise ConfigError(f"{args.model} holds a {model_type} model; prediction needs a fine-tuned classifier, tagger or QA model.")
-        model = MODEL_CLASSES[model_type].from_pretrained(args.model)
-        if args.max_seq_length > model.config.max_position_embeddings:
-            raise ConfigError(f"--max-seq-length {args.max_seq_length} exceeds the model's "
+            raise ConfigError(f"{model_dir} holds a {model_type} model; prediction needs a fine-tuned classifier, "
+                              f"tagger or QA model.")
+        model = MODEL_CLASSES[model_type].from_pretrained(model_dir)
+        vocab, lower = read_tokenizer_files(model_dir) if os.path.isdir(model_dir) else (None, True)
+        args.lower_case_default = lower
+        meta = settings_from(meta, model, args)
+        if meta.max_seq_length > model.config.max_position_embeddings:
+            raise ConfigError(f"--max-seq-length {meta.max_seq_length} exceeds the model's "
                               f"{model.config.max_position_embeddings} position embeddings; lower it.")
-        args.vocab, args.do_lower_case = read_tokenizer_files(args.model)
-        if args.vocab is None:
-            raise ConfigError(f"{args.model} has no vocab.txt; copy the model's vocabulary there.")
-        tokenizer = build_tokenizer(args.vocab, args.do_lower_case)
-        count = handlers[model_type](model, build_preprocessor(model_type, model, tokenizer, args), args)
+        vocab = meta.tokenizer_path(model_dir) or vocab
+        if vocab is None:
+            raise ConfigError(f"{model_dir} has no vocab.txt; copy the model's vocabulary there.")
+        tokenizer = build_tokenizer(vocab, meta.do_lower_case, space_token=meta.tokenizer.get("space_token"))
+        preprocessor = build_preprocessor(meta, tokenizer, TASK_NAME)
+        backend = KerasBackend(model)
+        if model_type == "token-classification":
+            count = predict_tagging(backend, meta, preprocessor, args, crf=model.crf_params())
+        else:
+            count = handlers[model_type](backend, meta, preprocessor, args)
         print(f"Wrote {count} predictions to {args.output}")
 
     return run_command(action)

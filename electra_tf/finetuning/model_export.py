@@ -1,45 +1,136 @@
-"""A fine-tuned single-task run saved as a model directory that from_pretrained, predict.py and
-the SavedModel export read: the encoder and the task's head under the single-task class's names,
-the config with the labels, and the tokenizer files."""
+"""The model directory of every trained task: what predict.py, the SavedModel export, the
+converter and from_pretrained read.
+
+A single-task run writes ``<trial>/model/``; a multi-task run one directory per task,
+``<trial>/model/<task>/`` (the shared encoder with that task's head). Each holds the weights in
+our Keras layout under the single-task class's names, ``config.json`` (encoder, labels, head
+and head options; a CRF tagger's ``head_options`` say ``"crf": true`` and its CRF weights hold
+the decoding scores, constraints included), the tokenizer files and ``task.json``
+(task_metadata.TaskMetadata).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+from typing import List, Optional
 
 from electra_tf.finetuning.task import head_weight_prefix
+from electra_tf.finetuning.task_metadata import METADATA_FILE, TaskMetadata
 
 logger = logging.getLogger("electra_tf")
 
-MODEL_SUBDIR = "model"  # the exported single-task model inside a trial's model_dir
+MODEL_SUBDIR = "model"  # the exported model(s) inside a trial's model_dir
 
 
-def export_task_model(model, task, model_config, config, model_dir: str) -> None:
-    """Write ``<model_dir>/model`` (and ``saved_model`` when ``export_saved_model``) for ``task``."""
+def task_model_dir(model_dir: str, task_name: str, n_tasks: int) -> str:
+    """Where a trial's exported model of ``task_name`` lives (``model/`` or ``model/<task>/``)."""
+    base = os.path.join(model_dir, MODEL_SUBDIR)
+    return base if n_tasks == 1 else os.path.join(base, task_name)
+
+
+def tokenizer_settings(config) -> dict:
+    """The tokenizer section of task.json: the file the model directory ships and its options."""
+    return {"file": os.path.basename(config.vocab_file) if config.vocab_file.endswith(".txt") else
+            ("spm.model" if config.vocab_file.endswith(".model") else None),
+            "do_lower_case": bool(config.do_lower_case), "space_token": config.space_token}
+
+
+def task_metadata(task, config, trained: Optional[dict] = None) -> TaskMetadata:
+    """The metadata of ``task`` trained under FinetuningConfig ``config``."""
+    info = task.export_info()
+    return TaskMetadata(task_name=task.name, family=task.family, model_type=info.model_type,
+                        max_seq_length=int(config.max_seq_length), labels=list(info.labels) if info.labels else None,
+                        tokenizer=tokenizer_settings(config), settings=task.metadata_settings(), trained=dict(trained or {}))
+
+
+def copy_tokenizer_files(target: str, config) -> None:
+    """vocab.txt + tokenizer_config.json (WordPiece), or the SentencePiece model as spm.model."""
     from electra_tf.checkpoints.hf import write_tokenizer_files
+    from electra_tf.io_utils import atomic_write_bytes
+
+    if config.vocab_file.endswith(".txt"):
+        write_tokenizer_files(target, config.vocab_file, config.do_lower_case)
+    elif config.vocab_file.endswith(".model"):
+        with open(config.vocab_file, "rb") as f:
+            atomic_write_bytes(os.path.join(target, "spm.model"), f.read())
+
+
+def export_task_models(model, tasks: List, model_config, config, model_dir: str, trained: dict) -> List[str]:
+    """Write the model directory of every task of the fine-tuned ``model``; returns their paths."""
+    return [export_task_model(model, task, model_config, config, task_model_dir(model_dir, task.name, len(tasks)), trained)
+            for task in tasks]
+
+
+def export_task_model(model, task, model_config, config, target: str, trained: dict) -> str:
+    """Write ``target`` (and ``<target>/saved_model`` when ``export_saved_model``) for ``task``."""
     from electra_tf.checkpoints.state import assign_state
+    from electra_tf.io_utils import save_directory_atomically
     from electra_tf.modeling.models import MODEL_CLASSES
 
     info = task.export_info()
-    if not info.exportable:
-        logger.info("%s", info.reason)
-        return
+    meta = task_metadata(task, config, trained)
     prefix = head_weight_prefix(task.name)
+    others = tuple(head_weight_prefix(t.name) for t in model.tasks if t.name != task.name)
     state = {ref.name[len(prefix):] if ref.name.startswith(prefix) else ref.name: ref.variable.numpy()
-             for ref in model.hf_weights()}
-    cfg = model_config.replace(num_labels=info.num_labels, head=config.head)
+             for ref in model.hf_weights() if not ref.name.startswith(others)}
+    head_options = dict(config_head_options(task, config))
+    crf = model.head_state(task.name).get("crf")
+    if crf is not None:
+        # The exported CRF holds the scores decoding uses (constrained_decoding's masks added),
+        # so a consumer decodes exactly as the run's own evaluation did.
+        head_options["crf"] = True
+        state.update({f"crf.{n}": value for n, value in zip(("transitions", "start", "end"), crf)})
+    cfg = model_config.replace(num_labels=info.num_labels, head=config.head, head_options=head_options)
     if info.labels:
         cfg = cfg.replace(id2label=dict(enumerate(info.labels)), label2id={l: i for i, l in enumerate(info.labels)})
     export = MODEL_CLASSES[info.model_type](cfg).build_with_dummy_inputs()
     assign_state(export, state, source="fine-tuned model", strict=True)
-    target = os.path.join(model_dir, MODEL_SUBDIR)
-    export.save_pretrained(target, format="keras")
-    if config.vocab_file.endswith(".txt"):
-        write_tokenizer_files(target, config.vocab_file, config.do_lower_case)
+
+    def write(tmp: str) -> None:
+        export.save_pretrained(tmp, format="keras")
+        copy_tokenizer_files(tmp, config)
+        meta.write(tmp)
+
+    if os.path.isdir(target) and not os.path.isfile(os.path.join(target, METADATA_FILE)):
+        shutil.rmtree(target)  # an export of an older version: replaced whole
+    save_directory_atomically(write, target)
     if config.export_saved_model:
         from electra_tf.serving import export_saved_model
 
-        vocab = config.vocab_file if config.vocab_file.endswith(".txt") else None
-        export_saved_model(export, os.path.join(model_dir, "saved_model"), vocab, config.do_lower_case,
-                           config.max_seq_length)
-        logger.info("SavedModel written to %s", os.path.join(model_dir, "saved_model"))
+        path = os.path.join(target, "saved_model")
+        export_saved_model(export, path, meta.tokenizer_path(target), config.do_lower_case, config.max_seq_length)
+        logger.info("SavedModel written to %s", path)
+    logger.info("Model of %s written to %s", task.name, target)
+    return target
+
+
+RUN_TASKS_FILE = "tasks.json"  # in a trial's model_dir: every task's metadata, for its training checkpoints
+
+
+def write_run_tasks(model, tasks: List, model_config, config, model_dir: str) -> str:
+    """``<trial>/tasks.json`` (+ the tokenizer files), written before training: the encoder config
+    and each task's metadata, head options and CRF constraint masks, so the run's training
+    checkpoints (``ckpt-N``) convert to model directories even when the run never finished."""
+    from electra_tf.io_utils import atomic_write_json
+
+    os.makedirs(model_dir, exist_ok=True)
+    entries = []
+    for task, head in zip(tasks, model.task_heads):
+        entry = {**task_metadata(task, config).to_dict(), "head_options": config_head_options(task, config)}
+        crf = getattr(head, "crf", None)
+        if crf is not None:
+            # the constraints of constrained_decoding, added to the trained scores when decoding
+            entry["crf_masks"] = {"transitions": crf._trans_mask.tolist(), "start": crf._start_mask.tolist(),
+                                  "end": crf._end_mask.tolist()}
+        entries.append(entry)
+    path = os.path.join(model_dir, RUN_TASKS_FILE)
+    copy_tokenizer_files(model_dir, config)
+    atomic_write_json(path, {"model_config": model_config.replace(head=config.head).to_dict(), "tasks": entries})
+    return path
+
+
+def config_head_options(task, config) -> dict:
+    """The head options a task's exported config carries (the QA head's flags; else none)."""
+    return dict(task.options.head_options) if task.family == "qa" else {}

@@ -20,7 +20,7 @@ from electra_tf.checkpoints.reconcile import resolve_model_config
 from electra_tf.errors import CheckpointError, ConfigError, DataError
 from electra_tf.finetuning.evaluation import Evaluator
 from electra_tf.finetuning.identity import training_settings
-from electra_tf.finetuning.model_export import export_task_model
+from electra_tf.finetuning.model_export import export_task_models, write_run_tasks
 from electra_tf.finetuning.results import write_results
 from electra_tf.training.runtime import is_chief, set_seed
 
@@ -318,9 +318,13 @@ class FinetuningRunner:
             if config.do_train:
                 if self.is_chief:
                     identity.record(seed)
+                if self.is_chief:
+                    write_run_tasks(model, self.tasks, self.model_config, config, model_dir)
                 global_step = self.train(model, model_dir, seed)
-                if len(self.tasks) == 1 and self.is_chief:
-                    export_task_model(model, self.tasks[0], self.model_config, config, model_dir)
+                if self.is_chief:
+                    export_task_models(model, self.tasks, self.model_config, config, model_dir,
+                                       {"run": os.path.abspath(model_dir), "trial": trial, "seed": seed,
+                                        "global_step": int(global_step)})
             elif config.do_eval or config.write_test_outputs or config.do_test:
                 global_step = self.restore_finetuned(model, model_dir)
             record = {"trial": trial, "seed": seed, "global_step": global_step, "results": {}}

@@ -8,7 +8,7 @@ NumPy arrays by the runner (``FinetuningModel.head_state``).
 
 The runner asks tasks through the hooks below instead of probing types or attributes:
 ``supports_dynamic_padding``, ``test_outputs`` / ``prediction_folder_suffix``,
-``export_info``, ``cache_fields``, and the ``counters`` of the ``Features`` a featurizer returns.
+``export_info`` / ``metadata_settings``, ``cache_fields``, and the ``counters`` of the ``Features`` a featurizer returns.
 
 Features of all tasks share ``input_ids``, ``input_mask``, ``segment_ids`` and ``task_id``;
 task-specific features are prefixed with the task name, as in the original.
@@ -209,6 +209,14 @@ class Task:
     def export_info(self) -> ExportInfo:
         """The single-task model class, head prefix and labels of an export."""
         raise NotImplementedError
+
+    #: the metadata family of this task's model directory (task_metadata.FAMILIES)
+    family = "classification"
+
+    def metadata_settings(self) -> Dict[str, Any]:
+        """The family section of the model directory's task.json: what predicting, serving and
+        decoding need beyond the labels and max_seq_length (see task_metadata)."""
+        return {}
 
     # ----------------------------------------------------------------- scoring
     def get_scorer(self, split: str, head_state: Optional[Dict[str, np.ndarray]] = None):

@@ -11,6 +11,7 @@ imports ``checkpoints`` only inside those two methods, and ``checkpoints`` never
 from __future__ import annotations
 
 import logging
+import os
 from typing import Dict, Iterator, List, Optional
 
 import keras
@@ -19,6 +20,7 @@ from keras import ops
 
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import ConfigError
+from electra_tf.modeling.crf import CRF
 from electra_tf.modeling.encoder import ElectraMainLayer
 from electra_tf.modeling.heads import (
     DiscriminatorPredictions,
@@ -60,6 +62,8 @@ class ElectraPreTrainedModel(keras.Model):
     base_model_prefix = "electra"
     #: the --model-type name used by the converter CLI
     model_type = "base"
+    #: a fine-tuned model directory's TaskMetadata (set by from_pretrained; None otherwise)
+    task_metadata = None
 
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(**kwargs)
@@ -156,6 +160,11 @@ class ElectraPreTrainedModel(keras.Model):
         report = assign_state(model, state, source=path, strict=strict, skip_reasons=skipped,
                               requested_skips=tuple(requested_skips))
         model.load_report = report
+        # A fine-tuned model directory's task.json (labels, lengths, tagging/QA settings): what
+        # predict.py, the exports and serving use to treat inputs as training did.
+        from electra_tf.model_metadata import TaskMetadata
+
+        model.task_metadata = TaskMetadata.read(path) if os.path.isdir(path) else None
         logger.info(report.summary())
         return model
 
@@ -214,12 +223,26 @@ class TFElectraForTokenClassification(ElectraPreTrainedModel):
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(config, **kwargs)
         self.classifier = TokenClassificationHead(config, name="classifier")
+        # A tagger fine-tuned with use_crf carries its CRF (head_options {"crf": true}); its
+        # weights hold the decoding scores, constraints of constrained_decoding already added.
+        self.crf = CRF(config.num_labels, name="crf") if config.head_options.get("crf") else None
 
     def head_call(self, sequence_output, attention_mask, token_type_ids, training=False, labeled_positions=None):
+        if self.crf is not None and not self.crf.built:
+            self.crf.build()
         return {"logits": self.classifier(sequence_output, labeled_positions=labeled_positions, training=training)}
 
     def head_weights(self):
-        return self.classifier.hf_weights("classifier")
+        yield from self.classifier.hf_weights("classifier")
+        if self.crf is not None:
+            for name in ("transitions", "start", "end"):
+                yield WeightRef(f"crf.{name}", getattr(self.crf, name))
+
+    def crf_params(self):
+        """(transitions [C, C], start [C], end [C]) as NumPy arrays for Viterbi decoding, or None."""
+        if self.crf is None:
+            return None
+        return tuple(np.asarray(x) for x in self.crf.masked_params())
 
 
 class TFElectraForQuestionAnswering(ElectraPreTrainedModel):

@@ -102,6 +102,9 @@ class SentenceTask(Task):
     def export_info(self) -> ExportInfo:
         return ExportInfo("sequence-classification", "classifier", self.num_labels, self.label_list or None)
 
+    def metadata_settings(self):
+        return {"problem": self.spec.problem, "regression_scale": float(self.spec.regression_scale)}
+
     # ----------------------------------------------------------------- scoring
     def get_scorer(self, split: str, head_state=None):
         if self.is_regression:

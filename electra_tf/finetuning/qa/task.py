@@ -102,6 +102,14 @@ class QATask(Task):
     def export_info(self) -> ExportInfo:
         return ExportInfo(self.model_type, self.head_prefix, 2)
 
+    family = "qa"
+
+    def metadata_settings(self):
+        o = self.options
+        return {"max_query_length": o.max_query_length, "doc_stride": o.doc_stride, "n_best_size": o.n_best_size,
+                "max_answer_length": o.max_answer_length, "qa_na_threshold": o.qa_na_threshold, "v2": bool(self.v2),
+                "answer_mode": self.settings["answer_mode"], "head": o.head, "head_options": dict(o.head_options)}
+
     # ----------------------------------------------------------------- decoding and scoring
     def decoder(self) -> QADecoder:
         """The decoder of this task's head (its options come from the hparams)."""

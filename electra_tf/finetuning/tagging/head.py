@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from electra_tf.finetuning.tagging.crf import CRF
+from electra_tf.modeling.crf import CRF
 from electra_tf.modeling.heads import TokenClassificationHead
 from electra_tf.modeling.naming import WeightRef
 

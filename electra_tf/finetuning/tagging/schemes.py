@@ -170,3 +170,18 @@ def allowed_transitions(labels: Sequence[str], encoding: str):
     end_ok = [p[0] in ("O", "E", "S") if encoding.upper() == "BIOES" else True for p in parsed]
     trans_ok = [[can_follow(parsed[i], parsed[j]) for j in range(n)] for i in range(n)]
     return start_ok, end_ok, trans_ok
+
+
+def to_input_scheme(tags: List[str], scheme: str, encoding: str, token_level: bool = False) -> List[str]:
+    """Tags predicted in the training ``encoding`` written back in the data's ``scheme`` (iob1
+    data is written as IOB2); token-level tasks and encoding "keep" are returned as they are."""
+    if token_level or encoding == "keep":
+        return list(tags)
+    if scheme == "bioes":
+        return convert(tags, "BIOES")
+    if scheme == "io":
+        return convert(tags, "IO")
+    out = convert(tags, "BIO")
+    if scheme == "suffix":
+        out = [t if t == "O" else f"{t[2:]}-{t[0]}" for t in out]
+    return out

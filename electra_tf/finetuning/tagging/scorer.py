@@ -10,7 +10,7 @@ import numpy as np
 from electra_tf.errors import DataError
 from electra_tf.finetuning.scoring import Scorer
 from electra_tf.finetuning.tagging import schemes
-from electra_tf.finetuning.tagging.crf import viterbi
+from electra_tf.modeling.crf import viterbi
 
 CrfParams = Tuple[np.ndarray, np.ndarray, np.ndarray]  # (masked) transitions, start, end
 

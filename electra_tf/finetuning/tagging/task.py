@@ -187,10 +187,16 @@ class TaggingTask(Task):
         return {f"{head_weight_prefix(self.name)}crf.{w}": float(rate) / base_lr for w in ("transitions", "start", "end")}
 
     def export_info(self) -> ExportInfo:
-        crf = bool(self.settings["use_crf"])
-        return ExportInfo(self.model_type, self.head_prefix, self.num_labels, list(self.label_list), exportable=not crf,
-                          reason="A CRF tagger is kept as training checkpoints only (the Keras export has no CRF layer)."
-                          if crf else "")
+        return ExportInfo(self.model_type, self.head_prefix, self.num_labels, list(self.label_list))
+
+    family = "tagging"
+
+    def metadata_settings(self):
+        s, spec = self.settings, self.spec
+        return {"scheme": spec.scheme, "encoding": spec.encoding, "token_level": bool(spec.token_level),
+                "segment_id": int(s["segment_id"]), "truncation": s["truncation"], "window_overlap": s["window_overlap"],
+                "label_all_tokens": bool(s["label_all_tokens"]), "lowercase": bool(self.lowercase),
+                "use_crf": bool(s["use_crf"]), "constrained_decoding": bool(s["constrained_decoding"])}
 
     # ----------------------------------------------------------------- scoring
     def span_extractor(self):
@@ -212,17 +218,7 @@ class TaggingTask(Task):
 
     def to_input_scheme(self, tags: List[str]) -> List[str]:
         """Predicted tags back in the data's scheme (for CoNLL prediction files)."""
-        if self.spec.token_level or self.spec.encoding == "keep":
-            return tags
-        scheme = self.spec.scheme
-        if scheme == "bioes":
-            return schemes.convert(tags, "BIOES")
-        if scheme == "io":
-            return schemes.convert(tags, "IO")
-        out = schemes.convert(tags, "BIO")  # iob1 data is written as IOB2
-        if scheme == "suffix":
-            out = [t if t == "O" else f"{t[2:]}-{t[0]}" for t in out]
-        return out
+        return schemes.to_input_scheme(tags, self.spec.scheme, self.spec.encoding, self.spec.token_level)
 
     def write_predictions(self, split: str, scorer, path: str) -> None:
         """word, gold and predicted tag per line (CoNLL), sentences separated by blank lines."""
