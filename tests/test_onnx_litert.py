@@ -155,3 +155,41 @@ def test_tagger_export_needs_its_positions(exported):
     ids, mask, types = _inputs("tagger")
     with pytest.raises(ConfigError, match="labeled_positions"):
         load_backend("onnx", exported["tagger"]["onnx"]).run(ids, mask, types)
+
+
+def test_export_command_writes_onnx_into_a_model_folder(exported, tmp_path):
+    from electra_tf import export
+    from electra_tf.checkpoints.hf import write_tokenizer_files
+
+    model = exported["tagger"]["model"]
+    model_dir = tmp_path / "model"
+    model.save_pretrained(str(model_dir), format="keras")
+    write_tokenizer_files(str(model_dir), VOCAB, do_lower_case=True)
+    assert export.main(["--model", str(model_dir), "--output", str(model_dir), "--format", "onnx",
+                        "--id-dtype", "int64"]) == 0
+    backend = load_backend("onnx", str(model_dir))  # finds model_dir/model.onnx
+    ids, mask, types = _inputs("tagger")
+    positions = _first_subtoken_positions(ids)
+    np.testing.assert_allclose(backend.run(ids, mask, types, positions)["logits"],
+                               TFBackend(model).run(ids, mask, types, positions)["logits"], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("module, extra", [("tf2onnx", "onnx"), ("onnxruntime", "onnx"), ("ai_edge_litert.interpreter", "litert")])
+def test_a_missing_extra_names_the_pip_command(monkeypatch, module, extra):
+    import sys
+
+    from electra_tf.extras import MissingExtraError, require
+
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    with pytest.raises(MissingExtraError, match=rf"pip install electra-tf\[{extra}\]"):
+        require(module)
+
+
+def test_export_command_without_the_onnx_extra_fails_before_loading(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from electra_tf import export
+
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    assert export.main(["--model", str(tmp_path / "missing"), "--output", str(tmp_path / "m.onnx"), "--format", "onnx"]) == 2
+    assert "pip install electra-tf[onnx]" in capsys.readouterr().err
