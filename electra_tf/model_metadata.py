@@ -101,3 +101,21 @@ class TaskMetadata:
         name = self.tokenizer.get("file")
         path = os.path.join(directory, name) if name else None
         return path if path and os.path.isfile(path) else None
+
+
+def metadata_for(path: str, task_name: Optional[str] = None) -> Optional[TaskMetadata]:
+    """The task metadata travelling with a checkpoint: a model directory's task.json, or for a
+    fine-tuning training checkpoint (``ckpt-N`` or its run folder) the run's tasks.json entry of
+    ``task_name`` (or of its only task); None for checkpoints without any (pre-trained models)."""
+    from electra_tf.checkpoints import tf1
+    from electra_tf.checkpoints.registry import detect_format
+    from electra_tf.checkpoints.training import TrainingCheckpointFormat, run_task_entry
+
+    if os.path.isdir(path):
+        found = TaskMetadata.read(path)
+        if found is not None:
+            return found
+    if detect_format(path).name != TrainingCheckpointFormat.name:
+        return None
+    entry = run_task_entry(tf1.resolve_checkpoint_prefix(path), task_name)
+    return TaskMetadata.from_dict(entry, path) if entry else None

@@ -197,6 +197,10 @@ def test_training_checkpoint_converts_with_its_metadata_and_predicts_as_the_run(
     _predict(["--model", str(out), "--input", str(dev), "--output", str(tmp_path / "a.txt")])
     _predict(["--model", os.path.join(trial, "model", "chunk"), "--input", str(dev), "--output", str(tmp_path / "b.txt")])
     assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text()
+    # predict.py reads the training checkpoint itself too (an interrupted run has no model/ yet)
+    prefix = sorted(glob.glob(os.path.join(trial, "ckpt-*.index")))[-1][:-len(".index")]
+    _predict(["--model", prefix, "--task", "chunk", "--input", str(dev), "--output", str(tmp_path / "c.txt")])
+    assert (tmp_path / "c.txt").read_text() == (tmp_path / "b.txt").read_text()
 
 
 def test_original_heads_refuse_hf_conversion_unless_allowed(multi_task_run, tmp_path):

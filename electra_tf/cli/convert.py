@@ -50,24 +50,6 @@ def source_task_name(path: str):
     return tasks[0] if len(tasks) == 1 else None
 
 
-def source_metadata(path: str, task_name=None):
-    """The task metadata travelling with the input: a model directory's task.json, or for a
-    fine-tuning training checkpoint the run's tasks.json entry; None for other checkpoints."""
-    from electra_tf.checkpoints import tf1
-    from electra_tf.checkpoints.registry import detect_format
-    from electra_tf.checkpoints.training import TrainingCheckpointFormat, run_task_entry
-    from electra_tf.finetuning.task_metadata import TaskMetadata
-
-    if os.path.isdir(path):
-        found = TaskMetadata.read(path)
-        if found is not None:
-            return found
-    if detect_format(path).name != TrainingCheckpointFormat.name:
-        return None
-    entry = run_task_entry(tf1.resolve_checkpoint_prefix(path), task_name)
-    return TaskMetadata.from_dict(entry, path) if entry else None
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line; ``--to`` offers the registry's writable formats."""
     from electra_tf.checkpoints.registry import writable_names
@@ -107,9 +89,10 @@ def main(argv=None) -> int:
         from electra_tf.checkpoints.hf import read_tokenizer_files
         from electra_tf.checkpoints.registry import default_model_type
         from electra_tf.config import ElectraConfig
+        from electra_tf.model_metadata import metadata_for
         from electra_tf.modeling.models import MODEL_CLASSES
 
-        meta = source_metadata(args.input, args.task_name)
+        meta = metadata_for(args.input, args.task_name)
         model_type = args.model_type or (meta.model_type if meta else default_model_type(args.input))
         config = ElectraConfig.from_json_file(args.config) if args.config else None
         if config is None and args.num_attention_heads:

@@ -330,30 +330,32 @@ def main(argv=None) -> int:
         from electra_tf.checkpoints.hf import read_tokenizer_files
         from electra_tf.checkpoints.registry import default_model_type
         from electra_tf.errors import ConfigError, DataError
-        from electra_tf.finetuning.task_metadata import TaskMetadata, build_preprocessor
+        from electra_tf.finetuning.task_metadata import build_preprocessor
+        from electra_tf.model_metadata import metadata_for
         from electra_tf.modeling.models import MODEL_CLASSES
         from electra_tf.text.tokenizer import build_tokenizer
 
         if not os.path.exists(args.input):
             raise DataError(f"Input file not found: {args.input}")
-        if not os.path.exists(args.model):
+        if not (os.path.exists(args.model) or os.path.exists(args.model + ".index")):
             raise ConfigError(f"Model directory not found: {args.model}")
         model_dir = resolve_model_dir(args.model, args.task)
-        meta = TaskMetadata.read(model_dir) if os.path.isdir(model_dir) else None
+        meta = metadata_for(model_dir, args.task)  # task.json, or a training checkpoint's run tasks.json
         model_type = meta.model_type if meta else default_model_type(model_dir)
         handlers = {"sequence-classification": predict_classification, "token-classification": predict_tagging,
                     "question-answering": predict_qa}
         if model_type not in handlers:
             raise ConfigError(f"{model_dir} holds a {model_type} model; prediction needs a fine-tuned classifier, "
                               f"tagger or QA model.")
-        model = MODEL_CLASSES[model_type].from_pretrained(model_dir)
-        vocab, lower = read_tokenizer_files(model_dir) if os.path.isdir(model_dir) else (None, True)
+        model = MODEL_CLASSES[model_type].from_pretrained(model_dir, task_name=args.task)
+        files_dir = model_dir if os.path.isdir(model_dir) else os.path.dirname(model_dir)  # a ckpt-N prefix
+        vocab, lower = read_tokenizer_files(files_dir)
         args.lower_case_default = lower
         meta = settings_from(meta, model, args)
         if meta.max_seq_length > model.config.max_position_embeddings:
             raise ConfigError(f"--max-seq-length {meta.max_seq_length} exceeds the model's "
                               f"{model.config.max_position_embeddings} position embeddings; lower it.")
-        vocab = meta.tokenizer_path(model_dir) or vocab
+        vocab = meta.tokenizer_path(files_dir) or vocab
         if vocab is None:
             raise ConfigError(f"{model_dir} has no vocab.txt; copy the model's vocabulary there.")
         tokenizer = build_tokenizer(vocab, meta.do_lower_case, space_token=meta.tokenizer.get("space_token"))

@@ -11,7 +11,6 @@ imports ``checkpoints`` only inside those two methods, and ``checkpoints`` never
 from __future__ import annotations
 
 import logging
-import os
 from typing import Dict, Iterator, List, Optional
 
 import keras
@@ -162,9 +161,9 @@ class ElectraPreTrainedModel(keras.Model):
         model.load_report = report
         # A fine-tuned model directory's task.json (labels, lengths, tagging/QA settings): what
         # predict.py, the exports and serving use to treat inputs as training did.
-        from electra_tf.model_metadata import TaskMetadata
+        from electra_tf.model_metadata import MODEL_TYPE_FAMILY, metadata_for
 
-        model.task_metadata = TaskMetadata.read(path) if os.path.isdir(path) else None
+        model.task_metadata = metadata_for(path, task_name) if cls.model_type in MODEL_TYPE_FAMILY else None
         logger.info(report.summary())
         return model
 
