@@ -67,6 +67,8 @@ def run_command(action: Callable[[], Optional[int]], interrupted_hint: Callable[
     except Exception as e:  # noqa: BLE001  (only failed writes are turned into a message)
         message = describe_write_failure(e)
         if message is None:
+            _log_to_file(logging.ERROR, "error: unexpected %s: %s (the traceback follows on the console)",
+                         type(e).__name__, e, exc_info=True)
             raise
         return _report(message, 1)
     finally:
@@ -80,9 +82,15 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _report(message: str, code: int, prefix: str = "error: ") -> int:
+def _log_to_file(level: int, message: str, *args, **kwargs) -> None:
+    """Write to the run's .log file only (the console gets its own line), when a run set one up."""
     file_logger = logging.getLogger("electra_tf.file")
     if file_logger.handlers:
-        file_logger.error("%s%s", prefix, message)
+        file_logger.log(level, message, *args, **kwargs)
+
+
+def _report(message: str, code: int, prefix: str = "error: ") -> int:
+    """Print ``message`` on stderr and record it, with the exit code, in the run's .log file."""
+    _log_to_file(logging.ERROR, "%s%s (exit code %d)", prefix, message, code)
     print(f"{prefix}{message}", file=sys.stderr)
     return code

@@ -70,4 +70,7 @@ def _import_and_initialise() -> None:
         absl_logging.set_verbosity(absl_logging.ERROR)
     except ImportError:
         pass
-    tf.config.list_logical_devices()  # device creation (cuInit) happens here, still captured
+    # Device discovery (cuInit) happens here, still captured. Physical, not logical devices: listing
+    # logical devices initialises the eager context, after which MultiWorkerMirroredStrategy can no
+    # longer configure collective ops ("must be configured at program startup").
+    tf.config.list_physical_devices()

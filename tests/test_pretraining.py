@@ -529,3 +529,57 @@ def test_pretraining_schedule_and_mixed_precision_head():
     head = GeneratorPredictions(config)
     logits = head(tf.ones([2, 3, 8], tf.float16), tf.ones([11, 4], tf.float16))
     assert logits.dtype == tf.float32 and tuple(logits.shape) == (2, 3, 11)
+
+
+# ---------------------------------------------------------------------------- hparams vs checkpoint
+def _training_checkpoint_of(model, directory):
+    from electra_tf.training.checkpointing import training_checkpoint
+
+    return training_checkpoint(model, named_weights=model.tf1_weights).write(os.path.join(str(directory), "ckpt-1"))
+
+
+def test_checkpoint_of_other_hparams_names_them(tmp_path):
+    """A training checkpoint of other model hparams is one ConfigError naming each differing hparam,
+    its value in the checkpoint and the hparams to pass (TensorFlow's restore failed with a shape
+    error, or for fewer layers silently evaluated part of the model)."""
+    import json
+
+    from electra_tf.pretraining.compatibility import check_training_checkpoint
+
+    saved = build_tiny_model(tiny_config(tmp_path), perturb=False)
+    prefix = _training_checkpoint_of(saved, tmp_path / "a")
+    check_training_checkpoint(build_tiny_model(tiny_config(tmp_path), perturb=False), prefix)  # same hparams: quiet
+    fewer_layers = tiny_config(tmp_path, model_hparam_overrides={"hidden_size": 32, "num_hidden_layers": 1,
+                                                                 "max_position_embeddings": 64})
+    with pytest.raises(ConfigError) as error:
+        check_training_checkpoint(build_tiny_model(fewer_layers, perturb=False), prefix)
+    message = str(error.value)
+    assert "num_hidden_layers is 2 in the checkpoint, 1 here" in message and prefix in message
+    assert "generator_layers" not in message  # the generator follows the discriminator's layers: not a cause
+    fix = json.loads(message.split("(here: ")[1].split("), or another")[0])
+    assert fix == {"model_hparam_overrides": {"hidden_size": 32, "num_hidden_layers": 2, "max_position_embeddings": 64}}
+    other = tiny_config(tmp_path, embedding_size=8, generator_hidden_size=0.5, untied_generator_embeddings=True)
+    with pytest.raises(ConfigError) as error:
+        check_training_checkpoint(build_tiny_model(other, perturb=False), prefix)
+    message = str(error.value)
+    assert "embedding_size is 16 in the checkpoint, 8 here" in message
+    assert "generator_hidden_size 0.75, here 0.5" in message and "untied_generator_embeddings" in message
+    fix = json.loads(message.split("(here: ")[1].split("), or another")[0])
+    assert fix == {"untied_generator_embeddings": False, "embedding_size": 16, "generator_hidden_size": 0.75}
+
+
+def test_evaluating_with_other_hparams_is_one_error(data_dir, runs, capsys):
+    """run_pretraining.py with do_train false and another model size: exit 2 and one error line
+    naming hidden_size and the value to pass (no traceback)."""
+    import json
+
+    import run_pretraining
+
+    hparams = dict(runs["hparams"], do_train=False, do_eval=True, num_eval_steps=1,
+                   model_hparam_overrides={"hidden_size": 32, "num_hidden_layers": 2})
+    code = run_pretraining.main(["--data-dir", str(data_dir), "--model-name", "straight", "--hparams", json.dumps(hparams)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    line = next(line for line in err.splitlines() if line.startswith("error: "))
+    assert "hidden_size is 64 in the checkpoint, 32 here" in line
+    assert '"model_hparam_overrides": {"hidden_size": 64, "num_hidden_layers": 2}' in line

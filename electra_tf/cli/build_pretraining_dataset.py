@@ -39,6 +39,7 @@ def make_parser() -> argparse.ArgumentParser:
                         help="Number of output files (the original's fixed 1000).")
     parser.add_argument("--seed", default=12345, type=int,
                         help="Random seed; process j uses random.Random(seed + j) (the original was unseeded).")
+    parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
     return parser
 
 
@@ -48,6 +49,9 @@ def main(argv=None) -> int:
     from electra_tf.pretraining.dataset import BuildOptions, Progress, build_pretraining_dataset, output_file_name
 
     def action():
+        from electra_tf.startup import start_tensorflow
+
+        start_tensorflow(verbose=args.verbose)  # before the TFRecord writers (and the forked jobs) import it
         options = BuildOptions(max_seq_length=args.max_seq_length, blanks_separate_docs=args.blanks_separate_docs,
                                do_lower_case=args.do_lower_case, strip_accents=args.strip_accents,
                                num_out_files=args.num_out_files, seed=args.seed)

@@ -43,9 +43,10 @@ def main(argv=None) -> int:
         state["config"] = config
         start_tensorflow(verbose=args.verbose)
         from electra_tf.finetuning.runner import FinetuningRunner
+        from electra_tf.training.runtime import log_file_name
 
         runner = FinetuningRunner(config)  # validates data, vocabulary and checkpoint before writing anything
-        setup_logging(config.model_dir + ".log")
+        setup_logging(log_file_name(runner.strategy, config.model_dir + ".log"))  # one log per worker
         trials = runner.run()
         if trials:
             print(f"Results: {config.results_txt}")

@@ -24,6 +24,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", required=True, help="Location of data files (model weights, etc).")
     parser.add_argument("--model-name", required=True, help="The name of the model being pre-trained.")
     parser.add_argument("--hparams", default="{}", help="JSON dict of model hyperparameters, or a path to a .json file.")
+    parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
     args = parser.parse_args(argv)
 
     from electra_tf.cli.run_logging import setup_logging
@@ -40,11 +41,12 @@ def main(argv=None) -> int:
         print("Config:\n" + str(config), file=sys.stderr)  # printed sorted, as the original
         from electra_tf.startup import start_tensorflow
 
-        start_tensorflow()  # without TensorFlow's start-up notices (ELECTRA_TF_VERBOSE=1 shows them)
+        start_tensorflow(verbose=args.verbose)  # without TensorFlow's start-up notices (ELECTRA_TF_VERBOSE=1 shows them)
         from electra_tf.pretraining.runner import PretrainingRunner
+        from electra_tf.training.runtime import log_file_name
 
         runner = PretrainingRunner(config)
-        setup_logging(os.path.join(config.model_dir, "pretraining.log"))
+        setup_logging(log_file_name(runner.strategy, os.path.join(config.model_dir, "pretraining.log")))
         if config.do_train:
             step = runner.train()
             print(f"Pre-trained to step {step}: {config.model_dir}")

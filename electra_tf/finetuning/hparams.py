@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Mapping
 
 from electra_tf.errors import ConfigError, check_known_keys, closest
 from electra_tf.io_utils import invalid_utf8_message
+from electra_tf.training.cluster import CLUSTER_RESOLVERS
 from electra_tf.training.runtime import TPU_HPARAMS
 
 # name -> (default, comment). Order and comments follow configure_finetuning.py.
@@ -75,6 +76,11 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "seed": None,  # None: a random seed per trial, recorded in the results
     "head": "electra",  # "electra": the original heads; "hf": HuggingFace's heads
     "distribution_strategy": "one_device",  # auto | one_device | mirrored | multi_worker_mirrored | tpu
+    # Where multi_worker_mirrored / tpu find their cluster: tf_config (TF_CONFIG, as before) | slurm |
+    # kubernetes | tpu | auto (see training/cluster.py)
+    "cluster_resolver": "tf_config",
+    # A worker that cannot reach the others within this many seconds fails, naming the address (0: TF's limits)
+    "cluster_timeout_secs": 900.0,
     "mixed_precision": "float32",  # float32 | mixed_float16 | mixed_bfloat16
     "jit_compile": "auto",  # XLA: "auto" = on for a single GPU only (see training/distribute.py); true/false
     "dynamic_padding": False,  # cut batches to their longest input (sentence and tagging tasks)
@@ -241,6 +247,7 @@ class FinetuningConfig:
         choices = {
             "distribution_strategy": ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu"),
             "mixed_precision": ("float32", "mixed_float16", "mixed_bfloat16"),
+            "cluster_resolver": CLUSTER_RESOLVERS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -291,6 +298,9 @@ class FinetuningConfig:
         if not 0 <= finite("save_checkpoints_secs"):
             raise ConfigError(f"hparam save_checkpoints_secs must be >= 0 (0: no time-based checkpoints), got "
                               f"{self.save_checkpoints_secs!r}.")
+        if not 0 <= finite("cluster_timeout_secs"):
+            raise ConfigError(f"hparam cluster_timeout_secs must be >= 0 (0: TensorFlow's own limits), got "
+                              f"{self.cluster_timeout_secs!r}.")
         for name in ("max_query_length", "doc_stride", "n_best_size", "max_answer_length", "beam_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -333,7 +343,18 @@ class FinetuningConfig:
         return {name: getattr(self, name) for name in self.hparam_names()}
 
 
-CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs")
+def _configs_dir() -> str:
+    """Where the shipped hparams files are: ``electra_tf/configs/`` in an installed package
+    (``pip install .`` copies the repository's ``configs/`` there, see setup.py), else the
+    repository's ``configs/`` next to the package (a checkout, or ``pip install -e .``)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    installed = os.path.join(package, "configs")
+    if os.path.isdir(installed):
+        return installed
+    return os.path.join(os.path.dirname(package), "configs")
+
+
+CONFIGS_DIR = _configs_dir()
 
 
 def _find_hparams_file(value: str) -> str:
@@ -347,7 +368,8 @@ def _find_hparams_file(value: str) -> str:
     if not os.path.isabs(value) and os.path.isfile(shipped):
         logging.getLogger("electra_tf").info("Reading --hparams from %s (not found in the working directory).", shipped)
         return shipped
-    raise ConfigError(f"--hparams file not found: {value} (nor in {CONFIGS_DIR}).")
+    where = CONFIGS_DIR if os.path.isdir(CONFIGS_DIR) else "the shipped configs (not found: reinstall electra-tf)"
+    raise ConfigError(f"--hparams file not found: {value} (nor in {where}).")
 
 
 def parse_hparams(value: str) -> Dict[str, Any]:

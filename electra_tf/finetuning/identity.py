@@ -17,6 +17,7 @@ NOT_TRAINING = frozenset({
     # how the run is executed (the same updates either way)
     "use_tfrecords_if_existing", "iterations_per_loop", "keep_checkpoint_max", "save_checkpoints_steps",
     "save_checkpoints_secs", "resume", "overwrite_model_dir", "progress", "log_every_steps", "distribution_strategy",
+    "cluster_resolver", "cluster_timeout_secs",
     "jit_compile", "use_tpu", "num_tpu_cores", "tpu_job_name", "tpu_name", "tpu_zone", "gcp_project",
     # locations (the inputs themselves are recorded by content)
     "model_name", "data_dir", "raw_data_dir", "vocab_file", "init_checkpoint", "model_dir", "results_txt",

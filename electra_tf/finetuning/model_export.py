@@ -100,7 +100,8 @@ def export_task_model(model, task, model_config, config, target: str, trained: d
         from electra_tf.serving import export_saved_model
 
         path = os.path.join(target, "saved_model")
-        export_saved_model(export, path, meta.tokenizer_path(target), config.do_lower_case, config.max_seq_length)
+        export_saved_model(export, path, meta.tokenizer_path(target), config.do_lower_case, config.max_seq_length,
+                           metadata=meta)
         logger.info("SavedModel written to %s", path)
     logger.info("Model of %s written to %s", task.name, target)
     return target

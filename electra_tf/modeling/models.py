@@ -37,15 +37,57 @@ logger = logging.getLogger("electra_tf")
 _INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+_HOW_TO_CALL = ("call the model as model(input_ids, attention_mask, token_type_ids), "
+                "model((input_ids, attention_mask, token_type_ids)) or model({\"input_ids\": ..., \"attention_mask\": "
+                "..., \"token_type_ids\": ...}), each an int array of shape [batch, seq_len]")
+
+
 def _unpack_inputs(input_ids, kwargs):
-    """Allow model({"input_ids": ..., ...}) as well as model(input_ids=..., ...)."""
+    """Allow model({"input_ids": ..., ...}) and model((input_ids, attention_mask, token_type_ids))
+    as well as model(input_ids, attention_mask=..., ...). Anything else is a TypeError that says how
+    to call the model (a tuple used to reach self-attention as one stacked tensor: a shape error)."""
     if isinstance(input_ids, dict):
         features = dict(input_ids)
+        if "input_ids" not in features:
+            raise TypeError(f"The input dict has no 'input_ids' (keys: {sorted(features)}); {_HOW_TO_CALL}.")
         input_ids = features.pop("input_ids")
-        for key, value in features.items():
+        for key, value in features.items():  # head inputs (labeled_positions, start_positions) too
             if kwargs.get(key) is None:
                 kwargs[key] = value
+    elif isinstance(input_ids, (tuple, list)):
+        parts = list(input_ids)
+        if not 1 <= len(parts) <= len(_INPUT_KEYS) or any(_rank(p) not in (2, None) for p in parts):
+            raise TypeError(f"Got a {type(input_ids).__name__} of {len(parts)} inputs that are not all "
+                            f"[batch, seq_len] arrays; {_HOW_TO_CALL}.")
+        input_ids = parts[0]
+        for key, value in zip(_INPUT_KEYS[1:], parts[1:]):
+            if kwargs.get(key) is not None:
+                raise TypeError(f"{key} was given both in the input {type(parts).__name__} and as an argument; "
+                                f"{_HOW_TO_CALL}.")
+            kwargs[key] = value
+    if input_ids is None:
+        raise TypeError(f"No input_ids given; {_HOW_TO_CALL}.")
+    rank = _rank(input_ids)
+    if rank is not None and rank != 2:
+        raise TypeError(f"input_ids must have shape [batch, seq_len], got rank {rank}; {_HOW_TO_CALL}.")
     return input_ids, kwargs
+
+
+def _rank(value) -> Optional[int]:
+    """The number of dimensions of an array or tensor (None when unknown, 0 for a plain number)."""
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return 0 if isinstance(value, (int, float)) else None
+    try:
+        return len(shape)
+    except (TypeError, ValueError):  # a tf.TensorShape of unknown rank
+        return None
+
+
+def _serializable(cls):
+    """Register a model class with Keras (as ``electra_tf>ClassName``), so that
+    ``keras.models.load_model("x.keras")`` finds it once this module has been imported."""
+    return keras.saving.register_keras_serializable(package="electra_tf")(cls)
 
 
 class ElectraPreTrainedModel(keras.Model):
@@ -175,13 +217,24 @@ class ElectraPreTrainedModel(keras.Model):
         save_model(self, path, format=format, vocab_file=vocab_file, **kwargs)
 
     def get_config(self):
+        """Keras serialisation (``model.save("x.keras")``): the ElectraConfig (HF dict with our
+        head settings) and the layer name; the weights are stored by Keras beside it."""
         return {"config": self.config.to_dict(), "name": self.name}
 
     @classmethod
     def from_config(cls, config):
-        return cls(ElectraConfig.from_dict(config["config"]), name=config.get("name"))
+        return cls(ElectraConfig.from_dict(config["config"], source="Keras model config"), name=config.get("name"))
+
+    def get_build_config(self):
+        # Built by calling (Keras records no input shape then): any non-None value makes
+        # load_model call build_from_config before it assigns the saved weights.
+        return {"built": True} if self.built else None
+
+    def build_from_config(self, config):
+        self.build_with_dummy_inputs()
 
 
+@_serializable
 class TFElectraModel(ElectraPreTrainedModel):
     """The bare encoder: outputs ``last_hidden_state`` [B, L, H] (HF ``ElectraModel``)."""
 
@@ -189,6 +242,7 @@ class TFElectraModel(ElectraPreTrainedModel):
     model_type = "base"
 
 
+@_serializable
 class TFElectraForSequenceClassification(ElectraPreTrainedModel):
     """Sentence classification or regression (``num_labels == 1``) on the [CLS] state.
 
@@ -212,6 +266,7 @@ class TFElectraForSequenceClassification(ElectraPreTrainedModel):
         return self.classifier.hf_weights("classifier")
 
 
+@_serializable
 class TFElectraForTokenClassification(ElectraPreTrainedModel):
     """Per-token logits [B, L, num_labels]; with ``labeled_positions`` [B, P] only at those
     positions ([B, P, num_labels]), the original tagging head's first-sub-token gathering."""
@@ -244,6 +299,7 @@ class TFElectraForTokenClassification(ElectraPreTrainedModel):
         return tuple(np.asarray(x) for x in self.crf.masked_params())
 
 
+@_serializable
 class TFElectraForQuestionAnswering(ElectraPreTrainedModel):
     """Extractive QA.
 
@@ -273,6 +329,7 @@ class TFElectraForQuestionAnswering(ElectraPreTrainedModel):
         return self.qa_head.hf_weights("qa_head" if self.config.head == "electra" else "qa_outputs")
 
 
+@_serializable
 class TFElectraForPreTraining(ElectraPreTrainedModel):
     """The discriminator with its replaced-token-detection head: ``logits`` [B, L]."""
 
@@ -290,6 +347,7 @@ class TFElectraForPreTraining(ElectraPreTrainedModel):
         return self.discriminator_predictions.hf_weights("discriminator_predictions")
 
 
+@_serializable
 class TFElectraForMaskedLM(ElectraPreTrainedModel):
     """The generator with its tied-embedding MLM head: ``logits`` [B, L, vocab]."""
 

@@ -26,6 +26,7 @@ import math
 import os
 from typing import Any, Dict, List, Mapping
 
+from electra_tf.training.cluster import CLUSTER_RESOLVERS
 from electra_tf.training.runtime import TPU_HPARAMS
 from electra_tf.errors import ConfigError, closest
 
@@ -83,8 +84,14 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "mixed_precision": "float32",  # float32 | mixed_float16 | mixed_bfloat16 (the original: float32)
     "gradient_accumulation_steps": 1,  # train_batch_size stays the batch of one optimizer step
     "distribution_strategy": "one_device",  # auto | one_device | mirrored | multi_worker_mirrored | tpu
+    # Where multi_worker_mirrored / tpu find their cluster: tf_config (TF_CONFIG, as before) | slurm |
+    # kubernetes | tpu | auto (see training/cluster.py)
+    "cluster_resolver": "tf_config",
+    # A worker that cannot reach the others within this many seconds fails, naming the address (0: TF's limits)
+    "cluster_timeout_secs": 900.0,
     "jit_compile": False,
     "init_checkpoint": None,  # start from released weights (TF1 or HF); optimizer slots start at zero
+    "export_hf": False,  # also write model_dir/hf/{discriminator,generator} for transformers (the original: TF1 only)
     "progress": "auto",  # progress bar: auto (on a terminal) | true | false
     "log_every_steps": 1,  # the original's ETAHook logged every step on CPU/GPU
 }
@@ -102,6 +109,7 @@ _CHOICES = {
     "model_size": ("small", "base", "large"),
     "mixed_precision": ("float32", "mixed_float16", "mixed_bfloat16"),
     "distribution_strategy": ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu"),
+    "cluster_resolver": CLUSTER_RESOLVERS,
 }
 
 
@@ -202,6 +210,9 @@ class PretrainingConfig:
                      "gradient_accumulation_steps", "log_every_steps"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"hparam {name} must be a positive integer, got {getattr(self, name)!r}.")
+        if self.cluster_timeout_secs < 0:
+            raise ConfigError(f"hparam cluster_timeout_secs must be >= 0 (0: TensorFlow's own limits), got "
+                              f"{self.cluster_timeout_secs!r}.")
         if self.num_train_steps < 0 or self.num_warmup_steps < 0 or self.save_checkpoints_steps < 0:
             raise ConfigError("hparams num_train_steps, num_warmup_steps and save_checkpoints_steps must be >= 0.")
         if not 0.0 < self.mask_prob < 1.0:

@@ -49,3 +49,50 @@ def write_pretraining_checkpoint(model, directory: str, step: int, optimizer=Non
         if os.path.abspath(vocab_file) != os.path.abspath(target):
             shutil.copyfile(vocab_file, target)
     return prefix
+
+
+HF_DIRECTORY = "hf"
+
+
+class _Network:
+    """One network of a PretrainingModel as the HF writer sees a model: ``config``,
+    ``hf_architecture`` and canonical ``hf_weights()``."""
+
+    def __init__(self, config, architecture: str, refs):
+        self.config = config
+        self.hf_architecture = architecture
+        self._refs = list(refs)
+
+    def hf_weights(self):
+        return list(self._refs)
+
+
+def hf_networks(model):
+    """{"discriminator": ..., "generator": ...} views of a PretrainingModel for the HF writer: the
+    discriminator as ``ElectraForPreTraining`` (not with the MLM-only objective, which trains no
+    discriminator head), the generator as ``ElectraForMaskedLM`` with the shared embedding block
+    (none for the uniform generator; the discriminator's body under ``untied_generator`` false)."""
+    networks = {}
+    if model.has_discriminator:
+        networks["discriminator"] = _Network(model.disc_config, "ElectraForPreTraining", model.discriminator_refs())
+    if model.generator_predictions is not None:
+        config = model.gen_config if model.generator is not None else model.disc_config
+        networks["generator"] = _Network(config, "ElectraForMaskedLM", model.generator_refs())
+    return networks
+
+
+def write_hf_pretrained(model, directory: str, vocab_file: Optional[str] = None, do_lower_case: bool = True):
+    """Write ``<directory>/hf/discriminator`` and ``<directory>/hf/generator`` (config.json,
+    model.safetensors, vocab.txt, tokenizer_config.json) with the checkpoint registry's HF writer,
+    each folder replaced atomically. Returns {network: path}."""
+    from electra_tf.checkpoints.hf import write_hf_directory
+    from electra_tf.io_utils import save_directory_atomically
+
+    written = {}
+    for name, network in hf_networks(model).items():
+        path = os.path.join(directory, HF_DIRECTORY, name)
+        save_directory_atomically(
+            lambda tmp, network=network: write_hf_directory(network, tmp, vocab_file=vocab_file,
+                                                             do_lower_case=do_lower_case), path)
+        written[name] = path
+    return written

@@ -51,4 +51,7 @@ def pretraining_dataset(patterns: str, batch_size: int, max_seq_length: int, see
     d = d.batch(batch_size, drop_remainder=True)  # drop_remainder also for eval, as the original
     options = tf.data.Options()
     options.deterministic = True
+    # Multi-worker: every worker reads the files and keeps its share of each global batch, so the
+    # global batches (and the trained model) are those of one process.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return d.map(parse).with_options(options).prefetch(2)

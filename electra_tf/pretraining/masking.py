@@ -106,18 +106,40 @@ def num_to_predict(input_mask, mask_prob: float, max_predictions: int):
     return tf.maximum(1, tf.minimum(max_predictions, count))
 
 
+def replica_rows(batch):
+    """(first row, global batch) of this replica's rows in the global batch: every replica draws
+    the noise of the whole global batch from the shared seed state and keeps its own rows, so the
+    draws do not depend on how the batch is split (one device, replicas, workers)."""
+    context = tf.distribute.get_replica_context()
+    if context is None:  # cross-replica context: the whole batch
+        return 0, batch
+    replicas = context.num_replicas_in_sync
+    return tf.cast(context.replica_id_in_sync_group, tf.int32) * batch, batch * replicas
+
+
+def uniform_rows(seed_generator, batch, shape, **kwargs):
+    """keras.random.uniform of shape [batch, *shape], this replica's rows of a global-batch draw."""
+    import keras
+
+    start, total = replica_rows(batch)
+    draw = keras.random.uniform(tf.concat([[total], tf.cast(shape, tf.int32)], 0), seed=seed_generator, **kwargs)
+    return draw[start:start + batch]
+
+
 def draw_masking_noise(seed_generator, batch, length, max_predictions: int, without_replacement: bool = False,
                        candidate_logits=None) -> MaskingNoise:
     """The random draws of one masking from a Keras SeedGenerator: positions (categorical over
-    ``candidate_logits`` [B, L], i.e. with replacement) or Gumbel noise (without replacement),
-    and the [MASK]-or-keep uniforms."""
-    import keras
-
-    keep = keras.random.uniform((batch, max_predictions), seed=seed_generator)
+    ``candidate_logits`` [B, L], i.e. with replacement, drawn by Gumbel-max per slot) or Gumbel
+    noise (without replacement), and the [MASK]-or-keep uniforms. Rows of a global-batch draw
+    (``uniform_rows``), so the draws are the same on one device and under any distribution."""
+    keep = uniform_rows(seed_generator, batch, [max_predictions])
     if without_replacement:
-        uniform = keras.random.uniform((batch, length), minval=1e-20, maxval=1.0, seed=seed_generator)
+        uniform = uniform_rows(seed_generator, batch, [length], minval=1e-20, maxval=1.0)
         return MaskingNoise(keep_draws=keep, gumbel=-tf.math.log(-tf.math.log(uniform)))
-    positions = keras.random.categorical(candidate_logits, max_predictions, seed=seed_generator, dtype="int32")
+    # One categorical draw per slot: argmax of logits + Gumbel noise (an exact categorical sample).
+    uniform = uniform_rows(seed_generator, batch, [max_predictions, length], minval=1e-20, maxval=1.0)
+    scores = tf.cast(candidate_logits, tf.float32)[:, None, :] - tf.math.log(-tf.math.log(uniform))
+    positions = tf.argmax(scores, axis=-1, output_type=tf.int32)
     return MaskingNoise(keep_draws=keep, positions=positions)
 
 

@@ -137,7 +137,7 @@ class PretrainingModel(keras.Model):
         # Fake data: sample, write into the un-masked ids (the original's _get_fake_data).
         if sampled_ids is None:
             if sampling_noise is None:
-                sampling_noise = keras.random.uniform(tf.shape(logits), seed=self.noise_seed)
+                sampling_noise = masking.uniform_rows(self.noise_seed, tf.shape(logits)[0], tf.shape(logits)[1:])
             sampled_ids = masking.sample_from_logits(
                 logits, sampling_noise, config.temperature,
                 disallow_ids=masked.masked_lm_ids if config.disallow_correct else None)

@@ -27,6 +27,7 @@ import random
 from typing import Dict, Optional
 
 from electra_tf.errors import ConfigError, DataError
+from electra_tf.pretraining.compatibility import check_training_checkpoint
 
 logger = logging.getLogger("electra_tf")
 
@@ -100,7 +101,6 @@ class PretrainingRunner:
 
         self.config = config
         self.special_ids = read_special_ids(config)
-        check_records(config)
         self.disc_config, self.gen_config = model_configs(config)
         if config.max_seq_length > self.disc_config.max_position_embeddings:
             raise ConfigError(f"max_seq_length {config.max_seq_length} exceeds the {self.disc_config.max_position_embeddings} "
@@ -109,7 +109,10 @@ class PretrainingRunner:
             # Every worker must draw the same initial weights, data order and masks.
             raise ConfigError("Multi-worker pre-training needs the hparam seed (the same on every worker).")
         apply_precision(config)
+        # The strategy first: MultiWorkerMirroredStrategy must configure the collective ops before
+        # TensorFlow runs any op (check_records reads a record).
         self.strategy = build_strategy(config)
+        check_records(config)
         self.n_replicas = self.strategy.num_replicas_in_sync
         self.is_chief = is_chief(self.strategy)
         micro = config.train_batch_size // config.gradient_accumulation_steps
@@ -167,6 +170,7 @@ class PretrainingRunner:
         """Train to num_train_steps (resuming from training_checkpoints/), then write the TF1
         layout into model_dir. Returns the final step."""
         from electra_tf.pretraining.export import write_pretraining_checkpoint
+        from electra_tf.training.checkpointing import latest_checkpoint
         from electra_tf.training.engine import FitOptions, TrainingEngine
 
         config = self.config
@@ -177,6 +181,9 @@ class PretrainingRunner:
             shutil.rmtree(config.training_dir, ignore_errors=True)
         seed = run_seed(config)
         model = self.build_model(seed)
+        latest = latest_checkpoint(config.training_dir)
+        if latest:  # resuming with other model hparams: one error naming them
+            check_training_checkpoint(model, latest)
         optimizer = self.make_optimizer(model)
         engine = TrainingEngine(self.strategy, model, optimizer, per_example_loss=model.per_example_loss,
                                 named_weights=model.tf1_weights, accumulation_steps=config.gradient_accumulation_steps,
@@ -192,7 +199,22 @@ class PretrainingRunner:
             prefix = write_pretraining_checkpoint(model, config.model_dir, step, optimizer=optimizer,
                                                   vocab_file=config.vocab_file)
             logger.info("Wrote the original TF1 layout: %s", prefix)
+            if config.export_hf:  # our extension; the original wrote the TF1 layout only
+                self.export_hf(model)
         return step
+
+    def export_hf(self, model) -> Dict[str, str]:
+        """Write model_dir/hf/discriminator (ElectraForPreTraining) and model_dir/hf/generator
+        (ElectraForMaskedLM) for transformers; returns {network: directory}."""
+        from electra_tf.pretraining.export import write_hf_pretrained
+
+        config = self.config
+        # A SentencePiece model is not a vocab.txt: the HF folders then get no tokenizer files.
+        vocab = config.vocab_file if not config.vocab_file.endswith(".model") else None
+        written = write_hf_pretrained(model, config.model_dir, vocab_file=vocab, do_lower_case=bool(config.do_lower_case))
+        for name, path in written.items():
+            logger.info("Wrote the %s for transformers: %s", name, path)
+        return written
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, model=None, seed: Optional[int] = None) -> Dict[str, float]:
@@ -200,7 +222,7 @@ class PretrainingRunner:
         masking and sampling stay random, seeded). Without ``model``, the newest training
         checkpoint is evaluated. Writes results_txt."""
         from electra_tf.pretraining.metrics import PretrainingMetrics
-        from electra_tf.training.checkpointing import restore_weights
+        from electra_tf.training.checkpointing import latest_checkpoint, restore_weights
         from electra_tf.training.engine import TrainingEngine
 
         config = self.config
@@ -208,9 +230,11 @@ class PretrainingRunner:
         step = 0
         if model is None:
             model = self.build_model(seed)
-            step = restore_weights(model, config.training_dir, model.tf1_weights)
-            if step is None:
+            latest = latest_checkpoint(config.training_dir)
+            if latest is None:
                 raise ConfigError(f"No training checkpoint in {config.training_dir} to evaluate; train first.")
+            check_training_checkpoint(model, latest)  # other model hparams: one error naming them
+            step = restore_weights(model, config.training_dir, model.tf1_weights)
         engine = TrainingEngine(self.strategy, model, per_example_loss=model.per_example_loss,
                                 named_weights=model.tf1_weights)
         metrics = PretrainingMetrics(with_discriminator=model.has_discriminator and config.disc_weight > 0)

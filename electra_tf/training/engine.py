@@ -35,7 +35,7 @@ from electra_tf.training.checkpointing import (
     restore_weights,
     training_checkpoint,
 )
-from electra_tf.training.interrupts import RunInterrupted, StopRequests
+from electra_tf.training.interrupts import ClusterStopRequests, RunInterrupted, StopRequests
 from electra_tf.training.loop import Trainer
 from electra_tf.training.runtime import is_chief, is_multi_worker, worker_directory
 from electra_tf.training.selection import BestModelSelector
@@ -205,13 +205,12 @@ class TrainingEngine:
         bad_losses = 0
         tolerated = _LOSS_SCALE_PATIENCE if getattr(self.optimizer, "loss_scale", None) is not None else 0
         last_save = time.monotonic()
-        # A multi-worker save is collective: workers deciding by their own clocks could disagree and
-        # hang, so time-based checkpoints are a single-worker feature (step-based ones still apply).
-        save_secs = 0 if is_multi_worker(self.strategy) else options.save_checkpoints_secs
-        # Signals: only a single-worker run can save on its own (a multi-worker save is collective).
-        stop = None if is_multi_worker(self.strategy) else StopRequests()
+        # Signals and time-based checkpoints: a multi-worker save is collective, so every step the
+        # workers agree (one small all-reduce) on whether a signal reached any of them and whether the
+        # chief's clock says a time-based checkpoint is due; all of them then save at the same step.
+        stop = ClusterStopRequests(self.strategy, chief) if is_multi_worker(self.strategy) else StopRequests()
         try:
-            with (stop or _Nothing()):
+            with stop:
                 for step in range(start + 1, total + 1):
                     lr = self._learning_rate()
                     loss, norm = self.train_step(iterator)
@@ -225,18 +224,18 @@ class TrainingEngine:
                     else:
                         bad_losses = 0
                     monitor.step(step, loss, lr, float(norm))
+                    secs = options.save_checkpoints_secs
+                    time_due = stop.agree(bool(secs) and time.monotonic() - last_save >= secs)
                     if options.save_checkpoints_steps and step % options.save_checkpoints_steps == 0:
                         _save(manager, step, directory)
                         last_save = time.monotonic()
-                    elif save_secs and time.monotonic() - last_save >= save_secs:
+                    elif time_due:
                         _save(manager, step, directory, check_interval=False)
                         last_save = time.monotonic()
-                    if stop is not None and stop.requested:
+                    if stop.requested:
                         _save(manager, step, directory, check_interval=False)
-                        raise RunInterrupted(
-                            f"Stopped by {stop.signal_name} at step {step} of {total}; the checkpoint of step {step} is "
-                            f"saved in {directory}. Run the same command again to resume.",
-                            stop.signal_name, step, stop.exit_code)
+                        raise RunInterrupted(stop.describe(step, total, directory), stop.signal_name, step,
+                                             stop.exit_code)
                     every = options.eval_every_steps
                     due = (every and step % every == 0) or (options.eval_each_epoch and step % steps_per_epoch == 0)
                     if evaluate is not None and due and selector.evaluate(step):
@@ -273,13 +272,3 @@ def _save(manager, step: int, directory: str, check_interval: bool = True) -> No
         if converted is e:
             raise
         raise converted from None
-
-
-class _Nothing:
-    """A context manager that does nothing (no signal handling)."""
-
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False

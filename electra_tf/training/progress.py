@@ -9,6 +9,7 @@ console when there is no bar. TensorBoard scalars go to ``<model_dir>/tensorboar
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import Dict, Optional
@@ -57,6 +58,31 @@ class TrainingMonitor:
         self.writers = {}
         self.tensorboard_dir = tensorboard_dir
         self.steps_per_epoch = steps_per_epoch
+        if start_step > 0:
+            self._purge_rerun_steps()
+
+    def _purge_rerun_steps(self) -> None:
+        """A resumed run re-runs the steps after its checkpoint, which the interrupted run may have
+        logged already: tell TensorBoard to drop them (else it shows two points per step).
+
+        TensorBoard's marker for this is a SessionLog START event: a restart drops every point at a
+        step >= the event's step in that run (train, dev, ...). TensorBoard takes the first START
+        of a run as its start, not a restart, and runs write none at their start, so the marker is
+        written twice; a second resume then purges again at its own step, as it should.
+        """
+        if not self.tensorboard_dir or not os.path.isdir(self.tensorboard_dir):
+            return
+        import tensorflow as tf
+
+        marker = tf.compat.v1.Event(step=self.start_step + 1, wall_time=time.time(),
+                                    session_log=tf.compat.v1.SessionLog(status=tf.compat.v1.SessionLog.START))
+        for name in sorted(os.listdir(self.tensorboard_dir)):
+            if not os.path.isdir(os.path.join(self.tensorboard_dir, name)):
+                continue
+            writer = self._writer(name)  # the same file as this run's own summaries for "train"
+            for _ in range(2):
+                tf.raw_ops.ImportEvent(writer=writer._resource, event=marker.SerializeToString())
+            writer.flush()
 
     def _writer(self, name: str):
         if self.tensorboard_dir is None:

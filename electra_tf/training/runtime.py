@@ -55,6 +55,16 @@ def worker_directory(strategy, model_dir: str) -> str:
     return os.path.join(model_dir, f".{resolver.task_type}_{resolver.task_id}_tmp")
 
 
+def log_file_name(strategy, path: str) -> str:
+    """This process's log file: ``path`` on the chief (and in single-process runs), ``<stem>.<task>-<id><ext>``
+    on the other workers, so that workers sharing a file system do not write into one file."""
+    if is_chief(strategy):
+        return path
+    resolver = strategy.cluster_resolver
+    stem, ext = os.path.splitext(path)
+    return f"{stem}.{resolver.task_type}-{resolver.task_id}{ext}"
+
+
 def set_seed(seed: int) -> None:
     """Seed Python's, NumPy's and Keras' (hence TF's) random generators for a reproducible run."""
     import keras

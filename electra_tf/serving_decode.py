@@ -1,0 +1,101 @@
+"""In-graph decoding for the raw-text SavedModel signatures, as the Python decoders.
+
+* ``viterbi``: the CRF's best tag path per window (``modeling/crf.viterbi``, batched);
+* ``qa_best_spans``: the QA decoder's candidate search (``qa/decoding.QADecoder.decode``): the
+  n-best starts and ends (or the joint head's beams), the same filters (inside the document part,
+  start not [CLS], start at a max-context position, start <= end, at most ``max_answer_length``
+  tokens), the best total over every window of a question, and the v2 null odds.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+# The total of a filtered-out candidate: finite, because unsorted_segment_max starts from the
+# lowest float (a maximum over -inf values would come back as -1.8e308, not -inf).
+NO_SPAN = -1e300
+
+
+def viterbi(emissions, lengths, transitions, start, end):
+    """Best tag ids [windows, positions] of emissions [windows, positions, tags] over each
+    window's first ``lengths`` positions (-1 after them); ties go to the lower tag as np.argmax."""
+    emissions = tf.cast(emissions, tf.float32)
+    transitions, start, end = (tf.cast(t, tf.float32) for t in (transitions, start, end))
+    n_positions = tf.shape(emissions)[1]
+    time_major = tf.transpose(emissions, [1, 0, 2])
+    score = start[None, :] + time_major[0]
+    backs = tf.TensorArray(tf.int32, size=n_positions, clear_after_read=False)
+    backs = backs.write(0, tf.zeros_like(score, tf.int32))
+
+    def forward(t, score, backs):
+        total = score[:, :, None] + transitions[None]
+        back = tf.argmax(total, axis=1, output_type=tf.int32)
+        new = tf.reduce_max(total, axis=1)
+        live = (t < lengths)[:, None]
+        return t + 1, tf.where(live, new + time_major[t], score), backs.write(t, back)
+
+    _, score, backs = tf.while_loop(lambda t, *unused: t < n_positions, forward, (tf.constant(1), score, backs))
+    current = tf.argmax(score + end[None, :], axis=1, output_type=tf.int32)
+    tags = tf.TensorArray(tf.int32, size=n_positions)
+
+    def backward(t, current, tags):
+        inside = t <= lengths - 1
+        tags = tags.write(t, tf.where(inside, current, -1))
+        previous = tf.gather(backs.read(t), current, batch_dims=1)
+        return t - 1, tf.where(inside & (t > 0), previous, current), tags
+
+    _, _, tags = tf.while_loop(lambda t, *unused: t >= 0, backward, (n_positions - 1, current, tags))
+    return tf.transpose(tags.stack())
+
+
+def qa_best_spans(outputs, window_question, n_questions, doc_start, doc_length, is_max_context,
+                  n_best_size: int, max_answer_length: int, joint: bool, answerable: bool):
+    """Per question: (best start token, best end token, best window, start score, end score,
+    found, null score). ``outputs`` are the model's outputs on the windows [windows, L];
+    ``doc_start`` [windows] is the first document position of each window, ``doc_length`` its
+    number of document tokens, ``is_max_context`` [windows, L] bool."""
+    start_logits = tf.cast(outputs["start_logits"], tf.float64)
+    end_logits = tf.cast(outputs["end_logits"], tf.float64)
+    L = tf.shape(start_logits)[1]
+    if joint:
+        starts = tf.cast(outputs["start_top_index"], tf.int32)  # [W, K]
+        ends = tf.cast(outputs["end_top_index"], tf.int32)  # [W, K, K]
+        s = tf.broadcast_to(starts[:, :, None], tf.shape(ends))
+        e = ends
+        start_score = tf.broadcast_to(tf.cast(outputs["start_top_log_probs"], tf.float64)[:, :, None], tf.shape(ends))
+        end_score = tf.cast(outputs["end_top_log_probs"], tf.float64)
+    else:
+        n = tf.minimum(n_best_size, L)
+        top_s = tf.math.top_k(start_logits, n).indices
+        top_e = tf.math.top_k(end_logits, n).indices
+        s = tf.broadcast_to(top_s[:, :, None], [tf.shape(top_s)[0], n, n])
+        e = tf.broadcast_to(top_e[:, None, :], [tf.shape(top_s)[0], n, n])
+        start_score = tf.gather(start_logits, s, batch_dims=1)
+        end_score = tf.gather(end_logits, e, batch_dims=1)
+    W = tf.shape(s)[0]
+    flat = lambda t: tf.reshape(t, [W, -1])  # noqa: E731
+    s, e, start_score, end_score = flat(s), flat(e), flat(start_score), flat(end_score)
+    first, count = doc_start[:, None], doc_length[:, None]
+    in_doc = lambda p: (p >= first) & (p < first + count)  # noqa: E731
+    max_context = tf.gather(tf.cast(is_max_context, tf.bool), tf.clip_by_value(s, 0, L - 1), batch_dims=1)
+    valid = in_doc(s) & in_doc(e) & (s != 0) & max_context & (e >= s) & (e - s + 1 <= max_answer_length)
+    total = tf.where(valid, start_score + end_score, NO_SPAN)
+    # The best candidate of each question over all its windows (the first in window order on ties).
+    best_in_window = tf.argmax(total, axis=1, output_type=tf.int32)
+    best_total = tf.reduce_max(total, axis=1)
+    question_best = tf.math.unsorted_segment_max(best_total, window_question, n_questions)
+    window_index = tf.range(W)
+    winner = tf.math.unsorted_segment_min(tf.where(best_total == tf.gather(question_best, window_question), window_index, W),
+                                          window_question, n_questions)
+    found = question_best > NO_SPAN
+    winner = tf.minimum(winner, W - 1)
+    pick = tf.gather(best_in_window, winner)
+    gather2 = lambda t: tf.gather(tf.gather(t, winner), pick, batch_dims=1)  # noqa: E731
+    best_s, best_e = gather2(s), gather2(e)
+    best_start_score, best_end_score = gather2(start_score), gather2(end_score)
+    if answerable:
+        null = tf.cast(outputs["answerable_logit"], tf.float64)
+    else:
+        null = start_logits[:, 0] + end_logits[:, 0]
+    score_null = tf.minimum(tf.math.unsorted_segment_min(null, window_question, n_questions), 1000000.0)
+    return best_s, best_e, winner, best_start_score, best_end_score, found, score_null
