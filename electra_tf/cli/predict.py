@@ -309,6 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
                                  ("--doc-stride", int, 128), ("--n-best-size", int, 20),
                                  ("--max-answer-length", int, 30), ("--qa-na-threshold", float, -2.75)):
         parser.add_argument(flag, type=kind, default=None, help=override.replace("%(default)s", str(fallback)))
+    parser.add_argument("--backend", choices=("tf", "onnx", "litert"), default="tf",
+                        help="run the model with TensorFlow (default), ONNX Runtime or LiteRT (same preprocessing "
+                             "and decoding; export first with python -m electra_tf.export --format onnx|litert)")
+    parser.add_argument("--backend-file", default=None,
+                        help="the exported .onnx / .tflite file (default: model.onnx / model.tflite in the model directory)")
     parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
     return parser
 
@@ -355,7 +360,12 @@ def main(argv=None) -> int:
             raise ConfigError(f"{model_dir} has no vocab.txt; copy the model's vocabulary there.")
         tokenizer = build_tokenizer(vocab, meta.do_lower_case, space_token=meta.tokenizer.get("space_token"))
         preprocessor = build_preprocessor(meta, tokenizer, TASK_NAME)
-        backend = KerasBackend(model)
+        if args.backend == "tf":
+            backend = KerasBackend(model)
+        else:  # the Keras model still gives the config and CRF; the exported file runs the encoder and head
+            from electra_tf.inference.backends import load_backend
+
+            backend = load_backend(args.backend, args.backend_file or model_dir)
         if model_type == "token-classification":
             count = predict_tagging(backend, meta, preprocessor, args, crf=model.crf_params())
         else:

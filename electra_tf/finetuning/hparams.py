@@ -105,6 +105,9 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "task_config": {},  # per-task settings, e.g. generic tsv/csv and tagging tasks
     "space_token": None,  # SentencePiece vocabularies: replace spaces by this token
     "tfds_data_dir": None,  # tasks read from tensorflow-datasets: their data_dir
+    # A model_name owner/name with no such local folder is a Hugging Face Hub id: fetched once into
+    # <data_dir>/models/owner--name (see checkpoints/hub.py); this pins its branch, tag or commit.
+    "model_revision": None,
 }
 
 _PATH_HPARAMS = ("data_dir", "raw_data_dir", "vocab_file", "init_checkpoint", "model_dir", "results_txt",
@@ -128,7 +131,8 @@ class FinetuningConfig:
 
         # default locations of data files (computed before the user's hparams, as the original)
         self.data_dir = data_dir
-        pretrained = os.path.join(data_dir, "models", model_name)
+        self.model_revision = kwargs.get("model_revision")
+        pretrained = self.pretrained_model_dir  # a Hub id is fetched here, before the vocabulary default
         self.raw_data_dir = os.path.join(data_dir, "finetuning_data", "{}")
         self.vocab_file = self._default_vocab(pretrained, data_dir)
         tasks = ",".join(kwargs.get("task_names", self.task_names))
@@ -307,7 +311,9 @@ class FinetuningConfig:
     # ------------------------------------------------------------------ paths
     @property
     def pretrained_model_dir(self) -> str:
-        return os.path.join(self.data_dir, "models", self.model_name)
+        from electra_tf.checkpoints.hub import resolve_model_dir
+
+        return resolve_model_dir(os.path.join(self.data_dir, "models"), self.model_name, self.model_revision)
 
     @property
     def tasks_str(self) -> str:

@@ -49,7 +49,8 @@ def layer_norm(config: ElectraConfig, name: str) -> keras.layers.LayerNormalizat
 def attention_bias(attention_mask, dtype="float32"):
     """[B, L] 0/1 key mask -> [B, 1, 1, L] additive bias (0 keep, -10000 masked)."""
     mask = ops.cast(attention_mask, dtype)
-    return (1.0 - mask)[:, None, None, :] * MASK_ADDER
+    # expand_dims, not [:, None, None, :]: TFLite's builtin strided slice cannot add two axes (LiteRT export).
+    return ops.expand_dims(ops.expand_dims(1.0 - mask, 1), 1) * MASK_ADDER
 
 
 class ElectraEmbeddings(keras.layers.Layer):

@@ -95,7 +95,7 @@ class OriginalClassificationHead(keras.layers.Layer):
 def gather_positions(sequence, positions):
     """[B, L, H] gathered at [B, P] int positions -> [B, P, H] (the original's gather_positions)."""
     positions = ops.cast(positions, "int32")
-    index = ops.broadcast_to(positions[:, :, None], (ops.shape(positions)[0], ops.shape(positions)[1], ops.shape(sequence)[-1]))
+    index = ops.broadcast_to(ops.expand_dims(positions, -1), (ops.shape(positions)[0], ops.shape(positions)[1], ops.shape(sequence)[-1]))
     return ops.take_along_axis(sequence, index, axis=1)
 
 
@@ -151,6 +151,10 @@ QA_HEAD_DEFAULTS = {
     "answerable_weight": 0.5,
     "qa_hidden_size": 512,
 }
+
+
+# ops.expand_dims rather than x[:, None] on the inference paths below: TFLite's builtin strided
+# slice cannot add axes to a tensor of dynamic shape, and the LiteRT export uses builtins only.
 
 
 class OriginalQuestionAnsweringHead(keras.layers.Layer):
@@ -219,7 +223,7 @@ class OriginalQuestionAnsweringHead(keras.layers.Layer):
         kernel = ops.cast(self.qa_hidden.kernel, "float32")
         from_start = ops.matmul(start_features, kernel[:H])  # [B, K, W]
         from_end = ops.matmul(hidden, kernel[H:]) + ops.cast(self.qa_hidden.bias, "float32")  # [B, L, W]
-        pre = from_start[:, :, None, :] + from_end[:, None, :, :]  # [B, K, L, W]
+        pre = ops.expand_dims(from_start, 2) + ops.expand_dims(from_end, 1)  # [B, K, L, W]
         return ops.squeeze(self.end(self.gelu(pre)), -1)
 
     def call(self, sequence_output, attention_mask, token_type_ids, start_positions=None, training=False):
@@ -250,10 +254,10 @@ class OriginalQuestionAnsweringHead(keras.layers.Layer):
                 start_top_log_probs, start_top_index = ops.top_k(start_log_probs, k)  # [B, K]
                 start_features = ops.take_along_axis(
                     hidden,
-                    ops.broadcast_to(start_top_index[:, :, None], (ops.shape(hidden)[0], k, ops.shape(hidden)[2])),
+                    ops.broadcast_to(ops.expand_dims(start_top_index, -1), (ops.shape(hidden)[0], k, ops.shape(hidden)[2])),
                     axis=1,
                 )  # [B, K, H]
-                beam_end_logits = self._end_logits_given_starts(hidden, start_features) + mask_add[:, None, :]
+                beam_end_logits = self._end_logits_given_starts(hidden, start_features) + ops.expand_dims(mask_add, 1)
                 end_log_probs = ops.log_softmax(beam_end_logits, axis=-1)
                 end_top_log_probs, end_top_index = ops.top_k(end_log_probs, k)  # [B, K, K]
                 out.update(
@@ -271,7 +275,7 @@ class OriginalQuestionAnsweringHead(keras.layers.Layer):
             if self.answerable_hidden is not None:
                 # Gradient is not stopped through the start probabilities, as in the original.
                 start_p = ops.softmax(start_logits, axis=-1)
-                start_feature = ops.sum(start_p[:, :, None] * hidden, axis=1)
+                start_feature = ops.sum(ops.expand_dims(start_p, -1) * hidden, axis=1)
                 reprs = self.gelu(self.answerable_hidden(ops.concatenate([reprs, start_feature], axis=-1)))
             answerable_logit = ops.squeeze(self.answerable(reprs), -1)
         else:

@@ -172,7 +172,8 @@ class ElectraPreTrainedModel(keras.Model):
     # ------------------------------------------------------------------ (de)serialisation
     @classmethod
     def from_pretrained(cls, path: str, config: Optional[ElectraConfig] = None, strict: bool = False,
-                        task_name: Optional[str] = None, requested_skips=(), **config_changes):
+                        task_name: Optional[str] = None, requested_skips=(), revision: Optional[str] = None,
+                        **config_changes):
         """Load a model from any registered checkpoint format (HuggingFace directory, original TF1
         checkpoint, our Keras format, a fine-tuning training checkpoint).
 
@@ -182,9 +183,14 @@ class ElectraPreTrainedModel(keras.Model):
         weights are reported by name and are an error, except that task heads absent from a
         pre-trained checkpoint are freshly initialised (as in the original and in HF).
         ``requested_skips``: reason prefixes (e.g. "generator weights") the user asked to drop,
-        which a strict load then accepts.
+        which a strict load then accepts. A ``path`` that does not exist locally and reads
+        ``owner/name`` is a Hugging Face Hub id, fetched once into the Hub cache (``revision``: a
+        branch, tag or commit; see electra_tf/checkpoints/hub.py).
         """
+        from electra_tf.checkpoints.hub import resolve_pretrained_path
         from electra_tf.checkpoints.registry import read_checkpoint
+
+        path = resolve_pretrained_path(path, revision)
         from electra_tf.checkpoints.state import assign_state
 
         config, state, skipped, _ = read_checkpoint(path, config=config, model_type=cls.model_type,
