@@ -1,7 +1,7 @@
 """Command line: export a model directory as a TensorFlow SavedModel, an ONNX file or a LiteRT file.
 
     python -m electra_tf.export --model DIR --output OUT [--format saved_model|onnx|litert]
-        [--quantize int8] [--id-dtype int32|int64] [--length N] [--max-seq-length 128]
+        [--quantize int8] [--id-dtype int32|int64] [--length N] [--max-seq-length N]
 
 * ``saved_model`` (the default, as before): electra_tf/serving.py's signatures; OUT is a folder.
 * ``onnx`` (``pip install electra-tf[onnx]``): electra_tf/exporters/onnx.py; OUT is a ``.onnx`` file
@@ -34,7 +34,9 @@ def _output_file(fmt: str, output: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Export an ELECTRA model directory as a SavedModel, ONNX or LiteRT.")
-    parser.add_argument("--model", required=True, help="electra-tf, HuggingFace or TF1 model directory")
+    parser.add_argument("--model", required=True,
+                        help="model directory (a run's model/, its trial folder, or an electra-tf / HF / TF1 checkpoint)")
+    parser.add_argument("--task", default=None, help="which task's model, for a multi-task run")
     parser.add_argument("--output", required=True, help="SavedModel folder, or the .onnx / .tflite file to write")
     parser.add_argument("--format", choices=FORMATS, default="saved_model")
     parser.add_argument("--quantize", choices=("int8",), default=None, help="onnx/litert: int8 weights")
@@ -44,7 +46,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-labeled-positions", action="store_true",
                         help="onnx/litert taggers: per-token logits, no labeled_positions input")
     parser.add_argument("--model-type", default=None, help="model class (default: the directory's own)")
-    parser.add_argument("--max-seq-length", type=int, default=128, help="saved_model: raw-text signature length")
+    parser.add_argument("--max-seq-length", type=int, default=None,
+                        help="saved_model: raw-text signature length (default: the model's task.json, else 128)")
     parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
     args = parser.parse_args(argv)
     from electra_tf.cli_support import run_command
@@ -68,14 +71,19 @@ def main(argv=None) -> int:
         from electra_tf.checkpoints.registry import default_model_type
         from electra_tf.modeling.models import MODEL_CLASSES
 
-        model_type = args.model_type or default_model_type(args.model)
-        model = MODEL_CLASSES[model_type].from_pretrained(args.model)
+        from electra_tf.cli.predict import resolve_model_dir
+        from electra_tf.model_metadata import metadata_for
+
+        args.model = resolve_model_dir(args.model, args.task)  # a run's trial folder -> its model/ (or model/<task>)
+        meta = metadata_for(args.model, args.task)
+        model_type = args.model_type or (meta.model_type if meta else default_model_type(args.model))
+        model = MODEL_CLASSES[model_type].from_pretrained(args.model, task_name=args.task)
         positions = False if args.no_labeled_positions else None
         if args.format == "saved_model":
             from electra_tf.serving import export_saved_model
 
-            vocab, lower = read_tokenizer_files(args.model)
-            export_saved_model(model, args.output, vocab, lower, args.max_seq_length)
+            vocab, lower = read_tokenizer_files(args.model if os.path.isdir(args.model) else os.path.dirname(args.model))
+            export_saved_model(model, args.output, vocab, None if meta else lower, args.max_seq_length)
             print(f"SavedModel written to {args.output}")
         elif args.format == "onnx":
             from electra_tf.exporters.onnx import export_onnx

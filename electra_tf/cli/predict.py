@@ -74,21 +74,6 @@ def _labels(model):
 TASK_NAME = "predict"  # the prefix of the task-specific feature names
 
 
-class KerasBackend:
-    """Runs the Keras model: ``run(input_ids, attention_mask, token_type_ids, labeled_positions=None)``
-    -> {output name: NumPy array}. Other backends (ONNX Runtime, LiteRT) offer the same call."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def run(self, input_ids, attention_mask, token_type_ids, labeled_positions=None):
-        import numpy as np
-
-        extra = {} if labeled_positions is None else {"labeled_positions": labeled_positions}
-        outputs = self.model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, **extra)
-        return {k: np.asarray(v) for k, v in outputs.items() if not isinstance(v, (tuple, list))}
-
-
 def resolve_model_dir(path: str, task: Optional[str]) -> str:
     """The model directory to load: ``path`` itself, or inside a run's trial folder
     (``finetuning_models/<tasks>_model_<trial>``) its ``model/`` (one task) or ``model/<task>/``."""
@@ -360,12 +345,9 @@ def main(argv=None) -> int:
             raise ConfigError(f"{model_dir} has no vocab.txt; copy the model's vocabulary there.")
         tokenizer = build_tokenizer(vocab, meta.do_lower_case, space_token=meta.tokenizer.get("space_token"))
         preprocessor = build_preprocessor(meta, tokenizer, TASK_NAME)
-        if args.backend == "tf":
-            backend = KerasBackend(model)
-        else:  # the Keras model still gives the config and CRF; the exported file runs the encoder and head
-            from electra_tf.inference.backends import load_backend
+        from electra_tf.inference.backends import TFBackend, load_backend
 
-            backend = load_backend(args.backend, args.backend_file or model_dir)
+        backend = TFBackend(model) if args.backend == "tf" else load_backend(args.backend, args.backend_file or model_dir)
         if model_type == "token-classification":
             count = predict_tagging(backend, meta, preprocessor, args, crf=model.crf_params())
         else:
