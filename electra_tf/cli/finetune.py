@@ -10,10 +10,10 @@ Results go to DATA_DIR/models/MODEL/results/, fine-tuned models to .../finetunin
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from electra_tf.cli.arguments import original_run_parser
 from electra_tf.cli.run_logging import setup_logging
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,11 +21,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Fine-tune ELECTRA (the original recipe on TF2/Keras 3).")
-    parser.add_argument("--data-dir", required=True, help="Location of data files (model weights, etc).")
-    parser.add_argument("--model-name", required=True, help="The name of the model being fine-tuned.")
-    parser.add_argument("--hparams", default="{}", help="JSON dict of hyperparameters, or a path to a .json file.")
-    parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
+    parser = original_run_parser("Fine-tune ELECTRA (the original recipe on TF2/Keras 3).", "fine-tuned",
+                                 "JSON dict of hyperparameters, or a path to a .json file.")
     args = parser.parse_args(argv)
 
     from electra_tf.cli_support import run_command

@@ -11,20 +11,18 @@ generator.json, vocab.txt) that run_finetuning.py --model-name NAME fine-tunes. 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+
+from electra_tf.cli.arguments import original_run_parser
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Pre-train ELECTRA (the original recipe on TF2/Keras 3).")
-    parser.add_argument("--data-dir", required=True, help="Location of data files (model weights, etc).")
-    parser.add_argument("--model-name", required=True, help="The name of the model being pre-trained.")
-    parser.add_argument("--hparams", default="{}", help="JSON dict of model hyperparameters, or a path to a .json file.")
-    parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
+    parser = original_run_parser("Pre-train ELECTRA (the original recipe on TF2/Keras 3).", "pre-trained",
+                                 "JSON dict of model hyperparameters, or a path to a .json file.")
     args = parser.parse_args(argv)
 
     from electra_tf.cli.run_logging import setup_logging
