@@ -59,12 +59,16 @@ def copy_tokenizer_files(target: str, config) -> None:
 
 def export_task_models(model, tasks: List, model_config, config, model_dir: str, trained: dict) -> List[str]:
     """Write the model directory of every task of the fine-tuned ``model``; returns their paths."""
-    return [export_task_model(model, task, model_config, config, task_model_dir(model_dir, task.name, len(tasks)), trained)
+    single = len(tasks) == 1
+    return [export_task_model(model, task, model_config, config, task_model_dir(model_dir, task.name, len(tasks)), trained,
+                              os.path.join(model_dir, "saved_model") if single else os.path.join(model_dir, "saved_model", task.name))
             for task in tasks]
 
 
-def export_task_model(model, task, model_config, config, target: str, trained: dict) -> str:
-    """Write ``target`` (and ``<target>/saved_model`` when ``export_saved_model``) for ``task``."""
+def export_task_model(model, task, model_config, config, target: str, trained: dict,
+                      saved_model_path: Optional[str] = None) -> str:
+    """Write ``target`` (and the SavedModel at ``saved_model_path`` when ``export_saved_model``:
+    ``<trial>/saved_model`` as before for one task, ``<trial>/saved_model/<task>`` for several)."""
     from electra_tf.checkpoints.state import assign_state
     from electra_tf.io_utils import save_directory_atomically
     from electra_tf.modeling.models import MODEL_CLASSES
@@ -99,7 +103,7 @@ def export_task_model(model, task, model_config, config, target: str, trained: d
     if config.export_saved_model:
         from electra_tf.serving import export_saved_model
 
-        path = os.path.join(target, "saved_model")
+        path = saved_model_path or os.path.join(target, "saved_model")
         export_saved_model(export, path, meta.tokenizer_path(target), config.do_lower_case, config.max_seq_length,
                            metadata=meta)
         logger.info("SavedModel written to %s", path)
