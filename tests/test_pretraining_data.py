@@ -514,7 +514,7 @@ def test_sentencepiece_round_trip(tmp_path, corpus):
 # Command line: flags and errors.
 
 def test_boolean_and_casing_flags():
-    parse = importlib.import_module("build_pretraining_dataset").make_parser().parse_args
+    parse = importlib.import_module("electra_tf.cli.build_pretraining_dataset").make_parser().parse_args
     base = ["--corpus-dir", "c", "--vocab-file", "v", "--output-dir", "o"]
     assert bool("False") is True  # why the original's type=bool flag could not be turned off
     assert parse(base).blanks_separate_docs is True

@@ -150,13 +150,14 @@ def heads_without_hf_equivalent(model):
     -> dense on [CLS]; HF's has dense -> gelu -> out_proj), the original joint QA head, and a
     tagger's CRF (transformers' token classifier has none)."""
     config = model.config
-    if model.model_type == "sequence-classification" and config.head == "electra":
+    model_type = getattr(model, "model_type", None)  # pre-training's network views have none: no task head
+    if model_type == "sequence-classification" and config.head == "electra":
         return ("classifier.", "ElectraModel", "the original ELECTRA classification head (dropout -> dense on [CLS]) "
                 "has no transformers equivalent; fine-tune with \"head\": \"hf\" to train an HF-compatible classifier")
-    if model.model_type == "question-answering" and config.head == "electra":
+    if model_type == "question-answering" and config.head == "electra":
         return ("qa_head.", "ElectraModel", "the original ELECTRA QA head (joint start/end with an answerability "
                 "classifier) has no transformers equivalent; fine-tune with \"head\": \"hf\" for HF's QA head")
-    if model.model_type == "token-classification" and config.head_options.get("crf"):
+    if model_type == "token-classification" and config.head_options.get("crf"):
         return ("crf.", model.hf_architecture, "transformers' ElectraForTokenClassification has no CRF layer "
                 "(the converted model decodes by argmax instead of Viterbi)")
     return None
