@@ -84,6 +84,7 @@ CALLS = {
 
 RUNNER = r"""
 import json, sys
+import tensorflow as tf
 import numpy as np
 calls = json.loads(sys.argv[1])
 out = {}
