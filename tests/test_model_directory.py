@@ -250,3 +250,25 @@ def test_from_pretrained_reads_the_task_metadata(multi_task_run):
     model = et.TFElectraForTokenClassification.from_pretrained(os.path.join(trial, "model", "chunk"))
     assert model.task_metadata.task_name == "chunk" and model.task_metadata.settings["use_crf"]
     assert model.crf_params() is not None
+
+
+def test_qa_with_the_hf_head_predicts_the_runs_own_answers(tmp_path):
+    copy_tiny_model(tmp_path)
+    folder = tmp_path / "finetuning_data" / "squadv1"
+    folder.mkdir(parents=True)
+    rng = random.Random(3)
+    for name, n in (("train-v1.1.json", 10), ("dev-v1.1.json", 5)):
+        data = _squad(rng, n)
+        for paragraph in data["data"][0]["paragraphs"]:
+            paragraph["qas"] = paragraph["qas"][:1]  # SQuAD 1.1: answerable questions only
+        (folder / name).write_text(json.dumps(data))
+    hparams = {"task_names": ["squadv1"], "head": "hf", "train_batch_size": 8, "max_seq_length": 36, "doc_stride": 12,
+               "max_query_length": 10, "n_best_size": 4, "max_answer_length": 6, "num_train_epochs": 1, "seed": 2,
+               "learning_rate": 1e-3, "log_every_steps": 1000}
+    assert run_finetuning.main(["--data-dir", str(tmp_path), "--model-name", MODEL, "--hparams", json.dumps(hparams)]) == 0
+    root = tmp_path / "models" / MODEL
+    trial = root / "finetuning_models" / "squadv1_model_1"
+    assert json.loads((trial / "model" / "task.json").read_text())["qa"]["head"] == "hf"
+    _predict(["--model", str(trial), "--input", str(folder / "dev-v1.1.json"), "--output", str(tmp_path / "out.json")])
+    run = json.loads((root / "results" / "squadv1_qa" / "squadv1_dev_preds.json").read_text())
+    assert json.loads((tmp_path / "out.json").read_text()) == run
