@@ -128,18 +128,27 @@ def _choose_task(tasks, task_name: Optional[str], model_type: str, prefix: str) 
 RUN_TASKS_FILE = "tasks.json"  # written by finetuning.model_export.write_run_tasks before training
 
 
-def run_task_entry(prefix: str, task_name: Optional[str] = None) -> Optional[dict]:
-    """The ``tasks.json`` entry (task metadata + head options + CRF masks) of the checkpoint's
-    task, with the run's ``model_config``; None for a checkpoint without one (older runs)."""
+def _run_tasks(prefix: str) -> Optional[dict]:
+    """The run's ``tasks.json`` beside the checkpoint as {"model_config", "tasks": {name: entry}},
+    or None for a checkpoint without one (older runs); a damaged file is a CheckpointError."""
     path = os.path.join(os.path.dirname(prefix), RUN_TASKS_FILE)
     if not os.path.isfile(path):
         return None
     try:
         with open(path, encoding="utf-8") as f:
             run = json.load(f)
-        entries = {entry["task_name"]: entry for entry in run["tasks"]}
+        return {"model_config": run["model_config"], "tasks": {entry["task_name"]: entry for entry in run["tasks"]}}
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path} is damaged ({e}); restore it or pass a config.") from None
+
+
+def run_task_entry(prefix: str, task_name: Optional[str] = None) -> Optional[dict]:
+    """The ``tasks.json`` entry (task metadata + head options + CRF masks) of the checkpoint's
+    task, with the run's ``model_config``; None for a checkpoint without one (older runs)."""
+    run = _run_tasks(prefix)
+    if run is None:
+        return None
+    entries = run["tasks"]
     if task_name is None and len(entries) == 1:
         task_name = next(iter(entries))
     if task_name not in entries:
@@ -277,15 +286,10 @@ class TrainingCheckpointFormat(CheckpointFormat):
 
     def model_type(self, path: str) -> str:
         prefix = training_prefix(path)
-        runs = os.path.join(os.path.dirname(prefix), RUN_TASKS_FILE)
-        if os.path.isfile(runs):
-            try:
-                with open(runs, encoding="utf-8") as f:
-                    types = {entry["model_type"] for entry in json.load(f)["tasks"]}
-            except (ValueError, KeyError, TypeError):
-                types = set()
-            if len(types) == 1:
-                return types.pop()
+        run = _run_tasks(prefix)
+        types = {entry.get("model_type") for entry in run["tasks"].values()} if run else set()
+        if len(types) == 1:
+            return types.pop()
         found = _config_file(prefix)
         if found:
             with open(found, encoding="utf-8") as f:

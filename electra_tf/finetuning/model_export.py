@@ -32,7 +32,8 @@ def task_model_dir(model_dir: str, task_name: str, n_tasks: int) -> str:
 
 def tokenizer_settings(config) -> dict:
     """The tokenizer section of task.json: the file the model directory ships and its options."""
-    return {"file": os.path.basename(config.vocab_file) if config.vocab_file.endswith(".txt") else
+    # the names copy_tokenizer_files writes, whatever the source file was called
+    return {"file": "vocab.txt" if config.vocab_file.endswith(".txt") else
             ("spm.model" if config.vocab_file.endswith(".model") else None),
             "do_lower_case": bool(config.do_lower_case), "space_token": config.space_token}
 
