@@ -96,6 +96,19 @@ def resolve_model_dir(path: str, task: Optional[str]) -> str:
     return os.path.join(path, task)
 
 
+QA_FLAGS = ("max_query_length", "doc_stride", "n_best_size", "max_answer_length", "qa_na_threshold")
+
+
+def fallback_settings() -> dict:
+    """Settings for a model directory without task.json: the hparam defaults tasks get
+    (TaskOptions), so predict.py and fine-tuning share one set of defaults."""
+    import dataclasses
+
+    from electra_tf.finetuning.options import TaskOptions
+
+    return {f.name: f.default for f in dataclasses.fields(TaskOptions) if f.name in QA_FLAGS + ("max_seq_length",)}
+
+
 def settings_from(meta, model, args):
     """The run's metadata (or, for a directory without task.json, one built from the model's
     config and defaults), with the command line's explicit flags applied on top."""
@@ -103,19 +116,20 @@ def settings_from(meta, model, args):
 
     if meta is None:
         family = MODEL_TYPE_FAMILY[model.model_type]
+        defaults = fallback_settings()
         settings = {"classification": {"problem": "regression" if model.config.num_labels == 1 else "single_label"},
                     "tagging": {"segment_id": 1},
-                    "qa": {"max_query_length": 64, "doc_stride": 128, "n_best_size": 20, "max_answer_length": 30,
-                           "qa_na_threshold": -2.75, "head": model.config.head,
+                    "qa": {**{k: defaults[k] for k in QA_FLAGS}, "head": model.config.head,
                            "head_options": dict(model.config.head_options),
                            "v2": model.config.head == "electra" and model.config.head_options.get("answerable_classifier", True)},
                     }[family]
-        meta = TaskMetadata(task_name=TASK_NAME, family=family, model_type=model.model_type, max_seq_length=128,
+        meta = TaskMetadata(task_name=TASK_NAME, family=family, model_type=model.model_type,
+                            max_seq_length=defaults["max_seq_length"],
                             labels=None if settings.get("problem") == "regression" else _labels(model),
                             tokenizer={"file": "vocab.txt", "do_lower_case": args.lower_case_default}, settings=settings)
     if args.max_seq_length is not None:
         meta.max_seq_length = args.max_seq_length
-    for flag in ("max_query_length", "doc_stride", "n_best_size", "max_answer_length", "qa_na_threshold"):
+    for flag in QA_FLAGS:
         value = getattr(args, flag)
         if value is not None and meta.family == "qa":
             meta.settings[flag] = value
@@ -269,7 +283,7 @@ def predict_qa(backend, meta, preprocessor, args):
         raise DataError(f"{args.input}: no questions found.")
     answers = dict(decoded.predictions)
     if v2:
-        threshold = s.get("qa_na_threshold", -2.75)
+        threshold = s.get("qa_na_threshold", fallback_settings()["qa_na_threshold"])
         answers = {q: ("" if decoded.null_odds[q] > threshold else a) for q, a in answers.items()}
         atomic_write_json(os.path.splitext(args.output)[0] + "_null_odds.json", decoded.null_odds)
     atomic_write_json(args.output, answers)
@@ -290,10 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-format", choices=("auto", "conll", "lines"), default="auto",
                         help="taggers: CoNLL (one word per line) or one sentence per line (default: auto)")
     override = "default: the model's task.json (the training value), else %(default)s"
-    for flag, kind, fallback in (("--max-seq-length", int, 128), ("--max-query-length", int, 64),
-                                 ("--doc-stride", int, 128), ("--n-best-size", int, 20),
-                                 ("--max-answer-length", int, 30), ("--qa-na-threshold", float, -2.75)):
-        parser.add_argument(flag, type=kind, default=None, help=override.replace("%(default)s", str(fallback)))
+    for name, fallback in fallback_settings().items():
+        parser.add_argument("--" + name.replace("_", "-"), type=type(fallback), default=None,
+                            help=override.replace("%(default)s", str(fallback)))
     parser.add_argument("--backend", choices=("tf", "onnx", "litert"), default="tf",
                         help="run the model with TensorFlow (default), ONNX Runtime or LiteRT (same preprocessing "
                              "and decoding; export first with python -m electra_tf.export --format onnx|litert)")
