@@ -161,3 +161,18 @@ def test_predict_input_errors_name_the_users_file(tmp_path, capsys):
     (tmp_path / "ok.txt").write_text("fine\n", encoding="utf-8")
     assert predict.main(["--model", model_dir, "--input", str(tmp_path / "ok.txt"), "--output", str(tmp_path / "o")]) == 2
     assert "--max-seq-length 128 exceeds the model's 64 position embeddings" in capsys.readouterr().err
+
+
+def test_a_damaged_or_newer_task_json_is_one_clear_error(tmp_path, capsys):
+    model = et.TFElectraForSequenceClassification(_config(num_labels=2, head="electra"))
+    model_dir = _save(model.build_with_dummy_inputs(), tmp_path / "model")
+    (tmp_path / "in.txt").write_text("fine\n", encoding="utf-8")
+    args = ["--model", model_dir, "--input", str(tmp_path / "in.txt"), "--output", str(tmp_path / "o")]
+    task_json = tmp_path / "model" / "task.json"
+    task_json.write_text('{"format_version": 1, "task_na', encoding="utf-8")  # truncated
+    assert predict.main(args) == 2
+    assert f"{task_json} is not valid JSON" in capsys.readouterr().err
+    task_json.write_text(json.dumps({"format_version": 99, "task_name": "x", "family": "classification",
+                                     "model_type": "sequence-classification", "max_seq_length": 16}))
+    assert predict.main(args) == 2
+    assert "format_version 99" in capsys.readouterr().err and not (tmp_path / "o").exists()
