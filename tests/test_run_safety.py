@@ -202,9 +202,16 @@ def test_interrupt_before_any_checkpoint_says_there_is_nothing_to_resume(tmp_pat
 def test_second_process_on_the_same_folder_is_refused(tmp_path):
     data = workspace(tmp_path)
     first = start_until(data, "Training for", seed=2)
-    second = run(data, seed=2)
+    # hold the first run still (lock taken, training not finished) while the second one starts: a
+    # tiny run can otherwise finish before the second process is up, and the second then (rightly)
+    # reuses the finished run instead of being refused
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = run(data, seed=2)
+    finally:
+        first.send_signal(signal.SIGCONT)
     out, err = first.communicate(timeout=300)
-    assert second.returncode == 2
+    assert second.returncode == 2, second.stderr[-2000:]
     assert f"in use by process {first.pid}" in second.stderr and "Traceback" not in second.stderr
     assert first.returncode == 0, err[-2000:]
     # the results and the kept checkpoint belong to the first run
