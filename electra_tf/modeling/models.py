@@ -124,6 +124,11 @@ class ElectraPreTrainedModel(keras.Model):
         output_attentions=False,
         **head_inputs,
     ) -> Dict[str, object]:
+        # Keras' automatic build traces ``call(**arguments)`` with the collected var-keyword
+        # dict passed under its own name (``head_inputs={...}``): unfold it.
+        nested = head_inputs.pop("head_inputs", None)
+        if isinstance(nested, dict):
+            head_inputs.update(nested)
         input_ids, head_inputs = _unpack_inputs(input_ids, dict(head_inputs, attention_mask=attention_mask, token_type_ids=token_type_ids))
         attention_mask = head_inputs.pop("attention_mask")
         token_type_ids = head_inputs.pop("token_type_ids")
