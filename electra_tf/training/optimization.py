@@ -183,11 +183,18 @@ class AdamWeightDecay(tf.Module):
         else:
             scale = tf.constant(1.0)
         lr = self.learning_rate()
+        # The hyper-parameters as float32 tensors made once per step instead of a constant per
+        # variable and use (the same float32 values: fewer graph nodes to trace and optimize).
+        coefficients = self._coefficients()
+        lr_by_multiplier = {}
         for i, (var, grad) in enumerate(zip(self.variables_, grads)):
-            step_lr = lr * self.multipliers[i]
+            multiplier = self.multipliers[i]
+            if multiplier not in lr_by_multiplier:
+                lr_by_multiplier[multiplier] = lr * multiplier
             strategy.extended.update(
-                var, self._update_one, args=(grad, self.adam_m[i], self.adam_v[i], scale, step_lr, finite),
-                kwargs={"decay": self.decay_mask[i]}, group=False,
+                var, self._update_one,
+                args=(grad, self.adam_m[i], self.adam_v[i], scale, lr_by_multiplier[multiplier], finite),
+                kwargs={"decay": self.decay_mask[i], "coefficients": coefficients}, group=False,
             )
         if finite is None:
             strategy.extended.update(self.iterations, lambda it: it.assign_add(tf.constant(1, tf.int64)), group=False)
@@ -196,15 +203,29 @@ class AdamWeightDecay(tf.Module):
                                      group=False)
         return global_norm
 
-    def _update_one(self, var, grad, m, v, scale, lr, finite, decay):
-        """One variable's update; ``finite`` None (no loss scaling) applies it unconditionally."""
+    def _coefficients(self) -> Dict[str, tf.Tensor]:
+        """beta_1, 1 - beta_1, beta_2, 1 - beta_2, epsilon and the decay rate as float32 tensors
+        (each computed in Python double precision, then rounded once, as a float literal is)."""
+        values = {"b1": self.beta_1, "one_minus_b1": 1.0 - self.beta_1, "b2": self.beta_2,
+                  "one_minus_b2": 1.0 - self.beta_2, "eps": self.epsilon, "wd": self.weight_decay_rate}
+        return {k: tf.constant(v, tf.float32) for k, v in values.items()}
+
+    def _update_one(self, var, grad, m, v, scale, lr, finite, decay, coefficients=None):
+        """One variable's update; ``finite`` None (no loss scaling) applies it unconditionally.
+
+        The arithmetic is the original's, operation for operation; the new moments are used as
+        computed rather than read back from their variables (the same values, fewer nodes)."""
+        c = coefficients if coefficients is not None else self._coefficients()
         grad = tf.cast(grad, tf.float32) * scale
-        new_m = self.beta_1 * m + (1.0 - self.beta_1) * grad
-        new_v = self.beta_2 * v + (1.0 - self.beta_2) * tf.square(grad)
-        next_m = m.assign(new_m if finite is None else tf.where(finite, new_m, m))
-        next_v = v.assign(new_v if finite is None else tf.where(finite, new_v, v))
-        update = next_m / (tf.sqrt(next_v) + self.epsilon)
+        new_m = c["b1"] * m + c["one_minus_b1"] * grad
+        new_v = c["b2"] * v + c["one_minus_b2"] * tf.square(grad)
+        if finite is not None:
+            new_m = tf.where(finite, new_m, m)
+            new_v = tf.where(finite, new_v, v)
+        m.assign(new_m, read_value=False)
+        v.assign(new_v, read_value=False)
+        update = new_m / (tf.sqrt(new_v) + c["eps"])
         if decay:
-            update += self.weight_decay_rate * var
+            update += c["wd"] * var
         step = lr * update
-        return var.assign_sub(step if finite is None else tf.where(finite, step, tf.zeros_like(update)))
+        return var.assign_sub(step if finite is None else tf.where(finite, step, tf.zeros_like(update)), read_value=False)
