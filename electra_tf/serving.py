@@ -18,7 +18,7 @@ Signatures:
   models): strings ``text`` (and ``text_b``) -> ``logits``; a classifier with labels also gives
   ``probabilities`` (softmax), ``label`` and ``label_id``; regression ``value`` (logits times
   the task's regression scale); multi-label ``probabilities`` (sigmoid) and ``predicted``
-  (probability > 0.5, int32). ``[CLS] a [SEP] (b [SEP])`` truncated as training, padded to
+  (logit > 0, i.e. probability > 0.5, int32). ``[CLS] a [SEP] (b [SEP])`` truncated as training, padded to
   ``max_seq_length``.
 * ``serve_words`` (token classification): ``text``, one sentence per string, words separated by
   whitespace (Python's ``str.split()``) -> per word (padded to the longest sentence of the
@@ -104,7 +104,8 @@ def _classifier_outputs(logits, s) -> dict:
         out["value"] = logits[:, 0] * float(s.settings.get("regression_scale", 1.0))
     elif problem == "multi_label":
         probabilities = tf.sigmoid(tf.cast(logits, tf.float64))
-        out.update(probabilities=probabilities, predicted=tf.cast(probabilities > 0.5, tf.int32))
+        # a positive logit, as the run and predict.py decide (scorers.multi_label_decisions)
+        out.update(probabilities=probabilities, predicted=tf.cast(logits > 0, tf.int32))
     else:
         out["probabilities"] = tf.nn.softmax(tf.cast(logits, tf.float64), axis=-1)
         out["label_id"] = tf.argmax(logits, axis=-1, output_type=tf.int32)

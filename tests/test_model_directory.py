@@ -20,12 +20,15 @@ import run_finetuning
 from tests.conftest import ROOT, copy_tiny_model
 
 MODEL = "electra-tiny"
-TASKS = ["sst", "sts", "chunk", "tags", "squad"]
+TASKS = ["sst", "sts", "chunk", "tags", "squad", "topics"]
 HPARAMS = {"task_names": TASKS, "train_batch_size": 8, "eval_batch_size": 8, "max_seq_length": 40,
            "max_query_length": 12, "doc_stride": 16, "n_best_size": 5, "max_answer_length": 8, "num_train_epochs": 1,
            "learning_rate": 1e-3, "seed": 5, "log_every_steps": 1000, "write_test_outputs": True,
            "task_config": {"chunk": {"use_crf": True, "constrained_decoding": True, "crf_learning_rate": 0.05},
-                           "tags": {"type": "tagging", "scheme": "iob2"}}}
+                           "tags": {"type": "tagging", "scheme": "iob2"},
+                           "topics": {"type": "csv", "problem": "multi_label", "text_a": "text", "label": "labels",
+                                      "label_separator": "|", "labels": ["acting", "plot", "music"],
+                                      "files": {"train": "train.csv", "dev": "dev.csv", "test": "test.csv"}}}}
 WORDS = "the movie was good and the acting great but the story bad".split()
 
 
@@ -76,11 +79,18 @@ def _write_data(data_dir):
         folder.mkdir()
         for split, n in (("train", 24), ("dev", 8), ("test", 4)):
             (folder / f"{split}.txt").write_text(_conll(rng, n, tags))
+    topics = root / "topics"
+    topics.mkdir()
+    topic_texts = [" ".join(rng.choices(WORDS, k=6)) for _ in range(48)]
+    for split, chosen in (("train", topic_texts[:32]), ("dev", topic_texts[32:40])):
+        rows = [f"{t},{'|'.join(rng.sample(['acting', 'plot', 'music'], rng.randint(0, 2)))}\n" for t in chosen]
+        (topics / f"{split}.csv").write_text("text,labels\n" + "".join(rows))
+    (topics / "test.csv").write_text("text\n" + "".join(f"{t}\n" for t in topic_texts[40:]))
     squad = root / "squad"
     squad.mkdir()
     (squad / "train.json").write_text(json.dumps(_squad(rng, 12)))
     (squad / "dev.json").write_text(json.dumps(_squad(rng, 5)))
-    return sst_texts, pairs[30:]
+    return sst_texts, pairs[30:], topic_texts[40:]
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +125,7 @@ def test_each_task_of_a_multi_task_run_has_a_model_directory_with_metadata(multi
 
 
 def test_predict_with_default_flags_gives_the_runs_own_classification_and_regression_predictions(multi_task_run, tmp_path):
-    data_dir, model_root, trial, (sst_texts, sts_pairs) = multi_task_run
+    data_dir, model_root, trial, (sst_texts, sts_pairs, _) = multi_task_run
     (tmp_path / "sst.txt").write_text("\n".join(sst_texts) + "\n", encoding="utf-8")
     _predict(["--model", trial, "--task", "sst", "--input", str(tmp_path / "sst.txt"), "--output", str(tmp_path / "sst.jsonl")])
     ours = [json.loads(line) for line in (tmp_path / "sst.jsonl").read_text().splitlines()]
@@ -134,6 +144,25 @@ def test_predict_with_default_flags_gives_the_runs_own_classification_and_regres
     run = [float(row["prediction"]) for row in csv.DictReader(
         open(model_root / "test_predictions" / "sts_test_1_predictions.tsv"), delimiter="\t")]
     np.testing.assert_allclose(ours, run, atol=1e-4)  # the run's TSV keeps 4 decimals, in the data's 0-5 units
+
+
+def test_predict_with_default_flags_gives_the_runs_own_multi_label_predictions(multi_task_run, tmp_path):
+    _, model_root, trial, (_, _, topic_texts) = multi_task_run
+    (tmp_path / "topics.txt").write_text("\n".join(topic_texts) + "\n", encoding="utf-8")
+    _predict(["--model", trial, "--task", "topics", "--input", str(tmp_path / "topics.txt"),
+              "--output", str(tmp_path / "topics.jsonl")])
+    ours = [json.loads(line) for line in (tmp_path / "topics.jsonl").read_text().splitlines()]
+    run = [row["prediction"] for row in csv.DictReader(
+        open(model_root / "test_predictions" / "topics_test_1_predictions.tsv"), delimiter="\t")]
+    assert [",".join(r["labels"]) for r in ours] == run
+    pickled = pickle.loads((model_root / "test_predictions" / "topics_test_1_predictions.pkl").read_bytes())
+    for i, record in enumerate(ours):
+        probs = 1 / (1 + np.exp(-np.asarray(pickled[i], np.float64)))
+        np.testing.assert_allclose([record["scores"][label] for label in ("acting", "plot", "music")], probs, atol=1e-5)
+    # the decision is the sign of the logit everywhere (no float32/float64 sigmoid rounding at 0.5)
+    from electra_tf.finetuning.classification.scorers import multi_label_decisions
+
+    assert multi_label_decisions(np.array([1e-9, 0.0, -1e-9], np.float32)).tolist() == [True, False, False]
 
 
 @pytest.mark.parametrize("task", ["chunk", "tags"])

@@ -249,11 +249,12 @@ def test_classifier_outputs_for_regression_and_multi_label(problem):
 
     labels = None if problem == "regression" else ["a", "b", "c"]
     meta = _metadata("classification", "sequence-classification", 16, labels, problem=problem, regression_scale=5.0)
-    logits = np.array([[0.3, -2.0, 1.5], [-0.1, 0.2, 4.0]], "float32")[:, :1 if problem == "regression" else 3]
+    # 1e-9 and 0: sigmoid rounds both to 0.5 in float32; the decision is the logit's sign, as in the run
+    logits = np.array([[0.3, -2.0, 1.5], [-0.1, 1e-9, 0.0]], "float32")[:, :1 if problem == "regression" else 3]
     out = _classifier_outputs(tf.constant(logits), _settings(meta, None, None))
     if problem == "regression":
         np.testing.assert_allclose(out["value"].numpy(), logits[:, 0] * 5.0, rtol=1e-6)
     else:
         probabilities = 1 / (1 + np.exp(-logits.astype(np.float64)))
         np.testing.assert_allclose(out["probabilities"].numpy(), probabilities, atol=1e-7)
-        assert out["predicted"].numpy().tolist() == (probabilities > 0.5).astype(int).tolist()
+        assert out["predicted"].numpy().tolist() == [[1, 0, 1], [0, 1, 0]]

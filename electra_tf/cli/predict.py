@@ -140,6 +140,7 @@ def predict_classification(backend, meta, preprocessor, args):
     import numpy as np
 
     from electra_tf.errors import DataError
+    from electra_tf.finetuning.classification.scorers import multi_label_decisions
     from electra_tf.finetuning.task import Example
     from electra_tf.io_utils import atomic_write_text
 
@@ -168,7 +169,7 @@ def predict_classification(backend, meta, preprocessor, args):
                 record["prediction"] = float(row[0]) * scale
             elif problem == "multi_label":
                 probs = 1.0 / (1.0 + np.exp(-row.astype(np.float64)))
-                record.update(labels=[labels[i] for i, p in enumerate(probs) if p > 0.5],
+                record.update(labels=[labels[i] for i, chosen in enumerate(multi_label_decisions(row)) if chosen],
                               scores={labels[i]: float(p) for i, p in enumerate(probs)})
             else:
                 probs = _softmax(row.astype(np.float64))

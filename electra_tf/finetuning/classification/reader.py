@@ -117,7 +117,8 @@ class DelimitedReader:
         rows = debug_subset(rows, self.debug)  # the original's debug mode reads the first 100 lines
         a = self._resolve(cols.text_a, header, path)
         b = self._resolve(cols.text_b, header, path)
-        lab = self._resolve(cols.label, header, path)
+        # test files carry no labels (the original's convention): their label column is not needed
+        lab = None if dummy_labels else self._resolve(cols.label, header, path)
         filt_col, filt_value = spec.row_filters.get(split, (None, None))
         filt = self._resolve(filt_col, header, path)
         needed = max(abs(i) + (0 if i >= 0 else -1) for i in [a, b, lab, filt] if i is not None) + 1

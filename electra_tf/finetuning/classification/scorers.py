@@ -10,6 +10,14 @@ from electra_tf.errors import ConfigError
 from electra_tf.finetuning.scoring import ExampleScorer
 
 
+def multi_label_decisions(logits) -> np.ndarray:
+    """Which labels a multi-label classifier predicts: those with a positive logit, i.e.
+    sigmoid > 0.5 without the rounding of a float32 or float64 sigmoid. The run's scorer and
+    prediction files, predict.py (every backend) and the serving signature all decide with this
+    rule, so they agree even for logits within a rounding error of 0."""
+    return np.asarray(logits) > 0
+
+
 def _f1s(preds: np.ndarray, golds: np.ndarray, n_labels: int) -> Dict[str, float]:
     """Per-class F1 (single-label), macro and micro averages over the label set."""
     from sklearn.metrics import f1_score

@@ -13,7 +13,12 @@ from keras import ops
 from electra_tf.errors import ConfigError, check_known_keys
 from electra_tf.finetuning.classification.preprocessor import SentencePreprocessor
 from electra_tf.finetuning.classification.reader import DelimitedReader, TfdsReader
-from electra_tf.finetuning.classification.scorers import ClassificationScorer, MultiLabelScorer, RegressionScorer
+from electra_tf.finetuning.classification.scorers import (
+    ClassificationScorer,
+    MultiLabelScorer,
+    RegressionScorer,
+    multi_label_decisions,
+)
 from electra_tf.finetuning.classification.spec import Columns, SentenceTaskSpec
 from electra_tf.finetuning.options import TaskOptions
 from electra_tf.finetuning.task import Example, ExportInfo, Task, head_layer_name
@@ -119,7 +124,7 @@ class SentenceTask(Task):
         if self.is_regression:
             scorer.update(float(outputs["predictions"]), float(features[f"{n}_targets"]), loss, eid)
         elif self.spec.multi_label:
-            scorer.update((outputs["probabilities"] > 0.5).astype(int), features[f"{n}_label_ids"].astype(int), loss, eid)
+            scorer.update(multi_label_decisions(outputs["logits"]).astype(int), features[f"{n}_label_ids"].astype(int), loss, eid)
         else:
             scorer.update(int(outputs["predictions"]), int(features[f"{n}_label_ids"]), loss, eid)
 
@@ -133,7 +138,7 @@ class SentenceTask(Task):
         if self.is_regression:
             return f"{float(outputs['predictions']) * self.spec.regression_scale:.4f}"
         if self.spec.multi_label:
-            return ",".join(l for l, p in zip(self.label_list, outputs["probabilities"]) if p > 0.5)
+            return ",".join(l for l, chosen in zip(self.label_list, multi_label_decisions(outputs["logits"])) if chosen)
         return self.label_list[int(outputs["predictions"])]
 
 
