@@ -128,8 +128,9 @@ def pretrain(data_dir: str, steps: int, hidden: int, lr: float) -> dict:
     return metrics
 
 
-def finetune(data_dir: str, task: str, hidden: int, pretrained: bool, epochs: int, lr: float) -> dict:
-    """Fine-tune ``task`` once; returns the dev metrics of run_finetuning's results file."""
+def finetune(data_dir: str, task: str, hidden: int, pretrained: bool, epochs: int, lr: float, trials: int = 1) -> dict:
+    """Fine-tune ``task`` (``trials`` times, seeds 1, 2, ...); returns the mean dev metrics of
+    run_finetuning's results file."""
     import run_finetuning
 
     if task == "replaced":
@@ -139,7 +140,8 @@ def finetune(data_dir: str, task: str, hidden: int, pretrained: bool, epochs: in
         config = {"type": "tsv", "files": {"train": "train.tsv", "dev": "dev.tsv"}, "text_a": "sentence",
                   "label": "label"}
     hparams = dict(model_hparams(hidden), task_names=[task], task_config={task: config}, train_batch_size=16,
-                   learning_rate=lr, num_train_epochs=epochs, seed=1, progress=False, overwrite_model_dir=True,
+                   learning_rate=lr, num_train_epochs=epochs, seed=1, num_trials=trials, progress=False,
+                   overwrite_model_dir=True,
                    results_txt=os.path.join(data_dir, f"{task}_{'pre' if pretrained else 'random'}.txt"),
                    results_pkl=os.path.join(data_dir, f"{task}_{'pre' if pretrained else 'random'}.pkl"))
     if not pretrained:
@@ -147,7 +149,8 @@ def finetune(data_dir: str, task: str, hidden: int, pretrained: bool, epochs: in
     assert run_finetuning.main(["--data-dir", data_dir, "--model-name", "pretrained",
                                 "--hparams", json.dumps(hparams)]) == 0
     with open(hparams["results_txt"].replace(".txt", ".json"), encoding="utf-8") as f:
-        return json.load(f)["trials"][0]["results"][task]
+        summary = json.load(f)["summary"][task]
+    return {metric: values["mean"] for metric, values in summary.items()}
 
 
 def main(argv=None) -> int:
@@ -158,6 +161,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs")
     parser.add_argument("--finetuning-lr", type=float, default=1e-3)
     parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--trials", type=int, default=1, help="fine-tuning trials per task (mean reported)")
     parser.add_argument("--work-dir", default=None, help="kept between calls: pre-training is reused")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -167,13 +171,13 @@ def main(argv=None) -> int:
     metrics = pretrain(data_dir, args.steps, args.hidden_size, args.pretraining_lr)
     rows = []
     for task in args.tasks.split(","):
-        scores = [finetune(data_dir, task, args.hidden_size, pretrained, args.epochs, args.finetuning_lr)
+        scores = [finetune(data_dir, task, args.hidden_size, pretrained, args.epochs, args.finetuning_lr, args.trials)
                   for pretrained in (True, False)]
         key = "f1" if task == "replaced" else "accuracy"
         rows.append((task, key, scores[0].get(key), scores[1].get(key)))
     print(f"\npre-training: {args.steps} steps, hidden {args.hidden_size}, {metrics['pretraining_seconds']} s; "
           f"masked_lm_accuracy {metrics['masked_lm_accuracy']:.3f}, disc_auc {metrics['disc_auc']:.3f}")
-    print(f"fine-tuning: {args.epochs} epochs, lr {args.finetuning_lr}, seed 1 (dev scores)\n")
+    print(f"fine-tuning: {args.epochs} epochs, lr {args.finetuning_lr}, mean dev score of {args.trials} trial(s)\n")
     print("| task | metric | from pre-trained | from random init |\n|---|---|---:|---:|")
     for task, key, pre, rand in rows:
         print(f"| {task} | {key} | {pre:.2f} | {rand:.2f} |")
