@@ -118,13 +118,14 @@ def pretrain(data_dir: str, steps: int, hidden: int, lr: float) -> dict:
                    num_warmup_steps=min(100, steps // 10), num_train_steps=steps, num_eval_steps=10, seed=5,
                    progress=False, log_every_steps=max(1, steps // 10))
     args = ["--data-dir", data_dir, "--model-name", "pretrained"]
+    reused = os.path.exists(os.path.join(data_dir, "models", "pretrained", f"model.ckpt-{steps}.index"))
     start = time.perf_counter()
     assert run_pretraining.main(args + ["--hparams", json.dumps(hparams)]) == 0
     seconds = time.perf_counter() - start
     assert run_pretraining.main(args + ["--hparams", json.dumps(dict(hparams, do_train=False, do_eval=True))]) == 0
     with open(os.path.join(data_dir, "models", "pretrained", "results", "unsup_results.txt"), encoding="utf-8") as f:
         metrics = {k: float(v) for k, v in (line.split(": ") for line in f.read().splitlines())}
-    metrics["pretraining_seconds"] = round(seconds, 1)
+    metrics["pretraining_seconds"] = "reused" if reused else f"{seconds:.1f} s"
     return metrics
 
 
@@ -175,7 +176,7 @@ def main(argv=None) -> int:
                   for pretrained in (True, False)]
         key = "f1" if task == "replaced" else "accuracy"
         rows.append((task, key, scores[0].get(key), scores[1].get(key)))
-    print(f"\npre-training: {args.steps} steps, hidden {args.hidden_size}, {metrics['pretraining_seconds']} s; "
+    print(f"\npre-training: {args.steps} steps, hidden {args.hidden_size}, {metrics['pretraining_seconds']}; "
           f"masked_lm_accuracy {metrics['masked_lm_accuracy']:.3f}, disc_auc {metrics['disc_auc']:.3f}")
     print(f"fine-tuning: {args.epochs} epochs, lr {args.finetuning_lr}, mean dev score of {args.trials} trial(s)\n")
     print("| task | metric | from pre-trained | from random init |\n|---|---|---:|---:|")
