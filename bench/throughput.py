@@ -237,7 +237,8 @@ def ceilings(quick_dtypes=("fp32", "bf16")) -> dict:
             result, error = subprocess_result(["--one", "ceiling", "--framework", framework, "--dtype", dtype])
             if result:
                 found[(framework, dtype)] = result["gflops"]
-                cells.append(f"{result['gflops']:.0f}")
+                gflops = result["gflops"]
+                cells.append(f"{gflops:.0f}" if gflops >= 10 else f"{gflops:.2g}")  # emulated bf16 can be < 1
             else:
                 cells.append(f"failed ({error})")
         print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
