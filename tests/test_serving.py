@@ -249,7 +249,7 @@ def test_classifier_outputs_for_regression_and_multi_label(problem):
 
     labels = None if problem == "regression" else ["a", "b", "c"]
     meta = _metadata("classification", "sequence-classification", 16, labels, problem=problem, regression_scale=5.0)
-    # 1e-9 and 0: sigmoid rounds both to 0.5 in float32; the decision is the logit's sign, as in the run
+    # 1e-9 and 0: within a rounding error of sigmoid = 0.5; the decision is the logit's sign, as in the run
     logits = np.array([[0.3, -2.0, 1.5], [-0.1, 1e-9, 0.0]], "float32")[:, :1 if problem == "regression" else 3]
     out = _classifier_outputs(tf.constant(logits), _settings(meta, None, None))
     if problem == "regression":

@@ -210,12 +210,13 @@ class AdamWeightDecay(tf.Module):
                   "one_minus_b2": 1.0 - self.beta_2, "eps": self.epsilon, "wd": self.weight_decay_rate}
         return {k: tf.constant(v, tf.float32) for k, v in values.items()}
 
-    def _update_one(self, var, grad, m, v, scale, lr, finite, decay, coefficients=None):
+    def _update_one(self, var, grad, m, v, scale, lr, finite, decay, coefficients):
         """One variable's update; ``finite`` None (no loss scaling) applies it unconditionally.
 
         The arithmetic is the original's, operation for operation; the new moments are used as
-        computed rather than read back from their variables (the same values, fewer nodes)."""
-        c = coefficients if coefficients is not None else self._coefficients()
+        computed rather than read back from their variables (the same values, fewer nodes).
+        ``coefficients``: ``_coefficients()``, made once per step by ``_apply``."""
+        c = coefficients
         grad = tf.cast(grad, tf.float32) * scale
         new_m = c["b1"] * m + c["one_minus_b1"] * grad
         new_v = c["b2"] * v + c["one_minus_b2"] * tf.square(grad)
