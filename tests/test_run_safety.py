@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from electra_tf.training.engine import FINISHED_FILE
 from tests.conftest import ROOT, copy_tiny_model
 
 MODEL = "electra-tiny"
@@ -127,13 +128,15 @@ def _interrupt_at_random_step(data_dir, sig, **hparams):
     for line in proc.stderr:
         lines.append(line)
         if f"step {step}/10 " in line:
-            if sig == signal.SIGKILL:
-                # wait for the time-based checkpoint of this step to be complete on disk
-                deadline = time.time() + 60
-                while not os.path.exists(trial_dir(data_dir) / "checkpoint") and time.time() < deadline:
-                    time.sleep(0.05)
-                time.sleep(0.5)
+            # Hold the run where it is (it may be saving step `step`): on a fast machine the few
+            # remaining steps of this tiny run take less time than a signal takes to arrive, and a
+            # finished run has nothing to resume. The previous step's checkpoint is on disk: saves are
+            # synchronous and come before the next step.
+            proc.send_signal(signal.SIGSTOP)
+            assert os.path.exists(trial_dir(data_dir) / "checkpoint") or sig != signal.SIGKILL
+            assert not os.path.exists(trial_dir(data_dir) / FINISHED_FILE)
             proc.send_signal(sig)
+            proc.send_signal(signal.SIGCONT)
             break
     out, err = proc.communicate(timeout=300)
     return proc.returncode, "".join(lines) + err, step
