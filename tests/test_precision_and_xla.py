@@ -58,3 +58,44 @@ def test_xla_forward_equals_eager(cls, changes, key):
 
     compiled = np.asarray(forward(tf.constant(ids), tf.constant(mask), tf.constant(types)))
     np.testing.assert_allclose(compiled, eager, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(3, 7, 16), (5, 16)])
+def test_token_flattening_dense_equals_keras_dense(shape):
+    """Our Dense (flattened to [tokens, features] so that MatMul, BiasAdd and the activation can
+    fuse) is keras' Dense: same weights and names, equal outputs eagerly, within rounding in a graph
+    (where Grappler may fuse them)."""
+    from electra_tf.modeling.encoder import Dense, get_activation
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape).astype("float32")
+    ours = Dense(32, activation=get_activation("gelu"), name="dense")
+    reference = keras.layers.Dense(32, activation=get_activation("gelu"), name="dense")
+    ours.build(shape)
+    reference.build(shape)
+    assert [w.path for w in ours.weights] == [w.path for w in reference.weights]
+    for a, b in zip(reference.weights, ours.weights):
+        a.assign(rng.normal(size=a.shape).astype("float32"))
+        b.assign(a.numpy())
+    np.testing.assert_array_equal(ours(x).numpy(), reference(x).numpy())
+    graph = tf.function(lambda t: ours(t))(x).numpy()
+    np.testing.assert_allclose(graph, reference(x).numpy(), rtol=1e-6, atol=1e-6)
+    assert ours(x).shape == shape[:-1] + (32,)
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_new"])
+def test_gelu_of_low_precision_inputs_is_computed_in_float32(name):
+    """Under mixed_bfloat16 the GELU is evaluated in float32 (TensorFlow's bfloat16 Erfc is a
+    scalar loop on CPUs) and returned in bfloat16: exactly the float32 GELU rounded to bfloat16,
+    and float32 inputs get Keras' GELU unchanged."""
+    from electra_tf.modeling.encoder import get_activation
+
+    gelu = get_activation(name)
+    x = tf.constant(np.linspace(-6, 6, 1001), tf.float32)
+    approximate = name != "gelu"
+    np.testing.assert_array_equal(gelu(x).numpy(), keras.activations.gelu(x, approximate=approximate).numpy())
+    low = tf.cast(x, tf.bfloat16)
+    out = gelu(low)
+    assert out.dtype == tf.bfloat16
+    expected = tf.cast(keras.activations.gelu(tf.cast(low, tf.float32), approximate=approximate), tf.bfloat16)
+    np.testing.assert_array_equal(out.numpy().astype("float32"), expected.numpy().astype("float32"))

@@ -24,15 +24,55 @@ from electra_tf.modeling.naming import WeightRef, dense_weights, embedding_weigh
 MASK_ADDER = -10000.0
 
 
+def _gelu(approximate: bool):
+    """GELU computed in float32 whatever the input's dtype, returned in the input's dtype.
+
+    Under mixed_bfloat16 TensorFlow's bfloat16 ``Erfc`` on a CPU is a scalar loop: it took a fifth of
+    ELECTRA-small's evaluation step on an AVX512-BF16 EPYC (114 of 556 ms per batch of 32), against
+    15 ms in float32. Float32 inputs take Keras' GELU unchanged (the graph oneDNN fuses)."""
+
+    def gelu(x):
+        if keras.backend.standardize_dtype(x.dtype) == "float32":
+            return keras.activations.gelu(x, approximate=approximate)
+        return ops.cast(keras.activations.gelu(ops.cast(x, "float32"), approximate=approximate), x.dtype)
+
+    return gelu
+
+
 def get_activation(name: str):
     """Activation by HF name; "gelu" is the exact erf form the original uses."""
     if name == "gelu":
-        return lambda x: keras.activations.gelu(x, approximate=False)
+        return _gelu(approximate=False)
     if name in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):
-        return lambda x: keras.activations.gelu(x, approximate=True)
+        return _gelu(approximate=True)
     if name in ("silu", "swish"):
         return keras.activations.silu
     return keras.activations.get(name)
+
+
+class Dense(keras.layers.Dense):
+    """``keras.layers.Dense`` (same weights, names and arguments) computed on [tokens, features].
+
+    Keras multiplies a [B, L, H] input by the kernel through reshapes that sit between the MatMul
+    and the bias addition, which keeps Grappler and oneDNN from fusing MatMul, BiasAdd and the
+    activation into one kernel. Here the input is flattened first, the three ops are adjacent, and
+    the result is reshaped back (with the float32 GELU below, evaluation under mixed_bfloat16 about
+    14% faster on a 2-core AVX512-BF16 EPYC). Eagerly the outputs equal Keras' bit for bit; in a
+    graph a fused kernel may round differently."""
+
+    def call(self, inputs, training=None):
+        """[..., in] -> [..., units]: x @ kernel + bias, then the activation."""
+        import tensorflow as tf
+
+        flat = inputs if len(inputs.shape) == 2 else tf.reshape(inputs, (-1, inputs.shape[-1]))
+        x = tf.matmul(flat, self.kernel)  # [tokens, units]
+        if self.bias is not None:
+            x = tf.nn.bias_add(x, self.bias)
+        if self.activation is not None:
+            x = self.activation(x)
+        if len(inputs.shape) == 2:
+            return x
+        return tf.reshape(x, tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0))
 
 
 def truncated_normal(config: ElectraConfig):
@@ -106,9 +146,9 @@ class ElectraSelfAttention(keras.layers.Layer):
         self.head_size = config.head_size
         init = truncated_normal(config)
         H = config.hidden_size
-        self.query = keras.layers.Dense(H, kernel_initializer=init, name="query")
-        self.key = keras.layers.Dense(H, kernel_initializer=init, name="key")
-        self.value = keras.layers.Dense(H, kernel_initializer=init, name="value")
+        self.query = Dense(H, kernel_initializer=init, name="query")
+        self.key = Dense(H, kernel_initializer=init, name="key")
+        self.value = Dense(H, kernel_initializer=init, name="value")
         self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
         self._scale = math.sqrt(self.head_size)
         self._scale_queries = math.frexp(self._scale)[0] == 0.5  # a power of two (head size 4, 16, 64, 256)
@@ -161,7 +201,7 @@ class ElectraResidualOutput(keras.layers.Layer):
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(**kwargs)
         self.config = config
-        self.dense = keras.layers.Dense(config.hidden_size, kernel_initializer=truncated_normal(config), name="dense")
+        self.dense = Dense(config.hidden_size, kernel_initializer=truncated_normal(config), name="dense")
         self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
         self.LayerNorm = layer_norm(config, "LayerNorm")
 
@@ -214,10 +254,9 @@ class ElectraLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.config = config
         self.attention = ElectraAttention(config, name="attention")
-        self.intermediate = keras.layers.Dense(
-            config.intermediate_size, kernel_initializer=truncated_normal(config), name="intermediate"
-        )
-        self.activation = get_activation(config.hidden_act)
+        # The activation inside the dense layer: MatMul, BiasAdd and GELU adjacent, fusable.
+        self.intermediate = Dense(config.intermediate_size, activation=get_activation(config.hidden_act),
+                                  kernel_initializer=truncated_normal(config), name="intermediate")
         self.ffn_output = ElectraResidualOutput(config, name="output")
 
     def build(self, input_shape):
@@ -230,7 +269,7 @@ class ElectraLayer(keras.layers.Layer):
     def call(self, hidden_states, bias, training=False):
         """One transformer layer (attention, then the feed-forward block): (output, attention probabilities)."""
         attn_out, probs = self.attention(hidden_states, bias, training=training)
-        inter = self.activation(self.intermediate(attn_out))
+        inter = self.intermediate(attn_out)  # dense + hidden_act: [B, L, intermediate_size]
         return self.ffn_output(inter, attn_out, training=training), probs
 
     def hf_weights(self, prefix):
@@ -259,7 +298,7 @@ class ElectraMainLayer(keras.layers.Layer):
         self._shares_embeddings = embeddings is not None
         if config.has_embeddings_project:
             # The original's tf.layers.dense default initializer: glorot uniform.
-            self.embeddings_project = keras.layers.Dense(
+            self.embeddings_project = Dense(
                 config.hidden_size, kernel_initializer="glorot_uniform", name="embeddings_project"
             )
         else:

@@ -18,7 +18,7 @@ from keras import ops
 
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import check_known_keys
-from electra_tf.modeling.encoder import get_activation, layer_norm, truncated_normal
+from electra_tf.modeling.encoder import Dense, get_activation, layer_norm, truncated_normal
 from electra_tf.modeling.losses import sigmoid_cross_entropy, span_cross_entropy
 from electra_tf.modeling.naming import dense_weights, layer_norm_weights
 
@@ -30,7 +30,7 @@ ANSWER_MASK_ADDER = 1000.0
 
 def _logits_dense(units, init, name, activation=None):
     # Logits and the layers feeding softmaxes stay float32 under mixed precision.
-    return keras.layers.Dense(units, activation=activation, kernel_initializer=init, dtype="float32", name=name)
+    return Dense(units, activation=activation, kernel_initializer=init, dtype="float32", name=name)
 
 
 def hf_dropout_rate(config: ElectraConfig) -> float:
@@ -45,10 +45,10 @@ class HFClassificationHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.config = config
         init = truncated_normal(config)
-        self.dense = keras.layers.Dense(config.hidden_size, kernel_initializer=init, name="dense")
+        # HF: "Electra authors used gelu here"
+        self.dense = Dense(config.hidden_size, activation=get_activation("gelu"), kernel_initializer=init, name="dense")
         self.out_proj = _logits_dense(config.num_labels, init, "out_proj")
         self.dropout = keras.layers.Dropout(hf_dropout_rate(config))
-        self.activation = get_activation("gelu")  # HF: "Electra authors used gelu here"
 
     def build(self, input_shape):
         H = self.config.hidden_size
@@ -58,7 +58,7 @@ class HFClassificationHead(keras.layers.Layer):
 
     def call(self, sequence_output, training=False):
         x = self.dropout(sequence_output[:, 0], training=training)
-        x = self.activation(self.dense(x))
+        x = self.dense(x)  # dense, then gelu
         x = self.dropout(x, training=training)
         return self.out_proj(x)
 
@@ -310,8 +310,8 @@ class DiscriminatorPredictions(keras.layers.Layer):
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(**kwargs)
         self.config = config
-        self.dense = keras.layers.Dense(config.hidden_size, kernel_initializer=truncated_normal(config), name="dense")
-        self.activation = get_activation(config.hidden_act)
+        self.dense = Dense(config.hidden_size, activation=get_activation(config.hidden_act),
+                           kernel_initializer=truncated_normal(config), name="dense")
         self.dense_prediction = _logits_dense(1, ORIGINAL_INIT, "dense_prediction")
 
     def build(self, input_shape):
@@ -320,7 +320,7 @@ class DiscriminatorPredictions(keras.layers.Layer):
         self.built = True
 
     def call(self, sequence_output):
-        return ops.squeeze(self.dense_prediction(self.activation(self.dense(sequence_output))), -1)
+        return ops.squeeze(self.dense_prediction(self.dense(sequence_output)), -1)  # dense includes hidden_act
 
     def hf_weights(self, prefix="discriminator_predictions"):
         yield from dense_weights(f"{prefix}.dense", self.dense)
@@ -333,9 +333,9 @@ class GeneratorPredictions(keras.layers.Layer):
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(**kwargs)
         self.config = config
-        self.dense = keras.layers.Dense(config.embedding_size, kernel_initializer=truncated_normal(config), name="dense")
+        self.dense = Dense(config.embedding_size, activation=get_activation("gelu"), kernel_initializer=truncated_normal(config),
+                           name="dense")
         self.LayerNorm = layer_norm(config, "LayerNorm")
-        self.activation = get_activation("gelu")
 
     def build(self, input_shape):
         self.dense.build((None, None, self.config.hidden_size))
@@ -346,7 +346,7 @@ class GeneratorPredictions(keras.layers.Layer):
         self.built = True
 
     def call(self, sequence_output, embedding_table):
-        h = self.LayerNorm(self.activation(self.dense(sequence_output)))  # [B, L, E]
+        h = self.LayerNorm(self.dense(sequence_output))  # dense, gelu, LayerNorm: [B, L, E]
         return ops.matmul(h, ops.transpose(ops.cast(embedding_table, "float32"))) + self.output_bias
 
     def hf_weights(self, prefix="generator_predictions"):
