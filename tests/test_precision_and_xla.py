@@ -86,8 +86,8 @@ def test_token_flattening_dense_equals_keras_dense(shape):
 @pytest.mark.parametrize("name", ["gelu", "gelu_new"])
 def test_gelu_of_low_precision_inputs_is_computed_in_float32(name):
     """Under mixed_bfloat16 the GELU is evaluated in float32 (TensorFlow's bfloat16 Erfc is a
-    scalar loop on CPUs) and returned in bfloat16: exactly the float32 GELU rounded to bfloat16,
-    and float32 inputs get Keras' GELU unchanged."""
+    scalar loop on CPUs) and returned in bfloat16: exactly the float32 GELU rounded to bfloat16;
+    float32 and float16 inputs get Keras' GELU unchanged."""
     from electra_tf.modeling.encoder import get_activation
 
     gelu = get_activation(name)
@@ -99,3 +99,5 @@ def test_gelu_of_low_precision_inputs_is_computed_in_float32(name):
     assert out.dtype == tf.bfloat16
     expected = tf.cast(keras.activations.gelu(tf.cast(low, tf.float32), approximate=approximate), tf.bfloat16)
     np.testing.assert_array_equal(out.numpy().astype("float32"), expected.numpy().astype("float32"))
+    half = tf.cast(x, tf.float16)  # float16 keeps Keras' GELU (its loss-scaled training was tuned on it)
+    np.testing.assert_array_equal(gelu(half).numpy(), keras.activations.gelu(half, approximate=approximate).numpy())
