@@ -55,13 +55,29 @@ def start_tensorflow(verbose: bool = False) -> None:
     _started = True
 
 
+#: Imported by keras' scikit-learn wrapper (keras.wrappers) when TensorFlow imports keras, and
+#: never used by electra-tf: scikit-learn brings scipy.stats, about 0.5 s of every start-up.
+_NOT_AT_IMPORT = ("sklearn",)
+
+
 def _import_and_initialise() -> None:
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # import-time deprecation notices of TF's dependencies
-        import tensorflow as tf
-        import keras  # noqa: F401
+    # The modules of _NOT_AT_IMPORT are hidden while TensorFlow and keras import (keras then
+    # defines its scikit-learn wrapper without them) and importable again afterwards (seqeval
+    # imports scikit-learn when an NER run scores).
+    hidden = [name for name in _NOT_AT_IMPORT if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # an ImportError for `import sklearn`
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # import-time deprecation notices of TF's dependencies
+            import tensorflow as tf
+            import keras  # noqa: F401
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
 
     tf.get_logger().setLevel("ERROR")
     try:

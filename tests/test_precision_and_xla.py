@@ -101,3 +101,54 @@ def test_gelu_of_low_precision_inputs_is_computed_in_float32(name):
     np.testing.assert_array_equal(out.numpy().astype("float32"), expected.numpy().astype("float32"))
     half = tf.cast(x, tf.float16)  # float16 keeps Keras' GELU (its loss-scaled training was tuned on it)
     np.testing.assert_array_equal(gelu(half).numpy(), keras.activations.gelu(half, approximate=approximate).numpy())
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_graph_optimizer_options_leave_training_steps_bit_identical(policy):
+    """The Grappler passes the trainer turns off (for a faster first step) change no number:
+    three training steps of a tiny classifier with them on and off give identical losses,
+    gradient norms and weights. (Turning constant folding off would fail this: it rewrites
+    divisions by constants into multiplications by reciprocals.)"""
+    from electra_tf.training.checkpointing import rng_state_variables
+    from electra_tf.training.loop import Trainer
+    from electra_tf.training.optimization import AdamWeightDecay
+    from electra_tf.training.runtime import GRAPH_OPTIMIZER_OPTIONS
+
+    keras.mixed_precision.set_global_policy(policy)
+    strategy = tf.distribute.get_strategy()
+    model = et.TFElectraForSequenceClassification(tiny_config(num_labels=3)).build_with_dummy_inputs()
+    refs = model.hf_weights()
+    initial = [r.variable.numpy() for r in refs]
+    rng_states = rng_state_variables(model)
+    initial_rng = [v.numpy() for v in rng_states]
+    assert rng_states  # the dropout draws are reset below
+    ids, mask, types = tiny_inputs(batch=4, seq_len=12)
+    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "labels": np.array([0, 1, 2, 1], "int32")}
+
+    def per_example_loss(outputs, features):
+        return keras.losses.sparse_categorical_crossentropy(features["labels"], outputs["logits"], from_logits=True)
+
+    def run(options):
+        for variable, value in zip([r.variable for r in refs] + rng_states, initial + initial_rng):
+            variable.assign(value)  # the same weights and the same dropout draws in both runs
+        optimizer = AdamWeightDecay([r.variable for r in refs], [r.name for r in refs], base_lr=1e-3, num_train_steps=10,
+                                    warmup_proportion=0.0)
+        trainer = Trainer(strategy, lambda f, training: model(
+            f["input_ids"], attention_mask=f["attention_mask"], token_type_ids=f["token_type_ids"], training=training),
+            optimizer, [r.variable for r in refs], per_example_loss=per_example_loss)
+        tf.config.optimizer.set_experimental_options(options)  # after the Trainer applied its own
+        iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+        results = [tuple(float(x) for x in trainer.train_step(iterator)) for _ in range(3)]
+        return results, [r.variable.numpy() for r in refs]
+
+    try:
+        default_results, default_weights = run({name: True for name in GRAPH_OPTIMIZER_OPTIONS})
+        reduced_results, reduced_weights = run(GRAPH_OPTIMIZER_OPTIONS)
+    finally:
+        tf.config.optimizer.set_experimental_options(GRAPH_OPTIMIZER_OPTIONS)
+    assert tf.config.optimizer.get_experimental_options()["dependency_optimization"] is False
+    assert reduced_results == default_results
+    assert len(default_weights) == len(refs)
+    for a, b in zip(default_weights, reduced_weights):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(initial, reduced_weights))  # the steps did train

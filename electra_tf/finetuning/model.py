@@ -16,6 +16,7 @@ from keras import ops
 from electra_tf.config import ElectraConfig
 from electra_tf.finetuning.task import head_weight_prefix
 from electra_tf.modeling.encoder import ElectraMainLayer
+from electra_tf.modeling.models import build_sublayers
 from electra_tf.modeling.naming import WeightRef
 
 
@@ -32,6 +33,10 @@ class FinetuningModel(keras.Model):
         self.tasks = list(tasks)
         self.electra = ElectraMainLayer(model_config, name="electra")
         self.task_heads = [task.build_head(model_config) for task in self.tasks]
+
+    def build(self, input_shape=None):
+        """The encoder's and every head's weights, from the configuration (see build_sublayers)."""
+        build_sublayers(self, self.config.hidden_size)
 
     def call(self, features, training=False):
         """Encode the batch once and run every task's head on it: {task name: that head's outputs}."""
@@ -57,13 +62,9 @@ class FinetuningModel(keras.Model):
         raise KeyError(f"no task {task_name!r} in this model")
 
     def build_for(self, max_seq_length: int) -> "FinetuningModel":
-        """Create every weight by running one all-zeros batch of ``max_seq_length``; returns the model."""
-        batch = {"input_ids": np.zeros((1, max_seq_length), "int32"), "input_mask": np.ones((1, max_seq_length), "int32"),
-                 "segment_ids": np.zeros((1, max_seq_length), "int32"), "task_id": np.zeros((1,), "int32")}
-        for task in self.tasks:
-            for name, (shape, dtype) in task.feature_spec().items():
-                batch[name] = np.zeros((1,) + tuple(shape), "float32" if dtype == "float32" else "int32")
-        self(batch, training=False)
+        """Create every weight (from the configuration: no batch needs to run, see build());
+        returns the model. ``max_seq_length`` is accepted for the runners' uniform call."""
+        self.build(None)
         return self
 
     def hf_weights(self) -> List[WeightRef]:

@@ -72,7 +72,12 @@ class Dense(keras.layers.Dense):
             x = tf.nn.bias_add(x, self.bias)
         if self.activation is not None:
             x = self.activation(x)
-        return x if flat else tf.reshape(x, tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0))
+        if flat:
+            return x
+        leading = inputs.shape[:-1]
+        if leading.is_fully_defined():  # static shapes (training batches): one op, not eight, to trace
+            return tf.reshape(x, leading.as_list() + [self.units])
+        return tf.reshape(x, tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0))
 
 
 def truncated_normal(config: ElectraConfig):

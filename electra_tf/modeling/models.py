@@ -90,6 +90,19 @@ def _serializable(cls):
     return keras.saving.register_keras_serializable(package="electra_tf")(cls)
 
 
+def build_sublayers(model: keras.Layer, hidden_size: int) -> None:
+    """Create the weights of ``model``'s direct sublayers from their configurations (each one's
+    ``build`` needs no input shape beyond the hidden size) and mark ``model`` built.
+
+    Without an explicit ``build``, Keras builds a subclassed model by tracing ``call`` on
+    symbolic inputs first, then runs the real call: for ELECTRA-small that trace costs about a
+    second of every run's start-up for nothing (the weights are the same)."""
+    for layer in model._flatten_layers(include_self=False, recursive=False):
+        if not layer.built:
+            layer.build((None, None, hidden_size))
+    model.built = True
+
+
 class ElectraPreTrainedModel(keras.Model):
     """Base of every electra-tf model: the encoder under ``self.electra`` plus a head.
 
@@ -112,6 +125,10 @@ class ElectraPreTrainedModel(keras.Model):
             raise ConfigError(f"{type(self).__name__} needs an ElectraConfig, got {type(config).__name__}.")
         self.config = config
         self.electra = ElectraMainLayer(config, name="electra")
+
+    def build(self, input_shape=None):
+        """Every weight, from the configuration (see build_sublayers)."""
+        build_sublayers(self, self.config.hidden_size)
 
     # ------------------------------------------------------------------ calling
     def call(

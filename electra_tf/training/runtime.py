@@ -24,6 +24,27 @@ TPU_HPARAMS = {
 }
 
 
+#: Grappler passes turned off for the training and evaluation steps. On ELECTRA-small's training
+#: step (about 10,700 graph nodes) they cost about 0.5 s of the first step's graph optimisation
+#: and bought nothing measurable afterwards (steady step time unchanged in float32 and bfloat16):
+#: the layout optimizer only rewrites GPU convolutions, and the dependency and loop optimizers find
+#: no work in a graph without loops. The results are unchanged (a test checks bit-identical
+#: training steps). Constant folding stays on although it costs as much again: it rewrites
+#: divisions by constants into multiplications by reciprocals, which changes the last bits of
+#: the weights (the original's TF1 sessions ran it too). The remapper (MatMul+BiasAdd+activation
+#: fusion), the arithmetic optimizer and the rest stay on.
+GRAPH_OPTIMIZER_OPTIONS = {"layout_optimizer": False, "dependency_optimization": False, "loop_optimization": False}
+
+
+def configure_graph_optimizer() -> None:
+    """Apply :data:`GRAPH_OPTIMIZER_OPTIONS` to the graphs this process builds from now on (a
+    process-wide TensorFlow setting; it does not initialise the eager context, so it is safe
+    before a multi-worker strategy is created)."""
+    import tensorflow as tf
+
+    tf.config.optimizer.set_experimental_options(GRAPH_OPTIMIZER_OPTIONS)
+
+
 def is_chief(strategy) -> bool:
     """Whether this process writes results and exports (multi-worker: the chief, or worker 0)."""
     resolver = getattr(strategy, "cluster_resolver", None)
