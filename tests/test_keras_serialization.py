@@ -112,3 +112,47 @@ def test_wrong_inputs_say_how_to_call_the_model(classifier, how):
     }
     with pytest.raises(TypeError, match=r"call the model as model\(input_ids, attention_mask, token_type_ids\)"):
         calls[how]()
+
+
+CRF_CASE = (models.TFElectraForTokenClassification, {"num_labels": 5, "head_options": {"crf": True}})
+
+
+@pytest.mark.parametrize("cls,changes", list(CASES.values()) + [CRF_CASE], ids=list(CASES) + ["token_crf"])
+def test_build_creates_every_weight_before_the_first_call(cls, changes):
+    """``build()`` makes every weight from the configuration (no symbolic trace of ``call``, which
+    cost start-up time): a first call on real inputs then creates nothing new, and the weights are
+    the ones the call used to create (same names, shapes and order as a model built by calling)."""
+    built = cls(tiny_config(**changes))
+    built.build()
+    assert built.built
+    names = [(v.path.split("/", 1)[1], tuple(v.shape)) for v in built.weights]
+    ids, mask, types = tiny_inputs()
+    built(ids, attention_mask=mask, token_type_ids=types)
+    assert [(v.path.split("/", 1)[1], tuple(v.shape)) for v in built.weights] == names
+    called = cls(tiny_config(**changes))
+    called(ids, attention_mask=mask, token_type_ids=types)  # Keras builds on the first call
+    assert [(v.path.split("/", 1)[1], tuple(v.shape)) for v in called.weights] == names
+    assert len(names) > 30
+
+
+def test_pretraining_model_builds_every_weight_from_its_configs(tmp_path):
+    """The pre-training model (generator, discriminator, shared embeddings) too: build_for takes no
+    masking draw and a training forward pass afterwards creates no weight."""
+    from electra_tf.pretraining.config import model_configs
+    from electra_tf.pretraining.model import PretrainingModel
+    from tests.test_pretraining import SPECIALS, tiny_config as pretraining_config
+
+    config = pretraining_config(tmp_path)
+    disc, gen = model_configs(config)
+    model = PretrainingModel(config, disc, gen, SPECIALS, seed=1)
+    seed_state = model.noise_seed.state.numpy().copy()
+    model.build_for(config.max_seq_length)
+    np.testing.assert_array_equal(model.noise_seed.state.numpy(), seed_state)
+    before = [v.path for v in model.weights]
+    assert any("generator" in p for p in before) and any("discriminator_predictions" in p for p in before)
+    ids = np.full((2, 12), 7, "int32")
+    ids[:, 0], ids[:, -1] = 2, 3
+    out = model({"input_ids": ids, "input_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)}, training=True)
+    assert [v.path for v in model.weights] == before
+    assert np.all(np.isfinite(np.asarray(out["loss_contribution"])))
+    assert not np.array_equal(model.noise_seed.state.numpy(), seed_state)  # the call drew

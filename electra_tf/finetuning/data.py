@@ -194,7 +194,8 @@ def make_dataset(path: str, spec, batch_size: int, is_training: bool, seed: int 
     """Training: repeat, shuffle (buffer 100 as the original), fixed batches. Eval: one pass, in order.
 
     ``bucket_size`` > 0: dynamic padding (see ``trim_fn``); the padding cut away is masked, so the
-    results are the same as with full-length batches.
+    results equal full-length batches' without dropout; with dropout the random draws depend on
+    the batch shape, so they are equal in expectation, not step by step.
     """
     ds = tf.data.TFRecordDataset(path)
     if is_training:

@@ -36,6 +36,7 @@ import tensorflow as tf
 from electra_tf.config import ElectraConfig
 from electra_tf.modeling.encoder import ElectraMainLayer
 from electra_tf.modeling.heads import DiscriminatorPredictions, GeneratorPredictions, gather_positions
+from electra_tf.modeling.models import build_sublayers
 from electra_tf.pretraining import masking
 
 # Outputs that are per example (batch-major) and describe one evaluation step (§7).
@@ -181,14 +182,15 @@ class PretrainingModel(keras.Model):
         """[B] contributions whose sum is the step's (scaled) total loss, for the engine."""
         return outputs["loss_contribution"]
 
-    def build_for(self, max_seq_length: int) -> "PretrainingModel":
-        """Create every variable with a dummy batch (the random draws advance; reseed after)."""
-        import numpy as np
+    def build(self, input_shape=None):
+        """Every variable, from the configurations (see modeling.models.build_sublayers): the
+        generator's and discriminator's sublayers build from their own configs."""
+        build_sublayers(self, self.disc_config.hidden_size)
 
-        ids = np.zeros((1, max_seq_length), "int32")
-        ids[0, 0], ids[0, -1] = self.special_ids[0], self.special_ids[1]
-        ids[0, 1:-1] = 5 % self.disc_config.vocab_size
-        self({"input_ids": ids, "input_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)}, training=False)
+    def build_for(self, max_seq_length: int) -> "PretrainingModel":
+        """Create every variable (no batch runs, so no random draw is taken); returns the model.
+        ``max_seq_length`` is accepted for the runners' uniform call."""
+        self.build(None)
         return self
 
     # ------------------------------------------------------------------ names

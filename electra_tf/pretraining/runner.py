@@ -131,9 +131,7 @@ class PretrainingRunner:
         with self.strategy.scope():
             model = PretrainingModel(self.config, self.disc_config, self.gen_config, self.special_ids, seed=seed,
                                      loss_scale=scale)
-            initial = model.noise_seed.state.numpy()
-            model.build_for(self.config.max_seq_length)
-            model.noise_seed.state.assign(initial)  # the dummy batch drew from it
+            model.build_for(self.config.max_seq_length)  # builds from the configs: no draw is taken
         return model
 
     def make_optimizer(self, model):
