@@ -65,7 +65,9 @@ def _import_and_initialise() -> None:
 
     # The modules of _NOT_AT_IMPORT are hidden while TensorFlow and keras import (keras then
     # defines its scikit-learn wrapper without them) and importable again afterwards (seqeval
-    # imports scikit-learn when an NER run scores).
+    # imports scikit-learn when an NER run scores). Side effect, for this process only:
+    # keras.wrappers' scikit-learn estimators (SKLearnClassifier, ...) say scikit-learn is missing.
+    # Only the command-line tools call start_tensorflow; importing electra_tf does not.
     hidden = [name for name in _NOT_AT_IMPORT if name not in sys.modules]
     for name in hidden:
         sys.modules[name] = None  # an ImportError for `import sklearn`

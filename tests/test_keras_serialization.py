@@ -117,22 +117,63 @@ def test_wrong_inputs_say_how_to_call_the_model(classifier, how):
 CRF_CASE = (models.TFElectraForTokenClassification, {"num_labels": 5, "head_options": {"crf": True}})
 
 
+def _weights(model):
+    return [(v.path.split("/", 1)[1], tuple(v.shape)) for v in model.weights]
+
+
 @pytest.mark.parametrize("cls,changes", list(CASES.values()) + [CRF_CASE], ids=list(CASES) + ["token_crf"])
 def test_build_creates_every_weight_before_the_first_call(cls, changes):
     """``build()`` makes every weight from the configuration (no symbolic trace of ``call``, which
-    cost start-up time): a first call on real inputs then creates nothing new, and the weights are
-    the ones the call used to create (same names, shapes and order as a model built by calling)."""
+    cost start-up time): a first call then creates nothing new, and the weights (names, shapes,
+    order and initial values) equal those of the same class built Keras' default way, by tracing
+    ``call`` on symbolic inputs."""
+    ids, mask, types = tiny_inputs()
+    keras.utils.set_random_seed(3)
     built = cls(tiny_config(**changes))
     built.build()
-    assert built.built
-    names = [(v.path.split("/", 1)[1], tuple(v.shape)) for v in built.weights]
-    ids, mask, types = tiny_inputs()
+    assert built.built and not models.unbuilt_layers(built)
+    names = _weights(built)
     built(ids, attention_mask=mask, token_type_ids=types)
-    assert [(v.path.split("/", 1)[1], tuple(v.shape)) for v in built.weights] == names
-    called = cls(tiny_config(**changes))
-    called(ids, attention_mask=mask, token_type_ids=types)  # Keras builds on the first call
-    assert [(v.path.split("/", 1)[1], tuple(v.shape)) for v in called.weights] == names
+    assert _weights(built) == names
+
+    traced_cls = type("Traced" + cls.__name__, (cls,), {"build": keras.layers.Layer.build})  # Keras' default build
+    keras.utils.set_random_seed(3)
+    traced = traced_cls(tiny_config(**changes))
+    traced(ids, attention_mask=mask, token_type_ids=types)
+    assert _weights(traced) == names
+    for a, b in zip(built.weights, traced.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert len(names) > 30
+
+
+@pytest.mark.filterwarnings("ignore:.*does not have a `build\\(\\)` method:UserWarning")
+def test_a_head_that_builds_on_its_first_call_still_gets_its_weights_before_training():
+    """A sublayer without a ``build`` of its own (a user's head) is left unbuilt by ``build()``;
+    build_with_dummy_inputs then runs its dummy batch so that no weight is first created inside a
+    traced training step."""
+
+    class Wrapper(keras.layers.Layer):  # Keras' default build: its Dense is made on the first call
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.inner(x)
+
+    class WithLazyHead(models.TFElectraModel):
+        def __init__(self, config, **kwargs):
+            super().__init__(config, **kwargs)
+            self.extra = Wrapper()
+
+        def head_call(self, sequence_output, attention_mask, token_type_ids, training=False, **head_inputs):
+            return {"last_hidden_state": sequence_output, "extra": self.extra(sequence_output)}
+
+    probe = WithLazyHead(tiny_config())
+    probe.build()
+    assert probe.extra.inner in models.unbuilt_layers(probe)
+    model = WithLazyHead(tiny_config()).build_with_dummy_inputs()
+    assert model.extra.inner.built and len(model.extra.inner.weights) == 2
+    assert not models.unbuilt_layers(model)
 
 
 def test_pretraining_model_builds_every_weight_from_its_configs(tmp_path):

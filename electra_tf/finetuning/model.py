@@ -16,7 +16,7 @@ from keras import ops
 from electra_tf.config import ElectraConfig
 from electra_tf.finetuning.task import head_weight_prefix
 from electra_tf.modeling.encoder import ElectraMainLayer
-from electra_tf.modeling.models import build_sublayers
+from electra_tf.modeling.models import build_sublayers, unbuilt_layers
 from electra_tf.modeling.naming import WeightRef
 
 
@@ -62,9 +62,17 @@ class FinetuningModel(keras.Model):
         raise KeyError(f"no task {task_name!r} in this model")
 
     def build_for(self, max_seq_length: int) -> "FinetuningModel":
-        """Create every weight (from the configuration: no batch needs to run, see build());
-        returns the model. ``max_seq_length`` is accepted for the runners' uniform call."""
+        """Create every weight: from the configuration (see build()), plus one all-zeros batch of
+        ``max_seq_length`` only when a head makes its weights on its first call (a registered
+        head without a ``build``); returns the model."""
         self.build(None)
+        if unbuilt_layers(self):
+            batch = {"input_ids": np.zeros((1, max_seq_length), "int32"), "input_mask": np.ones((1, max_seq_length), "int32"),
+                     "segment_ids": np.zeros((1, max_seq_length), "int32"), "task_id": np.zeros((1,), "int32")}
+            for task in self.tasks:
+                for name, (shape, dtype) in task.feature_spec().items():
+                    batch[name] = np.zeros((1,) + tuple(shape), "float32" if dtype == "float32" else "int32")
+            self(batch, training=False)
         return self
 
     def hf_weights(self) -> List[WeightRef]:

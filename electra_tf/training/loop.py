@@ -20,6 +20,9 @@ class Trainer:
     ``optimizer.apply_gradients(gradients)`` takes the gradients of ``variables`` in that order
     (it sums them across replicas, unscales, clips and updates; see optimization.AdamWeightDecay)
     and returns the global gradient norm; its optional ``loss_scale`` scales the loss.
+
+    Creating a Trainer applies ``runtime.GRAPH_OPTIMIZER_OPTIONS`` (three Grappler passes off) to
+    every graph the process builds afterwards: a TensorFlow setting that is process-wide.
     """
 
     def __init__(self, strategy, model, optimizer, variables: List, accumulation_steps: int = 1, jit_compile: bool = False,
