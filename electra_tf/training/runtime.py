@@ -29,10 +29,10 @@ TPU_HPARAMS = {
 #: and bought nothing measurable afterwards (steady step time unchanged in float32 and bfloat16):
 #: the layout optimizer only rewrites GPU convolutions, and the dependency and loop optimizers find
 #: no work in a graph without loops. The results are unchanged (a test checks bit-identical
-#: fine-tuning steps in float32 and bfloat16). Constant folding stays on although it costs as much again: it rewrites
-#: divisions by constants into multiplications by reciprocals, which changes the last bits of
-#: the weights (the original's TF1 sessions ran it too). The remapper (MatMul+BiasAdd+activation
-#: fusion), the arithmetic optimizer and the rest stay on.
+#: fine-tuning steps in float32 and bfloat16). Constant folding stays on although it costs as
+#: much again: it rewrites divisions by constants into multiplications by reciprocals, which
+#: changes the last bits of the weights (the original's TF1 sessions ran it too). The remapper
+#: (MatMul+BiasAdd+activation fusion), the arithmetic optimizer and the rest stay on.
 GRAPH_OPTIMIZER_OPTIONS = {"layout_optimizer": False, "dependency_optimization": False, "loop_optimization": False}
 
 
