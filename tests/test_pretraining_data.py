@@ -32,7 +32,8 @@ from electra_tf.text import reference_tokenizer as ref
 from electra_tf.text.tokenizer import FullTokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHAKESPEARE = os.path.join(ROOT, "..", "shared", "data", "tinyshakespeare", "input.txt")
+# The project's own excerpt of tinyshakespeare: tests never read anything outside the checkout.
+SHAKESPEARE = os.path.join(ROOT, "examples", "pretraining_corpus", "shakespeare.txt")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -187,19 +188,11 @@ def original_write_examples(job_id, args, tokenizer):
 # Corpus and vocabulary.
 
 def corpus_lines(n=640):
-    """The first lines of tinyshakespeare, or generated speeches of the same shape."""
-    if os.path.isfile(SHAKESPEARE):
-        with open(SHAKESPEARE, encoding="utf-8") as f:
-            return [next(f).rstrip("\n") for _ in range(n)]
-    rng = random.Random(0)
-    words = "the king queen lord my good sir what shall we do now thou art not ' , . ! ? ; : love death".split()
-    lines = []
-    while len(lines) < n:
-        lines.append(rng.choice(["First Citizen:", "MENENIUS:", "All:", "Second Citizen:"]))
-        for _ in range(rng.randint(1, 6)):
-            lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(1, 14))).capitalize())
-        lines.append("")
-    return lines[:n]
+    """The first ``n`` lines of the shipped tinyshakespeare excerpt (examples/pretraining_corpus)."""
+    with open(SHAKESPEARE, encoding="utf-8") as f:
+        lines = [next(f).rstrip("\n") for _ in range(n)]
+    assert len(lines) == n
+    return lines
 
 
 NON_ASCII = ["Café déjà vu: naïve façade, Ångström, İstanbul.", "ΟΔΥΣΣΕΥΣ σοφός ΣΟΦΟΣ.", "中文测试：北京是中国的首都。",
