@@ -22,9 +22,11 @@ Signatures:
   ``max_seq_length``.
 * ``serve_words`` (token classification): ``text``, one sentence per string, words separated by
   whitespace (Python's ``str.split()``) -> per word (padded to the longest sentence of the
-  batch): ``words``, ``tags`` (label strings, "" after the sentence's end), ``tag_ids`` (-1 after
-  it), ``probability`` (the softmax probability of the argmax tag, as predict.py) and
-  ``n_words``. The segment id is the training setting (the original gives tagging tokens id 1);
+  batch): ``words``, ``tags`` (the tags predict.py writes: in the data's scheme, e.g. ``ORG-B``,
+  invalid predicted sequences repaired as conlleval reads them, ``tagging.schemes.output_tags``;
+  "" after the sentence's end), ``model_tags`` (the model's own labels, the training encoding,
+  e.g. ``S-ORG``) and ``tag_ids`` (their ids, -1 after the end), ``probability`` (the softmax
+  probability of the argmax tag, as predict.py) and ``n_words``. The segment id is the training setting (the original gives tagging tokens id 1);
   sentences longer than ``max_seq_length`` are cut into overlapping word windows as training's
   ``truncation="window"``; a model with a CRF decodes with Viterbi in the graph.
 * ``serve_qa`` (question answering): ``question`` and ``context`` strings, any context length
@@ -142,7 +144,8 @@ def _add_text_signatures(module, model, signatures, s) -> None:
 
 
 def _add_tagging_signature(module, model, signatures, s) -> None:
-    from electra_tf.serving_decode import viterbi
+    from electra_tf.finetuning.tagging.schemes import output_tables
+    from electra_tf.serving_decode import scheme_tags, viterbi
     from electra_tf.serving_inputs import split_words, tagging_windows
 
     texts = module.texts
@@ -154,7 +157,9 @@ def _add_tagging_signature(module, model, signatures, s) -> None:
     segment_id = int(settings.get("segment_id", 1))
     window_overlap = settings.get("window_overlap")
     crf = getattr(model, "crf", None)
-    labels = _string_table(s.labels or [str(i) for i in range(model.config.num_labels)])
+    label_names = s.labels or [str(i) for i in range(model.config.num_labels)]
+    labels = _string_table(label_names)
+    tables = output_tables(label_names, settings)  # None: tags are written as predicted
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "text")], autograph=False)
     def serve_words(text):
@@ -177,7 +182,10 @@ def _add_tagging_signature(module, model, signatures, s) -> None:
         word_probability = tf.gather_nd(probabilities, at)
         as_rows = lambda v, pad: tf.RaggedTensor.from_value_rowids(  # noqa: E731
             v, tf.cast(word_rows, tf.int64), nrows=tf.cast(n_sentences, tf.int64), validate=False).to_tensor(pad)
-        return {"words": as_rows(words, ""), "tags": as_rows(tf.gather(labels, tag_ids), ""),
+        model_tags = tf.gather(labels, tag_ids)
+        tags = model_tags if tables is None else scheme_tags(tag_ids, word_rows, tables.prefix, tables.type_id,
+                                                             tables.written)
+        return {"words": as_rows(words, ""), "tags": as_rows(tags, ""), "model_tags": as_rows(model_tags, ""),
                 "tag_ids": as_rows(tag_ids, -1), "probability": as_rows(word_probability, 0.0),
                 "n_words": per_sentence}
 

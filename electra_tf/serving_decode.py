@@ -99,3 +99,43 @@ def qa_best_spans(outputs, window_question, n_questions, doc_start, doc_length, 
         null = start_logits[:, 0] + end_logits[:, 0]
     score_null = tf.minimum(tf.math.unsorted_segment_min(null, window_question, n_questions), 1000000.0)
     return best_s, best_e, winner, best_start_score, best_end_score, found, score_null
+
+
+def _shifted(values, fill, forward: bool):
+    """``values`` [n] moved one place later (``forward``) or earlier, ``fill`` entering; size n (also n = 0)."""
+    n = tf.size(values)
+    fill = tf.fill([1], tf.cast(fill, values.dtype))
+    joined = tf.concat([fill, values[:-1]], 0) if forward else tf.concat([values[1:], fill], 0)
+    return joined[:n]
+
+
+def scheme_tags(tag_ids, sentence_of_word, prefix, type_id, written):
+    """Words' predicted label ids -> their tags in the data's scheme, as
+    ``tagging.schemes.output_tags`` (conlleval's reading of the predicted sequence, which repairs
+    invalid ones, then the chunks written in the data's scheme).
+
+    ``tag_ids`` [n] are the label ids of all words end to end, ``sentence_of_word`` [n] their
+    sentence (non-decreasing); ``prefix``, ``type_id`` and ``written`` are
+    ``schemes.output_tables``. Only the neighbours of a word matter: with prefixes O/B/I/E/S a
+    word is in a chunk unless it is O, a chunk begins where conlleval's ``begin_chunk`` holds
+    (B or S; I or E after O, E or S; I or E of another type than the previous word) and ends
+    before an O, before a beginning, or at the sentence's end.
+    """
+    outside, begin, inside, end, single = range(5)  # schemes.OUTSIDE ... schemes.SINGLE
+    tag_ids = tf.cast(tag_ids, tf.int32)
+    sentence_of_word = tf.cast(sentence_of_word, tf.int32)
+    kind = tf.gather(tf.constant(prefix, tf.int32), tag_ids)
+    type_ = tf.gather(tf.constant(type_id, tf.int32), tag_ids)
+    first = _shifted(sentence_of_word, -1, True) != sentence_of_word
+    last = _shifted(sentence_of_word, -1, False) != sentence_of_word
+    prev_kind = tf.where(first, outside, _shifted(kind, outside, True))
+    prev_type = tf.where(first, -1, _shifted(type_, -1, True))
+    continuing = (kind == inside) | (kind == end)
+    opens = (kind == begin) | (kind == single) | (continuing & (
+        (prev_kind == end) | (prev_kind == single) | (prev_kind == outside) | (type_ != prev_type)))
+    in_chunk = kind != outside
+    starts = in_chunk & opens
+    ends = in_chunk & (last | ~_shifted(in_chunk, False, False) | _shifted(starts, False, False))
+    position = tf.where(~in_chunk, outside, tf.where(starts & ends, single, tf.where(
+        starts, begin, tf.where(ends, end, inside))))
+    return tf.gather_nd(tf.constant(written, tf.string), tf.stack([type_, position], 1))

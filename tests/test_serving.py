@@ -194,7 +194,8 @@ def test_tagger_words_signature(served, vocab_file, name):
         words = sentence.split()
         assert got["n_words"][i] == len(words)
         assert got["words"][i][:len(words)] == words
-        assert got["tags"][i][:len(words)] == tags.get(i, [])
+        assert got["tags"][i][:len(words)] == tags.get(i, [])  # no scheme in the metadata: written as predicted
+        assert got["model_tags"][i][:len(words)] == tags.get(i, [])
         np.testing.assert_allclose(got["probability"][i][:len(words)],
                                    [probabilities[(i, j)] for j in range(len(words))], atol=1e-5)
     if name == "tagger_crf":  # the CRF changes the decoding here (so Viterbi is what is tested)

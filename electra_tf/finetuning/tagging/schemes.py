@@ -12,7 +12,8 @@ Suffix tags (Naver NER's ``PER-B``) are normalised to prefix form (``B-PER``) fi
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Set, Tuple
+import dataclasses
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 Span = Tuple[int, int, str]  # (start, end inclusive, type)
 SCHEMES = ("iob1", "iob2", "bioes", "suffix", "io")
@@ -172,16 +173,84 @@ def allowed_transitions(labels: Sequence[str], encoding: str):
     return start_ok, end_ok, trans_ok
 
 
-def to_input_scheme(tags: List[str], scheme: str, encoding: str, token_level: bool = False) -> List[str]:
-    """Tags predicted in the training ``encoding`` written back in the data's ``scheme`` (iob1
-    data is written as IOB2); token-level tasks and encoding "keep" are returned as they are."""
-    if token_level or encoding == "keep":
-        return list(tags)
+def write_spans(span_list: Sequence[Span], length: int, scheme: str) -> List[str]:
+    """Spans written as tags of the data's ``scheme`` (iob1 data is written as IOB2)."""
     if scheme == "bioes":
-        return convert(tags, "BIOES")
+        return tags_from_spans(span_list, length, "BIOES")
     if scheme == "io":
-        return convert(tags, "IO")
-    out = convert(tags, "BIO")
+        return tags_from_spans(span_list, length, "IO")
+    out = tags_from_spans(span_list, length, "BIO")
     if scheme == "suffix":
         out = [t if t == "O" else f"{t[2:]}-{t[0]}" for t in out]
     return out
+
+
+def to_input_scheme(tags: List[str], scheme: str, encoding: str, token_level: bool = False) -> List[str]:
+    """Tags predicted in the training ``encoding`` written back in the data's ``scheme`` (iob1
+    data is written as IOB2); token-level tasks and encoding "keep" are returned as they are.
+
+    The predicted sequence is read as conlleval reads it (``spans``), which repairs invalid
+    sequences (an I- or E- without its B- starts a chunk, a type change ends one), and its
+    chunks are written in the data's scheme. ``serving_decode.scheme_tags`` is the in-graph twin.
+    """
+    if token_level or encoding == "keep":
+        return list(tags)
+    return write_spans(spans(tags), len(tags), scheme)
+
+
+# ------------------------------------------------------------------ one decoder for every consumer
+#: the metadata settings (task.json's tagging section) that choose how predictions are written,
+#: with the defaults of a model directory that has none
+OUTPUT_DEFAULTS = {"scheme": "iob2", "encoding": "keep", "token_level": False}
+
+
+def output_tags(tags: Sequence[str], settings: Dict) -> List[str]:
+    """Predicted tags (label strings of the training encoding) as predict.py and the SavedModel's
+    ``serve_words`` write them: ``to_input_scheme`` under a model directory's tagging
+    ``settings`` (its task.json section; missing keys take ``OUTPUT_DEFAULTS``)."""
+    s = {**OUTPUT_DEFAULTS, **{k: v for k, v in (settings or {}).items() if k in OUTPUT_DEFAULTS}}
+    return to_input_scheme(list(tags), s["scheme"], s["encoding"], bool(s["token_level"]))
+
+
+#: position kinds of a word in the repaired chunks (columns of ``OutputTables.written``)
+OUTSIDE, BEGIN, INSIDE, END, SINGLE = range(5)
+_PREFIX_CODES = {"O": OUTSIDE, "B": BEGIN, "I": INSIDE, "E": END, "S": SINGLE}
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputTables:
+    """``output_tags`` as lookup tables, for the in-graph decoder (``serving_decode.scheme_tags``).
+
+    ``prefix[c]``: the conlleval prefix of label ``c`` as a position kind (O, B, I, E, S);
+    ``type_id[c]``: its entity type's row in ``written``; ``written[t][k]``: what a word of type
+    ``t`` at position kind ``k`` of a chunk is written as in the data's scheme (derived from
+    ``write_spans`` itself, so the two cannot drift apart).
+    """
+
+    prefix: List[int]
+    type_id: List[int]
+    written: List[List[str]]
+
+
+def output_tables(labels: Sequence[str], settings: Dict) -> Optional[OutputTables]:
+    """The tables of ``output_tags`` for a model's ``labels``; None when tags are written as
+    predicted (token-level tasks, encoding "keep"). A label whose prefix is none of O/B/I/E/S
+    (never produced by training's encodings; a hand-edited task.json) is a ConfigError."""
+    from electra_tf.errors import ConfigError
+
+    s = {**OUTPUT_DEFAULTS, **{k: v for k, v in (settings or {}).items() if k in OUTPUT_DEFAULTS}}
+    if s["token_level"] or s["encoding"] == "keep":
+        return None
+    prefixes, type_ids, types = [], [], {}
+    for label in labels:
+        prefix, type_ = split_tag(to_prefix(label))
+        if prefix not in _PREFIX_CODES:
+            raise ConfigError(f"tagging label {label!r}: prefix {prefix!r} is not one of O, B, I, E, S, so its chunks "
+                              f"cannot be re-encoded in the data's scheme {s['scheme']!r}; fix the labels in task.json.")
+        prefixes.append(_PREFIX_CODES[prefix])
+        type_ids.append(types.setdefault(type_, len(types)))
+    written = []
+    for type_ in types:
+        b, i, e = write_spans([(0, 2, type_)], 3, s["scheme"])
+        written.append(["O", b, i, e, write_spans([(0, 0, type_)], 1, s["scheme"])[0]])
+    return OutputTables(prefixes, type_ids, written)

@@ -1,0 +1,141 @@
+"""One tag decoder: predict.py and the SavedModel's serve_words write the same tags (the data's
+scheme, invalid predicted sequences repaired the same way), issue #24 item 10."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import predict
+import run_finetuning
+from electra_tf.errors import ConfigError
+from electra_tf.finetuning.tagging import schemes
+from electra_tf.serving_decode import scheme_tags
+from tests.conftest import TINY_MODEL, copy_tiny_model
+
+TYPES = ("ORG", "PER", "B-X")  # a type that itself looks like a tag
+
+
+def _labels(encoding):
+    return sorted(["O"] + [f"{p}-{t}" for t in TYPES for p in encoding if p != "O"])
+
+
+def _graph_tags(sentences, labels, settings):
+    tables = schemes.output_tables(labels, settings)
+    flat = [i for s in sentences for i in s]
+    rows = [k for k, s in enumerate(sentences) for _ in s]
+    got = scheme_tags(tf.constant(flat, tf.int32), tf.constant(rows, tf.int32), tables.prefix, tables.type_id,
+                      tables.written).numpy()
+    return [t.decode() for t in got]
+
+
+@pytest.mark.parametrize("encoding", ["BIOES", "BIO"])
+@pytest.mark.parametrize("scheme", schemes.SCHEMES)
+def test_in_graph_decoder_equals_python_on_random_sequences(encoding, scheme):
+    """Random label sequences (most of them invalid: I- after O, E- of another type, ...) give
+    the same tags in the graph as output_tags, word for word, for every data scheme."""
+    rng = random.Random(hash((encoding, scheme)) % 1000)
+    labels = _labels(encoding)
+    settings = {"scheme": scheme, "encoding": encoding}
+    sentences = [[rng.randrange(len(labels)) for _ in range(rng.randrange(0, 10))] for _ in range(500)]
+    want = [t for s in sentences for t in schemes.output_tags([labels[i] for i in s], settings)]
+    assert _graph_tags(sentences, labels, settings) == want
+    raw = [labels[i] for s in sentences for i in s]
+    assert sum(a != b for a, b in zip(raw, want)) > len(raw) // 4  # the repairs and re-encodings were exercised
+
+
+def test_known_repairs_in_the_suffix_scheme():
+    labels = _labels("BIOES")
+    settings = {"scheme": "suffix", "encoding": "BIOES"}
+    cases = {
+        ("S-ORG", "O"): ["ORG-B", "O"],
+        ("I-ORG", "E-ORG"): ["ORG-B", "ORG-I"],  # no B-: the chunk starts at the I-
+        ("B-ORG", "E-PER"): ["ORG-B", "PER-B"],  # a type change ends a chunk
+        ("E-PER", "I-PER", "S-PER"): ["PER-B", "PER-B", "PER-B"],  # after E- an I- starts a new chunk
+        ("B-B-X", "I-B-X", "O"): ["B-X-B", "B-X-I", "O"],
+    }
+    for tags, expected in cases.items():
+        assert schemes.output_tags(tags, settings) == expected
+        assert _graph_tags([[labels.index(t) for t in tags]], labels, settings) == expected
+
+
+def test_tags_are_written_as_predicted_for_keep_and_token_level():
+    assert schemes.output_tables(["NN", "VB"], {"encoding": "keep"}) is None
+    assert schemes.output_tables(["B-X", "O"], {"encoding": "BIO", "token_level": True}) is None
+    assert schemes.output_tags(["I-X", "O"], {}) == ["I-X", "O"]  # no settings: encoding "keep"
+
+
+def test_a_label_without_a_known_prefix_is_a_clear_error():
+    with pytest.raises(ConfigError, match=r"'U-PER'.*prefix 'U'"):
+        schemes.output_tables(["O", "U-PER"], {"scheme": "iob2", "encoding": "BIOES"})
+
+
+# ---------------------------------------------------------------------------- a trained tagger, both ways
+WORDS = ["acme", "corp", "bob", "smith", "went", "to", "the", "good", "movie", "was", "great"]
+
+
+def _sentence(rng):
+    out = []
+    for _ in range(rng.randint(3, 8)):
+        r = rng.random()
+        if r < 0.25:
+            out += [("acme", "ORG-B"), ("corp", "ORG-I")][: rng.randint(1, 2)]
+        elif r < 0.45:
+            out += [("bob", "PER-B"), ("smith", "PER-I")][: rng.randint(1, 2)]
+        else:
+            out.append((rng.choice(WORDS[4:]), "O"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained_tagger(tmp_path_factory):
+    """A tiny tagger fine-tuned briefly on suffix-scheme data (trained on BIOES, as Naver NER):
+    its model directory and SavedModel."""
+    tmp = tmp_path_factory.mktemp("tagger")
+    copy_tiny_model(tmp)
+    rng = random.Random(3)
+    folder = tmp / "finetuning_data" / "ner"
+    folder.mkdir(parents=True)
+    for split, n in (("train", 48), ("dev", 8)):
+        (folder / f"{split}.txt").write_text("".join("".join(f"{w} {t}\n" for w, t in _sentence(rng)) + "\n"
+                                                     for _ in range(n)))
+    hparams = {"task_names": ["ner"], "task_config": {"ner": {"type": "tagging", "scheme": "suffix"}},
+               "train_batch_size": 8, "eval_batch_size": 8, "max_seq_length": 12, "num_train_epochs": 1, "seed": 1,
+               "learning_rate": 1e-3, "export_saved_model": True, "log_every_steps": 1000}
+    assert run_finetuning.main(["--data-dir", str(tmp), "--model-name", TINY_MODEL, "--hparams", json.dumps(hparams)]) == 0
+    trial = tmp / "models" / TINY_MODEL / "finetuning_models" / "ner_model_1"
+    return tmp, trial / "model", trial / "saved_model"
+
+
+def test_predict_and_serve_words_write_the_same_tags(trained_tagger):
+    tmp, model_dir, saved_model = trained_tagger
+    rng = random.Random(11)
+    # long sentences (several windows at max_seq_length 12) and short ones, in- and out-of-vocabulary words
+    sentences = [[rng.choice(WORDS + ["zebra"]) for _ in range(rng.randint(1, 25))] for _ in range(40)]
+    (tmp / "in.txt").write_text("".join("".join(f"{w}\n" for w in s) + "\n" for s in sentences), encoding="utf-8")
+    assert predict.main(["--model", str(model_dir), "--input", str(tmp / "in.txt"), "--output", str(tmp / "out.txt")]) == 0
+    blocks = [b for b in (tmp / "out.txt").read_text(encoding="utf-8").split("\n\n") if b.strip()]
+    predicted = [[line.split("\t") for line in b.splitlines()] for b in blocks]
+    assert [[w for w, _, _ in s] for s in predicted] == sentences
+
+    served = tf.saved_model.load(str(saved_model)).signatures["serve_words"](text=tf.constant([" ".join(s) for s in sentences]))
+    tags = np.char.decode(served["tags"].numpy().astype(bytes), "utf-8").tolist()
+    model_tags = np.char.decode(served["model_tags"].numpy().astype(bytes), "utf-8").tolist()
+    probability = served["probability"].numpy()
+    n_words = 0
+    for i, sentence in enumerate(predicted):
+        assert tags[i][:len(sentence)] == [t for _, t, _ in sentence]  # word for word
+        np.testing.assert_allclose(probability[i][:len(sentence)], [float(p) for _, _, p in sentence], atol=1e-4)
+        n_words += len(sentence)
+    flat_tags = [t for i, s in enumerate(predicted) for t in tags[i][:len(s)]]
+    flat_model = [t for i, s in enumerate(predicted) for t in model_tags[i][:len(s)]]
+    assert set(flat_tags) <= {"O", "ORG-B", "ORG-I", "PER-B", "PER-I"}  # the data's scheme
+    assert set(flat_model) - {"O"} <= {f"{p}-{t}" for p in "BIES" for t in ("ORG", "PER")}  # the training encoding
+    assert set(flat_model) - {"O"}, "the tagger predicts no entity: nothing was converted"
+    # what the issue measured: as strings, the training encoding matches the written tags far less often
+    assert sum(a == b for a, b in zip(flat_tags, flat_model)) < n_words
+    invalid = [i for i, s in enumerate(predicted)
+               if set(schemes.strict_spans(model_tags[i][:len(s)], "bioes")) != set(schemes.spans(model_tags[i][:len(s)]))]
+    assert invalid, "no invalid predicted sequence: the repairs were not exercised"
