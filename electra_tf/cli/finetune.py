@@ -49,7 +49,10 @@ def main(argv=None) -> int:
             print(f"Results: {config.results_txt}")
             for trial in trials:
                 for task, metrics in trial["results"].items():
-                    print(f"trial {trial['trial']} (seed {trial['seed']}) {task}: {format_results(metrics)}")
+                    # a data set without a dev set is scored on its test file: say so next to the figures
+                    test_set = ((trial.get("evaluated") or {}).get("dev") or {}).get(task, {}).get("test_set")
+                    label = f"{task} (test file scored as dev)" if test_set else task
+                    print(f"trial {trial['trial']} (seed {trial['seed']}) {label}: {format_results(metrics)}")
 
     def resume_hint():
         config = state.get("config")

@@ -70,7 +70,9 @@ class Evaluator:
                 continue
             _, scorer = self.predict(model, task, split)
             results[task.name] = scorer.get_results()
-            logger.info("%s %s: %s", task.name, split, scorer.results_str())
+            stand_in = task.test_file_as(split)
+            label = f"{split} (the test file {os.path.basename(stand_in)}: no dev file)" if stand_in else split
+            logger.info("%s %s: %s", task.name, label, scorer.results_str())
             self.write_task_predictions(task, split, scorer)
         if model_dir and self.is_chief:
             write_eval_summaries(os.path.join(model_dir, "tensorboard"), split, step, results)
@@ -79,7 +81,7 @@ class Evaluator:
     def write_task_predictions(self, task, split: str, scorer) -> None:
         if task.prediction_folder_suffix and self.is_chief:
             folder = os.path.join(os.path.dirname(self.config.results_txt),
-                                  f"{self.config.tasks_str}_{task.prediction_folder_suffix}")
+                                  f"{self.config.run_str}_{task.prediction_folder_suffix}")
             path = os.path.join(folder, f"{task.name}_{split}_predictions.txt")
             task.write_predictions(split, scorer, path)
             logger.info("Wrote %s %s predictions to %s", task.name, split, folder)

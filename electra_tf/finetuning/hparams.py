@@ -108,6 +108,12 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     # A model_name owner/name with no such local folder is a Hugging Face Hub id: fetched once into
     # <data_dir>/models/owner--name (see checkpoints/hub.py); this pins its branch, tag or commit.
     "model_revision": None,
+    # None: the original's paths. A name (letters, digits, ".", "-", "_") gives the run its own
+    # folders and files beside the default ones, so variants of one task (e.g. "head": "electra"
+    # and "hf") live side by side: finetuning_models/<tasks>_<run_name>_model_<trial>,
+    # results/<tasks>_<run_name>_results.txt (.json, .pkl, _config.json, _qa/, _tagging/) and
+    # test_predictions/<task>_<run_name>_<split>_<trial>_predictions.pkl.
+    "run_name": None,
 }
 
 _PATH_HPARAMS = ("data_dir", "raw_data_dir", "vocab_file", "init_checkpoint", "model_dir", "results_txt",
@@ -132,21 +138,26 @@ class FinetuningConfig:
         # default locations of data files (computed before the user's hparams, as the original)
         self.data_dir = data_dir
         self.model_revision = kwargs.get("model_revision")
+        self.run_name = check_run_name(kwargs.get("run_name"))
+        check_model_name(model_name, data_dir)
         pretrained = self.pretrained_model_dir  # a Hub id is fetched here, before the vocabulary default
         self.raw_data_dir = os.path.join(data_dir, "finetuning_data", "{}")
         self.vocab_file = self._default_vocab(pretrained, data_dir)
         tasks = ",".join(kwargs.get("task_names", self.task_names))
+        run = tasks + (f"_{self.run_name}" if self.run_name else "")  # the original's "<tasks>" without run_name
         self.init_checkpoint = None if self.debug else pretrained
-        self.model_dir = os.path.join(pretrained, "finetuning_models", tasks + "_model")
+        self.model_dir = os.path.join(pretrained, "finetuning_models", run + "_model")
         results = os.path.join(pretrained, "results")
-        self.results_txt = os.path.join(results, tasks + "_results.txt")
-        self.results_pkl = os.path.join(results, tasks + "_results.pkl")
-        qa_dir = os.path.join(results, tasks + "_qa")
+        self.results_txt = os.path.join(results, run + "_results.txt")
+        self.results_pkl = os.path.join(results, run + "_results.pkl")
+        qa_dir = os.path.join(results, run + "_qa")
         self.qa_eval_file = os.path.join(qa_dir, "{}_eval.json")
         self.qa_preds_file = os.path.join(qa_dir, "{}_preds.json")
         self.qa_na_file = os.path.join(qa_dir, "{}_null_odds.json")
+        # the feature caches are keyed by content, so variants of a task (run names) share them
         self.preprocessed_data_dir = os.path.join(pretrained, "finetuning_tfrecords", tasks + "_tfrecords" + ("-debug" if self.debug else ""))
-        self.test_predictions = os.path.join(pretrained, "test_predictions", "{}_{}_{}_predictions.pkl")
+        predictions = "{}_" + (self.run_name + "_" if self.run_name else "") + "{}_{}_predictions.pkl"
+        self.test_predictions = os.path.join(pretrained, "test_predictions", predictions)
 
         self.user_hparams = dict(kwargs)
         self.update(kwargs)
@@ -268,6 +279,12 @@ class FinetuningConfig:
             raise ConfigError("hparam early_stopping_patience needs best_metric (the dev metric to watch).")
         if not isinstance(self.task_config, dict):
             raise ConfigError("hparam task_config must be a JSON object {task_name: {...}}.")
+        for name in self.task_config:
+            if name not in self.task_names:
+                # a misspelt task name would silently train without its settings
+                raise ConfigError(f"hparam task_config has an entry for {name!r}, which is not in task_names "
+                                  f"{self.task_names}: its settings would not be used.{closest(name, self.task_names)} "
+                                  f"Rename the entry to the task it configures, or remove it.")
 
     def _check_ranges(self) -> None:
         """Numbers that would train nothing useful, or fail after minutes, are refused up front."""
@@ -319,6 +336,11 @@ class FinetuningConfig:
     def tasks_str(self) -> str:
         return ",".join(self.task_names)
 
+    @property
+    def run_str(self) -> str:
+        """The prefix of the run's files: ``<tasks>`` (the original's), or ``<tasks>_<run_name>``."""
+        return self.tasks_str + (f"_{self.run_name}" if self.run_name else "")
+
     def raw_data_dir_for(self, task: str) -> str:
         return self.raw_data_dir.format(task)
 
@@ -343,6 +365,38 @@ class FinetuningConfig:
 
     def to_dict(self) -> Dict[str, Any]:
         return {name: getattr(self, name) for name in self.hparam_names()}
+
+
+_RUN_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+
+
+def check_run_name(value: Any):
+    """``run_name`` as given when it is None or a plain name usable in file names, else a ConfigError."""
+    if value is None:
+        return None
+    if (not isinstance(value, str) or not value or len(value) > 100 or value.startswith(".")
+            or not set(value) <= _RUN_NAME_CHARS):
+        raise ConfigError(f"hparam run_name must be a name of at most 100 letters, digits, '.', '-' or '_' (not starting "
+                          f"with '.'), used in the run's folder and file names, e.g. \"hf-head\"; got {value!r}.")
+    return value
+
+
+def check_model_name(model_name: str, data_dir: str) -> None:
+    """--model-name must name a folder inside ``<data-dir>/models/``: the run's outputs
+    (finetuning_models/, results/, ...) are written inside the model's folder (the original joins
+    data-dir/models/<model-name>), so a path leading elsewhere would write them outside --data-dir."""
+    models = os.path.join(data_dir, "models")
+    if not isinstance(model_name, str) or not model_name.strip():
+        raise ConfigError("--model-name is empty; give the name of the model's folder in <data-dir>/models/.")
+    inside = os.path.normpath(os.path.join(models, model_name))
+    parts = model_name.replace("\\", "/").split("/")
+    if os.path.isabs(model_name) or ".." in parts or not inside.startswith(os.path.normpath(models) + os.sep):
+        raise ConfigError(
+            f"--model-name {model_name!r} is a path leading outside {models}: the run writes its outputs "
+            f"(finetuning_models/, results/) inside the model's folder, so it must be a folder name under "
+            f"{models}/ (the original's layout). Move or symlink the model there (e.g. {models}/"
+            f"{os.path.basename(os.path.normpath(model_name)) or 'my-model'}), or keep --model-name a name and point the "
+            f"hparams init_checkpoint and vocab_file at the checkpoint's files.")
 
 
 def _configs_dir() -> str:
@@ -400,11 +454,35 @@ def parse_hparams(value: str) -> Dict[str, Any]:
         raise ConfigError(f"--hparams {value!r} is neither a JSON object nor an existing file; pass a JSON object "
                           f"such as '{{\"task_names\": [\"sst\"]}}' or a path to a .json file.")
     text = text.lstrip("\ufeff")
+    too_deep = (f"{source}: the JSON is nested more than {MAX_HPARAMS_DEPTH} levels deep; no hparam needs more than a "
+                f"few (e.g. task_config -> task -> files -> split), so the file is probably damaged or generated wrongly.")
     try:
         hparams = json.loads(text)
+    except RecursionError:
+        raise ConfigError(too_deep) from None
     except json.JSONDecodeError as e:
         hint = " (a trailing comma? HFL's README example has one after the last entry)" if "double quotes" in e.msg or "Expecting value" in e.msg else ""
         raise ConfigError(f"{source}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}{hint}.") from None
     if not isinstance(hparams, dict):
         raise ConfigError(f"{source}: --hparams must be a JSON object, got {type(hparams).__name__}.")
+    if nesting_depth(hparams) > MAX_HPARAMS_DEPTH:
+        raise ConfigError(too_deep)  # deeper values break later (copies, comparisons, JSON writes) with RecursionError
     return hparams
+
+
+MAX_HPARAMS_DEPTH = 32  # levels of JSON objects / arrays in --hparams
+
+
+def nesting_depth(value: Any) -> int:
+    """How many levels of lists / dicts ``value`` has (iterative: any depth is measured safely)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_HPARAMS_DEPTH:
+            return deepest  # enough to refuse; the rest need not be walked
+        stack.extend((child, depth + 1) for child in children)
+    return deepest

@@ -22,7 +22,7 @@ NOT_TRAINING = frozenset({
     # locations (the inputs themselves are recorded by content)
     "model_name", "data_dir", "raw_data_dir", "vocab_file", "init_checkpoint", "model_dir", "results_txt",
     "results_pkl", "qa_eval_file", "qa_preds_file", "qa_na_file", "preprocessed_data_dir", "test_predictions",
-    "tfds_data_dir",
+    "tfds_data_dir", "run_name",
 })
 _SELECTION = ("eval_every_steps", "eval_each_epoch", "best_metric", "early_stopping_patience")
 

@@ -76,6 +76,12 @@ def export_task_model(model, task, model_config, config, target: str, trained: d
 
     info = task.export_info()
     meta = task_metadata(task, config, trained)
+    saved_model = saved_model_path or os.path.join(target, "saved_model")
+    current = export_is_current(target, meta)
+    if current and not (config.export_saved_model and not os.path.isdir(saved_model)):
+        # A rerun of a finished run: the directory (and whatever the user added, e.g. model.onnx) stays as it is.
+        logger.info("Model of %s in %s is this training's export already; left unchanged.", task.name, target)
+        return target
     prefix = head_weight_prefix(task.name)
     others = tuple(head_weight_prefix(t.name) for t in model.tasks if t.name != task.name)
     state = {ref.name[len(prefix):] if ref.name.startswith(prefix) else ref.name: ref.variable.numpy()
@@ -97,19 +103,65 @@ def export_task_model(model, task, model_config, config, target: str, trained: d
         export.save_pretrained(tmp, format="keras")
         copy_tokenizer_files(tmp, config)
         meta.write(tmp)
+        kept = carry_over_other_files(target, tmp)
+        if kept:
+            logger.info("Kept %s in %s (not written by the run).", ", ".join(kept), target)
 
-    if os.path.isdir(target) and not os.path.isfile(os.path.join(target, METADATA_FILE)):
-        shutil.rmtree(target)  # an export of an older version: replaced whole
-    save_directory_atomically(write, target)
+    if not current:
+        save_directory_atomically(write, target)
+        logger.info("Model of %s written to %s", task.name, target)
     if config.export_saved_model:
         from electra_tf.serving import export_saved_model
 
-        path = saved_model_path or os.path.join(target, "saved_model")
-        export_saved_model(export, path, meta.tokenizer_path(target), config.do_lower_case, config.max_seq_length,
+        export_saved_model(export, saved_model, meta.tokenizer_path(target), config.do_lower_case, config.max_seq_length,
                            metadata=meta)
-        logger.info("SavedModel written to %s", path)
-    logger.info("Model of %s written to %s", task.name, target)
+        logger.info("SavedModel written to %s", saved_model)
     return target
+
+
+def export_is_current(target: str, meta: TaskMetadata) -> bool:
+    """Whether ``target`` already holds the export ``meta`` describes: its task.json records the
+    same training (run folder, trial, seed, step) and the task, and its weights are there."""
+    import json
+
+    from electra_tf.checkpoints.keras_format import KERAS_WEIGHTS
+
+    try:
+        with open(os.path.join(target, METADATA_FILE), encoding="utf-8") as f:
+            stored = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return (isinstance(stored, dict) and stored == json.loads(json.dumps(meta.to_dict()))
+            and os.path.isfile(os.path.join(target, KERAS_WEIGHTS)) and os.path.isfile(os.path.join(target, "config.json")))
+
+
+def carry_over_other_files(old: str, new: str) -> List[str]:
+    """Put every entry of the folder ``old`` that the new export ``new`` does not hold into ``new``
+    (hard links where possible, else copies): files a user added to a model directory (an ONNX or
+    LiteRT export, notes) survive the directory's replacement. Returns their names."""
+    if not os.path.isdir(old):
+        return []
+
+    def link_or_copy(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+        return dst
+
+    kept = []
+    for name in sorted(os.listdir(old)):
+        if os.path.lexists(os.path.join(new, name)) or name.startswith(".tmp-"):
+            continue
+        src = os.path.join(old, name)
+        if os.path.isdir(src) and not os.path.islink(src):
+            shutil.copytree(src, os.path.join(new, name), symlinks=True, copy_function=link_or_copy)
+        elif os.path.islink(src):
+            os.symlink(os.readlink(src), os.path.join(new, name))
+        else:
+            link_or_copy(src, os.path.join(new, name))
+        kept.append(name)
+    return kept
 
 
 RUN_TASKS_FILE = "tasks.json"  # in a trial's model_dir: every task's metadata, for its training checkpoints

@@ -18,10 +18,12 @@ from electra_tf.io_utils import atomic_write_bytes, atomic_write_json, atomic_wr
 
 
 def config_json_path(config) -> str:
-    """``results/<tasks>_config.json`` beside ``<tasks>_results.txt``."""
+    """``results/<tasks>_config.json`` beside ``<tasks>_results.txt`` (only the name's last
+    ``_results`` is replaced: a run_name may contain that word)."""
     import os
 
-    return os.path.splitext(config.results_txt)[0].replace("_results", "_config") + ".json"
+    base = os.path.splitext(config.results_txt)[0]
+    return (base[:-len("_results")] if base.endswith("_results") else base) + "_config.json"
 
 
 def write_results(config, trials: List[Dict], resolved: Dict) -> None:

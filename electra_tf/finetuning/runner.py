@@ -245,7 +245,7 @@ class FinetuningRunner:
         return RunIdentity(config.trial_model_dir(trial), training_settings(config, self.model_config, key, init, trial))
 
     _WAYS_OUT = ('To train with the new settings, set "overwrite_model_dir": true (the folder is replaced) or use '
-                 'another --model-name; to reuse the trained model, run with the settings it was trained with.')
+                 'another "run_name" (its own folders and results, beside this run); to reuse the trained model, run with the settings it was trained with.')
 
     def trial_seed(self, trial: int, identity) -> int:
         """The trial's seed: the one recorded in its folder (a resumed or reused run keeps it), else
@@ -285,6 +285,9 @@ class FinetuningRunner:
     def _run_trials(self) -> List[Dict]:
         config = self.config
         resolved = {**config.to_dict(), "model_config": self.model_config.to_dict()}
+        for task in self.tasks:
+            for note in task.notes():
+                logger.info("%s", note)
         identities = {}
         trial = 1
         # Every decision that can refuse the run is taken before anything is trained or written.
@@ -298,6 +301,10 @@ class FinetuningRunner:
                                    identity.folder)
                 identities[trial] = (identity, self.trial_seed(trial, identity))
             trial += 1
+        resolved["run_fingerprint"] = self.fingerprint(resolved, identities)
+        finished = self.finished_trials(resolved["run_fingerprint"])
+        if finished is not None:
+            return finished
         self.check_inputs()
         if self.is_chief:
             os.makedirs(os.path.dirname(config.results_txt), exist_ok=True)
@@ -327,11 +334,13 @@ class FinetuningRunner:
                                         "global_step": int(global_step)})
             elif config.do_eval or config.write_test_outputs or config.do_test:
                 global_step = self.restore_finetuned(model, model_dir)
-            record = {"trial": trial, "seed": seed, "global_step": global_step, "results": {}}
+            record = {"trial": trial, "seed": seed, "global_step": global_step, "results": {}, "evaluated": {}}
             if config.do_eval:
                 record["results"] = self.evaluate(model, "dev", model_dir, global_step)
+                record["evaluated"]["dev"] = {t.name: t.evaluated_data("dev") for t in self.tasks}
             if config.do_test and any(t.has_split("eval") for t in self.tasks):
                 record["eval_results"] = self.evaluate(model, "eval", model_dir, global_step)
+                record["evaluated"]["eval"] = {t.name: t.evaluated_data("eval") for t in self.tasks if t.has_split("eval")}
             record["time"] = time.time() - started
             if config.do_eval or "eval_results" in record:
                 trials.append(record)
@@ -344,6 +353,61 @@ class FinetuningRunner:
             if trial != config.num_trials and not config.keep_all_models and os.path.isdir(model_dir):
                 shutil.rmtree(model_dir)
             trial += 1
+        return trials
+
+
+    # ------------------------------------------------------------------ finished runs
+    def fingerprint(self, resolved: Dict, identities: Dict) -> str:
+        """A digest of everything a run's results depend on: the resolved hparams, each trial's
+        training identity and seed, and the contents of every file evaluated or predicted."""
+        import hashlib
+        import json
+
+        from electra_tf.training.run_identity import path_digest
+
+        files = {}
+        for task in self.tasks:
+            for split in ("dev", "eval", *task.test_splits()):
+                if task.has_split(split):
+                    files[f"{task.name}/{split}"] = [path_digest(f) for f in task.data_files(split)]
+        trials = {str(t): {"settings": identity.settings, "seed": seed} for t, (identity, seed) in identities.items()}
+        data = {"hparams": resolved, "trials": trials, "evaluated_files": files}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+    def finished_trials(self, fingerprint: str) -> Optional[List[Dict]]:
+        """The trials of this very run when it already finished (same fingerprint in its results'
+        config file, every results file present, each kept trial's models exported): then nothing
+        is trained, evaluated or written, and the run says so. Else None."""
+        import json
+
+        from electra_tf.finetuning.model_export import task_model_dir
+        from electra_tf.finetuning.results import config_json_path
+
+        config = self.config
+        paths = (config_json_path(config), config.results_json, config.results_txt, config.results_pkl)
+        if config.overwrite_model_dir or not self.is_chief or not all(os.path.isfile(p) for p in paths):
+            return None
+        try:
+            with open(paths[0], encoding="utf-8") as f:
+                stored = json.load(f)
+            with open(paths[1], encoding="utf-8") as f:
+                trials = json.load(f)["trials"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # unreadable results are rewritten by running again
+        if not isinstance(stored, dict) or stored.get("run_fingerprint") != fingerprint or not isinstance(trials, list):
+            return None
+        if config.num_trials >= 0 and len(trials) != config.num_trials:
+            return None
+        for trial in range(1, max(config.num_trials, 0) + 1):
+            kept = config.keep_all_models or trial == config.num_trials
+            if config.do_train and kept and not all(
+                    os.path.isfile(os.path.join(task_model_dir(config.trial_model_dir(trial), t.name, len(self.tasks)),
+                                                "task.json")) for t in self.tasks):
+                return None  # a model directory is missing: run again (training is reused, the export rewritten)
+        logger.info("This run already finished with these settings and data: its results are in %s and its models in "
+                    "%s_<trial>. Nothing was trained, evaluated or written. To run it again, set \"overwrite_model_dir\": "
+                    "true (the run's folders are replaced), or set another \"run_name\" to keep both.",
+                    config.results_txt, config.model_dir)
         return trials
 
 

@@ -164,6 +164,36 @@ class Task:
         """The splits predicted when test outputs are written (the original: "test")."""
         return ["test"]
 
+    def candidate_files(self, split: str) -> Sequence[str]:
+        """The file names ``split`` is looked for under, in order (none for tasks not read from files)."""
+        return []
+
+    def test_file_as(self, split: str) -> Optional[str]:
+        """The file ``split`` is read from when it is one of the test split's files (a data set
+        without a dev set scores its test file as dev, as KoELECTRA reports NSMC and Naver NER), else None."""
+        if split.startswith("test") or not self.has_split(split):
+            return None
+        files = self.data_files(split)
+        if files and os.path.basename(files[0]) in set(self.candidate_files("test")):
+            return files[0]
+        return None
+
+    def evaluated_data(self, split: str) -> Dict[str, Any]:
+        """What an evaluation of ``split`` read, for the results files: its files and whether they are the test set."""
+        files = self.data_files(split) if self.has_split(split) else []
+        return {"files": [os.path.abspath(f) for f in files[:1]], "test_set": self.test_file_as(split) is not None}
+
+    def notes(self) -> List[str]:
+        """Decisions of this task the user should read in the log (the runner logs them before
+        training): here, a test file scored as dev. Families add their own (e.g. doubled pairs)."""
+        test_as_dev = self.test_file_as("dev")
+        if test_as_dev is None:
+            return []
+        return [f"{self.name}: there is no dev file in {self.raw_data_dir()}, so the test file {test_as_dev} is scored "
+                f"as \"dev\" (KoELECTRA reports this data set's test figures the same way). The dev results are "
+                f"test-set results: results.json records the file under \"evaluated\"; add a dev.* file to score a "
+                f"real dev set, and do not tune settings on these figures."]
+
     # ----------------------------------------------------------------- features
     def feature_spec(self) -> FeatureSpec:
         """{feature name: (shape, dtype)} of this task's own features (the preprocessor's spec)."""

@@ -70,6 +70,20 @@ class SentenceTask(Task):
     def test_splits(self) -> List[str]:
         return list(self.spec.test_splits)
 
+    def candidate_files(self, split: str):
+        return self.reader.files_for(split)
+
+    def notes(self) -> List[str]:
+        notes = super().notes()
+        if self.reader.double:
+            # The original's double_unordered (MRPC, STS): every training pair also in the order (b, a).
+            notes.append(
+                f"{self.name}: training on both sentence orders: each training pair (a, b) is also added as (b, a), "
+                f"so the training set and the steps per epoch double, as the original does for MRPC and STS "
+                f"(hparam double_unordered, default true){self.spec.note}. Set \"double_unordered\": false to train "
+                f"on the pairs as given.")
+        return notes
+
     # ----------------------------------------------------------------- reading
     def has_split(self, split: str) -> bool:
         return self.split_file(split, self.reader.files_for(split), required=False) is not None
@@ -185,6 +199,9 @@ class TfdsSentenceTask(SentenceTask):
 
     def get_examples(self, split: str) -> List[Example]:
         return self.reader.read(split)
+
+    def candidate_files(self, split: str):
+        return []  # tensorflow-datasets splits, not files
 
     def reader_cache_fields(self):
         return {**super().reader_cache_fields(), "tfds_data_dir": self.options.tfds_data_dir}

@@ -18,7 +18,7 @@ label tasks, in which case the sorted set of labels in the training file is used
 
 from __future__ import annotations
 
-from electra_tf.errors import ConfigError, check_known_keys
+from electra_tf.errors import ConfigError, check_known_keys, closest
 from electra_tf.finetuning.classification.spec import Columns, SentenceTaskSpec
 from electra_tf.finetuning.classification.task import SentenceTask, TfdsSentenceTask
 from electra_tf.finetuning.options import TaskOptions
@@ -69,8 +69,25 @@ register_type("csv", build_delimited_task)
 register_type("tfds", TfdsSentenceTask)
 
 
+#: the task_config options of a registered sentence task (its files, columns and labels are fixed)
+BUILTIN_KEYS = ("skip_malformed_lines",)
+
+
+def build_registered_task(options: TaskOptions, name: str, tokenizer, spec: SentenceTaskSpec) -> SentenceTask:
+    """A registered sentence task; a task_config key it does not read is an error naming the known ones."""
+    unknown = [key for key in options.task_config if key not in BUILTIN_KEYS]
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(
+            f"task_config.{name}: unknown option {key!r} of the built-in task {name!r}.{closest(key, BUILTIN_KEYS)} "
+            f"Its options: {', '.join(BUILTIN_KEYS)} (files, columns and labels are the task's own). To read other "
+            f"files or columns, describe the data set with \"type\": \"tsv\" or \"csv\" and the keys "
+            f"{', '.join(sorted(GENERIC_KEYS - {'type'}))}.")
+    return SentenceTask(options, name, tokenizer, spec)
+
+
 def _register(name: str, spec: SentenceTaskSpec) -> None:
-    register(name, lambda options, task_name, tokenizer: SentenceTask(options, task_name, tokenizer, spec))
+    register(name, lambda options, task_name, tokenizer: build_registered_task(options, task_name, tokenizer, spec))
 
 
 BINARY = ["0", "1"]
@@ -122,7 +139,9 @@ _register("kornli", SentenceTaskSpec(
     Columns(0, 1, 2), {}, NLI, test_splits=()))
 _register("korsts", SentenceTaskSpec(
     {"train": ["train.tsv", "sts-train.tsv"], "dev": ["dev.tsv", "sts-dev.tsv"], "test": ["test.tsv", "sts-test.tsv"]},
-    Columns(5, 6, 4), {}, None, regression=True, double_unordered=True, regression_scale=5.0, test_splits=()))
+    Columns(5, 6, 4), {}, None, regression=True, double_unordered=True, regression_scale=5.0, test_splits=(),
+    # a task choice: the original's STS recipe, which KoELECTRA (one order) does not follow; logged
+    note="; KoELECTRA trains KorSTS on one order only"))
 _register("paws", SentenceTaskSpec(
     {"train": ["train.tsv", "translated_train.tsv"], "dev": ["dev.tsv", "dev_2k.tsv"], "test": ["test.tsv", "test_2k.tsv"]},
     Columns(1, 2, 3), {}, BINARY, skip_empty=True, test_splits=()))

@@ -60,6 +60,9 @@ class QATask(Task):
     def test_splits(self) -> List[str]:
         return self._test_splits
 
+    def candidate_files(self, split: str):
+        return self.reader.files_for(split)
+
     # ----------------------------------------------------------------- reading
     def has_split(self, split: str) -> bool:
         return self.split_file(split, self.reader.files_for(split), required=False) is not None

@@ -104,6 +104,9 @@ class TaggingTask(Task):
     def test_splits(self) -> List[str]:
         return list(self.spec.test_splits)
 
+    def candidate_files(self, split: str):
+        return self.reader.files_for(split)
+
     def read_sentences(self, split: str):
         """(words, tags, source) per sentence of ``split``."""
         return self.reader.read(self.split_file(split, self.reader.files_for(split)))
