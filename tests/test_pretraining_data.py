@@ -234,7 +234,9 @@ def vocab_file(corpus, tmp_path_factory):
 
 
 def read_outputs(folder):
-    return {name: open(os.path.join(folder, name), "rb").read() for name in sorted(os.listdir(folder))}
+    """The record files of an output folder (ours also holds a manifest and a hidden lock file)."""
+    return {name: open(os.path.join(folder, name), "rb").read() for name in sorted(os.listdir(folder))
+            if name.startswith("pretrain_data.tfrecord")}
 
 
 def parse_records(data_by_file, max_length):
@@ -310,7 +312,8 @@ def test_default_num_out_files_and_empty_shards(tmp_path, corpus, vocab_file):
     build_pretraining_dataset(corpus, vocab_file, out, options=BuildOptions(max_seq_length=128),
                               progress=Progress(io.StringIO()))
     names = set(os.listdir(out))
-    assert names == {output_file_name(i, 1000) for i in range(1000)} | {"notes.txt"}
+    assert names == {output_file_name(i, 1000) for i in range(1000)} | {"notes.txt", "pretrain_data.manifest.json",
+                                                                         ".pretrain_data.lock"}
     assert "pretrain_data.tfrecord-999-of-1000" in names
     assert os.path.getsize(os.path.join(out, output_file_name(999, 1000))) == 0  # fewer examples than files
 

@@ -5,7 +5,9 @@
 
 CORPUS holds UTF-8 text files, one sentence per line, a blank line between documents. The
 vocabulary is a WordPiece vocab.txt or a SentencePiece *.model (see build_vocab.py). OUT gets
-pretrain_data.tfrecord-<i>-of-<num-out-files>, with input_ids, input_mask and segment_ids.
+pretrain_data.tfrecord-<i>-of-<num-out-files>, with input_ids, input_mask and segment_ids, and
+pretrain_data.manifest.json (each file's size, records and sha256; run_pretraining.py checks the
+records against it before training). A failed or interrupted build leaves OUT as it was.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus-dir", required=True, help="Location of pre-training text files.")
     parser.add_argument("--vocab-file", required=True, help="Location of vocabulary file (vocab.txt or *.model).")
     parser.add_argument("--output-dir", required=True,
-                        help="Where to write out the tfrecords (earlier pretrain_data.tfrecord-* files there are "
-                             "deleted; the original deleted the whole folder).")
+                        help="Where to write out the tfrecords and their manifest. Earlier pretrain_data.tfrecord-* "
+                             "files there are replaced only once the new ones are complete (the original deleted "
+                             "the whole folder first); other files are left alone.")
     parser.add_argument("--max-seq-length", default=128, type=int, help="Number of tokens per example.")
     parser.add_argument("--num-processes", default=1, type=int, help="Parallelize across multiple processes.")
     # The original used type=bool here, which made "--blanks-separate-docs False" mean True.

@@ -20,24 +20,30 @@ with ``random.seed(seed + j)`` in job j.
 Speed: lines are read and tokenized in blocks (the fast ``FullTokenizer`` on a whole block),
 the packing rule runs on sentence lengths only, and each block's examples are gathered and
 serialized with NumPy (``records``).
+
+Output (our extension; the original re-created the folder and wrote in place): the files and a
+manifest (``pretrain_data.manifest.json``: size, records and sha256 of each file, checked by
+``run_pretraining.py`` before its first step) are staged and replace the earlier output only
+when all of them are complete (``staging``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 import random
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from electra_tf.errors import ConfigError, DataError, ElectraError
 from electra_tf.pretraining.corpus import iter_line_blocks, list_corpus_files
+from electra_tf.pretraining.manifest import file_entry, manifest_record
 from electra_tf.pretraining.packing import MIN_TARGET_LENGTH, ExampleBuilder
 from electra_tf.pretraining.records import ExampleSerializer
+from electra_tf.pretraining.staging import StagedOutput, check_output_target
 from electra_tf.pretraining.tokenization import pretraining_tokenizer
 from electra_tf.ragged import segment_positions
 
@@ -117,27 +123,34 @@ class ShardWriter:
         self.paths = [os.path.join(output_dir, output_file_name(i, num_out_files))
                       for i in range(num_out_files) if i % num_jobs == job_id]
         self._writers = [tf.io.TFRecordWriter(path) for path in self.paths]
+        self.counts = [0] * len(self.paths)
         self.n_written = 0
 
     def write(self, records: List[bytes]) -> None:
-        writers, n = self._writers, len(self._writers)
+        writers, counts, n = self._writers, self.counts, len(self._writers)
         for i, record in enumerate(records, self.n_written):
             writers[i % n].write(record)
+            counts[i % n] += 1
         self.n_written += len(records)
 
     def close(self) -> None:
         for writer in self._writers:
             writer.close()
 
+    def entries(self) -> Dict[str, Dict]:
+        """The manifest entries of the closed files (size, records, sha256), by file name."""
+        return {os.path.basename(path): file_entry(path, count) for path, count in zip(self.paths, self.counts)}
+
 
 def write_job(job_id: int, num_jobs: int, corpus_dir: str, file_names: List[str], vocab_file: str, output_dir: str,
               options: BuildOptions, report: Optional[Callable[[int, JobStats], None]] = None,
-              tokenizer=None) -> JobStats:
+              tokenizer=None) -> Tuple[JobStats, Dict[str, Dict]]:
     """One job of the original's ``write_examples``: its corpus files -> its output files.
 
     ``file_names``: the sorted corpus listing (the job takes every ``num_jobs``-th name).
     ``report(job_id, stats)`` is called after every block of lines and at the end. ``tokenizer``:
-    the one ``pretraining_tokenizer`` gives for these options, if already built.
+    the one ``pretraining_tokenizer`` gives for these options, if already built. Returns the
+    job's totals and the manifest entries of its files.
     """
     rng = random.Random(options.seed + job_id)
     tokenizer = tokenizer or pretraining_tokenizer(vocab_file, options.do_lower_case, options.strip_accents)
@@ -190,7 +203,7 @@ def write_job(job_id: int, num_jobs: int, corpus_dir: str, file_names: List[str]
                 report(job_id, stats)
     finally:
         writer.close()
-    return stats
+    return stats, writer.entries()
 
 
 class Progress:
@@ -222,23 +235,15 @@ class Progress:
             print(self.line(), file=self.stream, flush=True)
 
 
-def prepare_output_dir(output_dir: str, corpus_dir: str) -> None:
-    """Create ``output_dir`` and delete the pre-training files of an earlier run in it.
-
-    The original deleted and re-created the whole folder (``utils.rmkdir``); only the files this
-    builder writes are removed here, so a mistyped path cannot wipe unrelated data.
-    """
-    if os.path.realpath(output_dir) == os.path.realpath(corpus_dir):
-        raise ConfigError("--output-dir must not be the corpus folder (every file there is read as text).")
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise ConfigError(f"--output-dir {output_dir} exists and is not a folder.")
-    os.makedirs(output_dir, exist_ok=True)
-    for old in glob.glob(os.path.join(glob.escape(output_dir), "pretrain_data.tfrecord-*-of-*")):
-        os.remove(old)
-
-
 def _job_process(job_id, num_jobs, corpus_dir, file_names, vocab_file, output_dir, options, queue):
     """Entry point of a worker process: runs ``write_job`` and reports through ``queue``."""
+    import signal
+
+    # The parent handles Ctrl-C and SIGTERM and stops its jobs with SIGTERM: a job ignores Ctrl-C
+    # (sent to the whole process group) and dies at SIGTERM (the parent's handler is inherited).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
     last = [0.0]
 
     def report(job, stats):
@@ -247,18 +252,39 @@ def _job_process(job_id, num_jobs, corpus_dir, file_names, vocab_file, output_di
             last[0] = now
             queue.put(("progress", job, dataclasses.replace(stats)))
 
+    from electra_tf.io_utils import write_failure
+
     try:
-        stats = write_job(job_id, num_jobs, corpus_dir, file_names, vocab_file, output_dir, options, report)
+        stats, entries = write_job(job_id, num_jobs, corpus_dir, file_names, vocab_file, output_dir, options, report)
     except ElectraError as e:
         queue.put(("error", job_id, str(e)))
         return
-    except BaseException as e:  # noqa: BLE001 - a bug: pass its description to the parent
+    except BaseException as e:  # noqa: BLE001 - a failed write or a bug: pass its description to the parent
+        failed = write_failure(e)
+        if failed is not None:
+            queue.put(("write_error", job_id, failed[:2]))
+            return
         queue.put(("crash", job_id, f"{type(e).__name__}: {e}"))
         raise
-    queue.put(("done", job_id, stats))
+    queue.put(("done", job_id, (stats, entries)))
 
 
-def _run_processes(num_processes, corpus_dir, file_names, vocab_file, output_dir, options, progress) -> None:
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGTERM when its parent dies (a killed build leaves no job running)."""
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _run_processes(num_processes, corpus_dir, file_names, vocab_file, output_dir, options, progress) -> Dict[str, Dict]:
+    """Run the jobs in ``num_processes`` worker processes; the manifest entries of all their files."""
     import multiprocessing
     import queue as queue_module
 
@@ -272,6 +298,7 @@ def _run_processes(num_processes, corpus_dir, file_names, vocab_file, output_dir
     for job in jobs:
         job.start()
     done = set()
+    entries: Dict[str, Dict] = {}
     try:
         while len(done) < num_processes:
             try:
@@ -283,34 +310,45 @@ def _run_processes(num_processes, corpus_dir, file_names, vocab_file, output_dir
                 continue
             if kind == "error":
                 raise DataError(payload)
+            if kind == "write_error":
+                raise OSError(payload[0], payload[1], output_dir)
             if kind == "crash":
                 raise RuntimeError(f"job {job_id} failed: {payload}")
-            progress(job_id, payload)
             if kind == "done":
+                payload, job_entries = payload
+                entries.update(job_entries)
                 done.add(job_id)
+            progress(job_id, payload)
     finally:
         for job in jobs:
             if job.is_alive() and len(done) < num_processes:
                 job.terminate()
             job.join()
+    return entries
 
 
 def build_pretraining_dataset(corpus_dir: str, vocab_file: str, output_dir: str, num_processes: int = 1,
                               options: Optional[BuildOptions] = None, progress: Optional[Progress] = None) -> JobStats:
     """Write the pre-training TFRecords of every text file in ``corpus_dir`` to ``output_dir``.
 
-    Checks the options, the corpus folder and the vocabulary before writing anything; a
-    corpus file that is not UTF-8 stops the run with a ``DataError`` naming the file and line.
-    Returns the totals over all jobs.
+    Checks the options, the corpus folder, the vocabulary and the output folder before writing
+    anything; a corpus file that is not UTF-8 stops the run with a ``DataError`` naming the file
+    and line. The records and their manifest (sizes, record counts, sha256) are written into a
+    staging folder and replace the earlier output only once complete (``staging``); a failure
+    leaves the earlier output as it was. Returns the totals over all jobs.
     """
     options = options or BuildOptions()
     options.validate(num_processes)
     file_names = list_corpus_files(corpus_dir)
     tokenizer = pretraining_tokenizer(vocab_file, options.do_lower_case, options.strip_accents)  # a bad vocab fails here
-    prepare_output_dir(output_dir, corpus_dir)
+    check_output_target(output_dir, corpus_dir, file_names, vocab_file)
     progress = progress or Progress()
-    if num_processes == 1:
-        write_job(0, 1, corpus_dir, file_names, vocab_file, output_dir, options, progress, tokenizer)
-    else:
-        _run_processes(num_processes, corpus_dir, file_names, vocab_file, output_dir, options, progress)
+    with StagedOutput(output_dir) as staged:
+        if num_processes == 1:
+            _, entries = write_job(0, 1, corpus_dir, file_names, vocab_file, staged.folder, options, progress,
+                                   tokenizer)
+        else:
+            entries = _run_processes(num_processes, corpus_dir, file_names, vocab_file, staged.folder, options,
+                                     progress)
+        staged.commit(manifest_record(entries, {**dataclasses.asdict(options), "num_processes": num_processes}))
     return progress.total()
