@@ -16,6 +16,12 @@ scale; ``tagging``: scheme, encoding, segment id, truncation, lowercasing, CRF a
 decoding; ``qa``: query length, stride, n-best size, answer length, null threshold, v2, the
 head and its options). predict.py, the SavedModel export, the converter and from_pretrained
 read it; their flags only override it.
+
+A model directory must not mislead: opening one (``TaskMetadata.read`` / ``metadata_for``, then
+``check_model_directory`` in ``from_pretrained``, the one place predict, the exports and the
+converter load a model through) refuses a tokenizer file named outside the directory, a
+vocabulary with more tokens than the model's embeddings (its ids would fail inside the model),
+and labels that disagree with the classifier's outputs or config.json's ``id2label``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class TaskMetadata:
     settings: Dict[str, Any] = dataclasses.field(default_factory=dict)
     trained: Dict[str, Any] = dataclasses.field(default_factory=dict)  # run, trial, step, hparams
     format_version: int = FORMAT_VERSION
+    #: the file the metadata was read from, for error messages (not written)
+    source: str = dataclasses.field(default=METADATA_FILE, compare=False, repr=False)
 
     @property
     def do_lower_case(self) -> bool:
@@ -71,10 +79,27 @@ class TaskMetadata:
             raise CheckpointError(f"{source}: missing {', '.join(missing)}.")
         if data["family"] not in FAMILIES:
             raise CheckpointError(f"{source}: unknown family {data['family']!r}; expected one of {', '.join(FAMILIES)}.")
+        expected_family = MODEL_TYPE_FAMILY.get(data["model_type"])
+        if expected_family != data["family"]:
+            known = ", ".join(f"{t} ({f})" for t, f in MODEL_TYPE_FAMILY.items())
+            raise CheckpointError(f"{source}: model_type {data['model_type']!r} does not fit family {data['family']!r}; "
+                                  f"expected one of {known}. Re-export the model or correct the file.")
+        length = data["max_seq_length"]
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise CheckpointError(f"{source}: max_seq_length must be a positive integer, got {length!r}.")
+        labels = data.get("labels")
+        if labels is not None and (not isinstance(labels, list) or
+                                   not all(isinstance(l, str) or (isinstance(l, int) and not isinstance(l, bool))
+                                           for l in labels)):
+            raise CheckpointError(f"{source}: labels must be a list of label names (or null), got {labels!r}.")
+        tokenizer = data.get("tokenizer") or {}
+        if not isinstance(tokenizer, dict):
+            raise CheckpointError(f"{source}: tokenizer must be an object (file, do_lower_case, space_token).")
+        _check_tokenizer_file(tokenizer.get("file"), source)
         return cls(task_name=data["task_name"], family=data["family"], model_type=data["model_type"],
-                   max_seq_length=int(data["max_seq_length"]), labels=data.get("labels"),
-                   tokenizer=dict(data.get("tokenizer") or {}), settings=dict(data.get(data["family"]) or {}),
-                   trained=dict(data.get("trained") or {}), format_version=version)
+                   max_seq_length=length, labels=labels, tokenizer=dict(tokenizer),
+                   settings=dict(data.get(data["family"]) or {}), trained=dict(data.get("trained") or {}),
+                   format_version=version, source=source)
 
     def write(self, directory: str) -> str:
         from electra_tf.io_utils import atomic_write_json
@@ -97,10 +122,28 @@ class TaskMetadata:
         return cls.from_dict(data, path)
 
     def tokenizer_path(self, directory: str) -> Optional[str]:
-        """The model directory's tokenizer file named by the metadata (vocab.txt / *.model)."""
+        """The model directory's tokenizer file named by the metadata (vocab.txt / *.model); a
+        name that leaves the directory is a CheckpointError (a model directory is self-contained)."""
         name = self.tokenizer.get("file")
+        _check_tokenizer_file(name, self.source)
         path = os.path.join(directory, name) if name else None
         return path if path and os.path.isfile(path) else None
+
+
+def _check_tokenizer_file(name, source: str) -> None:
+    """Refuse a tokenizer ``file`` that is not a plain file name inside the model directory
+    (``../../etc/passwd``, ``/abs/vocab.txt``, ``sub/vocab.txt``): a model directory must be
+    self-contained, and reading an arbitrary file as a vocabulary gives wrong ids or leaks it.
+    (A symlink inside the directory is the user's choice and stays allowed: the Hugging Face
+    cache stores every file as one.)"""
+    if name is None:
+        return
+    plain = isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name \
+        and not os.path.isabs(name) and os.path.basename(name) == name
+    if not plain:
+        raise CheckpointError(f"{source}: tokenizer file {name!r} is not a file inside the model directory; a model "
+                              f"directory must be self-contained: copy the tokenizer into it and name it there "
+                              f"(e.g. \"file\": \"vocab.txt\").")
 
 
 def metadata_for(path: str, task_name: Optional[str] = None) -> Optional[TaskMetadata]:
@@ -119,3 +162,83 @@ def metadata_for(path: str, task_name: Optional[str] = None) -> Optional[TaskMet
         return None
     entry = run_task_entry(tf1.resolve_checkpoint_prefix(path), task_name)
     return TaskMetadata.from_dict(entry, path) if entry else None
+
+
+DEFAULT_LABEL_PREFIX = "LABEL_"  # the id2label names HF (and ElectraConfig.to_dict) write when none were given
+
+
+def vocabulary_size(path: str) -> Optional[int]:
+    """The number of token ids a tokenizer file defines: the lines of a vocab.txt (a token's id
+    is its line number, as the original's load_vocab), the pieces of a SentencePiece model; None
+    when that cannot be told here (sentencepiece not installed or the model unreadable: the
+    tokenizer then reports it itself)."""
+    if path.endswith(".model"):
+        try:
+            import sentencepiece
+
+            return int(sentencepiece.SentencePieceProcessor(model_file=path).GetPieceSize())
+        except Exception:  # noqa: BLE001  (the tokenizer names the problem when it loads the file)
+            return None
+    count = 0
+    # text mode splits lines as the tokenizer's reading does; undecodable bytes still count as tokens
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        for count, _ in enumerate(f, 1):
+            pass
+    return count
+
+
+def check_model_directory(path: str, config, meta: Optional[TaskMetadata] = None, model_type: Optional[str] = None) -> None:
+    """Refuse a model directory (or checkpoint) whose files disagree with the model itself, before
+    anything runs on it: a tokenizer with more token ids than the embeddings' ``vocab_size``
+    (predict, export and serving would otherwise fail inside the model with a TensorFlow error on
+    the first rare word), and task metadata whose labels disagree with the classifier's output
+    size or config.json's ``id2label`` (predictions would be silently mislabelled). ``config`` is
+    the ElectraConfig the model was built with, ``model_type`` the class that loads it (labels are
+    checked only when it is the metadata's)."""
+    directory = path if os.path.isdir(path) else os.path.dirname(path) or "."
+    config_json = os.path.join(directory, "config.json")
+    model_source = config_json if os.path.isfile(config_json) else path
+    files = []
+    if meta is not None:
+        named = meta.tokenizer_path(directory)
+        if named:
+            files.append(named)
+    vocab_txt = os.path.join(directory, "vocab.txt")
+    if os.path.isfile(vocab_txt) and vocab_txt not in files:
+        files.append(vocab_txt)
+    for file in files:
+        size = vocabulary_size(file)
+        if size is not None and size > config.vocab_size:
+            raise CheckpointError(
+                f"{file} has {size} tokens but the model in {model_source} has vocab_size {config.vocab_size}: ids "
+                f"from {config.vocab_size} on would fail inside the model. Put the vocabulary the model was trained "
+                f"with into {directory} (or load a model whose vocab_size covers this vocabulary).")
+    if meta is not None and model_type == meta.model_type:
+        _check_labels(meta, config, model_source)
+
+
+def _check_labels(meta: TaskMetadata, config, model_source: str) -> None:
+    """task.json's labels against the classifier's outputs (``num_labels``) and ``id2label``."""
+    fix = (f"Re-export the model, or correct the labels in {meta.source} to the training labels in id order "
+           f"(config.json's id2label).")
+    if meta.family == "qa":
+        return
+    regression = meta.family == "classification" and meta.settings.get("problem") == "regression"
+    if meta.labels is None:
+        if not regression:
+            raise CheckpointError(f"{meta.source} has no labels, but its {meta.family} model needs them to name its "
+                                  f"{config.num_labels} outputs. {fix}")
+        if config.num_labels != 1:
+            raise CheckpointError(f"{meta.source} describes a regression model, but the model in {model_source} has "
+                                  f"{config.num_labels} outputs (num_labels) instead of 1. Re-export the model.")
+        return
+    labels = [str(label) for label in meta.labels]
+    if len(labels) != config.num_labels:
+        raise CheckpointError(f"{meta.source} lists {len(labels)} labels {labels} but the model in {model_source} has "
+                              f"{config.num_labels} outputs (num_labels). {fix}")
+    id2label = getattr(config, "id2label", None)
+    if id2label:
+        names = [str(id2label.get(i)) for i in range(config.num_labels)]
+        if names != [f"{DEFAULT_LABEL_PREFIX}{i}" for i in range(len(names))] and names != labels:
+            raise CheckpointError(f"{meta.source} lists the labels {labels} but the model's id2label in {model_source} "
+                                  f"names its outputs {names}. {fix}")

@@ -231,15 +231,21 @@ class ElectraPreTrainedModel(keras.Model):
                                                     task_name=task_name, model_classes=MODEL_CLASSES)
         if config_changes:
             config = config.replace(**config_changes)
+        # A fine-tuned model directory's task.json (labels, lengths, tagging/QA settings): what
+        # predict.py, the exports and serving use to treat inputs as training did. Its files are
+        # checked against the model here, the one place every consumer opens a model through: a
+        # vocabulary larger than the embeddings, or labels that disagree with the classifier, is
+        # one clear error before anything runs (not a TensorFlow error mid-prediction, nor
+        # mislabelled predictions).
+        from electra_tf.model_metadata import MODEL_TYPE_FAMILY, check_model_directory, metadata_for
+
+        meta = metadata_for(path, task_name) if cls.model_type in MODEL_TYPE_FAMILY else None
+        check_model_directory(path, config, meta, cls.model_type)
         model = cls(config).build_with_dummy_inputs()
         report = assign_state(model, state, source=path, strict=strict, skip_reasons=skipped,
                               requested_skips=tuple(requested_skips))
         model.load_report = report
-        # A fine-tuned model directory's task.json (labels, lengths, tagging/QA settings): what
-        # predict.py, the exports and serving use to treat inputs as training did.
-        from electra_tf.model_metadata import MODEL_TYPE_FAMILY, metadata_for
-
-        model.task_metadata = metadata_for(path, task_name) if cls.model_type in MODEL_TYPE_FAMILY else None
+        model.task_metadata = meta
         logger.info(report.summary())
         return model
 
