@@ -67,10 +67,14 @@ def _settings(metadata, do_lower_case: Optional[bool], max_seq_length: Optional[
         from electra_tf.model_metadata import TaskMetadata
 
         metadata = TaskMetadata.from_dict(dict(metadata))
-    s = types.SimpleNamespace(family=None, labels=None, settings={}, max_seq_length=128, do_lower_case=True)
+    s = types.SimpleNamespace(family=None, labels=None, settings={}, max_seq_length=128, do_lower_case=True,
+                              strip_accents=None, tokenize_chinese_chars=True)
     if metadata is not None:
         s.family, s.labels, s.settings = metadata.family, metadata.labels, dict(metadata.settings)
         s.max_seq_length, s.do_lower_case = int(metadata.max_seq_length), metadata.do_lower_case
+        # tokenizer settings a checkpoint recorded beyond the original's (checkpoints.reconcile)
+        s.strip_accents = metadata.tokenizer.get("strip_accents")
+        s.tokenize_chinese_chars = bool(metadata.tokenizer.get("tokenize_chinese_chars", True))
     if max_seq_length is not None:
         s.max_seq_length = int(max_seq_length)
     if do_lower_case is not None:
@@ -85,7 +89,7 @@ def _string_table(values):
 class _Texts(tf.Module):
     """The tokenizers and constants the raw-text signatures use (tracked for the SavedModel)."""
 
-    def __init__(self, vocab_file: str, lower: bool, word_lower: bool):
+    def __init__(self, vocab_file: str, lower: bool, word_lower: bool, tokenize_chinese_chars: bool = True):
         super().__init__()
         from electra_tf.text.graph_tokenizer import GraphTokenizer
         from electra_tf.text.reference_tokenizer import load_vocab
@@ -95,7 +99,7 @@ class _Texts(tf.Module):
             if token not in vocab:
                 raise ConfigError(f"{vocab_file}: the vocabulary has no {token} token; is this a BERT/ELECTRA vocab.txt?")
         self.cls, self.sep, self.unk = vocab["[CLS]"], vocab["[SEP]"], vocab["[UNK]"]
-        self.tokenizer = GraphTokenizer(vocab, lower)
+        self.tokenizer = GraphTokenizer(vocab, lower, tokenize_chinese_chars=tokenize_chinese_chars)
         self.word_tokenizer = GraphTokenizer(vocab, word_lower, tokenize_chinese_chars=False)
 
 
@@ -291,9 +295,14 @@ def export_saved_model(model, path: str, vocab_file: Optional[str] = None, do_lo
                                   labeled_positions=labeled_positions, training=False))
 
         signatures["serve_positions"] = serve_positions
-    if vocab_file and vocab_file.endswith(".txt"):
+    strip_apart = s.strip_accents is not None and bool(s.strip_accents) != bool(s.do_lower_case)
+    if strip_apart and vocab_file:
+        logger.warning("No raw-text signatures: the model's tokenizer sets strip_accents=%s apart from "
+                       "do_lower_case=%s, which the in-graph tokenizer does not reproduce (use serving_default with "
+                       "token ids, or predict.py).", s.strip_accents, s.do_lower_case)
+    elif vocab_file and vocab_file.endswith(".txt"):
         word_lower = bool(s.settings.get("lowercase", s.do_lower_case))
-        module.texts = _Texts(vocab_file, s.do_lower_case, word_lower)
+        module.texts = _Texts(vocab_file, s.do_lower_case, word_lower, s.tokenize_chinese_chars)
         if model.model_type in TEXT_MODEL_TYPES:
             _add_text_signatures(module, model, signatures, s)
         elif model.model_type == "token-classification":

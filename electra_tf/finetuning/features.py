@@ -1,18 +1,25 @@
 """Feature-building helpers shared by the task families' preprocessors.
 
 [CLS] a [SEP] (b [SEP]) encoding with the original's truncation (one example or many at once),
-padding, and ``gc_paused`` for featurizers that allocate millions of small objects.
+padding, ``gc_paused`` for featurizers that allocate millions of small objects, and the count
+of [UNK] tokens a featurizer reports (``unknown_token_counters``, ``warn_unknown_tokens``).
 """
 
 from __future__ import annotations
 
 import functools
 import gc
-from typing import Callable, List, Optional, Sequence
+import logging
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 from electra_tf.ragged import segment_positions
+
+logger = logging.getLogger("electra_tf")
+
+#: a run warns when more than this share of its training tokens are [UNK]
+UNKNOWN_SHARE_WARNING = 0.05
 
 
 def gc_paused(featurize: Callable) -> Callable:
@@ -122,3 +129,48 @@ def encode_pair(tokenizer, tokens_a: List[str], tokens_b: Optional[List[str]], m
         tokenizer.special_id("[CLS]"), tokenizer.special_id("[SEP]"), max_seq_length)
     tokens = ["[CLS]"] + tokens_a + ["[SEP]"] + ([] if tokens_b is None else tokens_b + ["[SEP]"])
     return ids, mask, segments, tokens
+
+
+# ---------------------------------------------------------------------------- [UNK] share
+def unknown_token_counters(ids: np.ndarray, unk_id: int) -> Dict[str, int]:
+    """The ``Features.counters`` of a featurizer's text tokens ``ids`` (before truncation, no
+    special tokens): ``tokens`` and ``unknown_tokens`` (ids equal to the [UNK] id)."""
+    ids = np.asarray(ids)
+    return {"tokens": int(ids.size), "unknown_tokens": int(np.count_nonzero(ids == unk_id))}
+
+
+def unknown_piece_counters(tokenizer, token_lists: Sequence[Sequence[str]]) -> Dict[str, int]:
+    """``unknown_token_counters`` of token strings: WordPiece's unknown token is the string
+    "[UNK]"; a SentencePiece model's unknown pieces are their own text, so they are counted by id."""
+    if getattr(tokenizer, "sp", None) is None:
+        return {"tokens": sum(map(len, token_lists)), "unknown_tokens": sum(t.count("[UNK]") for t in token_lists)}
+    ids = [i for tokens in token_lists for i in tokenizer.convert_tokens_to_ids(tokens)]
+    return unknown_token_counters(np.asarray(ids, np.int64), tokenizer.special_id("[UNK]"))
+
+
+def tokenizer_cache_fields(tokenizer, chinese_chars: bool = True) -> Dict[str, Any]:
+    """Tokenizer settings beyond the original's that change the features (part of a
+    preprocessor's ``cache_fields``); empty for the original's, so their cache keys stay as before.
+    ``chinese_chars``: whether the tokenizer's CJK splitting is a setting (not for tagging's
+    word tokenizer, which never splits them)."""
+    fields: Dict[str, Any] = {}
+    if getattr(tokenizer, "strip_accents", None) is not None:
+        fields["strip_accents"] = bool(tokenizer.strip_accents)
+    if chinese_chars and not getattr(tokenizer, "tokenize_chinese_chars", True):
+        fields["tokenize_chinese_chars"] = False
+    return fields
+
+
+def warn_unknown_tokens(meta: Mapping[str, Any], threshold: float = UNKNOWN_SHARE_WARNING) -> List[str]:
+    """Log one warning per task of a split's feature metadata (``meta["counts"]``) whose
+    tokens are more than ``threshold`` [UNK]; returns the warnings."""
+    warnings = []
+    for task, counts in sorted((meta or {}).get("counts", {}).items()):
+        total, unknown = int(counts.get("tokens", 0)), int(counts.get("unknown_tokens", 0))
+        if total and unknown / total > threshold:
+            message = (f"{task}: {100.0 * unknown / total:.1f}% of the training tokens ({unknown} of {total}) are [UNK]; "
+                       f"the vocabulary does not fit the text: a wrong do_lower_case (lowercasing decomposes "
+                       f"Hangul and strips accents) or a vocabulary for another language.")
+            logger.warning("%s", message)
+            warnings.append(message)
+    return warnings

@@ -101,9 +101,12 @@ class FullTokenizer:
     """The original ``FullTokenizer`` (WordPiece vocab.txt), fast.
 
     ``tokenize_chinese_chars=False`` gives the variant the original tagging code uses.
+    ``strip_accents``: None (the original) strips accents exactly when lowercasing; True or False
+    decides on its own, as HF's BertTokenizer (a checkpoint's ``tokenizer_config.json`` may say so).
     """
 
-    def __init__(self, vocab_file: str, do_lower_case: bool = True, tokenize_chinese_chars: bool = True):
+    def __init__(self, vocab_file: str, do_lower_case: bool = True, tokenize_chinese_chars: bool = True,
+                 strip_accents: Optional[bool] = None):
         from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
         if not os.path.isfile(vocab_file):
@@ -119,12 +122,15 @@ class FullTokenizer:
         self.inv_vocab = {i: t for t, i in self.vocab.items()}
         self.do_lower_case = do_lower_case
         self.tokenize_chinese_chars = tokenize_chinese_chars
+        self.strip_accents = strip_accents
+        self._strip = do_lower_case if strip_accents is None else bool(strip_accents)
         steps = [normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=tokenize_chinese_chars,
                                             strip_accents=False, lowercase=False)]
+        # The original's order: lower(), then NFD, then drop category Mn.
         if do_lower_case:
-            # The original's order: lower(), then NFD, then drop category Mn.
-            steps += [normalizers.Lowercase(), normalizers.NFD(),
-                      normalizers.Replace(Regex(_nonspacing_mark_regex()), "")]
+            steps.append(normalizers.Lowercase())
+        if self._strip:
+            steps += [normalizers.NFD(), normalizers.Replace(Regex(_nonspacing_mark_regex()), "")]
         tokenizer = Tokenizer(models.WordPiece(vocab=self.vocab, unk_token="[UNK]",
                                                max_input_chars_per_word=ref.MAX_CHARS_PER_WORD))
         tokenizer.normalizer = normalizers.Sequence(steps)
@@ -140,7 +146,8 @@ class FullTokenizer:
     def for_words(self, lowercase: bool) -> "FullTokenizer":
         """The tokenizer the original's tagging code runs on each word: this vocabulary with
         ``lowercase`` and no CJK splitting (``tokenize_and_align``)."""
-        return FullTokenizer(self.vocab_file, do_lower_case=lowercase, tokenize_chinese_chars=False)
+        return FullTokenizer(self.vocab_file, do_lower_case=lowercase, tokenize_chinese_chars=False,
+                             strip_accents=self.strip_accents)
 
     def _needs_reference(self, text: str) -> bool:
         return (self.do_lower_case and "Σ" in text) or any(map(_category_changed, set(text)))
@@ -191,6 +198,23 @@ class FullTokenizer:
         for ch, ids in zip(standalone, encoded):
             if len(ids) == 1:
                 self._char_id[ord(ch)] = ids[0]
+
+    def _reference_tokens(self, text: str) -> List[str]:
+        """The original's BasicTokenizer + WordPiece in Python (for the rare texts the fast path
+        hands over), with accents stripped when ``strip_accents`` says."""
+        if self._strip == self.do_lower_case:
+            return self._slow().tokenize(text)  # the original's own path
+        text = ref.clean_text(text)
+        if self.tokenize_chinese_chars:
+            text = ref.pad_cjk(text)
+        words: List[str] = []
+        for token in text.split():
+            if self.do_lower_case:
+                token = token.lower()
+            if self._strip:
+                token = ref.strip_accents(token)
+            words.extend(ref.split_punctuation(token))
+        return [piece for word in " ".join(words).split() for piece in ref.wordpiece(word, self.vocab)]
 
     def encode_batch_flat(self, texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
         """Token ids of many texts end to end (int32), and each text's number of tokens.
@@ -326,7 +350,7 @@ class FullTokenizer:
             cleaned = [t if p else "".join(c for c in t if not _deleted_up_front(c)) for t, p in zip(others, plain)]
             encodings = self._fast.encode_batch_fast(cleaned, add_special_tokens=False)
             for i, t, p, e in zip(other_at, cleaned, plain, encodings):
-                out[i] = e.ids if p or not self._needs_reference(t) else self.convert_tokens_to_ids(self._slow().tokenize(t))
+                out[i] = e.ids if p or not self._needs_reference(t) else self.convert_tokens_to_ids(self._reference_tokens(t))
         return out
 
     def tokenize_with_offsets_batch(self, texts: Sequence[str]) -> List[List[tuple]]:
@@ -449,8 +473,10 @@ class SentencePieceTokenizer:
 
 
 def build_tokenizer(vocab_path: str, do_lower_case: bool = True, tokenize_chinese_chars: bool = True,
-                    space_token: Optional[str] = None):
-    """WordPiece for ``vocab.txt`` files, SentencePiece for ``*.model`` files."""
+                    space_token: Optional[str] = None, strip_accents: Optional[bool] = None):
+    """WordPiece for ``vocab.txt`` files, SentencePiece for ``*.model`` files (which have no CJK
+    splitting or accent stripping to set)."""
     if vocab_path.endswith(".model"):
         return SentencePieceTokenizer(vocab_path, do_lower_case=do_lower_case, space_token=space_token)
-    return FullTokenizer(vocab_path, do_lower_case=do_lower_case, tokenize_chinese_chars=tokenize_chinese_chars)
+    return FullTokenizer(vocab_path, do_lower_case=do_lower_case, tokenize_chinese_chars=tokenize_chinese_chars,
+                         strip_accents=strip_accents)

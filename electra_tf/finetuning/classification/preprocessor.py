@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from electra_tf.finetuning.features import encode_pairs, gc_paused
+from electra_tf.finetuning.features import encode_pairs, gc_paused, tokenizer_cache_fields, unknown_token_counters
 from electra_tf.finetuning.task import Example, Features
 
 logger = logging.getLogger("electra_tf")
@@ -45,7 +45,8 @@ class SentencePreprocessor:
         return 1 if self.problem == "regression" else len(self.labels)
 
     def cache_fields(self) -> Dict[str, Any]:
-        return {"max_seq_length": self.max_seq_length, "problem": self.problem, "labels": self.labels}
+        return {"max_seq_length": self.max_seq_length, "problem": self.problem, "labels": self.labels,
+                **tokenizer_cache_fields(self.tokenizer)}
 
     def feature_spec(self):
         n = self.task_name
@@ -58,8 +59,9 @@ class SentencePreprocessor:
             spec[f"{n}_label_ids"] = ((), "int64")
         return spec
 
-    def encode(self, texts_a: List[str], texts_b: List[Optional[str]]):
-        """(input_ids, input_mask, segment_ids) arrays [n, max_seq_length] of text pairs."""
+    def encode(self, texts_a: List[str], texts_b: List[Optional[str]], counters: Optional[Dict[str, int]] = None):
+        """(input_ids, input_mask, segment_ids) arrays [n, max_seq_length] of text pairs;
+        ``counters`` (a dict) receives the texts' token and [UNK] counts."""
         tok = self.tokenizer
         has_b = np.array([b is not None for b in texts_b], bool)
         ids_a, lengths_a = tok.encode_batch_flat(texts_a)
@@ -68,15 +70,18 @@ class SentencePreprocessor:
             ids_b, lengths_present = tok.encode_batch_flat([b for b in texts_b if b is not None])
             lengths_b = np.zeros(len(texts_a), np.int64)
             lengths_b[has_b] = lengths_present
+        if counters is not None:
+            ids = ids_a if ids_b is None else np.concatenate([ids_a, ids_b])
+            counters.update(unknown_token_counters(ids, tok.special_id("[UNK]")))
         return encode_pairs(ids_a, lengths_a, ids_b, lengths_b, has_b, tok.special_id("[CLS]"), tok.special_id("[SEP]"),
                             self.max_seq_length)
 
     @gc_paused
     def featurize(self, examples: List[Example], is_training: bool) -> Features:
         n = self.task_name
-        input_ids, input_mask, segment_ids = self.encode([e.fields["text_a"] for e in examples],
-                                                         [e.fields["text_b"] for e in examples])
         features = Features()
+        input_ids, input_mask, segment_ids = self.encode([e.fields["text_a"] for e in examples],
+                                                         [e.fields["text_b"] for e in examples], features.counters)
         for ex, ids, mask, segments in zip(examples, input_ids, input_mask, segment_ids):
             feature = {"input_ids": ids, "input_mask": mask, "segment_ids": segments, f"{n}_eid": ex.eid}
             label = ex.fields["label"]

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from electra_tf.errors import ConfigError
-from electra_tf.finetuning.features import gc_paused, pad_sequence
+from electra_tf.finetuning.features import gc_paused, pad_sequence, tokenizer_cache_fields, unknown_piece_counters
 from electra_tf.finetuning.task import Example, Features
 
 logger = logging.getLogger("electra_tf")
@@ -62,19 +62,20 @@ class QAPreprocessor:
 
     def cache_fields(self) -> Dict[str, Any]:
         return {"max_seq_length": self.max_seq_length, "qa": [self.max_query_length, self.doc_stride],
-                "answer_mode": self.answer_mode}
+                "answer_mode": self.answer_mode, **tokenizer_cache_fields(self.tokenizer)}
 
     def feature_spec(self):
         n = self.task_name
         return {f"{n}_eid": ((), "int64"), f"{n}_start_positions": ((), "int64"),
                 f"{n}_end_positions": ((), "int64"), f"{n}_is_impossible": ((), "int64")}
 
-    def _subtokens(self, examples: List[Example]):
+    def _subtokens(self, examples: List[Example], counters: Optional[Dict[str, int]] = None):
         """Per example: query tokens, and doc sub-tokens with their doc-token index and char span.
 
         The original re-tokenized the paragraph for every question; each distinct paragraph is
         tokenized once here (CMRC 2018 and SQuAD have about five questions per paragraph), with
-        the same result.
+        the same result. ``counters`` receives the token and [UNK] counts of the questions and
+        the distinct paragraphs.
         """
         tok = self.tokenizer
         queries = tok.tokenize_batch([e.fields["question"] for e in examples])
@@ -95,6 +96,8 @@ class QAPreprocessor:
                     spans.append((base + s, base + e))
             cursor += len(words)
             documents[context] = (pieces, to_orig, spans, orig_to_tok)
+        if counters is not None:
+            counters.update(unknown_piece_counters(tok, list(queries) + [d[0] for d in documents.values()]))
         return [(query[: self.max_query_length],) + documents[ex.fields["context"]]
                 for ex, query in zip(examples, queries)]
 
@@ -158,7 +161,8 @@ class QAPreprocessor:
         differences = 0
         answerable = [is_training and not ex.fields["is_impossible"] for ex in examples]
         answers = iter(tok.tokenize_batch([ex.fields["answer_text"] for ex, a in zip(examples, answerable) if a]))
-        for ex, has_answer, (query, pieces, to_orig, spans, orig_to_tok) in zip(examples, answerable, self._subtokens(examples)):
+        for ex, has_answer, (query, pieces, to_orig, spans, orig_to_tok) in zip(examples, answerable,
+                                                                                 self._subtokens(examples, features.counters)):
             tok_start = tok_end = None
             if has_answer:
                 original = self._original_answer_span(ex, pieces, orig_to_tok, next(answers))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from electra_tf.finetuning.features import gc_paused, pad_sequence
+from electra_tf.finetuning.features import gc_paused, pad_sequence, tokenizer_cache_fields, unknown_piece_counters
 from electra_tf.finetuning.task import Example, Features
 
 logger = logging.getLogger("electra_tf")
@@ -48,7 +48,8 @@ class TaggingPreprocessor:
     def cache_fields(self) -> Dict[str, Any]:
         return {"max_seq_length": self.max_seq_length, "labels": self.label_list, "truncation": self.truncation,
                 "label_all_tokens": self.label_all_tokens, "segment_id": self.segment_id,
-                "window_overlap": self.window_overlap, "lowercase": self.lowercase}
+                "window_overlap": self.window_overlap, "lowercase": self.lowercase,
+                **tokenizer_cache_fields(self.tokenizer, chinese_chars=False)}
 
     def feature_spec(self):
         L, n = self.max_seq_length, self.task_name
@@ -99,6 +100,8 @@ class TaggingPreprocessor:
                   if l.startswith("B-") and "I-" + l[2:] in label_list}
         original = self.truncation == "original"
         features, cursor, dropped = Features(), 0, 0
+        # [UNK] share of the words' tokens (an empty word counts as the [UNK] it becomes)
+        features.counters.update(unknown_piece_counters(tok, [t or [unk] for t in tokenized]))
         n = self.task_name
         for ex in examples:
             words = ex.fields["words"]
