@@ -16,9 +16,10 @@ import shutil
 import time
 from typing import Dict, List, Optional
 
-from electra_tf.checkpoints.reconcile import resolve_model_config
+from electra_tf.checkpoints.reconcile import resolve_model_config, resolve_tokenizer_settings
 from electra_tf.errors import CheckpointError, ConfigError, DataError
 from electra_tf.finetuning.evaluation import Evaluator
+from electra_tf.finetuning.features import warn_unknown_tokens
 from electra_tf.finetuning.identity import training_settings
 from electra_tf.finetuning.model_export import export_task_models, write_run_tasks
 from electra_tf.finetuning.results import write_results
@@ -72,7 +73,8 @@ class FinetuningRunner:
                 f"Vocabulary not found: {config.vocab_file}. Put vocab.txt in <data-dir>/models/<model-name>/ "
                 f"or <data-dir>/, or set the hparam vocab_file."
             )
-        self.tokenizer = build_tokenizer(config.vocab_file, config.do_lower_case, space_token=config.space_token)
+        self.tokenizer = build_tokenizer(config.vocab_file, space_token=config.space_token,
+                                         **resolve_tokenizer_settings(config).as_kwargs())  # sets config.do_lower_case
         self.tasks = [get_task(TaskOptions.from_config(config, name), name, self.tokenizer) for name in config.task_names]
         self.model_config = resolve_model_config(config)
         if self.tokenizer.vocab_size > self.model_config.vocab_size:
@@ -222,7 +224,7 @@ class FinetuningRunner:
         if config.do_eval:
             splits.append("dev")
         if config.do_train:
-            self.dataset("train", True)  # the training features are cached; train() reuses them
+            warn_unknown_tokens(self.dataset("train", True)[1])  # cached features; train() reuses them
         for task in self.tasks:
             for split in splits + ["eval"] * bool(config.do_test) + task.test_splits() * bool(config.write_test_outputs):
                 if split == "train":
