@@ -192,3 +192,24 @@ def test_misspelt_task_config_key_of_a_builtin_task_is_named_with_the_valid_keys
     assert "task_config has an entry for 'sts', which is not in task_names ['sst']" in err
     # the valid key is accepted (the run trains)
     assert _main(small_workspace, hparams={"task_config": {"sst": {"skip_malformed_lines": True}}}) == 0
+
+
+def test_heads_without_a_transformers_class_are_announced_before_training(tmp_path):
+    """The original QA head and a CRF cannot go to transformers whole: the run says so at its start
+    (the original classification head converts: tests/test_run_names.py)."""
+    from electra_tf.finetuning.builtin_tasks import get_task
+    from electra_tf.finetuning.hparams import FinetuningConfig
+    from electra_tf.finetuning.options import TaskOptions
+    from electra_tf.text.tokenizer import FullTokenizer
+
+    tokenizer = FullTokenizer(os.path.join(ROOT, "examples", "data", "models", MODEL, "vocab.txt"))
+
+    def notes(name, **hparams):
+        config = FinetuningConfig("m", str(tmp_path), task_names=[name], **hparams)
+        return " ".join(get_task(TaskOptions.from_config(config, name), name, tokenizer).notes())
+
+    assert "original QA head" in notes("squad") and '"head": "hf"' in notes("squad")
+    assert notes("squad", head="hf") == ""
+    assert "no CRF layer" in notes("chunk", task_config={"chunk": {"use_crf": True}}) and notes("chunk") == ""
+    assert notes("sst") == "" and "both sentence orders" in notes("mrpc")
+    assert notes("mrpc", double_unordered=False) == ""

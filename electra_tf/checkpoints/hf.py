@@ -151,9 +151,6 @@ def heads_without_hf_equivalent(model):
     tagger's CRF (transformers' token classifier has none)."""
     config = model.config
     model_type = getattr(model, "model_type", None)  # pre-training's network views have none: no task head
-    if model_type == "sequence-classification" and config.head == "electra":
-        return ("classifier.", "ElectraModel", "the original ELECTRA classification head (dropout -> dense on [CLS]) "
-                "has no transformers equivalent; fine-tune with \"head\": \"hf\" to train an HF-compatible classifier")
     if model_type == "question-answering" and config.head == "electra":
         return ("qa_head.", "ElectraModel", "the original ELECTRA QA head (joint start/end with an answerability "
                 "classifier) has no transformers equivalent; fine-tune with \"head\": \"hf\" for HF's QA head")
@@ -161,6 +158,32 @@ def heads_without_hf_equivalent(model):
         return ("crf.", model.hf_architecture, "transformers' ElectraForTokenClassification has no CRF layer "
                 "(the converted model decodes by argmax instead of Viterbi)")
     return None
+
+
+#: GELU(z) == z in float32 for z >= this (erf(z / sqrt(2)) rounds to 1); the shift keeps a margin
+_GELU_LINEAR_FROM = 10.0
+
+
+def original_classifier_as_hf(state: Dict[str, np.ndarray], config: ElectraConfig) -> Dict[str, np.ndarray]:
+    """``state`` with the original classification head (dropout -> dense W, b on [CLS]) rewritten as
+    transformers' ElectraClassificationHead (dropout -> dense -> GELU -> dropout -> out_proj) with
+    the same logits: ``dense`` is the identity plus a bias ``c`` and ``out_proj`` is ``W`` with bias
+    ``b - c * sum_i W[i]``. The [CLS] vector is the last encoder layer's LayerNorm output, so each
+    of its features lies within ``|gamma_i| * sqrt(hidden - 1) + |beta_i|`` (a normalized vector of
+    H values has no entry beyond sqrt(H - 1)); ``c`` exceeds that bound by _GELU_LINEAR_FROM, where
+    GELU is exactly the identity in float32, so GELU(x + c) = x + c for every input and the
+    logits equal the original head's up to float rounding (Keras layout, [in, out] kernels)."""
+    hidden = config.hidden_size
+    last = f"electra.encoder.layer.{config.num_hidden_layers - 1}.output.LayerNorm."
+    gamma, beta = state[last + "weight"].astype(np.float64), state[last + "bias"].astype(np.float64)
+    shift = float(np.max(np.abs(gamma) * np.sqrt(hidden - 1) + np.abs(beta))) + _GELU_LINEAR_FROM
+    kernel, bias = state["classifier.weight"], state["classifier.bias"]
+    out = {k: v for k, v in state.items() if not k.startswith("classifier.")}
+    out["classifier.dense.weight"] = np.eye(hidden, dtype=kernel.dtype)
+    out["classifier.dense.bias"] = np.full((hidden,), shift, dtype=bias.dtype)
+    out["classifier.out_proj.weight"] = kernel
+    out["classifier.out_proj.bias"] = (bias.astype(np.float64) - shift * kernel.astype(np.float64).sum(axis=0)).astype(bias.dtype)
+    return out
 
 
 def write_hf_directory(model, directory: str, vocab_file: Optional[str] = None, do_lower_case: bool = True,
@@ -177,6 +200,13 @@ def write_hf_directory(model, directory: str, vocab_file: Optional[str] = None, 
     state = model_state(model)
     architecture = model.hf_architecture
     config = model.config
+    kernels = set(kernel_names(model))
+    if getattr(model, "model_type", None) == "sequence-classification" and config.head == "electra":
+        state = original_classifier_as_hf(state, config)
+        kernels |= {"classifier.dense.weight", "classifier.out_proj.weight"}
+        config = config.replace(head="hf")
+        logger.info("The original classification head is written as transformers' ElectraClassificationHead "
+                    "(dense = identity shifted into GELU's linear range, out_proj = the original dense): same logits.")
     dropped = heads_without_hf_equivalent(model)
     if dropped:
         prefix, architecture, why = dropped
@@ -190,7 +220,7 @@ def write_hf_directory(model, directory: str, vocab_file: Optional[str] = None, 
         if prefix == "crf.":
             config = config.replace(head_options={k: v for k, v in config.head_options.items() if k != "crf"})
     os.makedirs(directory, exist_ok=True)
-    state = keras_layout_to_torch(state, kernel_names(model))
+    state = keras_layout_to_torch(state, kernels)
     with atomic_output_path(os.path.join(directory, SAFETENSORS)) as tmp:
         save_file(state, tmp, metadata={"format": "pt"})
     config.to_json_file(os.path.join(directory, "config.json"), architectures=[architecture])

@@ -4,7 +4,12 @@ Outputs (paths from FinetuningConfig, as the original): fine-tuned checkpoints i
 ``finetuning_models/<tasks>_model_<trial>``, ``results/<tasks>_results.txt`` (one line per task
 and trial, the original's format) plus ``<tasks>_results.json`` (per trial, seed, and max / mean
 over trials) and ``<tasks>_config.json`` (the fully resolved hparams), test predictions in
-``test_predictions/``.
+``test_predictions/``. With the hparam ``run_name`` every one of these names gets ``_<run_name>``
+after ``<tasks>`` (variants of a task side by side).
+
+A rerun of a finished run (same fingerprint: hparams, trial identities, evaluated files) prints
+its stored results and writes nothing; a rerun with evaluation-only changes reuses the trained
+models and leaves their model directories as they are.
 """
 
 from __future__ import annotations

@@ -63,6 +63,16 @@ class QATask(Task):
     def candidate_files(self, split: str):
         return self.reader.files_for(split)
 
+    def notes(self) -> List[str]:
+        notes = super().notes()
+        if self.options.head == "electra":
+            # said before training, not when the user converts the finished model
+            notes.append(f"{self.name}: the original QA head (joint start/end prediction, answerability classifier) has "
+                         f"no transformers class: a HuggingFace copy of this model (convert --to hf) holds the encoder "
+                         f"only (--allow-dropping-heads). For a model transformers loads with its QA head, fine-tune "
+                         f"with \"head\": \"hf\" (with a \"run_name\" to keep both).")
+        return notes
+
     # ----------------------------------------------------------------- reading
     def has_split(self, split: str) -> bool:
         return self.split_file(split, self.reader.files_for(split), required=False) is not None

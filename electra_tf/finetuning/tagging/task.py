@@ -107,6 +107,15 @@ class TaggingTask(Task):
     def candidate_files(self, split: str):
         return self.reader.files_for(split)
 
+    def notes(self) -> List[str]:
+        notes = super().notes()
+        if self.settings["use_crf"]:
+            # said before training, not when the user converts the finished model
+            notes.append(f"{self.name}: transformers' ElectraForTokenClassification has no CRF layer: a HuggingFace copy "
+                         f"of this model (convert --to hf --allow-dropping-heads) decodes by argmax, not Viterbi; "
+                         f"predict.py, the SavedModel/ONNX/LiteRT exports and from_pretrained keep the CRF.")
+        return notes
+
     def read_sentences(self, split: str):
         """(words, tags, source) per sentence of ``split``."""
         return self.reader.read(self.split_file(split, self.reader.files_for(split)))
