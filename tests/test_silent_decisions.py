@@ -109,6 +109,20 @@ def test_finished_run_writes_nothing_and_model_directory_keeps_user_files(tmp_pa
 
     assert et.TFElectraForSequenceClassification.from_pretrained(str(model_dir)).task_metadata.task_name == "sst"
 
+    # results files that do not all carry the run's fingerprint (a results write cut short between
+    # files) are never reported as a finished run: it evaluates again and completes them
+    results = model_root / "results" / "sst_results.json"
+    stored = json.loads(results.read_text())
+    fingerprint = stored.pop("run_fingerprint")
+    results.write_text(json.dumps(stored))
+    with _Log() as log:
+        assert _main(data) == 0
+    assert "This run already finished" not in log.text and "sst dev: accuracy" in log.text
+    assert json.loads(results.read_text())["run_fingerprint"] == fingerprint
+    with _Log() as log:
+        assert _main(data) == 0
+    assert "This run already finished" in log.text
+
 
 # ------------------------------------------------------------------------ item 11: task choices in the log
 @pytest.fixture(scope="module")

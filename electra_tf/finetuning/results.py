@@ -44,7 +44,12 @@ def write_results(config, trials: List[Dict], resolved: Dict) -> None:
     pickled = pickle.dumps([t["results"] for t in trials])
     resolved = {**resolved, "trials": [{"trial": t["trial"], "seed": t["seed"], "global_step": t["global_step"]}
                                        for t in trials]}
-    atomic_write_json(config_json_path(config), resolved)
-    atomic_write_json(config.results_json, {"tasks": config.task_names, "trials": trials, "summary": summary})
+    results = {"tasks": config.task_names, "trials": trials, "summary": summary}
+    if "run_fingerprint" in resolved:
+        results["run_fingerprint"] = resolved["run_fingerprint"]
+    atomic_write_json(config.results_json, results)
     atomic_write_bytes(config.results_pkl, pickled)
     atomic_write_text(config.results_txt, "\n".join(lines) + ("\n" if lines else ""))
+    # Last: its run_fingerprint marks the files as complete (a rerun that finds it says "finished");
+    # a write cut short before it leaves the earlier fingerprint, so the rerun evaluates again.
+    atomic_write_json(config_json_path(config), resolved)

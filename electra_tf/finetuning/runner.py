@@ -398,10 +398,12 @@ class FinetuningRunner:
             with open(paths[0], encoding="utf-8") as f:
                 stored = json.load(f)
             with open(paths[1], encoding="utf-8") as f:
-                trials = json.load(f)["trials"]
+                results = json.load(f)
+            trials = results["trials"]
         except (OSError, ValueError, KeyError, TypeError):
             return None  # unreadable results are rewritten by running again
-        if not isinstance(stored, dict) or stored.get("run_fingerprint") != fingerprint or not isinstance(trials, list):
+        if (not isinstance(stored, dict) or stored.get("run_fingerprint") != fingerprint
+                or results.get("run_fingerprint") != fingerprint or not isinstance(trials, list)):
             return None
         if config.num_trials >= 0 and len(trials) != config.num_trials:
             return None
