@@ -294,6 +294,7 @@ def test_walkthrough_commands_run(tmp_path, page):
         assert command in console_commands(), f"{page}: {command} is not a console command of pyproject.toml"
     for family in ("electra-finetune", "electra-predict", "electra-export", "electra-convert"):
         assert family in script, f"{page}: no runnable {family} command"
+    assert not re.search(r"^\s*python3? ", script, flags=re.M), f"{page}: use the console commands, not the scripts"
 
     data_dir = tmp_path / "data"
     words = PAGES[page](data_dir)
@@ -311,3 +312,77 @@ def test_walkthrough_commands_run(tmp_path, page):
     if not SUBPROCESS:
         ran = {name for name, *_ in commands.calls}
         assert {"electra-finetune", "electra-predict", "electra-export", "electra-convert"} <= ran, report
+
+
+# ---------------------------------------------------------------------------- the README and the links
+def section_blocks(text: str, heading: str):
+    """The ```bash blocks under the README heading ``## heading`` (up to the next ``## ``)."""
+    body = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return runnable_blocks(body)
+
+
+def readme():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_readme_test_command_is_the_one_ci_runs():
+    assert section_blocks(readme(), "Run the tests") == [".venv/bin/python -m pytest -q tests\n"]
+    with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
+        ci = f.read().splitlines()
+    assert ".venv/bin/python -m pytest -q tests" in ci  # verbatim
+    assert any("-r requirements.txt -r requirements-test.txt" in line for line in ci)
+
+
+def test_readme_quick_start_installs_everything_and_trains_the_embedded_default():
+    import shlex
+
+    (command,) = section_blocks(readme(), "Quick start")
+    venv, install, run = command.strip().split(" && ")
+    assert venv == "python3 -m venv .venv"
+    assert install == ".venv/bin/pip install -r requirements.txt -r requirements-test.txt"
+    argv = shlex.split(run)
+    assert argv[:2] == [".venv/bin/python", "run_finetuning.py"]
+    flags = dict(zip(argv[2::2], argv[3::2]))
+    assert flags == {"--data-dir": "examples/data", "--model-name": "electra-tiny",
+                     "--hparams": "configs/params_quickstart.json"}
+    assert os.path.isdir(os.path.join(ROOT, "examples", "data", "models", "electra-tiny"))
+    assert os.path.isfile(os.path.join(ROOT, "configs", "params_quickstart.json"))
+
+
+def test_readme_is_short_and_maps_every_guide():
+    text = readme()
+    assert len(text.splitlines()) <= 200
+    for name in sorted(os.listdir(DOCS)):
+        if name.endswith(".md"):
+            assert f"docs/{name}" in text, f"README.md does not point at docs/{name}"
+
+
+def github_anchors(text: str):
+    """The anchors GitHub gives a page's headings (lower case, punctuation dropped, spaces to '-')."""
+    anchors = set()
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*$", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M), flags=re.M):
+        anchors.add(re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-"))
+    return anchors
+
+
+def test_documentation_links_point_at_existing_files_and_headings():
+    pages = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "configs", "README.md")]
+    pages += [os.path.join(DOCS, n) for n in sorted(os.listdir(DOCS)) if n.endswith(".md")]
+    broken = []
+    for page in pages:
+        with open(page, encoding="utf-8") as f:
+            text = f.read()
+        prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)  # links in code are code
+        for target in re.findall(r"\]\(([^)\s]+)\)", prose):
+            if re.match(r"[a-z]+:", target):
+                continue  # a web address
+            path, _, anchor = target.partition("#")
+            full = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
+            if not os.path.exists(full):
+                broken.append(f"{os.path.relpath(page, ROOT)}: {target} (no such file)")
+            elif anchor and full.endswith(".md"):
+                with open(full, encoding="utf-8") as f:
+                    if anchor not in github_anchors(f.read()):
+                        broken.append(f"{os.path.relpath(page, ROOT)}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
