@@ -24,6 +24,15 @@ def _tags(folder):
     return tags
 
 
+def _scalars(folder):
+    found = {}
+    for path in glob.glob(os.path.join(folder, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                found.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
+    return found
+
+
 def test_run_writes_log_tensorboard_and_saved_model(tmp_path, capsys):
     copy_tiny_model(tmp_path)
     shutil.copytree(os.path.join(ROOT, "examples", "data", "finetuning_data", "sst"), tmp_path / "finetuning_data" / "sst")
@@ -35,7 +44,13 @@ def test_run_writes_log_tensorboard_and_saved_model(tmp_path, capsys):
     model_dir = tmp_path / "models" / MODEL / "finetuning_models" / "sst_model_1"
     log = (tmp_path / "models" / MODEL / "finetuning_models" / "sst_model.log").read_text()
     assert "step 8/32 = 25.0%" in log and "seq/s" in log and "ETA" in log  # progress lines go to the log file
-    assert {"loss", "learning_rate", "gradient_norm"} <= _tags(model_dir / "tensorboard" / "train")
+    assert {"loss", "loss_batch_sum", "learning_rate", "gradient_norm"} <= _tags(model_dir / "tensorboard" / "train")
+    # train/loss is the per-example mean (the dev loss's scale); loss_batch_sum the original's sum
+    # over the batch of 32, padding records of the training file not counted
+    train = _scalars(model_dir / "tensorboard" / "train")
+    for step, total in train["loss_batch_sum"].items():
+        assert 1 <= total / train["loss"][step] <= 32 + 1e-3
+    assert any(abs(total / train["loss"][step] - 32) < 1e-3 for step, total in train["loss_batch_sum"].items())
     assert {"sst/accuracy", "sst/loss"} <= _tags(model_dir / "tensorboard" / "dev")
     loaded = tf.saved_model.load(str(model_dir / "saved_model"))
     out = loaded.signatures["serve_text"](text=tf.constant(["the movie was great"]))["logits"].numpy()

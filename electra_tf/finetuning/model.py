@@ -53,6 +53,11 @@ class FinetuningModel(keras.Model):
         select = ops.one_hot(ops.cast(features["task_id"], "int32"), len(self.tasks))  # padding -> all zeros
         return ops.sum(stacked * select, axis=-1)
 
+    def example_weights(self, features):
+        """[B] 1 for real examples, 0 for padding records: the training engine's per-example mean loss
+        (TensorBoard) counts only real examples."""
+        return ops.cast(ops.less(ops.cast(features["task_id"], "int32"), len(self.tasks)), "float32")
+
     def head_state(self, task_name: str) -> Dict[str, np.ndarray]:
         """What decoding of ``task_name`` needs from its trained head, as NumPy arrays (a CRF's
         transition, start and end scores); passed to the task's scorer by the runner."""

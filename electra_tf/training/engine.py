@@ -8,6 +8,11 @@ the optimizer and the input pipeline and hands them over. The contracts:
 * model: a keras.Model called as ``model(features, training=...)`` on each dataset element;
 * ``per_example_loss(outputs, features) -> [batch]`` (default ``model.per_example_loss``); the
   training loss is its sum over the global batch, as the original;
+* ``example_weights(features) -> [batch]`` (default ``model.example_weights`` when the model has
+  one): 1 for real examples, 0 for padding rows. Given one, the per-example losses are losses
+  of examples, and TensorBoard's ``loss`` is the per-example mean (comparable with the dev
+  loss) beside the original's batch sum (``loss_batch_sum``); without one (pre-training, whose
+  per-example values are shares of the step's total loss) ``loss`` is the step's loss as is;
 * named weights: (name, variable) pairs, or a callable returning them, that name every weight in
   the checkpoint (fine-tuning passes its HF-style canonical names; default: variable paths);
 * optimizer: ``apply_gradients(gradients of variables) -> global norm``, ``iterations``,
@@ -86,7 +91,7 @@ class TrainingEngine:
 
     def __init__(self, strategy, model, optimizer=None, *, per_example_loss: Optional[Callable] = None,
                  named_weights: NamedWeights = None, variables: Optional[List] = None, accumulation_steps: int = 1,
-                 jit_compile: bool = False):
+                 jit_compile: bool = False, example_weights: Optional[Callable] = None):
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
@@ -94,8 +99,12 @@ class TrainingEngine:
         if variables is None:
             variables = [v for _, v in self.named_weights()] if optimizer is not None else []
         self.accumulation_steps = max(1, int(accumulation_steps))
+        if example_weights is None:
+            example_weights = getattr(model, "example_weights", None)
+        self.per_example_mean = example_weights is not None  # see the module docstring
         self.trainer = Trainer(strategy, model, optimizer, variables, accumulation_steps=self.accumulation_steps,
-                               jit_compile=jit_compile, per_example_loss=per_example_loss)
+                               jit_compile=jit_compile, per_example_loss=per_example_loss,
+                               example_weights=example_weights)
 
     # ------------------------------------------------------------------ state
     def named_weights(self) -> List[Tuple[str, object]]:
@@ -213,7 +222,7 @@ class TrainingEngine:
             with stop:
                 for step in range(start + 1, total + 1):
                     lr = self._learning_rate()
-                    loss, norm = self.train_step(iterator)
+                    loss, norm, examples = self.trainer.train_step(iterator, with_examples=True)
                     loss = float(loss)
                     if _non_finite(loss):
                         bad_losses += 1
@@ -223,7 +232,7 @@ class TrainingEngine:
                                 f"and the last checkpoint was kept. Lower learning_rate, check the data, or use float32.")
                     else:
                         bad_losses = 0
-                    monitor.step(step, loss, lr, float(norm))
+                    monitor.step(step, loss, lr, float(norm), examples=float(examples) if self.per_example_mean else None)
                     secs = options.save_checkpoints_secs
                     time_due = stop.agree(bool(secs) and time.monotonic() - last_save >= secs)
                     if options.save_checkpoints_steps and step % options.save_checkpoints_steps == 0:

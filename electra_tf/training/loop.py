@@ -17,6 +17,9 @@ class Trainer:
     step of :class:`electra_tf.training.engine.TrainingEngine`).
 
     ``per_example_loss(outputs, features) -> [batch]`` defaults to ``model.per_example_loss``.
+    ``example_weights(features) -> [batch]`` (optional): 1 for real examples, 0 for padding rows;
+    their sum is the step's example count, which the engine divides the loss sum by for the
+    per-example mean it shows in TensorBoard (without it every row counts).
     ``optimizer.apply_gradients(gradients)`` takes the gradients of ``variables`` in that order
     (it sums them across replicas, unscales, clips and updates; see optimization.AdamWeightDecay)
     and returns the global gradient norm; its optional ``loss_scale`` scales the loss.
@@ -26,11 +29,12 @@ class Trainer:
     """
 
     def __init__(self, strategy, model, optimizer, variables: List, accumulation_steps: int = 1, jit_compile: bool = False,
-                 per_example_loss: Optional[Callable] = None):
+                 per_example_loss: Optional[Callable] = None, example_weights: Optional[Callable] = None):
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
         self.per_example_loss = per_example_loss if per_example_loss is not None else model.per_example_loss
+        self.example_weights = example_weights
         from electra_tf.training.optimization import tf_variable
         from electra_tf.training.runtime import configure_graph_optimizer
 
@@ -48,35 +52,44 @@ class Trainer:
         with tf.GradientTape() as tape:
             outputs = self.model(features, training=True)
             # The original's loss: per-example losses summed over the batch (not averaged).
-            loss = tf.reduce_sum(tf.cast(self.per_example_loss(outputs, features), tf.float32))
+            losses = tf.cast(self.per_example_loss(outputs, features), tf.float32)
+            loss = tf.reduce_sum(losses)
             scaled = loss * scale.scale if scale is not None else loss
         grads = tape.gradient(scaled, self.variables)
-        return loss, [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        # The examples the sum is over (padding rows out), for the per-example mean the engine logs.
+        examples = (tf.reduce_sum(tf.cast(self.example_weights(features), tf.float32)) if self.example_weights
+                    else tf.cast(tf.shape(losses)[0], tf.float32))
+        return loss, examples, [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
 
     def _replica_train_step(self, micro_batches):
         """Sum the gradients of the micro-batches, then one optimizer step (accumulation)."""
         total_loss = 0.0
+        total_examples = 0.0
         summed = None
         for features in micro_batches:
-            loss, grads = self._gradients(features)
+            loss, examples, grads = self._gradients(features)
             summed = grads if summed is None else [a if b is None else (b if a is None else a + b) for a, b in zip(summed, grads)]
             total_loss += loss
+            total_examples += examples
         norm = self.optimizer.apply_gradients(summed)
-        return total_loss, norm
+        return total_loss, norm, total_examples
 
-    def train_step(self, iterator):
+    def train_step(self, iterator, with_examples: bool = False):
         """One optimizer step on the next global batch (``accumulation_steps`` micro-batches);
-        returns (batch loss sum, gradient norm)."""
+        returns (batch loss sum, gradient norm), plus the number of examples in the batch (see
+        ``example_weights``) when ``with_examples``."""
         if self._train_step is None:
             @tf.function
             def step(it):
                 micro = tuple(next(it) for _ in range(self.accumulation_steps))
-                loss, norm = self.strategy.run(self._replica_train_step, args=(micro,))
+                loss, norm, examples = self.strategy.run(self._replica_train_step, args=(micro,))
                 total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
-                return total, self.strategy.experimental_local_results(norm)[0]
+                count = self.strategy.reduce(tf.distribute.ReduceOp.SUM, examples, axis=None)
+                return total, self.strategy.experimental_local_results(norm)[0], count
 
             self._train_step = step
-        return self._train_step(iterator)
+        loss, norm, examples = self._train_step(iterator)
+        return (loss, norm, examples) if with_examples else (loss, norm)
 
     def predict_batches(self, dataset) -> Iterator[Dict[str, np.ndarray]]:
         """Yield, per global batch, host numpy outputs {task: {key: [n]}}, losses [n], features."""

@@ -4,6 +4,12 @@ A progress bar (tqdm) is shown on a terminal (``progress: "auto"``), or when ask
 and never in batch jobs or CI (``false``, or stderr not a terminal). The original's log line
 (step, %, seq/s, elapsed, ETA, loss, lr, gradient norm) goes to the log file always, and to the
 console when there is no bar. TensorBoard scalars go to ``<model_dir>/tensorboard/{train,dev}``.
+
+The training loss in TensorBoard: when the engine knows how many examples a step's loss is
+summed over (fine-tuning), ``train/loss`` is the per-example mean, on the scale of the dev
+``<task>/loss`` beside it, and ``train/loss_batch_sum`` is the batch sum the original logs (its
+Estimator's ``loss``; the log line keeps printing that sum, as the original's). Otherwise
+(pre-training) ``train/loss`` is the step's loss as computed.
 """
 
 from __future__ import annotations
@@ -93,8 +99,10 @@ class TrainingMonitor:
             self.writers[name] = tf.summary.create_file_writer(f"{self.tensorboard_dir}/{name}")
         return self.writers[name]
 
-    def step(self, step: int, loss: float, lr: float, grad_norm: float) -> None:
-        """Record one training step: advance the bar, show loss / lr / throughput, write the summaries."""
+    def step(self, step: int, loss: float, lr: float, grad_norm: float, examples: Optional[float] = None) -> None:
+        """Record one training step: advance the bar, show loss / lr / throughput, write the summaries.
+        ``examples``: how many examples ``loss`` (a batch sum) is over, for the per-example mean
+        (see the module docstring); None when ``loss`` is not a sum over examples."""
         self.bar.update(1)
         if self.enabled:
             elapsed = max(time.time() - self.start, 1e-9)
@@ -117,7 +125,13 @@ class TrainingMonitor:
             import tensorflow as tf
 
             with writer.as_default(step=step):
-                tf.summary.scalar("loss", loss)
+                if examples:
+                    # The original logs the batch SUM (its loss); a per-example mean is what the dev
+                    # loss is, so "loss" is the mean and the original's value keeps a tag naming it.
+                    tf.summary.scalar("loss", loss / examples)
+                    tf.summary.scalar("loss_batch_sum", loss)
+                else:
+                    tf.summary.scalar("loss", loss)
                 tf.summary.scalar("learning_rate", lr)
                 tf.summary.scalar("gradient_norm", grad_norm)
                 tf.summary.scalar("sequences_per_second", sps)
