@@ -13,6 +13,13 @@
 
 Taggers' ONNX/LiteRT graphs take ``labeled_positions`` (``--no-labeled-positions``: per-token logits).
 TensorFlow is imported only after the arguments are parsed, so --help answers at once.
+
+Where it writes (electra_tf/output_targets.py): the output is never the model directory or one
+of its files, nor a folder holding it. A SavedModel replaces its folder as a whole, so an existing
+folder is written only when it is empty or holds a SavedModel and nothing else (an earlier
+export); any other folder needs ``--overwrite``, and a model directory (``config.json``,
+``task.json``, weights, ``vocab.txt``) is never replaced. An ONNX / LiteRT file follows the
+file rules: a symlink's target is written, ``/dev/null`` or a FIFO in place, ``-`` is stdout.
 """
 
 from __future__ import annotations
@@ -25,11 +32,48 @@ FORMATS = ("saved_model", "onnx", "litert")
 _FILES = {"onnx": "model.onnx", "litert": "model.tflite"}  # = inference.backends.DEFAULT_FILES
 
 
+#: What a SavedModel folder holds (tf.saved_model.save); a folder with only these is an export's.
+_SAVED_MODEL_ENTRIES = ("saved_model.pb", "saved_model.pbtxt", "fingerprint.pb", "variables", "assets", "assets.extra")
+#: Files that make a folder a model directory, which an export never replaces.
+_MODEL_FILES = ("config.json", "task.json", "tasks.json", "vocab.txt", "*.weights.h5", "model.safetensors",
+                "tf_model.h5", "pytorch_model.bin", "*.index", "checkpoint", "discriminator.json")
+
+
 def _output_file(fmt: str, output: str) -> str:
     """OUT itself, or the format's default file name inside OUT when OUT is a folder."""
-    if os.path.isdir(output) or output.endswith(os.sep):
+    if output != "-" and (os.path.isdir(output) or output.endswith(os.sep)):
         return os.path.join(output, _FILES[fmt])
     return output
+
+
+def _holds_only_a_saved_model(folder: str) -> bool:
+    """Whether ``folder`` is an earlier export: a SavedModel and nothing else."""
+    entries = os.listdir(folder)
+    return "saved_model.pb" in entries and set(entries) <= set(_SAVED_MODEL_ENTRIES)
+
+
+def _model_directory(folder: str):
+    """Why ``folder`` must not be replaced (it holds a model), or None."""
+    from electra_tf.output_targets import names_in
+
+    found = names_in(folder, _MODEL_FILES)
+    return f"is a model directory ({', '.join(found[:3])})" if found else None
+
+
+def model_inputs(model: str):
+    """What the export reads: the model path and the files of its folder (``(label, path)``
+    pairs for electra_tf.output_targets), except the exports' own ``.onnx`` / ``.tflite``, which
+    a rerun replaces."""
+    from electra_tf.output_targets import folder_inputs
+
+    if os.path.isdir(model):
+        folder = model
+    elif os.path.isfile(model) or os.path.exists(model + ".index"):  # a weights file, a checkpoint prefix
+        folder = os.path.dirname(os.path.abspath(model))
+    else:
+        return [("--model", model)]  # missing: loading it says so
+    return [("the --model directory", folder), ("--model", model)] + folder_inputs(
+        folder, "a file of the --model directory", skip=lambda name: name.endswith((".onnx", ".tflite")))
 
 
 def main(argv=None) -> int:
@@ -48,6 +92,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model-type", default=None, help="model class (default: the directory's own)")
     parser.add_argument("--max-seq-length", type=int, default=None,
                         help="saved_model: raw-text signature length (default: the model's task.json, else 128)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="saved_model: replace an existing folder that holds other files (never a model directory)")
     parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
     args = parser.parse_args(argv)
     from electra_tf.cli_support import run_command
@@ -59,22 +105,31 @@ def main(argv=None) -> int:
             raise ConfigError("--quantize applies to --format onnx or litert.")
         if args.length is not None and args.format != "litert":
             raise ConfigError("--length applies to --format litert (ONNX graphs take any length).")
+        from electra_tf.cli.predict import resolve_model_dir
+        from electra_tf.output_targets import output_directory, output_file
+
+        args.model = resolve_model_dir(args.model, args.task)  # a run's trial folder -> its model/ (or model/<task>)
+        inputs = model_inputs(args.model)
+        if args.format == "saved_model":
+            target = output_directory(args.output, inputs, overwrite=args.overwrite, owned=_holds_only_a_saved_model,
+                                      protected=_model_directory, what="a SavedModel")
+        else:
+            target = output_file(_output_file(args.format, args.output), inputs)
+        # TensorFlow first (quietly): tf2onnx imports it, which would print its start-up notices.
+        from electra_tf.startup import start_tensorflow
+
+        start_tensorflow(verbose=args.verbose)
         if args.format == "onnx":  # before loading the model: name a missing extra at once
             from electra_tf.extras import require
 
             require("tf2onnx")
             require("onnxruntime" if args.quantize else "onnx")
-        from electra_tf.startup import start_tensorflow
-
-        start_tensorflow(verbose=args.verbose)
         from electra_tf.checkpoints.hf import read_tokenizer_files
         from electra_tf.checkpoints.registry import default_model_type
         from electra_tf.modeling.models import MODEL_CLASSES
 
-        from electra_tf.cli.predict import resolve_model_dir
         from electra_tf.model_metadata import metadata_for
 
-        args.model = resolve_model_dir(args.model, args.task)  # a run's trial folder -> its model/ (or model/<task>)
         meta = metadata_for(args.model, args.task)
         model_type = args.model_type or (meta.model_type if meta else default_model_type(args.model))
         model = MODEL_CLASSES[model_type].from_pretrained(args.model, task_name=args.task)
@@ -83,19 +138,18 @@ def main(argv=None) -> int:
             from electra_tf.serving import export_saved_model
 
             vocab, lower = read_tokenizer_files(args.model if os.path.isdir(args.model) else os.path.dirname(args.model))
-            export_saved_model(model, args.output, vocab, None if meta else lower, args.max_seq_length)
+            export_saved_model(model, target, vocab, None if meta else lower, args.max_seq_length)
             print(f"SavedModel written to {args.output}")
         elif args.format == "onnx":
             from electra_tf.exporters.onnx import export_onnx
 
-            path = export_onnx(model, _output_file("onnx", args.output), args.id_dtype, positions, args.quantize)
-            print(f"ONNX model written to {path}")
+            export_onnx(model, target, args.id_dtype, positions, args.quantize)
+            print(f"ONNX model written to {target.given}", file=target.console)
         else:
             from electra_tf.exporters.litert import export_litert
 
-            path = export_litert(model, _output_file("litert", args.output), args.id_dtype, args.length, positions,
-                                 args.quantize)
-            print(f"LiteRT model written to {path}")
+            export_litert(model, target, args.id_dtype, args.length, positions, args.quantize)
+            print(f"LiteRT model written to {target.given}", file=target.console)
 
     return run_command(action)
 

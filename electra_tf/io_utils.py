@@ -10,10 +10,14 @@ import tempfile
 from typing import Any, Optional, Tuple
 
 
-def _umask_mode() -> int:
+def umask_mode() -> int:
+    """The permission bits a new file gets under the process's umask (0o666 masked)."""
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+_umask_mode = umask_mode
 
 
 _WRITE_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file is larger than allowed (file-size limit)",
@@ -48,8 +52,9 @@ def as_write_error(error: BaseException, path: str) -> BaseException:
     return OSError(found[0], found[1], path)
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+def atomic_write_bytes(path: str, data: bytes, mode: Optional[int] = None) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+    ``mode``: the new file's permission bits (default: a new file's under the umask)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
@@ -58,7 +63,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _umask_mode())  # mkstemp creates 0600 files
+        os.chmod(tmp, _umask_mode() if mode is None else mode)  # mkstemp creates 0600 files
         os.replace(tmp, path)
     except BaseException as e:
         if os.path.exists(tmp):
@@ -126,10 +131,43 @@ def save_directory_atomically(write, path: str) -> None:
         if converted is e:
             raise
         raise converted from None
-    if os.path.exists(path):
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        _swap_in(tmp, path, old)
+    except BaseException:
+        if not os.path.lexists(path) and os.path.lexists(old):
+            os.replace(old, path)  # the earlier folder back where it was
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _remove(old)
+
+
+def _remove(path: str) -> None:
+    """Remove a leftover folder (or file) quietly."""
+    import shutil
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _swap_in(tmp: str, path: str, old: str, attempts: int = 5) -> None:
+    """Move the finished folder ``tmp`` to ``path``, the earlier ``path`` (if any) to ``old``. Two
+    writers of one path at once: the other may put its folder there between our two renames
+    (the rename then fails with ENOTEMPTY); move that aside too and retry, so one of the two
+    complete folders ends at ``path``."""
+    for attempt in range(attempts):
+        _remove(old)
+        try:
+            os.replace(path, old)
+        except FileNotFoundError:
+            pass
+        try:
+            os.replace(tmp, path)
+            return
+        except OSError as e:
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or attempt == attempts - 1:
+                raise
 
 
 def read_jsonl(path: str):

@@ -8,6 +8,10 @@ for word-internal pieces) with [PAD] [UNK] [CLS] [SEP] [MASK] at ids 0-4, traine
 build_pretraining_dataset.py will tokenize it (use the same --no-lower-case / --no-strip-accents
 flags for both). SentencePiece: a unigram *.model with the same special pieces at the same ids;
 --no-lower-case applies, accent flags do not (the model's own normalization rules apply).
+
+--vocab-file is never inside --corpus-dir (the dataset builder would read it as text); a symlink's
+target is written; a WordPiece vocabulary may go to - (stdout), /dev/null or a FIFO. When the
+vocabulary holds more or fewer tokens than --vocab-size, a note says why.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus-dir", required=True, help="Location of the text files (as for the dataset builder).")
     parser.add_argument("--vocab-file", required=True,
-                        help="Output: vocab.txt (WordPiece) or a *.model path (SentencePiece; *.vocab written beside).")
+                        help="Output: vocab.txt (WordPiece; - for stdout) or a *.model path (SentencePiece; *.vocab "
+                             "written beside). Never inside --corpus-dir.")
     parser.add_argument("--type", choices=("wordpiece", "sentencepiece"), default="wordpiece")
     parser.add_argument("--vocab-size", type=int, default=None,
                         help="Tokens including the 5 special ones (default 30522 WordPiece, 32000 SentencePiece).")
@@ -51,7 +56,11 @@ def main(argv=None) -> int:
             tokens = vocab.train_wordpiece(args.corpus_dir, args.vocab_file, args.vocab_size or 30522,
                                            do_lower_case=args.do_lower_case, strip_accents=args.strip_accents,
                                            min_frequency=args.min_frequency, limit_alphabet=args.limit_alphabet)
-            print(f"Wrote {len(tokens):,} tokens to {args.vocab_file} in {time.time() - start:.1f}s.")
+            console = sys.stderr if args.vocab_file == "-" or not os.path.isfile(args.vocab_file) else sys.stdout
+            print(f"Wrote {len(tokens):,} tokens to {args.vocab_file} in {time.time() - start:.1f}s.", file=console)
+            note = vocab.size_note(tokens, args.vocab_size or 30522, args.min_frequency)
+            if note:
+                print(f"Note: {note}", file=console)
         else:
             vocab.train_sentencepiece(args.corpus_dir, args.vocab_file, args.vocab_size or 32000,
                                       do_lower_case=args.do_lower_case, character_coverage=args.character_coverage,

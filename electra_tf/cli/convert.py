@@ -8,6 +8,12 @@ The input format is detected (any format of electra_tf.checkpoints.registry, inc
 fine-tuning training checkpoint); the --to choices are the registry's writable formats. It
 prints what was mapped, what was skipped and why, and the parameter count; anything it cannot
 map fails the conversion with its name.
+
+Where it writes (electra_tf/output_targets.py): never into the input's own folder or a folder
+holding the input, ``--config`` or ``--vocab`` (whatever the flags); an existing folder only when
+it is empty or an earlier conversion's to the same format (it carries ``.electra-tf-output.json``,
+left by every conversion), else with ``--overwrite`` (which replaces the files of the same names and leaves the
+others). A symlink to a folder is followed.
 """
 
 from __future__ import annotations
@@ -50,6 +56,19 @@ def source_task_name(path: str):
     return tasks[0] if len(tasks) == 1 else None
 
 
+def conversion_inputs(args):
+    """What the conversion reads, as ``(label, path)`` pairs: ``--input`` and, for a TF1 prefix
+    or a weights file, its folder; ``--config``; ``--vocab``."""
+    inputs = [("the --input", args.input)]
+    if not os.path.isdir(args.input) and (os.path.isfile(args.input) or os.path.exists(args.input + ".index")):
+        inputs.append(("the folder of the --input", os.path.dirname(os.path.abspath(args.input))))
+    if args.config:
+        inputs.append(("the --config file", args.config))
+    if args.vocab:
+        inputs.append(("the --vocab file", args.vocab))
+    return inputs
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line; ``--to`` offers the registry's writable formats."""
     from electra_tf.checkpoints.registry import writable_names
@@ -72,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "classification or QA head, a CRF); the dropped weights are named")
     parser.add_argument("--strict", action="store_true",
                         help="fail on anything not mapped except optimizer slots and global_step (e.g. other heads)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an existing folder that holds other files (files of the same names are replaced)")
     parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
     return parser
 
@@ -83,6 +104,11 @@ def main(argv=None) -> int:
     from electra_tf.cli_support import run_command
 
     def action():
+        from electra_tf.output_targets import is_marked, mark_folder, output_directory
+
+        output = output_directory(args.output, conversion_inputs(args), overwrite=args.overwrite,
+                                  owned=lambda folder: is_marked(folder, "convert", to=args.to), what="the converted model",
+                                  replaces=False)
         from electra_tf.startup import start_tensorflow
 
         start_tensorflow(verbose=args.verbose)
@@ -112,10 +138,11 @@ def main(argv=None) -> int:
             vocab = candidate if os.path.isfile(candidate) else None
         task_name = args.task_name or source_task_name(args.input)
         do_lower_case = meta.do_lower_case if meta else read_tokenizer_files(os.path.dirname(vocab))[1] if vocab else True
-        model.save_pretrained(args.output, format=args.to, vocab_file=vocab, task_name=task_name,
+        model.save_pretrained(output, format=args.to, vocab_file=vocab, task_name=task_name,
                               do_lower_case=do_lower_case, allow_dropping_heads=args.allow_dropping_heads)
         if meta is not None and args.to != "tf1" and model_type == meta.model_type:
-            meta.write(args.output)  # predict.py and the exports read the task's settings from it
+            meta.write(output)  # predict.py and the exports read the task's settings from it
+        mark_folder(output, "convert", to=args.to)  # a rerun may write here again
         report = model.load_report
         print(f"Model type: {model_type} ({cls.__name__}), head: {model.config.head}")
         print(report.summary())

@@ -15,6 +15,18 @@ lowercasing); flags override it. The input format follows the model:
   ``word<TAB>label<TAB>probability`` lines, tags in the training data's scheme;
 * question answering: SQuAD-style JSON; output ``{question id: answer}`` JSON, with the n-best
   list (and null odds for models with the answerable classifier) beside it.
+
+The output's extension picks between the formats a model can write (``output_format``):
+``.jsonl`` / ``.ndjson`` one JSON record per line, ``.json`` one JSON document (classifiers and
+taggers: a list of the records), ``.tsv`` / ``.conll`` the tagger's word-per-line table; any other
+extension (``.txt``, none, ``-``) gets the model's own format above, and one that contradicts
+what the model writes (``.csv``, ``.tsv`` for a classifier, ``.jsonl`` for QA) is an error.
+
+Where it writes (electra_tf/output_targets.py): never over ``--input``, the model directory's
+files or ``--backend-file``; a symlink's target is written; ``/dev/null``, ``/dev/stdout`` or a
+FIFO in place; ``-`` is standard output (the summary line then goes to stderr). The QA side files
+``<output>_nbest.json`` / ``<output>_null_odds.json`` are written beside a file output only: with
+``-``, a device or a FIFO they are not written, and a line on stderr says so.
 """
 
 from __future__ import annotations
@@ -142,7 +154,6 @@ def predict_classification(backend, meta, preprocessor, args):
     from electra_tf.errors import DataError
     from electra_tf.finetuning.classification.scorers import multi_label_decisions
     from electra_tf.finetuning.task import Example
-    from electra_tf.io_utils import atomic_write_text
 
     lines = _read_lines(args.input)
     if not any(line.strip() for line in lines):
@@ -177,8 +188,8 @@ def predict_classification(backend, meta, preprocessor, args):
                 record.update(label=labels[best], score=float(probs[best]),
                               scores={labels[i]: float(p) for i, p in enumerate(probs)})
             records[n] = record
-    out = [json.dumps(records[n], ensure_ascii=False) for n in range(1, len(lines) + 1)]
-    atomic_write_text(args.output, "\n".join(out) + "\n")
+    out = [records[n] for n in range(1, len(lines) + 1)]
+    args.target.write_text(_json_records(out, args.format))
     return len(out)
 
 
@@ -222,7 +233,6 @@ def predict_tagging(backend, meta, preprocessor, args, crf=None):
     from electra_tf.finetuning.tagging.schemes import to_input_scheme
     from electra_tf.finetuning.tagging.scorer import TaggingScorer
     from electra_tf.finetuning.task import Example
-    from electra_tf.io_utils import atomic_write_text
 
     sentences = read_tagging_input(args.input, args.input_format)
     if not sentences:
@@ -248,13 +258,17 @@ def predict_tagging(backend, meta, preprocessor, args, crf=None):
                     probabilities[(eid, offset + j)] = float(probs[j].max())
     eids, _, preds = scorer.sentences()
     s = meta.settings
-    lines = []
+    lines, records = [], []
     for eid, pred in zip(eids, preds):
         pred = to_input_scheme(pred, s.get("scheme", "iob2"), s.get("encoding", "keep"), s.get("token_level", False))
-        for i, (word, tag) in enumerate(zip(sentences[eid], pred)):
+        words = sentences[eid]
+        for i, (word, tag) in enumerate(zip(words, pred)):
             lines.append(f"{word}\t{tag}\t{probabilities[(eid, i)]:.4f}")
         lines.append("")
-    atomic_write_text(args.output, "\n".join(lines) + "\n")
+        records.append({"sentence": eid + 1, "words": list(words), "labels": list(pred[:len(words)]),
+                        "probabilities": [round(probabilities[(eid, i)], 4) for i in range(min(len(words), len(pred)))]})
+    text = "\n".join(lines) + "\n" if args.format == "tsv" else _json_records(records, args.format)
+    args.target.write_text(text)
     return len(sentences)
 
 
@@ -264,7 +278,6 @@ def predict_qa(backend, meta, preprocessor, args):
     from electra_tf.errors import DataError
     from electra_tf.finetuning.qa.decoding import QADecoder
     from electra_tf.finetuning.qa.reader import QAReader
-    from electra_tf.io_utils import atomic_write_json
 
     s = meta.settings
     v2 = bool(s.get("v2", False))
@@ -286,10 +299,75 @@ def predict_qa(backend, meta, preprocessor, args):
     if v2:
         threshold = s.get("qa_na_threshold", fallback_settings()["qa_na_threshold"])
         answers = {q: ("" if decoded.null_odds[q] > threshold else a) for q, a in answers.items()}
-        atomic_write_json(os.path.splitext(args.output)[0] + "_null_odds.json", decoded.null_odds)
-    atomic_write_json(args.output, answers)
-    atomic_write_json(os.path.splitext(args.output)[0] + "_nbest.json", decoded.nbest)
+    sides = args.side_targets
+    if v2 and sides:
+        sides["_null_odds.json"].write_text(_json_document(decoded.null_odds))
+    args.target.write_text(_json_document(answers))
+    if sides:
+        sides["_nbest.json"].write_text(_json_document(decoded.nbest))
+    else:
+        print(f"N-best lists{' and null odds' if v2 else ''} not written: --output {args.output} is not a file "
+              f"(give a file path to get them beside it).", file=sys.stderr)
     return len(answers)
+
+
+#: Output formats by extension; any other extension (or none) gets the model's own format.
+EXTENSION_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".tsv": "tsv", ".conll": "tsv",
+                     ".csv": "csv"}
+#: Per family: (its own format, the formats it can write, what it writes in words).
+FAMILY_FORMATS = {"classification": ("jsonl", ("jsonl", "json"), "JSON records"),
+                  "tagging": ("tsv", ("tsv", "jsonl", "json"), "a word<TAB>label<TAB>probability table or JSON records"),
+                  "qa": ("json", ("json",), "one JSON object {question id: answer}")}
+_SUGGEST = {"classification": ".jsonl (one record per line) or .json (one list)",
+            "tagging": ".tsv or .conll (the word-per-line table), .jsonl or .json (records)",
+            "qa": ".json"}
+QA_SIDE_FILES = ("_nbest.json", "_null_odds.json")
+
+
+def output_format(path: str, family: str) -> str:
+    """The format predict writes to ``path`` for a model of ``family``: the one its extension
+    names (see EXTENSION_FORMATS), else the family's own; ConfigError when the extension names a
+    format the family does not write."""
+    from electra_tf.errors import ConfigError
+
+    own, allowed, described = FAMILY_FORMATS[family]
+    ext = os.path.splitext(path)[1].lower() if path != "-" else ""
+    fmt = EXTENSION_FORMATS.get(ext)
+    if fmt is None:
+        return own
+    if fmt not in allowed:
+        raise ConfigError(f"--output {path}: a {ext} file, but a {family} model writes {described}; name the "
+                          f"output {_SUGGEST[family]}.")
+    return fmt
+
+
+def _json_records(records, fmt: str) -> str:
+    """``records`` as JSON lines (``jsonl``) or as one JSON list (``json``)."""
+    if fmt == "json":
+        return json.dumps(records, ensure_ascii=False, indent=1) + "\n"
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def _json_document(obj) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+
+
+def prepare_outputs(args, family: str, model_dir: str) -> None:
+    """Check where predict may write before anything runs (electra_tf/output_targets.py) and set
+    ``args.format``, ``args.target`` and, for QA, ``args.side_targets`` (suffix -> target; empty
+    when the output is not a file)."""
+    from electra_tf.output_targets import folder_inputs, output_file, side_file
+
+    files_dir = model_dir if os.path.isdir(model_dir) else os.path.dirname(os.path.abspath(model_dir))
+    inputs = [("the --input file", args.input), ("the --model directory", files_dir)] + folder_inputs(
+        files_dir, "a file of the --model directory")
+    if args.backend_file:
+        inputs.append(("the --backend-file", args.backend_file))
+    args.format = output_format(args.output, family)
+    args.target = output_file(args.output, inputs)
+    args.side_targets = {}
+    if family == "qa" and args.target.is_file:
+        args.side_targets = {suffix: side_file(args.target, suffix, inputs) for suffix in QA_SIDE_FILES}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,7 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "electra-tf / HuggingFace directory with vocab.txt)")
     parser.add_argument("--task", default=None, help="which task's model, for a multi-task run")
     parser.add_argument("--input", required=True)
-    parser.add_argument("--output", required=True)
+    parser.add_argument("--output", required=True,
+                        help="file to write (- for standard output); its extension picks the format: .jsonl, .json, "
+                             ".tsv/.conll where the model writes it, else the model's own")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--input-format", choices=("auto", "conll", "lines"), default="auto",
                         help="taggers: CoNLL (one word per line) or one sentence per line (default: auto)")
@@ -346,6 +426,9 @@ def main(argv=None) -> int:
         if model_type not in handlers:
             raise ConfigError(f"{model_dir} holds a {model_type} model; prediction needs a fine-tuned classifier, "
                               f"tagger or QA model.")
+        from electra_tf.finetuning.task_metadata import MODEL_TYPE_FAMILY
+
+        prepare_outputs(args, MODEL_TYPE_FAMILY[model_type], model_dir)  # before the model loads: fail fast
         model = MODEL_CLASSES[model_type].from_pretrained(model_dir, task_name=args.task)
         files_dir = model_dir if os.path.isdir(model_dir) else os.path.dirname(model_dir)  # a ckpt-N prefix
         vocab, lower = read_tokenizer_files(files_dir)
@@ -366,7 +449,7 @@ def main(argv=None) -> int:
             count = predict_tagging(backend, meta, preprocessor, args, crf=model.crf_params())
         else:
             count = handlers[model_type](backend, meta, preprocessor, args)
-        print(f"Wrote {count} predictions to {args.output}")
+        print(f"Wrote {count} predictions to {args.output}", file=args.target.console)
 
     return run_command(action)
 

@@ -7,12 +7,11 @@ shape; the batch stays dynamic). Only TFLite builtin ops are used, so no Flex de
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import tensorflow as tf
 
 from electra_tf.exporters.signature import input_specs, token_id_function
-from electra_tf.io_utils import atomic_write_bytes
 
 
 def litert_flatbuffer(model, id_dtype: str = "int32", length: Optional[int] = None,
@@ -42,8 +41,13 @@ def litert_flatbuffer(model, id_dtype: str = "int32", length: Optional[int] = No
     return converter.convert()
 
 
-def export_litert(model, path: str, id_dtype: str = "int32", length: Optional[int] = None,
-                  labeled_positions: Optional[bool] = None, quantize: Optional[str] = None) -> str:
-    """Write ``model`` as a ``.tflite`` file at ``path`` (written atomically)."""
-    atomic_write_bytes(path, litert_flatbuffer(model, id_dtype, length, labeled_positions, quantize))
-    return path
+def export_litert(model, path: Union[str, "OutputTarget"], id_dtype: str = "int32",  # noqa: F821
+                  length: Optional[int] = None, labeled_positions: Optional[bool] = None,
+                  quantize: Optional[str] = None) -> str:
+    """Write ``model`` as a ``.tflite`` file at ``path`` (a path, ``-`` for stdout, or a checked
+    electra_tf.output_targets target; a file is written atomically). Returns the path as given."""
+    from electra_tf.output_targets import OutputTarget, output_file
+
+    target = path if isinstance(path, OutputTarget) else output_file(path)
+    target.write_bytes(litert_flatbuffer(model, id_dtype, length, labeled_positions, quantize))
+    return target.given

@@ -18,6 +18,16 @@ SentencePiece (``train_sentencepiece``): a unigram model whose special pieces si
 ids (``[PAD]`` 0, ``[UNK]`` 1 as the model's unknown piece, ``[CLS]``/``[SEP]``/``[MASK]`` 2-4 as
 user-defined symbols), no BOS/EOS. ``do_lower_case`` lower-cases the training text, as
 ``SentencePieceTokenizer(do_lower_case=True)`` lower-cases at encoding time.
+
+Where they write (electra_tf/output_targets.py): never inside the corpus folder (a corpus file
+would be overwritten, and a new file there would be read as corpus text by the dataset builder);
+a symlink's target is written. A WordPiece vocabulary may go to ``-`` (stdout), ``/dev/null`` or
+a FIFO; a SentencePiece model (two files) needs a file path.
+
+Size. The original ELECTRA has no vocabulary builder (it ships Google's BERT vocabulary), so the
+size rules are those of HuggingFace ``tokenizers``' WordPiece trainer: every character of the
+corpus is kept (the alphabet), even when that exceeds ``vocab_size``; a small corpus gives fewer
+tokens. ``size_note`` says which happened and what to change.
 """
 
 from __future__ import annotations
@@ -28,7 +38,6 @@ import tempfile
 from typing import Iterator, List, Optional
 
 from electra_tf.errors import ConfigError
-from electra_tf.io_utils import atomic_write_text
 from electra_tf.pretraining.corpus import iter_corpus_lines, list_corpus_files
 from electra_tf.pretraining.tokenization import original_normalizer
 
@@ -42,12 +51,44 @@ def _loadable(token: str) -> bool:
     return bool(token) and token == token.strip() and "\n" not in token and "\r" not in token
 
 
+def vocab_target(corpus_dir: str, path: str, flag: str = "--vocab-file", stdout_ok: bool = True):
+    """The checked output target of a vocabulary built from ``corpus_dir``: never a corpus
+    file, nor any path inside the corpus folder (rules: electra_tf/output_targets.py)."""
+    from electra_tf.output_targets import folder_inputs, is_within, output_file
+
+    inputs = [("the --corpus-dir folder", corpus_dir)] + folder_inputs(corpus_dir, "a file of the --corpus-dir")
+    target = output_file(path, inputs, flag=flag, stdout_ok=stdout_ok, what="a SentencePiece model (two files)")
+    if target.is_file and os.path.isdir(corpus_dir) and is_within(target.path, corpus_dir):
+        raise ConfigError(f"{flag} {path} lies inside the --corpus-dir folder {corpus_dir}: the dataset builder would "
+                          f"read it as corpus text. Write it outside the corpus folder.")
+    return target
+
+
+def size_note(tokens: List[str], vocab_size: int, min_frequency: int) -> Optional[str]:
+    """Why a WordPiece vocabulary holds more or fewer tokens than ``vocab_size`` (None when it
+    holds exactly that many): the trainer keeps the whole alphabet; a small corpus has no more
+    pieces seen ``min_frequency`` times."""
+    if len(tokens) == vocab_size:
+        return None
+    pieces = tokens[len(SPECIAL_TOKENS):]
+    characters = sum(1 for t in pieces if len(t) == 1)
+    continued = sum(1 for t in pieces if len(t) == 3 and t.startswith("##"))
+    if len(tokens) > vocab_size:
+        return (f"{len(tokens):,} tokens, not the {vocab_size:,} asked: the WordPiece trainer keeps every character of "
+                f"the corpus ({characters:,} characters and {continued:,} ##-forms, besides the "
+                f"{len(SPECIAL_TOKENS)} special tokens), so the vocabulary cannot be smaller. Pass --limit-alphabet N "
+                f"to keep only the N most frequent characters (the others become [UNK]).")
+    return (f"{len(tokens):,} tokens, fewer than the {vocab_size:,} asked: the corpus has no more pieces seen at "
+            f"least --min-frequency {min_frequency} times (lower it, or add text).")
+
+
 def train_wordpiece(corpus_dir: str, vocab_file: str, vocab_size: int = 30522, do_lower_case: bool = True,
                     strip_accents: bool = True, min_frequency: int = 2,
                     limit_alphabet: Optional[int] = None) -> List[str]:
     """Train a WordPiece vocabulary on the files of ``corpus_dir`` and write ``vocab_file``.
 
-    ``vocab_size`` counts the special tokens; a small corpus can give fewer tokens.
+    ``vocab_size`` counts the special tokens; a small corpus can give fewer tokens, a corpus
+    with more characters than that more (``size_note``). ``vocab_file``: a path, or ``-``.
     ``limit_alphabet`` keeps only that many of the most frequent characters (None: all, so
     that no character of the corpus becomes ``[UNK]``). Returns the tokens in id order.
     """
@@ -56,6 +97,7 @@ def train_wordpiece(corpus_dir: str, vocab_file: str, vocab_size: int = 30522, d
     if vocab_size <= len(SPECIAL_TOKENS):
         raise ConfigError(f"--vocab-size {vocab_size} leaves no room for pieces after the {len(SPECIAL_TOKENS)} special tokens.")
     list_corpus_files(corpus_dir)  # a missing or empty folder fails here, with its message
+    target = vocab_target(corpus_dir, vocab_file)
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = original_normalizer(do_lower_case, strip_accents)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -72,7 +114,7 @@ def train_wordpiece(corpus_dir: str, vocab_file: str, vocab_size: int = 30522, d
         logger.warning("%d tokens with surrounding or line-breaking whitespace left out of %s (the vocab.txt format "
                        "strips lines).", len(by_id) - len(tokens), vocab_file)
     assert tuple(tokens[:len(SPECIAL_TOKENS)]) == SPECIAL_TOKENS, tokens[:len(SPECIAL_TOKENS)]
-    atomic_write_text(vocab_file, "\n".join(tokens) + "\n")
+    target.write_text("\n".join(tokens) + "\n")
     return tokens
 
 
@@ -101,11 +143,18 @@ def train_sentencepiece(corpus_dir: str, model_file: str, vocab_size: int = 3200
     sampled (SentencePiece holds its training sentences in memory). Returns ``model_file``."""
     import sentencepiece as spm
 
+    if model_file == "-":
+        raise ConfigError("--vocab-file - (standard output) cannot hold a SentencePiece model (two files, .model and "
+                          ".vocab); give a *.model path.")
     if not model_file.endswith(".model"):
         raise ConfigError(f"A SentencePiece model file name ends with .model: {model_file}")
     list_corpus_files(corpus_dir)
-    folder = os.path.dirname(os.path.abspath(model_file))
-    os.makedirs(folder, exist_ok=True)
+    model_target = vocab_target(corpus_dir, model_file, stdout_ok=False)
+    pieces_target = vocab_target(corpus_dir, model_file[:-len(".model")] + ".vocab", flag="--vocab-file (its .vocab)",
+                                 stdout_ok=False)
+    folder = model_target.scratch_folder()
+    if folder:
+        os.makedirs(folder, exist_ok=True)
     errors: list = []
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         prefix = os.path.join(tmp, "spm")
@@ -123,6 +172,6 @@ def train_sentencepiece(corpus_dir: str, model_file: str, vocab_size: int = 3200
             raise ConfigError(f"SentencePiece training failed: {str(e).strip().splitlines()[-1]}") from None
         if errors:
             raise errors[0]
-        os.replace(prefix + ".model", model_file)
-        os.replace(prefix + ".vocab", model_file[:-len(".model")] + ".vocab")
+        model_target.install(prefix + ".model")
+        pieces_target.install(prefix + ".vocab")
     return model_file
