@@ -386,3 +386,16 @@ def test_documentation_links_point_at_existing_files_and_headings():
                     if anchor not in github_anchors(f.read()):
                         broken.append(f"{os.path.relpath(page, ROOT)}: {target} (no such heading)")
     assert not broken, "\n".join(broken)
+
+
+def test_a_failing_command_stops_the_page_with_its_exit_code(tmp_path):
+    """The harness passes arguments through unchanged and a failing command fails the page (else every
+    walkthrough would pass whatever its commands did)."""
+    commands = Commands(tmp_path / "shims")
+    script = 'electra-evaluate squad "no such file.json" "préds.json"\necho never > after.txt\n'
+    done = commands.run(script, tmp_path, dict(os.environ))
+    assert done.returncode == 2, done.stdout
+    assert not (tmp_path / "after.txt").exists()
+    if not SUBPROCESS:
+        ((name, argv, code, _, error),) = commands.calls
+        assert (name, argv, code, error) == ("electra-evaluate", ["squad", "no such file.json", "préds.json"], 2, None)
