@@ -352,22 +352,29 @@ def _json_document(obj) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
 
 
-def prepare_outputs(args, family: str, model_dir: str) -> None:
-    """Check where predict may write before anything runs (electra_tf/output_targets.py) and set
-    ``args.format``, ``args.target`` and, for QA, ``args.side_targets`` (suffix -> target; empty
-    when the output is not a file)."""
-    from electra_tf.output_targets import folder_inputs, output_file, side_file
+def check_output(args, model_dir: str) -> None:
+    """Check where predict may write (electra_tf/output_targets.py) before anything runs: never
+    over ``--input``, a file of the model directory or ``--backend-file``. Sets ``args.target``
+    and ``args.inputs``."""
+    from electra_tf.output_targets import folder_inputs, output_file
 
     files_dir = model_dir if os.path.isdir(model_dir) else os.path.dirname(os.path.abspath(model_dir))
-    inputs = [("the --input file", args.input), ("the --model directory", files_dir)] + folder_inputs(
+    args.inputs = [("the --input file", args.input), ("the --model directory", files_dir)] + folder_inputs(
         files_dir, "a file of the --model directory")
     if args.backend_file:
-        inputs.append(("the --backend-file", args.backend_file))
+        args.inputs.append(("the --backend-file", args.backend_file))
+    args.target = output_file(args.output, args.inputs)
+
+
+def choose_format(args, family: str) -> None:
+    """Set ``args.format`` (``output_format``) and, for QA, ``args.side_targets`` (suffix ->
+    checked target; empty when the output is not a file)."""
+    from electra_tf.output_targets import side_file
+
     args.format = output_format(args.output, family)
-    args.target = output_file(args.output, inputs)
     args.side_targets = {}
     if family == "qa" and args.target.is_file:
-        args.side_targets = {suffix: side_file(args.target, suffix, inputs) for suffix in QA_SIDE_FILES}
+        args.side_targets = {suffix: side_file(args.target, suffix, args.inputs) for suffix in QA_SIDE_FILES}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -403,22 +410,25 @@ def main(argv=None) -> int:
     from electra_tf.cli_support import run_command
 
     def action():
-        from electra_tf.startup import start_tensorflow
-
-        start_tensorflow(verbose=args.verbose)
-        from electra_tf.checkpoints.hf import read_tokenizer_files
-        from electra_tf.checkpoints.registry import default_model_type
         from electra_tf.errors import ConfigError, DataError
-        from electra_tf.finetuning.task_metadata import build_preprocessor
-        from electra_tf.model_metadata import metadata_for
-        from electra_tf.modeling.models import MODEL_CLASSES
-        from electra_tf.text.tokenizer import build_tokenizer
 
+        # Checked before TensorFlow starts (none of this imports it): a mistyped path fails at once.
         if not os.path.exists(args.input):
             raise DataError(f"Input file not found: {args.input}")
         if not (os.path.exists(args.model) or os.path.exists(args.model + ".index")):
             raise ConfigError(f"Model directory not found: {args.model}")
         model_dir = resolve_model_dir(args.model, args.task)
+        check_output(args, model_dir)
+        from electra_tf.startup import start_tensorflow
+
+        start_tensorflow(verbose=args.verbose)
+        from electra_tf.checkpoints.hf import read_tokenizer_files
+        from electra_tf.checkpoints.registry import default_model_type
+        from electra_tf.finetuning.task_metadata import MODEL_TYPE_FAMILY, build_preprocessor
+        from electra_tf.model_metadata import metadata_for
+        from electra_tf.modeling.models import MODEL_CLASSES
+        from electra_tf.text.tokenizer import build_tokenizer
+
         meta = metadata_for(model_dir, args.task)  # task.json, or a training checkpoint's run tasks.json
         model_type = meta.model_type if meta else default_model_type(model_dir)
         handlers = {"sequence-classification": predict_classification, "token-classification": predict_tagging,
@@ -426,9 +436,7 @@ def main(argv=None) -> int:
         if model_type not in handlers:
             raise ConfigError(f"{model_dir} holds a {model_type} model; prediction needs a fine-tuned classifier, "
                               f"tagger or QA model.")
-        from electra_tf.finetuning.task_metadata import MODEL_TYPE_FAMILY
-
-        prepare_outputs(args, MODEL_TYPE_FAMILY[model_type], model_dir)  # before the model loads: fail fast
+        choose_format(args, MODEL_TYPE_FAMILY[model_type])  # before the model loads: fail fast
         model = MODEL_CLASSES[model_type].from_pretrained(model_dir, task_name=args.task)
         files_dir = model_dir if os.path.isdir(model_dir) else os.path.dirname(model_dir)  # a ckpt-N prefix
         vocab, lower = read_tokenizer_files(files_dir)
