@@ -4,8 +4,11 @@
 
 Reads DATA_DIR/vocab.txt and DATA_DIR/pretrain_tfrecords/pretrain_data.tfrecord* (written by
 build_pretraining_dataset.py); writes DATA_DIR/models/NAME/: training checkpoints (rerun the same
-command to resume), then the original TF1 layout (model.ckpt-<step>, discriminator.json,
-generator.json, vocab.txt) that run_finetuning.py --model-name NAME fine-tunes. Evaluation:
+command to resume; a finished run stays finished, and a rerun with other training settings is
+refused, naming them), then the original TF1 layout (model.ckpt-<step>, discriminator.json,
+generator.json, vocab.txt) that run_finetuning.py --model-name NAME fine-tunes. One process per
+model at a time. The records are checked (against build_pretraining_dataset.py's manifest, or
+read once in full) before the first step. Evaluation:
 --hparams '{"do_train": false, "do_eval": true}' writes DATA_DIR/models/NAME/results/unsup_results.txt.
 """
 
@@ -47,7 +50,10 @@ def main(argv=None) -> int:
         setup_logging(log_file_name(runner.strategy, os.path.join(config.model_dir, "pretraining.log")))
         if config.do_train:
             step = runner.train()
-            print(f"Pre-trained to step {step}: {config.model_dir}")
+            if runner.already_finished:
+                print(f"Already pre-trained to step {step} (nothing to do): {config.model_dir}")
+            else:
+                print(f"Pre-trained to step {step}: {config.model_dir}")
         else:
             results = runner.evaluate()
             print(f"Results: {config.results_txt}")

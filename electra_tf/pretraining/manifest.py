@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from typing import Dict, Iterable, List, Optional
 
@@ -80,9 +81,19 @@ def count_records(path: str) -> int:
     try:
         return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, batch: n + tf.size(batch, out_type=tf.int64)))
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
-        detail = str(getattr(e, "message", e)).strip().splitlines()[0]
-        raise DataError(f"{path} is truncated or corrupted ({detail}); rebuild it with build_pretraining_dataset.py "
-                        f"or remove it from pretrain_tfrecords.") from None
+        raise DataError(f"{path} is truncated or corrupted ({record_error_detail(e)}); rebuild it with "
+                        f"build_pretraining_dataset.py or remove it from pretrain_tfrecords.") from None
+
+
+def record_error_detail(error: BaseException) -> str:
+    """What TensorFlow's record reader said, without its op and function names: e.g. "corrupted
+    record at byte 4976"."""
+    text = str(getattr(error, "message", error))
+    found = re.search(r"(corrupted|truncated) record at (\d+)", text)
+    if found:
+        return f"{found.group(1)} record at byte {found.group(2)}"
+    text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\].*", "", text).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _rebuild_hint(path: str) -> str:

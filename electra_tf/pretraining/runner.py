@@ -6,10 +6,17 @@ Layout of ``model_dir`` (``<data-dir>/models/<model-name>``):
 * ``training_checkpoints/ckpt-<step>``: weights, optimizer slots, step, masking/sampling and
   dropout RNG states (every ``save_checkpoints_steps``, the last ``keep_checkpoint_max`` kept);
   rerunning the same command resumes exactly (same data, same draws); ``seed.json`` the seed;
+  ``run_identity.json`` the settings that determine the training (a rerun with other ones is
+  refused, naming them; see ``identity.py``); ``records_verified.json`` the record files already
+  checked (see ``manifest.py``);
 * ``training_checkpoints/tensorboard``: loss, learning rate, gradient norm;
 * ``model.ckpt-<step>`` + ``checkpoint`` + ``discriminator.json`` / ``generator.json`` + vocab:
   the original TF1 layout, written at the end of training (what run_finetuning.py reads);
 * ``results/unsup_results.txt``: the evaluation metrics (do_eval).
+
+Run safety (our extension; the original had none): one process per ``model_dir``
+(``<model_dir>.lock``, see ``training/run_lock.py``); the record files are checked before the
+first step; a finished run stays finished (a rerun says so and trains nothing).
 
 Loss normalisation: the original normalises the MLM and discriminator losses over its (per
 core) batch. With gradient accumulation or several replicas each micro-batch is normalised by
@@ -20,6 +27,7 @@ after the sum (the original on TPU clipped per core).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -56,13 +64,13 @@ def read_special_ids(config) -> Dict[str, int]:
     return ids
 
 
-def check_records(config) -> None:
+def check_records(config, files=None) -> None:
     """The first record must have max_seq_length tokens (the original failed inside the step)."""
     import tensorflow as tf
 
     from electra_tf.pretraining.input import list_tfrecords
 
-    files = list_tfrecords(config.pretrain_tfrecords)
+    files = files or list_tfrecords(config.pretrain_tfrecords)
     for record in tf.data.TFRecordDataset(files[:1]).take(1):
         example = tf.train.Example.FromString(record.numpy())
         length = len(example.features.feature["input_ids"].int64_list.value)
@@ -72,6 +80,15 @@ def check_records(config) -> None:
                             f"{config.max_seq_length}.")
         return
     raise DataError(f"{files[0]} holds no records.")
+
+
+def verify_records(config, write_stamps: bool = True) -> Dict[str, str]:
+    """Check every record file before the first step (see ``manifest.py``); {file: sha256}."""
+    from electra_tf.pretraining.input import list_tfrecords
+    from electra_tf.pretraining.manifest import RecordCheck
+
+    files = list_tfrecords(config.pretrain_tfrecords)
+    return RecordCheck(config.training_dir).verify(files, write_stamps=write_stamps)
 
 
 def run_seed(config) -> int:
@@ -112,9 +129,13 @@ class PretrainingRunner:
         # The strategy first: MultiWorkerMirroredStrategy must configure the collective ops before
         # TensorFlow runs any op (check_records reads a record).
         self.strategy = build_strategy(config)
-        check_records(config)
-        self.n_replicas = self.strategy.num_replicas_in_sync
         self.is_chief = is_chief(self.strategy)
+        self.record_digests = verify_records(config, write_stamps=self.is_chief)  # damaged files: one error, now
+        check_records(config, list(self.record_digests))
+        self.n_replicas = self.strategy.num_replicas_in_sync
+        self._lock = None
+        self._lock_depth = 0
+        self.already_finished = False
         micro = config.train_batch_size // config.gradient_accumulation_steps
         if micro % self.n_replicas or config.eval_batch_size % self.n_replicas:
             raise ConfigError(f"train_batch_size / gradient_accumulation_steps ({micro}) and eval_batch_size "
@@ -163,10 +184,92 @@ class PretrainingRunner:
 
         load_pretrained_weights(model, path)
 
+    # ------------------------------------------------------------------ run safety
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold ``<model_dir>.lock`` for the block (the chief only; re-entrant within the runner):
+        a second process on the same model gets one RunLockedError naming the first."""
+        from electra_tf.training.run_lock import RunLock
+
+        if not self.is_chief:
+            yield
+            return
+        if self._lock_depth == 0:
+            self._lock = RunLock(self.config.model_dir, what="pre-training run",
+                                 advice="to pre-train something else at the same time, use another --model-name.")
+            self._lock.acquire()
+        self._lock_depth += 1
+        try:
+            yield
+        finally:
+            self._lock_depth -= 1
+            if self._lock_depth == 0:
+                self._lock.release()
+                self._lock = None
+
+    def identity(self):
+        """The run identity of this run (see ``identity.py``), kept in ``training_dir``."""
+        from electra_tf.pretraining.identity import records_fingerprint, training_settings
+        from electra_tf.training.run_identity import RunIdentity, file_digest, path_digest
+
+        config = self.config
+        vocabulary = file_digest(config.vocab_file) if os.path.isfile(config.vocab_file) else None
+        init = path_digest(config.init_checkpoint) if config.init_checkpoint else None
+        settings = training_settings(config, self.disc_config, self.gen_config, records_fingerprint(self.record_digests),
+                                     vocabulary, init)
+        return RunIdentity(config.training_dir, settings)
+
+    def _check_identity(self):
+        """(identity, recorded seed or None); a RunMismatchError naming each changed setting."""
+        from electra_tf.pretraining.identity import WAYS_OUT
+        from electra_tf.training.checkpointing import latest_checkpoint
+
+        identity = self.identity()
+        if not latest_checkpoint(self.config.training_dir):
+            if identity.stored() is not None:  # stopped before its first checkpoint: nothing to keep
+                logger.info("%s holds no checkpoint yet: starting with these settings.", self.config.training_dir)
+            return identity, None
+        recorded = identity.check(WAYS_OUT.format(folder=self.config.training_dir))
+        if recorded is None:
+            logger.warning("%s has no record of its training settings (an older run); resuming it with these "
+                           "settings, which are recorded from now on.", self.config.training_dir)
+        return identity, recorded
+
+    def finished_step(self) -> Optional[int]:
+        """The step of a finished run of these settings whose outputs are all written, else None."""
+        from electra_tf.training.checkpointing import latest_checkpoint
+        from electra_tf.training.engine import FINISHED_FILE
+
+        config = self.config
+        path = os.path.join(config.training_dir, FINISHED_FILE)
+        if not os.path.isfile(path):
+            return None
+        try:
+            with open(path, encoding="utf-8") as f:
+                finished = json.load(f)
+            step = int(finished["step"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        latest = latest_checkpoint(config.training_dir)
+        if finished.get("num_train_steps") != config.num_train_steps or not latest or not latest.endswith(f"-{step}"):
+            return None
+        exported = os.path.isfile(os.path.join(config.model_dir, f"model.ckpt-{step}.index"))
+        if config.export_hf:
+            exported = exported and all(os.path.isfile(os.path.join(config.model_dir, "hf", net, "config.json"))
+                                        for net in ("discriminator", "generator"))
+        return step if exported else None
+
     # ------------------------------------------------------------------ train
     def train(self) -> int:
         """Train to num_train_steps (resuming from training_checkpoints/), then write the TF1
-        layout into model_dir. Returns the final step."""
+        layout into model_dir. Returns the final step. A finished run of the same settings
+        returns its step without training or writing (``already_finished``)."""
+        with self.locked():
+            return self._train()
+
+    def _train(self) -> int:
+        import tensorflow as tf
+
         from electra_tf.pretraining.export import write_pretraining_checkpoint
         from electra_tf.training.checkpointing import latest_checkpoint
         from electra_tf.training.engine import FitOptions, TrainingEngine
@@ -177,7 +280,15 @@ class PretrainingRunner:
             import shutil
 
             shutil.rmtree(config.training_dir, ignore_errors=True)
-        seed = run_seed(config)
+        identity, recorded_seed = self._check_identity()  # before anything is written
+        finished = self.finished_step() if recorded_seed is not None else None
+        if finished is not None:
+            self.already_finished = True
+            logger.info("Training already finished in %s (step %d); nothing to do.", config.training_dir, finished)
+            return finished
+        seed = int(recorded_seed) if recorded_seed is not None else run_seed(config)
+        if self.is_chief:
+            identity.record(seed)
         model = self.build_model(seed)
         latest = latest_checkpoint(config.training_dir)
         if latest:  # resuming with other model hparams: one error naming them
@@ -192,7 +303,10 @@ class PretrainingRunner:
                              log_every_steps=config.log_every_steps, progress=config.progress,
                              description=f" (batch {config.train_batch_size}, seed {seed})")
         init = (lambda: self.initialize_from(model, config.init_checkpoint)) if config.init_checkpoint else None
-        step = engine.fit(self.dataset(seed, True), config.training_dir, options, initialize=init)
+        try:
+            step = engine.fit(self.dataset(seed, True), config.training_dir, options, initialize=init)
+        except tf.errors.DataLossError as e:
+            raise self._damaged_records(e) from None
         if self.is_chief:
             prefix = write_pretraining_checkpoint(model, config.model_dir, step, optimizer=optimizer,
                                                   vocab_file=config.vocab_file)
@@ -200,6 +314,31 @@ class PretrainingRunner:
             if config.export_hf:  # our extension; the original wrote the TF1 layout only
                 self.export_hf(model)
         return step
+
+    def _warn_other_settings(self) -> None:
+        """Evaluating a run trained with other settings is allowed (as the original); say which."""
+        from electra_tf.training.run_identity import RunMismatchError, differences
+
+        identity = self.identity()
+        try:
+            stored = identity.stored()
+        except RunMismatchError:
+            return
+        changed = [name for name, _, _ in differences((stored or {}).get("settings", {}), identity.settings)]
+        if stored and changed:
+            logger.warning("Evaluating %s, trained with other values of: %s.", self.config.training_dir,
+                           ", ".join(changed))
+
+    def _damaged_records(self, error) -> DataError:
+        """The error for records that turned out damaged while being read (checked fine at the
+        start, so damaged since, without a new modification time): they are checked again next time."""
+        from electra_tf.pretraining.manifest import RecordCheck, record_error_detail
+
+        RecordCheck(self.config.training_dir).forget()
+        detail = record_error_detail(error)
+        return DataError(f"The pre-training records ({self.config.pretrain_tfrecords}) are damaged: {detail}. The "
+                         f"checkpoints written so far are kept; rebuild or restore the records, then run the same "
+                         f"command again (every file is checked before training resumes).")
 
     def export_hf(self, model) -> Dict[str, str]:
         """Write model_dir/hf/discriminator (ElectraForPreTraining) and model_dir/hf/generator
@@ -219,6 +358,12 @@ class PretrainingRunner:
         """The original's metrics over num_eval_steps batches of the training records (no dropout;
         masking and sampling stay random, seeded). Without ``model``, the newest training
         checkpoint is evaluated. Writes results_txt."""
+        with self.locked():
+            return self._evaluate(model, seed)
+
+    def _evaluate(self, model=None, seed: Optional[int] = None) -> Dict[str, float]:
+        import tensorflow as tf
+
         from electra_tf.pretraining.metrics import PretrainingMetrics
         from electra_tf.training.checkpointing import latest_checkpoint, restore_weights
         from electra_tf.training.engine import TrainingEngine
@@ -232,14 +377,18 @@ class PretrainingRunner:
             if latest is None:
                 raise ConfigError(f"No training checkpoint in {config.training_dir} to evaluate; train first.")
             check_training_checkpoint(model, latest)  # other model hparams: one error naming them
+            self._warn_other_settings()
             step = restore_weights(model, config.training_dir, model.tf1_weights)
         engine = TrainingEngine(self.strategy, model, per_example_loss=model.per_example_loss,
                                 named_weights=model.tf1_weights)
         metrics = PretrainingMetrics(with_discriminator=model.has_discriminator and config.disc_weight > 0)
         dataset = self.dataset(seed + 1, False).take(config.num_eval_steps)
-        for outputs, losses, _ in engine.predict_batches(dataset):
-            # Each replica's contributions sum to its loss times loss_scale; the batch loss is their mean.
-            metrics.update(outputs, float(sum(losses)) / (model.loss_scale * self.n_replicas))
+        try:
+            for outputs, losses, _ in engine.predict_batches(dataset):
+                # Each replica's contributions sum to its loss times loss_scale; the batch loss is their mean.
+                metrics.update(outputs, float(sum(losses)) / (model.loss_scale * self.n_replicas))
+        except tf.errors.DataLossError as e:
+            raise self._damaged_records(e) from None
         results = metrics.results()
         results["global_step"] = step
         if self.is_chief:
