@@ -173,6 +173,8 @@ def output_file(given: str, inputs: Inputs = (), flag: str = "--output", stdout_
     """The checked target of a file output (rules in the module docstring); ConfigError, naming
     ``flag``, for an input, a folder, a block device or a socket, and for ``-`` unless
     ``stdout_ok``. Nothing is written here."""
+    if not given:
+        raise ConfigError(f"{flag} is empty; give a file path.")
     if given == STDOUT:
         if not stdout_ok:
             raise ConfigError(f"{flag} - (standard output) cannot hold {what}; give a file path.")
@@ -224,10 +226,17 @@ def output_directory(given: str, inputs: Inputs = (), flag: str = "--output", ov
     (written again without ``--overwrite``); ``protected(folder)``: a reason never to write
     there (None when allowed); ``replaces``: the command replaces the whole folder (else it
     writes its files into it), which the refusal message says. Returns the path to write."""
+    if not given:
+        raise ConfigError(f"{flag} is empty; give a folder path.")
     if given == STDOUT:
         raise ConfigError(f"{flag} - (standard output) cannot hold {what}, which is a folder; give a folder path.")
     check_not_input(given, inputs, flag)
     resolved = _real(given)
+    if replaces and os.path.isdir(resolved) and (
+            resolved in (os.sep, _real(os.path.expanduser("~"))) or is_within(os.getcwd(), resolved)
+            or _real(os.getcwd()) == resolved):
+        raise ConfigError(f"{flag} {given} is the current folder, one holding it, the home folder or the root; "
+                          f"{what} replaces its folder as a whole, so it is never written there. Give a new folder.")
     if os.path.lexists(given) and not os.path.isdir(given):
         raise ConfigError(f"{flag} {given} is a file; {what} is a folder. Choose a folder path.")
     if not os.path.isdir(resolved):
@@ -262,6 +271,18 @@ def mark_folder(folder: str, command: str, **details) -> None:
 
     atomic_write_json(os.path.join(folder, MARKER), {"command": command, **details,
                                                      "note": "written by electra-tf; safe to delete"})
+
+
+def unmark_folder(folder: str) -> None:
+    """Remove ``folder`` when it holds nothing but the marker (a command that failed before
+    writing anything leaves no folder behind); a folder with written files keeps its marker, so
+    that the rerun may finish it."""
+    try:
+        if os.listdir(folder) == [MARKER]:
+            os.unlink(os.path.join(folder, MARKER))
+            os.rmdir(folder)
+    except OSError:
+        pass
 
 
 def names_in(folder: str, names: Iterable[str]) -> List[str]:

@@ -315,6 +315,32 @@ def test_convert_never_writes_over_its_input_and_reruns_into_its_own_folder(tmp_
     assert tree(source) == before
 
 
+def test_an_interrupted_conversion_runs_again_as_it_was(tmp_path, monkeypatch, capsys):
+    """Ctrl-C half-way through the writes: the rerun of the same command finishes the folder
+    (no --overwrite needed); a conversion refused before writing leaves no folder."""
+    from electra_tf.checkpoints import registry
+    from electra_tf.cli import convert as convert_command
+
+    out = tmp_path / "out"
+    args = ["--input", TINY_TF1, "--skip-generator", "--to", "keras", "--output", str(out)]
+    real_save = registry.save_model
+
+    def interrupted(model, path, **kwargs):
+        with open(os.path.join(path, "config.json"), "w") as f:
+            f.write("{\"half\":")  # a file cut short by the interrupt
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(registry, "save_model", interrupted)
+    assert convert_command.main(args) == 130
+    monkeypatch.setattr(registry, "save_model", real_save)
+    assert convert_command.main(args) == 0
+    assert et.TFElectraModel.from_pretrained(str(out)).load_report.newly_initialized == []
+    assert convert_command.main(["--input", TINY_TF1, "--skip-generator", "--to", "keras", "--model-type", "base",
+                                 "--strict", "--output", str(tmp_path / "refused")]) == 2
+    assert not (tmp_path / "refused").exists()
+    capsys.readouterr()
+
+
 # ------------------------------------------------------------------ the policy itself
 
 

@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     from electra_tf.cli_support import run_command
 
     def action():
-        from electra_tf.output_targets import is_marked, mark_folder, output_directory
+        from electra_tf.output_targets import is_marked, mark_folder, output_directory, unmark_folder
 
         output = output_directory(args.output, conversion_inputs(args), overwrite=args.overwrite,
                                   owned=lambda folder: is_marked(folder, "convert", to=args.to), what="the converted model",
@@ -138,11 +138,19 @@ def main(argv=None) -> int:
             vocab = candidate if os.path.isfile(candidate) else None
         task_name = args.task_name or source_task_name(args.input)
         do_lower_case = meta.do_lower_case if meta else read_tokenizer_files(os.path.dirname(vocab))[1] if vocab else True
-        model.save_pretrained(output, format=args.to, vocab_file=vocab, task_name=task_name,
-                              do_lower_case=do_lower_case, allow_dropping_heads=args.allow_dropping_heads)
+        # Marked before the files are written: a conversion killed half-way can be run again as it
+        # was. A conversion that fails with an error leaves a folder it created as it found it.
+        fresh = not os.path.isdir(output) or not os.listdir(output)
+        mark_folder(output, "convert", to=args.to)
+        try:
+            model.save_pretrained(output, format=args.to, vocab_file=vocab, task_name=task_name,
+                                  do_lower_case=do_lower_case, allow_dropping_heads=args.allow_dropping_heads)
+        except BaseException:
+            if fresh:
+                unmark_folder(output)
+            raise
         if meta is not None and args.to != "tf1" and model_type == meta.model_type:
             meta.write(output)  # predict.py and the exports read the task's settings from it
-        mark_folder(output, "convert", to=args.to)  # a rerun may write here again
         report = model.load_report
         print(f"Model type: {model_type} ({cls.__name__}), head: {model.config.head}")
         print(report.summary())
