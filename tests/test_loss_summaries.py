@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from electra_tf.training.engine import FitOptions
+from electra_tf.training.interrupts import finished_training
 from tests.test_training_engine import squared_error, strategy, toy_data, toy_engine, toy_model
 
 BATCH, MICRO = 8, 4
@@ -44,6 +45,8 @@ def _fit(tmp_path, name, example_weights):
     expected_sum = float(np.sum(squared_error(model(first), first)))  # step 1 runs on the initial weights
     dataset = tf.data.Dataset.from_tensor_slices(data).batch(MICRO, drop_remainder=True).repeat()
     engine.fit(dataset, str(tmp_path / name), FitOptions(num_train_steps=2, log_every_steps=1))
+    # what a signal after this point is told (cli_support: "after training had finished")
+    assert finished_training() == (str(tmp_path / name), 2)
     return _scalars(str(tmp_path / name / "tensorboard" / "train")), expected_sum
 
 

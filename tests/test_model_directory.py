@@ -258,7 +258,7 @@ def test_hf_heads_convert_with_equal_outputs_in_transformers(tmp_path):
     for cls, name, hf in ((et.TFElectraForSequenceClassification, "cls", "ElectraForSequenceClassification"),
                           (et.TFElectraForTokenClassification, "tok", "ElectraForTokenClassification"),
                           (et.TFElectraForQuestionAnswering, "qa", "ElectraForQuestionAnswering")):
-        model = cls(tiny_config(num_labels=3 if name != "qa" else 2, head="hf")).build_with_dummy_inputs()
+        model = cls(tiny_config(vocab_size=81, num_labels=3 if name != "qa" else 2, head="hf")).build_with_dummy_inputs()
         model.save_pretrained(str(tmp_path / name), format="keras",
                               vocab_file=os.path.join(ROOT, "examples", "data", "models", MODEL, "vocab.txt"))
         done = _convert("--input", str(tmp_path / name), "--to", "hf", "--output", str(tmp_path / f"{name}_hf"))

@@ -40,7 +40,7 @@ from electra_tf.training.checkpointing import (
     restore_weights,
     training_checkpoint,
 )
-from electra_tf.training.interrupts import ClusterStopRequests, RunInterrupted, StopRequests
+from electra_tf.training.interrupts import ClusterStopRequests, RunInterrupted, StopRequests, record_training_finished
 from electra_tf.training.loop import Trainer
 from electra_tf.training.runtime import is_chief, is_multi_worker, worker_directory
 from electra_tf.training.selection import BestModelSelector
@@ -171,6 +171,7 @@ class TrainingEngine:
         chief = is_chief(self.strategy)
         directory = worker_directory(self.strategy, model_dir)
         total = options.num_train_steps
+        record_training_finished(None)
         for leftover in remove_unfinished_saves(directory):
             logger.info("Removed %s, a checkpoint save that did not finish.", leftover)
         finished_path = os.path.join(directory, FINISHED_FILE)
@@ -190,12 +191,14 @@ class TrainingEngine:
                 # caller asking for more steps continues training instead.
                 if finished.get("step") == start and finished.get("num_train_steps") == total:
                     logger.info("Training already finished in %s (step %d).", directory, start)
+                    record_training_finished(model_dir, start)
                     return start
             logger.info("Resuming from %s at step %d of %d", manager.latest_checkpoint, start, total)
         elif initialize is not None:
             initialize()
         if start >= total:
             logger.info("Training already finished in %s (step %d).", directory, start)
+            record_training_finished(model_dir, start)
             return start
         # The input position is part of the state: skip the batches already consumed (the
         # shuffled order is a function of the seed, so the resumed run sees the same data).
@@ -267,6 +270,7 @@ class TrainingEngine:
             atomic_write_json(finished_path, {"step": last, "num_train_steps": total})
         else:
             shutil.rmtree(directory, ignore_errors=True)
+        record_training_finished(model_dir, last)  # a signal from now on interrupts what the caller writes next
         return last
 
 

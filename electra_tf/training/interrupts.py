@@ -22,6 +22,24 @@ from typing import Optional
 from electra_tf.errors import ElectraError
 
 
+#: (checkpoint folder, step) of the last training of this process that finished, until another
+#: starts: a signal that arrives afterwards (while the run writes its last outputs) is reported as
+#: what it is, an interruption after training, whose rerun does not train again
+_finished_training: Optional[tuple] = None
+
+
+def record_training_finished(directory: Optional[str], step: int = 0) -> None:
+    """Called by the training engine when a training starts (``directory`` None) and when it has
+    finished and saved its final checkpoint."""
+    global _finished_training
+    _finished_training = None if directory is None else (directory, int(step))
+
+
+def finished_training() -> Optional[tuple]:
+    """(checkpoint folder, step) of this process's finished training, or None while one runs."""
+    return _finished_training
+
+
 class RunInterrupted(ElectraError):
     """Training stopped on a signal after saving its state."""
 
