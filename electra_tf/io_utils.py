@@ -121,6 +121,7 @@ def save_directory_atomically(write, path: str) -> None:
 
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
+    _clean_after_killed_writers(parent, os.path.abspath(path))
     tmp = os.path.join(parent, f".tmp-{os.getpid()}-{os.path.basename(os.path.abspath(path))}")
     old = tmp + "-old"
     try:
@@ -139,6 +140,33 @@ def save_directory_atomically(write, path: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _remove(old)
+
+
+def _clean_after_killed_writers(parent: str, path: str) -> None:
+    """What an earlier writer of ``path`` killed by SIGKILL left in ``parent``: its temporary
+    folder (``.tmp-<pid>-<name>``) is removed, and the earlier folder it had moved aside
+    (``...-old``) is put back when ``path`` is missing. Only folders of processes that are gone."""
+    name = os.path.basename(path)
+    pattern = re.compile(r"\.tmp-(\d+)-" + re.escape(name) + r"(-old)?$")
+    for entry in sorted(os.listdir(parent), key=lambda e: e.endswith("-old")):
+        found = pattern.match(entry)
+        if not found or int(found.group(1)) == os.getpid() or _alive(int(found.group(1))):
+            continue
+        leftover = os.path.join(parent, entry)
+        if found.group(2) and not os.path.lexists(path):
+            os.replace(leftover, path)  # killed between its two renames: the earlier folder back
+        else:
+            _remove(leftover)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _remove(path: str) -> None:

@@ -368,3 +368,25 @@ def test_two_writers_of_one_folder_leave_one_complete_folder(tmp_path, monkeypat
     monkeypatch.setattr(io_utils.os, "replace", replace)
     io_utils.save_directory_atomically(write, str(target))
     assert raced and sorted(os.listdir(target)) == ["ours"] and os.listdir(tmp_path) == ["export"]
+
+
+def test_a_killed_folder_writer_leaves_nothing_the_rerun_keeps(tmp_path):
+    """SIGKILL between the two renames of save_directory_atomically: the earlier folder sits
+    aside as ``.tmp-<pid>-<name>-old`` and the new one as ``.tmp-<pid>-<name>``. The next write of
+    that path (here, one that fails) puts the earlier folder back and removes the leftovers."""
+    from electra_tf import io_utils
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()  # a process id that is gone
+    (tmp_path / f".tmp-{dead}-export-old").mkdir()
+    (tmp_path / f".tmp-{dead}-export-old" / "saved_model.pb").write_text("earlier\n")
+    (tmp_path / f".tmp-{dead}-export").mkdir()
+    (tmp_path / "other").mkdir()
+
+    def fail(folder):
+        raise RuntimeError("conversion failed")
+
+    with pytest.raises(RuntimeError):
+        io_utils.save_directory_atomically(fail, str(tmp_path / "export"))
+    assert sorted(os.listdir(tmp_path)) == ["export", "other"]
+    assert (tmp_path / "export" / "saved_model.pb").read_text() == "earlier\n"
