@@ -168,6 +168,13 @@ def test_interrupted_or_killed_build_keeps_the_earlier_records(data_dir, tmp_pat
     before = tree(out)
 
     proc, staging = _start_build_until_staged(out, corpus, "--seed", "3")
+    proc.send_signal(signal.SIGSTOP)  # held mid-build: a second build of the folder is refused
+    try:
+        second = command(build_args(out, CORPUS, "--seed", "4"))
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    assert second.returncode == 2
+    assert f"The dataset build in {out} is in use by process {proc.pid}" in error_line(second.stderr)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
