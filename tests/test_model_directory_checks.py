@@ -45,7 +45,7 @@ def _copy(good_dir, tmp_path, task_changes=None):
             data = json.load(f)
         for key, value in task_changes.items():
             if isinstance(value, dict):
-                data[key].update(value)
+                data.setdefault(key, {}).update(value)
             else:
                 data[key] = value
         with open(os.path.join(path, "task.json"), "w", encoding="utf-8") as f:
@@ -172,3 +172,33 @@ def test_malformed_task_json_fields_are_one_error(good_dir, tmp_path, changes, e
     with pytest.raises(CheckpointError) as caught:
         TaskMetadata.read(path)
     assert str(caught.value).startswith(f"{task_json}: ") and expected in str(caught.value)
+
+
+def test_a_qa_task_json_without_its_lengths_is_one_error(good_dir, tmp_path):
+    from electra_tf.finetuning.task_metadata import build_preprocessor
+    from electra_tf.text.tokenizer import build_tokenizer
+
+    path = _copy(good_dir, tmp_path, {"family": "qa", "model_type": "question-answering", "labels": None,
+                                      "qa": {"max_query_length": 8}})
+    meta = TaskMetadata.read(path)
+    with pytest.raises(CheckpointError, match=r"task.json: the qa section needs doc_stride .*--doc-stride"):
+        build_preprocessor(meta, build_tokenizer(VOCAB), "predict")  # before: a KeyError traceback
+    meta.settings["doc_stride"] = 4
+    assert build_preprocessor(meta, build_tokenizer(VOCAB), "predict") is not None
+
+
+def test_a_sentencepiece_tokenizer_larger_than_the_model_is_refused(good_dir, tmp_path):
+    from tests.test_tfds_and_sentencepiece import _train_spm
+
+    spm_model = _train_spm(tmp_path)
+    pieces = vocabulary_size(spm_model)
+    assert pieces and pieces > 30
+    path = _copy(good_dir, tmp_path, {"tokenizer": {"file": "spm.model"}})
+    shutil.copyfile(spm_model, os.path.join(path, "spm.model"))
+    os.remove(os.path.join(path, "vocab.txt"))
+    meta = TaskMetadata.read(path)
+    check_model_directory(path, et.ElectraConfig(vocab_size=pieces, num_labels=2), meta)
+    with pytest.raises(CheckpointError, match=f"spm.model has {pieces} tokens but the model .* has vocab_size 30"):
+        check_model_directory(path, et.ElectraConfig(vocab_size=30, num_labels=2), meta)
+    (tmp_path / "broken.model").write_bytes(b"not a model")
+    assert vocabulary_size(str(tmp_path / "broken.model")) is None  # the tokenizer reports it when it loads it

@@ -24,5 +24,11 @@ def build_preprocessor(meta: TaskMetadata, tokenizer, task_name: str):
                                    lowercase=lowercase)
     from electra_tf.finetuning.qa.preprocessor import QAPreprocessor
 
+    missing = [key for key in ("max_query_length", "doc_stride") if not isinstance(s.get(key), int) or s[key] < 1]
+    if missing:
+        from electra_tf.errors import CheckpointError
+
+        raise CheckpointError(f"{meta.source}: the qa section needs {' and '.join(missing)} (positive integers, the "
+                              f"values training used); re-export the model, add them, or pass --max-query-length and --doc-stride to predict.")
     return QAPreprocessor(tokenizer, meta.max_seq_length, s["max_query_length"], s["doc_stride"], task_name,
                           s.get("answer_mode", "offset"))
