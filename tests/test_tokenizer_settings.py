@@ -166,3 +166,43 @@ def test_strip_accents_apart_from_lowercasing_equals_the_python_reading(tmp_path
             words = " ".join(p for w in words for p in ref.split_punctuation(w)).split()
             assert tokens == [piece for w in words for piece in ref.wordpiece(w, tok.vocab)], text
         assert tok.for_words(lower).strip_accents == strip
+
+
+def test_recorded_accent_and_chinese_settings_reach_the_model_directory_and_predict(cased_korean, tmp_path):
+    """strip_accents / tokenize_chinese_chars recorded by the checkpoint are used in training and
+    written to the run's task.json and tokenizer_config.json, and predict.py tokenizes with them."""
+    import shutil
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(cased_korean / "models" / "ko-tiny", data_dir / "models" / "ko-tiny",
+                    ignore=shutil.ignore_patterns("finetuning_*", "results"))
+    shutil.copytree(cased_korean / "finetuning_data", data_dir / "finetuning_data")
+    tok_config = data_dir / "models" / "ko-tiny" / "tokenizer_config.json"
+    recorded = json.loads(tok_config.read_text())
+    tok_config.write_text(json.dumps({**recorded, "strip_accents": True, "tokenize_chinese_chars": False}))
+    hparams = {"task_names": ["ner"], "task_config": {"ner": {"type": "tagging", "scheme": "suffix"}},
+               "train_batch_size": 8, "eval_batch_size": 8, "max_seq_length": 12, "num_train_epochs": 1, "seed": 1}
+    assert run_finetuning.main(["--data-dir", str(data_dir), "--model-name", "ko-tiny", "--hparams",
+                                json.dumps(hparams)]) == 0
+    model = data_dir / "models" / "ko-tiny" / "finetuning_models" / "ner_model_1" / "model"
+    section = json.loads((model / "task.json").read_text())["tokenizer"]
+    assert (section["do_lower_case"], section["strip_accents"], section["tokenize_chinese_chars"]) == (False, True, False)
+    written = json.loads((model / "tokenizer_config.json").read_text())
+    assert (written["strip_accents"], written["tokenize_chinese_chars"]) == (True, False)
+    built = {}
+    from electra_tf.text import tokenizer as tokenizer_module  # predict.py imports build_tokenizer when it runs
+
+    original = tokenizer_module.build_tokenizer
+
+    def recording_build(*args, **kwargs):
+        built.update(kwargs)
+        return original(*args, **kwargs)
+
+    tokenizer_module.build_tokenizer = recording_build
+    try:
+        (data_dir / "in.txt").write_text("김\n서울\n", encoding="utf-8")
+        assert predict.main(["--model", str(model), "--input", str(data_dir / "in.txt"),
+                             "--output", str(data_dir / "out.txt")]) == 0
+    finally:
+        tokenizer_module.build_tokenizer = original
+    assert (built["strip_accents"], built["tokenize_chinese_chars"]) == (True, False)

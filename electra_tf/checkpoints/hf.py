@@ -229,16 +229,19 @@ def write_hf_directory(model, directory: str, vocab_file: Optional[str] = None, 
     return directory
 
 
-def write_tokenizer_files(directory: str, vocab_file: str, do_lower_case: bool = True) -> None:
-    """vocab.txt + tokenizer_config.json, enough for AutoTokenizer / ElectraTokenizerFast."""
+def write_tokenizer_files(directory: str, vocab_file: str, do_lower_case: bool = True,
+                          strip_accents: Optional[bool] = None, tokenize_chinese_chars: bool = True) -> None:
+    """vocab.txt + tokenizer_config.json, enough for AutoTokenizer / ElectraTokenizerFast (HF's
+    ``strip_accents`` null means: strip exactly when lower-casing, as the original)."""
     target = os.path.join(directory, "vocab.txt")
     if os.path.abspath(vocab_file) != os.path.abspath(target):
         with open(vocab_file, "rb") as f:
             atomic_write_bytes(target, f.read())  # a failed copy never leaves half a vocabulary
     atomic_write_json(
         os.path.join(directory, "tokenizer_config.json"),
-        {"tokenizer_class": "ElectraTokenizer", "do_lower_case": bool(do_lower_case), "strip_accents": None,
-         "tokenize_chinese_chars": True, "model_max_length": 512},
+        {"tokenizer_class": "ElectraTokenizer", "do_lower_case": bool(do_lower_case),
+         "strip_accents": None if strip_accents is None else bool(strip_accents),
+         "tokenize_chinese_chars": bool(tokenize_chinese_chars), "model_max_length": 512},
     )
 
 

@@ -230,7 +230,7 @@ def predict_tagging(backend, meta, preprocessor, args, crf=None):
     import numpy as np
 
     from electra_tf.errors import DataError
-    from electra_tf.finetuning.tagging.schemes import to_input_scheme
+    from electra_tf.finetuning.tagging.schemes import output_tags
     from electra_tf.finetuning.tagging.scorer import TaggingScorer
     from electra_tf.finetuning.task import Example
 
@@ -260,7 +260,7 @@ def predict_tagging(backend, meta, preprocessor, args, crf=None):
     s = meta.settings
     lines, records = [], []
     for eid, pred in zip(eids, preds):
-        pred = to_input_scheme(pred, s.get("scheme", "iob2"), s.get("encoding", "keep"), s.get("token_level", False))
+        pred = output_tags(pred, s)  # the one decoder serve_words shares (serving_decode.scheme_tags)
         words = sentences[eid]
         for i, (word, tag) in enumerate(zip(words, pred)):
             lines.append(f"{word}\t{tag}\t{probabilities[(eid, i)]:.4f}")
@@ -448,7 +448,9 @@ def main(argv=None) -> int:
         vocab = meta.tokenizer_path(files_dir) or vocab
         if vocab is None:
             raise ConfigError(f"{model_dir} has no vocab.txt; copy the model's vocabulary there.")
-        tokenizer = build_tokenizer(vocab, meta.do_lower_case, space_token=meta.tokenizer.get("space_token"))
+        tokenizer = build_tokenizer(vocab, meta.do_lower_case, space_token=meta.tokenizer.get("space_token"),
+                                    strip_accents=meta.tokenizer.get("strip_accents"),
+                                    tokenize_chinese_chars=bool(meta.tokenizer.get("tokenize_chinese_chars", True)))
         preprocessor = build_preprocessor(meta, tokenizer, TASK_NAME)
         from electra_tf.inference.backends import TFBackend, load_backend
 

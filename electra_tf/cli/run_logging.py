@@ -22,10 +22,13 @@ def setup_logging(log_file: str = None) -> None:
     logger.setLevel(logging.INFO)
     logger.propagate = False
     formatter = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
-    if not logger.handlers:
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(formatter)
-        logger.addHandler(console)
+    for old in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
+        # A previous command in this process bound its console to the sys.stderr of then (a test's
+        # captured stream, closed since): every command logs to the stderr it runs with.
+        logger.removeHandler(old)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(formatter)
+    logger.addHandler(console)
     file_only = logging.getLogger("electra_tf.file")
     for log in (logger, file_only):
         for old in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:

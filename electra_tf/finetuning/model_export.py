@@ -30,12 +30,22 @@ def task_model_dir(model_dir: str, task_name: str, n_tasks: int) -> str:
     return base if n_tasks == 1 else os.path.join(base, task_name)
 
 
-def tokenizer_settings(config) -> dict:
-    """The tokenizer section of task.json: the file the model directory ships and its options."""
+def tokenizer_settings(config, tokenizer=None) -> dict:
+    """The tokenizer section of task.json: the file the model directory ships and its options.
+
+    ``strip_accents`` and ``tokenize_chinese_chars`` (taken from the checkpoint's tokenizer
+    settings, see checkpoints.reconcile.resolve_tokenizer_settings) are written only when they
+    differ from the original's behaviour, so task.json of an original-style run is unchanged.
+    """
     # the names copy_tokenizer_files writes, whatever the source file was called
-    return {"file": "vocab.txt" if config.vocab_file.endswith(".txt") else
-            ("spm.model" if config.vocab_file.endswith(".model") else None),
-            "do_lower_case": bool(config.do_lower_case), "space_token": config.space_token}
+    section = {"file": "vocab.txt" if config.vocab_file.endswith(".txt") else
+               ("spm.model" if config.vocab_file.endswith(".model") else None),
+               "do_lower_case": bool(config.do_lower_case), "space_token": config.space_token}
+    if getattr(tokenizer, "strip_accents", None) is not None:
+        section["strip_accents"] = bool(tokenizer.strip_accents)
+    if getattr(tokenizer, "tokenize_chinese_chars", True) is False:
+        section["tokenize_chinese_chars"] = False
+    return section
 
 
 def task_metadata(task, config, trained: Optional[dict] = None) -> TaskMetadata:
@@ -43,16 +53,20 @@ def task_metadata(task, config, trained: Optional[dict] = None) -> TaskMetadata:
     info = task.export_info()
     return TaskMetadata(task_name=task.name, family=task.family, model_type=info.model_type,
                         max_seq_length=int(config.max_seq_length), labels=list(info.labels) if info.labels else None,
-                        tokenizer=tokenizer_settings(config), settings=task.metadata_settings(), trained=dict(trained or {}))
+                        tokenizer=tokenizer_settings(config, getattr(task, "tokenizer", None)),
+                        settings=task.metadata_settings(), trained=dict(trained or {}))
 
 
-def copy_tokenizer_files(target: str, config) -> None:
-    """vocab.txt + tokenizer_config.json (WordPiece), or the SentencePiece model as spm.model."""
+def copy_tokenizer_files(target: str, config, tokenizer=None) -> None:
+    """vocab.txt + tokenizer_config.json (WordPiece, with the run's ``tokenizer`` settings), or the
+    SentencePiece model as spm.model."""
     from electra_tf.checkpoints.hf import write_tokenizer_files
     from electra_tf.io_utils import atomic_write_bytes
 
     if config.vocab_file.endswith(".txt"):
-        write_tokenizer_files(target, config.vocab_file, config.do_lower_case)
+        write_tokenizer_files(target, config.vocab_file, config.do_lower_case,
+                              strip_accents=getattr(tokenizer, "strip_accents", None),
+                              tokenize_chinese_chars=getattr(tokenizer, "tokenize_chinese_chars", True))
     elif config.vocab_file.endswith(".model"):
         with open(config.vocab_file, "rb") as f:
             atomic_write_bytes(os.path.join(target, "spm.model"), f.read())
@@ -101,7 +115,7 @@ def export_task_model(model, task, model_config, config, target: str, trained: d
 
     def write(tmp: str) -> None:
         export.save_pretrained(tmp, format="keras")
-        copy_tokenizer_files(tmp, config)
+        copy_tokenizer_files(tmp, config, getattr(task, "tokenizer", None))
         meta.write(tmp)
         kept = carry_over_other_files(target, tmp)
         if kept:
@@ -184,7 +198,7 @@ def write_run_tasks(model, tasks: List, model_config, config, model_dir: str) ->
                                   "end": crf._end_mask.tolist()}
         entries.append(entry)
     path = os.path.join(model_dir, RUN_TASKS_FILE)
-    copy_tokenizer_files(model_dir, config)
+    copy_tokenizer_files(model_dir, config, getattr(tasks[0], "tokenizer", None) if tasks else None)
     atomic_write_json(path, {"model_config": model_config.replace(head=config.head).to_dict(), "tasks": entries})
     return path
 
