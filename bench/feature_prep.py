@@ -72,7 +72,7 @@ class OriginalTokenizer:
         return [self.ref.convert_tokens_to_ids(self.ref.tokenize(t)) for t in texts]
 
     def encode_batch_flat(self, texts):
-        from electra_tf.ragged import flatten_ids
+        from electra_tf.utils.ragged import flatten_ids
 
         return flatten_ids(self.encode_batch(texts))
 

@@ -4,8 +4,8 @@
     python bench/inference_latency.py --quick    # a few iterations: checks that every backend runs
 
 A sequence classifier with ELECTRA-small's shapes (google-small preset, random weights) is written
-once as an HF directory; from it: a TF SavedModel (electra_tf/serving.py), ONNX fp32 and int8 and a
-LiteRT file (electra_tf/exporters/), and transformers' PyTorch ElectraForSequenceClassification
+once as an HF directory; from it: a TF SavedModel (electra_tf/export/saved_model.py), ONNX fp32 and int8 and a
+LiteRT file (electra_tf/export/), and transformers' PyTorch ElectraForSequenceClassification
 (fp32, and bf16 autocast). Each backend runs in its own process: latency is the median time of one
 batch of 1 x 128 tokens, throughput the sequences/s of batches of 32 x 128. One markdown table.
 """
@@ -41,9 +41,9 @@ def prepare(folder: str) -> None:
     import keras
 
     import electra_tf as et
-    from electra_tf.exporters.litert import export_litert
-    from electra_tf.exporters.onnx import export_onnx, quantize_int8
-    from electra_tf.serving import export_saved_model
+    from electra_tf.export.litert import export_litert
+    from electra_tf.export.onnx import export_onnx, quantize_int8
+    from electra_tf.export.saved_model import export_saved_model
 
     keras.utils.set_random_seed(0)
     config = et.ElectraConfig.preset("google-small").replace(num_labels=2, head="hf")
@@ -76,7 +76,7 @@ def _runner(kind: str, folder: str):
 
         return run
     sys.path.insert(0, ROOT)
-    from electra_tf.inference.backends import LiteRTBackend, OnnxBackend
+    from electra_tf.export.backends import LiteRTBackend, OnnxBackend
 
     if kind == "litert":
         backend = LiteRTBackend(os.path.join(folder, "model.tflite"))

@@ -28,10 +28,10 @@ def main(argv=None) -> int:
     import numpy as np
 
     from electra_tf.checkpoints.hf import read_tokenizer_files
-    from electra_tf.exporters.litert import export_litert
-    from electra_tf.exporters.onnx import export_onnx, quantize_int8
+    from electra_tf.export.litert import export_litert
+    from electra_tf.export.onnx import export_onnx, quantize_int8
     from electra_tf.finetuning.features import encode_pair
-    from electra_tf.inference.backends import LiteRTBackend, OnnxBackend, TFBackend
+    from electra_tf.export.backends import LiteRTBackend, OnnxBackend, TFBackend
     from electra_tf.modeling.models import TFElectraForSequenceClassification
     from electra_tf.text.tokenizer import build_tokenizer
 

@@ -15,7 +15,7 @@ import os
 from typing import Any, Dict, Mapping, Optional
 
 from electra_tf.errors import ConfigError, check_known_keys, closest
-from electra_tf.io_utils import invalid_utf8_message
+from electra_tf.utils.files import invalid_utf8_message
 
 # Activations we implement. "gelu" is the exact erf form used by the original and by HF.
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish", "tanh")
@@ -198,7 +198,7 @@ class ElectraConfig:
         d = self.to_dict()
         if architectures:
             d["architectures"] = list(architectures)
-        from electra_tf.io_utils import atomic_write_text
+        from electra_tf.utils.files import atomic_write_text
 
         atomic_write_text(path, json.dumps(d, indent=2, sort_keys=True) + "\n")
 

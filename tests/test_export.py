@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 import electra_tf as et
-from electra_tf.serving import export_saved_model
+from electra_tf.export.saved_model import export_saved_model
 from electra_tf.finetuning.features import encode_pair
 from electra_tf.text.tokenizer import FullTokenizer
 from tests.conftest import ROOT, tiny_inputs

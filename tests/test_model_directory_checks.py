@@ -15,7 +15,7 @@ from electra_tf import export
 from electra_tf.checkpoints.hf import write_tokenizer_files
 from electra_tf.cli import convert
 from electra_tf.errors import CheckpointError
-from electra_tf.model_metadata import TaskMetadata, check_model_directory, metadata_for, vocabulary_size
+from electra_tf.model_dir.metadata import TaskMetadata, check_model_directory, metadata_for, vocabulary_size
 from tests.conftest import ROOT
 
 VOCAB = os.path.join(ROOT, "examples", "data", "models", "electra-tiny", "vocab.txt")  # 81 tokens
@@ -175,7 +175,7 @@ def test_malformed_task_json_fields_are_one_error(good_dir, tmp_path, changes, e
 
 
 def test_a_qa_task_json_without_its_lengths_is_one_error(good_dir, tmp_path):
-    from electra_tf.finetuning.task_metadata import build_preprocessor
+    from electra_tf.model_dir.preprocessing import build_preprocessor
     from electra_tf.text.tokenizer import build_tokenizer
 
     path = _copy(good_dir, tmp_path, {"family": "qa", "model_type": "question-answering", "labels": None,

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import electra_tf as et
-from electra_tf.exporters.litert import export_litert
-from electra_tf.exporters.onnx import export_onnx, quantize_int8
+from electra_tf.export.litert import export_litert
+from electra_tf.export.onnx import export_onnx, quantize_int8
 from electra_tf.finetuning.features import encode_pair
 from electra_tf.finetuning.tagging.scorer import decode_tags
-from electra_tf.inference.backends import LiteRTBackend, OnnxBackend, TFBackend, load_backend
+from electra_tf.export.backends import LiteRTBackend, OnnxBackend, TFBackend, load_backend
 from electra_tf.text.tokenizer import FullTokenizer
 from tests.conftest import ROOT
 
@@ -158,7 +158,7 @@ def test_tagger_export_needs_its_positions(exported):
 
 
 def test_export_command_writes_onnx_into_a_model_folder(exported, tmp_path):
-    from electra_tf import export
+    from electra_tf.cli import export
     from electra_tf.checkpoints.hf import write_tokenizer_files
 
     model = exported["tagger"]["model"]
@@ -178,7 +178,7 @@ def test_export_command_writes_onnx_into_a_model_folder(exported, tmp_path):
 def test_a_missing_extra_names_the_pip_command(monkeypatch, module, extra):
     import sys
 
-    from electra_tf.extras import MissingExtraError, require
+    from electra_tf.export.extras import MissingExtraError, require
 
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     with pytest.raises(MissingExtraError, match=rf"pip install electra-tf\[{extra}\]"):
@@ -188,7 +188,7 @@ def test_a_missing_extra_names_the_pip_command(monkeypatch, module, extra):
 def test_export_command_without_the_onnx_extra_fails_before_loading(monkeypatch, tmp_path, capsys):
     import sys
 
-    from electra_tf import export
+    from electra_tf.cli import export
 
     monkeypatch.setitem(sys.modules, "tf2onnx", None)
     assert export.main(["--model", str(tmp_path / "missing"), "--output", str(tmp_path / "m.onnx"), "--format", "onnx"]) == 2

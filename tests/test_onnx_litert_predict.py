@@ -11,8 +11,8 @@ import pytest
 import electra_tf as et
 import predict
 from electra_tf.checkpoints.hf import write_tokenizer_files
-from electra_tf.exporters.litert import export_litert
-from electra_tf.exporters.onnx import export_onnx
+from electra_tf.export.litert import export_litert
+from electra_tf.export.onnx import export_onnx
 from tests.conftest import ROOT
 
 VOCAB = f"{ROOT}/examples/data/models/electra-tiny/vocab.txt"

@@ -1,4 +1,4 @@
-"""Where the commands that write may write (issue #24 items 1, 2, 4 and 11; electra_tf/output_targets.py).
+"""Where the commands that write may write (issue #24 items 1, 2, 4 and 11; electra_tf/utils/output_targets.py).
 
 Run as a user runs them, on real files, links, FIFOs and /dev/null: no command writes over what
 it reads or over a folder it did not write, a symlink stays a link (its target is written), a
@@ -80,7 +80,7 @@ def work(tmp_path_factory):
 def test_export_never_writes_over_its_model_or_a_folder_it_did_not_write(work, tmp_path):
     model = work / "cls"
     before, mine = tree(model), tree(work / "mine")
-    export = ["-m", "electra_tf.export", "--model", str(model), "--output"]
+    export = ["-m", "electra_tf.cli.export", "--model", str(model), "--output"]
     one_error_line(run(*export, str(model)), "is the --model directory")  # the README's line without --format
     one_error_line(run(*export, str(work)), "holds the --model directory")  # replacing it would delete the model
     one_error_line(run(*export, str(model / "config.json"), "--format", "onnx"), "a file of the --model directory")
@@ -107,7 +107,7 @@ def test_export_onnx_to_stdout_is_quiet_and_names_its_dimensions(work):
     start-up, such as the cuInit line) on stderr; the graph's dynamic axes are batch/sequence."""
     import onnx
 
-    done = run("-m", "electra_tf.export", "--model", str(work / "cls"), "--output", "-", "--format", "onnx")
+    done = run("-m", "electra_tf.cli.export", "--model", str(work / "cls"), "--output", "-", "--format", "onnx")
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     assert [line for line in done.stderr.decode().splitlines() if line.strip()] == ["ONNX model written to -"]
     graph = onnx.load_from_string(done.stdout).graph
@@ -124,7 +124,7 @@ def test_onnx_dimension_names_follow_what_each_output_tracks(work):
     """A tagger's logits follow labeled_positions; QA start/end logits follow the sequence."""
     import onnx
 
-    from electra_tf.exporters.onnx import export_onnx
+    from electra_tf.export.onnx import export_onnx
 
     keras.utils.set_random_seed(0)
     tagger = et.TFElectraForTokenClassification(_config(num_labels=3, head="electra")).build_with_dummy_inputs()

@@ -206,12 +206,12 @@ def test_evaluator_cli(tmp_path):
     data = {"version": "1.0", "data": _ds({"id": "1", "question": "?", "answers": [{"text": "天安门"}]})}
     (tmp_path / "dev.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     (tmp_path / "preds.json").write_text(json.dumps({"1": "天安门"}, ensure_ascii=False), encoding="utf-8")
-    out = subprocess.run([sys.executable, "-m", "electra_tf.evaluate", "cmrc2018", str(tmp_path / "dev.json"),
+    out = subprocess.run([sys.executable, "-m", "electra_tf.cli.evaluate", "cmrc2018", str(tmp_path / "dev.json"),
                           str(tmp_path / "preds.json")], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["EM"] == "100.000" and result["F1"] == "100.000" and result["TOTAL"] == 1 and result["SKIP"] == 0
-    bad = subprocess.run([sys.executable, "-m", "electra_tf.evaluate", "squad", str(tmp_path / "missing.json"),
+    bad = subprocess.run([sys.executable, "-m", "electra_tf.cli.evaluate", "squad", str(tmp_path / "missing.json"),
                           str(tmp_path / "preds.json")], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: Data file not found")
 

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from electra_tf.cli.run_logging import setup_logging
-from electra_tf.cli_support import run_command
+from electra_tf.cli.support import run_command
 from electra_tf.errors import ConfigError
 from electra_tf.training.interrupts import RunInterrupted
 
@@ -138,7 +138,7 @@ sys.exit(code)
 
 
 @pytest.mark.parametrize("target,kind,args", [
-    ("electra_tf.export", "module", ["--model", "{missing}", "--output", "{out}"]),
+    ("electra_tf.cli.export", "module", ["--model", "{missing}", "--output", "{out}"]),
     ("build_pretraining_dataset.py", "script", ["--corpus-dir", "{missing}", "--vocab-file", "{missing}",
                                                 "--output-dir", "{out}"]),
 ])

@@ -17,7 +17,7 @@ from electra_tf.finetuning.qa.reader import split_doc_tokens
 from electra_tf.finetuning.tagging.preprocessor import TaggingPreprocessor
 from electra_tf.finetuning.tagging.scorer import TaggingScorer
 from electra_tf.finetuning.task import Example
-from electra_tf.serving import export_saved_model
+from electra_tf.export.saved_model import export_saved_model
 from electra_tf.text.tokenizer import FullTokenizer
 
 WORDS = ("the movie was great not boring a wonderful ending dull plot very good bad film actors played well "
@@ -246,7 +246,7 @@ def test_classifier_outputs_for_regression_and_multi_label(problem):
     """What serve_text adds to the logits for the other classification problems (as predict.py)."""
     import tensorflow as tf
 
-    from electra_tf.serving import _classifier_outputs, _settings
+    from electra_tf.export.saved_model import _classifier_outputs, _settings
 
     labels = None if problem == "regression" else ["a", "b", "c"]
     meta = _metadata("classification", "sequence-classification", 16, labels, problem=problem, regression_scale=5.0)

@@ -25,7 +25,7 @@ def _script(body, before=""):
     code = textwrap.dedent(f"""
         import atexit, os, signal, sys, threading, time
         sys.path.insert(0, {ROOT!r})
-        from electra_tf.cli_support import run_command
+        from electra_tf.cli.support import run_command
         {before}
         code = run_command(lambda: print({FINAL_LINE!r}, flush=True))
         {body}
@@ -65,7 +65,7 @@ def test_a_signal_after_training_finished_says_so_and_what_a_rerun_does():
     code = textwrap.dedent(f"""
         import os, signal, sys, time
         sys.path.insert(0, {ROOT!r})
-        from electra_tf.cli_support import run_command
+        from electra_tf.cli.support import run_command
         sys.exit(run_command({action}))
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -78,7 +78,7 @@ def test_a_signal_after_training_finished_says_so_and_what_a_rerun_does():
 def test_predict_signalled_while_it_exits_finishes_with_its_outputs(tmp_path):
     import electra_tf as et
     from electra_tf.checkpoints.hf import write_tokenizer_files
-    from electra_tf.model_metadata import TaskMetadata
+    from electra_tf.model_dir.metadata import TaskMetadata
 
     model_dir = str(tmp_path / "model")
     config = et.ElectraConfig(vocab_size=81, embedding_size=16, hidden_size=32, num_hidden_layers=2,

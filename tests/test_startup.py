@@ -7,7 +7,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-_QUIET = ("import sys; sys.path.insert(0, {root!r}); from electra_tf.startup import start_tensorflow; "
+_QUIET = ("import sys; sys.path.insert(0, {root!r}); from electra_tf.cli.startup import start_tensorflow; "
           "start_tensorflow(); import tensorflow as tf; print(float(tf.constant(2.0) * 2))")
 _PLAIN = "import tensorflow as tf; print(float(tf.constant(2.0) * 2))"
 

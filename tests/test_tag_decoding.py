@@ -12,7 +12,7 @@ import predict
 import run_finetuning
 from electra_tf.errors import ConfigError
 from electra_tf.finetuning.tagging import schemes
-from electra_tf.serving_decode import scheme_tags
+from electra_tf.export.serving_decode import scheme_tags
 from tests.conftest import TINY_MODEL, copy_tiny_model
 
 TYPES = ("ORG", "PER", "B-X")  # a type that itself looks like a tag

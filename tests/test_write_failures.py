@@ -152,5 +152,5 @@ def test_saved_model_export_write_failure_keeps_the_earlier_export(tmp_path):
     made = run_limited(f"model.save_pretrained({str(model_dir)!r}, format='keras')", limit=1 << 40)
     assert made.returncode == 0, made.stderr[-2000:]
     out = tmp_path / "saved"
-    args = ["-m", "electra_tf.export", "--model", str(model_dir), "--output", str(out), "--max-seq-length", "16"]
+    args = ["-m", "electra_tf.cli.export", "--model", str(model_dir), "--output", str(out), "--max-seq-length", "16"]
     assert_rewrite_failure_keeps_output(args, out, tmp_path, limit=20_000)

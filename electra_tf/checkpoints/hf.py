@@ -18,7 +18,7 @@ import numpy as np
 from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
-from electra_tf.io_utils import atomic_output_path, atomic_write_bytes, atomic_write_json
+from electra_tf.utils.files import atomic_output_path, atomic_write_bytes, atomic_write_json
 
 logger = logging.getLogger("electra_tf")
 

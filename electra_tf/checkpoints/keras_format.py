@@ -17,7 +17,7 @@ import numpy as np
 from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
-from electra_tf.io_utils import atomic_write_bytes, atomic_write_text
+from electra_tf.utils.files import atomic_write_bytes, atomic_write_text
 
 KERAS_WEIGHTS = "model.weights.h5"
 

@@ -41,7 +41,7 @@ import numpy as np
 from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError, ConfigError
-from electra_tf.head_scope import TASK_SCOPE
+from electra_tf.model_dir.scope import TASK_SCOPE
 
 logger = logging.getLogger("electra_tf")
 
@@ -461,7 +461,7 @@ def write_tf1_checkpoint(model, directory: str, vocab_file: Optional[str] = None
     import tensorflow as tf
 
     from electra_tf.checkpoints.state import model_state
-    from electra_tf.io_utils import as_write_error, atomic_write_bytes, atomic_write_text
+    from electra_tf.utils.files import as_write_error, atomic_write_bytes, atomic_write_text
 
     if model.model_type not in ("base", "pretraining", "generator") and not task_name:
         task_name = "task"

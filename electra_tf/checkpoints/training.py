@@ -27,7 +27,7 @@ from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.checkpoints.hf import ARCHITECTURE_MODEL_TYPES
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
-from electra_tf.head_scope import TASK_SCOPE, head_weight_prefix
+from electra_tf.model_dir.scope import TASK_SCOPE, head_weight_prefix
 
 _TASK_PREFIX = re.compile(rf"^{re.escape(TASK_SCOPE)}\.([^.]+)\.")
 HEAD_MODEL_TYPES = ("sequence-classification", "token-classification", "question-answering")

@@ -48,11 +48,11 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
-    from electra_tf.cli_support import run_command
+    from electra_tf.cli.support import run_command
     from electra_tf.pretraining.dataset import BuildOptions, Progress, build_pretraining_dataset, output_file_name
 
     def action():
-        from electra_tf.startup import start_tensorflow
+        from electra_tf.cli.startup import start_tensorflow
 
         start_tensorflow(verbose=args.verbose)  # before the TFRecord writers (and the forked jobs) import it
         options = BuildOptions(max_seq_length=args.max_seq_length, blanks_separate_docs=args.blanks_separate_docs,

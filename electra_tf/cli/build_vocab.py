@@ -47,7 +47,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
-    from electra_tf.cli_support import run_command
+    from electra_tf.cli.support import run_command
     from electra_tf.pretraining import vocab
 
     def action():

@@ -9,7 +9,7 @@ fine-tuning training checkpoint); the --to choices are the registry's writable f
 prints what was mapped, what was skipped and why, and the parameter count; anything it cannot
 map fails the conversion with its name.
 
-Where it writes (electra_tf/output_targets.py): never into the input's own folder or a folder
+Where it writes (electra_tf/utils/output_targets.py): never into the input's own folder or a folder
 holding the input, ``--config`` or ``--vocab`` (whatever the flags); an existing folder only when
 it is empty or an earlier conversion's to the same format (it carries ``.electra-tf-output.json``,
 left by every conversion), else with ``--overwrite`` (which replaces the files of the same names and leaves the
@@ -101,21 +101,21 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
 
-    from electra_tf.cli_support import run_command
+    from electra_tf.cli.support import run_command
 
     def action():
-        from electra_tf.output_targets import is_marked, mark_folder, output_directory, unmark_folder
+        from electra_tf.utils.output_targets import is_marked, mark_folder, output_directory, unmark_folder
 
         output = output_directory(args.output, conversion_inputs(args), overwrite=args.overwrite,
                                   owned=lambda folder: is_marked(folder, "convert", to=args.to), what="the converted model",
                                   replaces=False)
-        from electra_tf.startup import start_tensorflow
+        from electra_tf.cli.startup import start_tensorflow
 
         start_tensorflow(verbose=args.verbose)
         from electra_tf.checkpoints.hf import read_tokenizer_files
         from electra_tf.checkpoints.registry import default_model_type
         from electra_tf.config import ElectraConfig
-        from electra_tf.model_metadata import metadata_for
+        from electra_tf.model_dir.metadata import metadata_for
         from electra_tf.modeling.models import MODEL_CLASSES
 
         meta = metadata_for(args.input, args.task_name)

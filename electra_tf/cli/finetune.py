@@ -25,14 +25,14 @@ def main(argv=None) -> int:
                                  "JSON dict of hyperparameters, or a path to a .json file.")
     args = parser.parse_args(argv)
 
-    from electra_tf.cli_support import run_command
+    from electra_tf.cli.support import run_command
 
     state = {}
 
     def action():
         from electra_tf.finetuning.hparams import FinetuningConfig, parse_hparams
         from electra_tf.finetuning.scoring import format_results
-        from electra_tf.startup import start_tensorflow
+        from electra_tf.cli.startup import start_tensorflow
 
         setup_logging()
         hparams = parse_hparams(args.hparams)

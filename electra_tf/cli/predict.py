@@ -22,7 +22,7 @@ taggers: a list of the records), ``.tsv`` / ``.conll`` the tagger's word-per-lin
 extension (``.txt``, none, ``-``) gets the model's own format above, and one that contradicts
 what the model writes (``.csv``, ``.tsv`` for a classifier, ``.jsonl`` for QA) is an error.
 
-Where it writes (electra_tf/output_targets.py): never over ``--input``, the model directory's
+Where it writes (electra_tf/utils/output_targets.py): never over ``--input``, the model directory's
 files or ``--backend-file``; a symlink's target is written; ``/dev/null``, ``/dev/stdout`` or a
 FIFO in place; ``-`` is standard output (the summary line then goes to stderr). The QA side files
 ``<output>_nbest.json`` / ``<output>_null_odds.json`` are written beside a file output only: with
@@ -68,7 +68,7 @@ def _read_lines(path):
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        from electra_tf.io_utils import invalid_utf8_message
+        from electra_tf.utils.files import invalid_utf8_message
 
         raise DataError(invalid_utf8_message(path, e)) from None
     lines = text.split("\n")
@@ -91,7 +91,7 @@ def resolve_model_dir(path: str, task: Optional[str]) -> str:
     (``finetuning_models/<tasks>_model_<trial>``) its ``model/`` (one task) or ``model/<task>/``."""
     from electra_tf.errors import ConfigError
     from electra_tf.finetuning.model_export import MODEL_SUBDIR
-    from electra_tf.finetuning.task_metadata import METADATA_FILE
+    from electra_tf.model_dir.preprocessing import METADATA_FILE
 
     if os.path.isdir(os.path.join(path, MODEL_SUBDIR)):
         path = os.path.join(path, MODEL_SUBDIR)
@@ -124,7 +124,7 @@ def fallback_settings() -> dict:
 def settings_from(meta, model, args):
     """The run's metadata (or, for a directory without task.json, one built from the model's
     config and defaults), with the command line's explicit flags applied on top."""
-    from electra_tf.finetuning.task_metadata import MODEL_TYPE_FAMILY, TaskMetadata
+    from electra_tf.model_dir.preprocessing import MODEL_TYPE_FAMILY, TaskMetadata
 
     if meta is None:
         family = MODEL_TYPE_FAMILY[model.model_type]
@@ -353,10 +353,10 @@ def _json_document(obj) -> str:
 
 
 def check_output(args, model_dir: str) -> None:
-    """Check where predict may write (electra_tf/output_targets.py) before anything runs: never
+    """Check where predict may write (electra_tf/utils/output_targets.py) before anything runs: never
     over ``--input``, a file of the model directory or ``--backend-file``. Sets ``args.target``
     and ``args.inputs``."""
-    from electra_tf.output_targets import folder_inputs, output_file
+    from electra_tf.utils.output_targets import folder_inputs, output_file
 
     files_dir = model_dir if os.path.isdir(model_dir) else os.path.dirname(os.path.abspath(model_dir))
     args.inputs = [("the --input file", args.input), ("the --model directory", files_dir)] + folder_inputs(
@@ -369,7 +369,7 @@ def check_output(args, model_dir: str) -> None:
 def choose_format(args, family: str) -> None:
     """Set ``args.format`` (``output_format``) and, for QA, ``args.side_targets`` (suffix ->
     checked target; empty when the output is not a file)."""
-    from electra_tf.output_targets import side_file
+    from electra_tf.utils.output_targets import side_file
 
     args.format = output_format(args.output, family)
     args.side_targets = {}
@@ -407,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
 
-    from electra_tf.cli_support import run_command
+    from electra_tf.cli.support import run_command
 
     def action():
         from electra_tf.errors import ConfigError, DataError
@@ -419,13 +419,13 @@ def main(argv=None) -> int:
             raise ConfigError(f"Model directory not found: {args.model}")
         model_dir = resolve_model_dir(args.model, args.task)
         check_output(args, model_dir)
-        from electra_tf.startup import start_tensorflow
+        from electra_tf.cli.startup import start_tensorflow
 
         start_tensorflow(verbose=args.verbose)
         from electra_tf.checkpoints.hf import read_tokenizer_files
         from electra_tf.checkpoints.registry import default_model_type
-        from electra_tf.finetuning.task_metadata import MODEL_TYPE_FAMILY, build_preprocessor
-        from electra_tf.model_metadata import metadata_for
+        from electra_tf.model_dir.preprocessing import MODEL_TYPE_FAMILY, build_preprocessor
+        from electra_tf.model_dir.metadata import metadata_for
         from electra_tf.modeling.models import MODEL_CLASSES
         from electra_tf.text.tokenizer import build_tokenizer
 
@@ -452,7 +452,7 @@ def main(argv=None) -> int:
                                     strip_accents=meta.tokenizer.get("strip_accents"),
                                     tokenize_chinese_chars=bool(meta.tokenizer.get("tokenize_chinese_chars", True)))
         preprocessor = build_preprocessor(meta, tokenizer, TASK_NAME)
-        from electra_tf.inference.backends import TFBackend, load_backend
+        from electra_tf.export.backends import TFBackend, load_backend
 
         backend = TFBackend(model) if args.backend == "tf" else load_backend(args.backend, args.backend_file or model_dir)
         if model_type == "token-classification":

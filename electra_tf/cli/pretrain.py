@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from electra_tf.cli.run_logging import setup_logging
-    from electra_tf.cli_support import run_command
+    from electra_tf.cli.support import run_command
     from electra_tf.finetuning.hparams import parse_hparams
     from electra_tf.pretraining.config import PretrainingConfig
 
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
         config = PretrainingConfig(args.model_name, args.data_dir, **parse_hparams(args.hparams))
         state["config"] = config
         print("Config:\n" + str(config), file=sys.stderr)  # printed sorted, as the original
-        from electra_tf.startup import start_tensorflow
+        from electra_tf.cli.startup import start_tensorflow
 
         start_tensorflow(verbose=args.verbose)  # without TensorFlow's start-up notices (ELECTRA_TF_VERBOSE=1 shows them)
         from electra_tf.pretraining.runner import PretrainingRunner

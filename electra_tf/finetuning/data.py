@@ -22,7 +22,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import tensorflow as tf
 
-from electra_tf.io_utils import atomic_output_path, atomic_write_json
+from electra_tf.utils.files import atomic_output_path, atomic_write_json
 from electra_tf.finetuning.records import serialize_features
 from electra_tf.finetuning.features import gc_paused
 

@@ -11,7 +11,7 @@ from typing import Callable, Dict, List, Optional
 
 from electra_tf.errors import DataError
 from electra_tf.finetuning.task import TEST_OUTPUTS_PREDICTION_FILES
-from electra_tf.io_utils import atomic_write_bytes, atomic_write_text
+from electra_tf.utils.files import atomic_write_bytes, atomic_write_text
 
 logger = logging.getLogger("electra_tf")
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from electra_tf.ragged import segment_positions
+from electra_tf.utils.ragged import segment_positions
 
 logger = logging.getLogger("electra_tf")
 

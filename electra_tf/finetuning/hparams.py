@@ -17,7 +17,7 @@ import os
 from typing import Any, Dict, List, Mapping
 
 from electra_tf.errors import ConfigError, check_known_keys, closest
-from electra_tf.io_utils import invalid_utf8_message
+from electra_tf.utils.files import invalid_utf8_message
 from electra_tf.training.cluster import CLUSTER_RESOLVERS
 from electra_tf.training.runtime import TPU_HPARAMS
 

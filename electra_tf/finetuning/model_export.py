@@ -17,7 +17,7 @@ import shutil
 from typing import List, Optional
 
 from electra_tf.finetuning.task import head_weight_prefix
-from electra_tf.finetuning.task_metadata import METADATA_FILE, TaskMetadata
+from electra_tf.model_dir.preprocessing import METADATA_FILE, TaskMetadata
 
 logger = logging.getLogger("electra_tf")
 
@@ -61,7 +61,7 @@ def copy_tokenizer_files(target: str, config, tokenizer=None) -> None:
     """vocab.txt + tokenizer_config.json (WordPiece, with the run's ``tokenizer`` settings), or the
     SentencePiece model as spm.model."""
     from electra_tf.checkpoints.hf import write_tokenizer_files
-    from electra_tf.io_utils import atomic_write_bytes
+    from electra_tf.utils.files import atomic_write_bytes
 
     if config.vocab_file.endswith(".txt"):
         write_tokenizer_files(target, config.vocab_file, config.do_lower_case,
@@ -85,7 +85,7 @@ def export_task_model(model, task, model_config, config, target: str, trained: d
     """Write ``target`` (and the SavedModel at ``saved_model_path`` when ``export_saved_model``:
     ``<trial>/saved_model`` as before for one task, ``<trial>/saved_model/<task>`` for several)."""
     from electra_tf.checkpoints.state import assign_state
-    from electra_tf.io_utils import save_directory_atomically
+    from electra_tf.utils.files import save_directory_atomically
     from electra_tf.modeling.models import MODEL_CLASSES
 
     info = task.export_info()
@@ -125,7 +125,7 @@ def export_task_model(model, task, model_config, config, target: str, trained: d
         save_directory_atomically(write, target)
         logger.info("Model of %s written to %s", task.name, target)
     if config.export_saved_model:
-        from electra_tf.serving import export_saved_model
+        from electra_tf.export.saved_model import export_saved_model
 
         export_saved_model(export, saved_model, meta.tokenizer_path(target), config.do_lower_case, config.max_seq_length,
                            metadata=meta)
@@ -185,7 +185,7 @@ def write_run_tasks(model, tasks: List, model_config, config, model_dir: str) ->
     """``<trial>/tasks.json`` (+ the tokenizer files), written before training: the encoder config
     and each task's metadata, head options and CRF constraint masks, so the run's training
     checkpoints (``ckpt-N``) convert to model directories even when the run never finished."""
-    from electra_tf.io_utils import atomic_write_json
+    from electra_tf.utils.files import atomic_write_json
 
     os.makedirs(model_dir, exist_ok=True)
     entries = []

@@ -4,7 +4,7 @@ The original built one ``tf.train.Example`` proto per feature (``_make_tf_exampl
 serialized it: about 55 us for a 128-token sentence feature, two to three times what tokenizing
 and featurizing the sentence now costs. Here the protobuf wire format is written directly with
 NumPy, a column (one feature name) at a time: the values are varint-encoded as whole arrays and
-each record is assembled from byte slices (the encoding: ``electra_tf.example_wire``). The
+each record is assembled from byte slices (the encoding: ``electra_tf.utils.example_wire``). The
 records parse to exactly the protos the original wrote (tested against ``tf.train.Example``);
 only the order of the map entries inside a record may differ, which protobuf leaves unspecified and parsing ignores.
 
@@ -24,7 +24,7 @@ from typing import Dict, Iterator, Mapping, Sequence, Tuple
 import numpy as np
 
 from electra_tf.errors import DataError
-from electra_tf.example_wire import length_delimited, packed_varints
+from electra_tf.utils.example_wire import length_delimited, packed_varints
 
 FeatureSpec = Dict[str, Tuple[Tuple[int, ...], str]]  # name -> (shape, "int64" | "float32")
 ROWS_PER_BLOCK = 4096  # rows encoded together (bounds the temporary arrays to a few tens of MB)

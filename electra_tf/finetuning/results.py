@@ -14,7 +14,7 @@ from typing import Dict, List
 import numpy as np
 
 from electra_tf.finetuning.scoring import format_results
-from electra_tf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from electra_tf.utils.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
 def config_json_path(config) -> str:

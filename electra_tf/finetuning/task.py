@@ -24,7 +24,7 @@ import numpy as np
 
 from electra_tf.errors import DataError
 from electra_tf.finetuning.options import TaskOptions
-from electra_tf.head_scope import TASK_SCOPE, head_weight_prefix  # noqa: F401 (re-exported)
+from electra_tf.model_dir.scope import TASK_SCOPE, head_weight_prefix  # noqa: F401 (re-exported)
 
 FeatureSpec = Dict[str, Tuple[Tuple[int, ...], str]]  # name -> (shape, "int64" | "float32")
 

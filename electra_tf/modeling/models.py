@@ -237,7 +237,7 @@ class ElectraPreTrainedModel(keras.Model):
         # vocabulary larger than the embeddings, or labels that disagree with the classifier, is
         # one clear error before anything runs (not a TensorFlow error mid-prediction, nor
         # mislabelled predictions).
-        from electra_tf.model_metadata import MODEL_TYPE_FAMILY, check_model_directory, metadata_for
+        from electra_tf.model_dir.metadata import MODEL_TYPE_FAMILY, check_model_directory, metadata_for
 
         meta = metadata_for(path, task_name) if cls.model_type in MODEL_TYPE_FAMILY else None
         check_model_directory(path, config, meta, cls.model_type)

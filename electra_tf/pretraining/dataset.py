@@ -45,7 +45,7 @@ from electra_tf.pretraining.packing import MIN_TARGET_LENGTH, ExampleBuilder
 from electra_tf.pretraining.records import ExampleSerializer
 from electra_tf.pretraining.staging import StagedOutput, check_output_target
 from electra_tf.pretraining.tokenization import pretraining_tokenizer
-from electra_tf.ragged import segment_positions
+from electra_tf.utils.ragged import segment_positions
 
 FEATURES = ("input_ids", "input_mask", "segment_ids")
 PROGRESS_SECONDS = 5.0
@@ -252,7 +252,7 @@ def _job_process(job_id, num_jobs, corpus_dir, file_names, vocab_file, output_di
             last[0] = now
             queue.put(("progress", job, dataclasses.replace(stats)))
 
-    from electra_tf.io_utils import write_failure
+    from electra_tf.utils.files import write_failure
 
     try:
         stats, entries = write_job(job_id, num_jobs, corpus_dir, file_names, vocab_file, output_dir, options, report)

@@ -22,7 +22,7 @@ def write_pretraining_checkpoint(model, directory: str, step: int, optimizer=Non
     """Save ``model`` (a PretrainingModel) as ``<directory>/<prefix_name>-<step>``; returns the prefix."""
     import tensorflow as tf
 
-    from electra_tf.io_utils import atomic_write_text
+    from electra_tf.utils.files import atomic_write_text
 
     os.makedirs(directory, exist_ok=True)
     tensors = {name: np.asarray(variable.numpy()) for name, variable in model.tf1_weights()}
@@ -86,7 +86,7 @@ def write_hf_pretrained(model, directory: str, vocab_file: Optional[str] = None,
     model.safetensors, vocab.txt, tokenizer_config.json) with the checkpoint registry's HF writer,
     each folder replaced atomically. Returns {network: path}."""
     from electra_tf.checkpoints.hf import write_hf_directory
-    from electra_tf.io_utils import save_directory_atomically
+    from electra_tf.utils.files import save_directory_atomically
 
     written = {}
     for name, network in hf_networks(model).items():

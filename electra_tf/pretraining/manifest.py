@@ -225,7 +225,7 @@ class RecordCheck:
                             f"rebuild the records with build_pretraining_dataset.py.")
 
     def _remember(self, stamps: Dict[str, Dict]) -> None:
-        from electra_tf.io_utils import atomic_write_json, write_failure
+        from electra_tf.utils.files import atomic_write_json, write_failure
 
         try:
             atomic_write_json(self.stamp_path, stamps)

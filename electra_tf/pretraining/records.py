@@ -3,7 +3,7 @@
 The original built a ``tf.train.Example`` per example and called ``SerializeToString()``
 (``build_pretraining_dataset.py:97-114``). Here the protobuf wire format is written with NumPy:
 each feature's values are varint-encoded for the whole block and each record is joined from
-byte slices (the encoding: ``electra_tf.example_wire``).
+byte slices (the encoding: ``electra_tf.utils.example_wire``).
 
 Byte order. A record's features are a protobuf map; the original's bytes put its three
 entries in the order of the protobuf runtime's hash table, which with today's runtime (upb)
@@ -25,7 +25,7 @@ from typing import Dict, List, Mapping
 
 import numpy as np
 
-from electra_tf.example_wire import length_delimited, packed_varints
+from electra_tf.utils.example_wire import length_delimited, packed_varints
 
 __all__ = ["ExampleSerializer", "packed_varints"]
 

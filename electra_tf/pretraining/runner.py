@@ -400,7 +400,7 @@ class PretrainingRunner:
 
 def write_results(path: str, results: Dict[str, float]) -> None:
     """``name: value`` lines, as the original's logged eval results (README:89 promised this file)."""
-    from electra_tf.io_utils import atomic_write_text
+    from electra_tf.utils.files import atomic_write_text
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     lines = [f"{k}: {v:.6f}" if isinstance(v, float) else f"{k}: {v}" for k, v in results.items()]

@@ -71,7 +71,7 @@ class StagedOutput:
         self.committed = False
 
     def __enter__(self) -> "StagedOutput":
-        from electra_tf.io_utils import as_write_error
+        from electra_tf.utils.files import as_write_error
 
         try:
             os.makedirs(self.output_dir, exist_ok=True)
@@ -93,7 +93,7 @@ class StagedOutput:
     def commit(self, manifest: Dict) -> None:
         """Write ``manifest`` into the staging folder, then replace the earlier output with the
         staged files (renames only; SIGINT/SIGTERM are held back until it is done)."""
-        from electra_tf.io_utils import atomic_write_json
+        from electra_tf.utils.files import atomic_write_json
 
         atomic_write_json(os.path.join(self.folder, MANIFEST_FILE), manifest)
         new = sorted(n for n in os.listdir(self.folder) if n != MANIFEST_FILE)
@@ -108,7 +108,7 @@ class StagedOutput:
             self.committed = True
 
     def __exit__(self, exc_type, exc, tb) -> Optional[bool]:
-        from electra_tf.io_utils import as_write_error
+        from electra_tf.utils.files import as_write_error
 
         shutil.rmtree(self.folder, ignore_errors=True)
         self._lock.release()

@@ -19,7 +19,7 @@ ids (``[PAD]`` 0, ``[UNK]`` 1 as the model's unknown piece, ``[CLS]``/``[SEP]``/
 user-defined symbols), no BOS/EOS. ``do_lower_case`` lower-cases the training text, as
 ``SentencePieceTokenizer(do_lower_case=True)`` lower-cases at encoding time.
 
-Where they write (electra_tf/output_targets.py): never inside the corpus folder (a corpus file
+Where they write (electra_tf/utils/output_targets.py): never inside the corpus folder (a corpus file
 would be overwritten, and a new file there would be read as corpus text by the dataset builder);
 a symlink's target is written. A WordPiece vocabulary may go to ``-`` (stdout), ``/dev/null`` or
 a FIFO; a SentencePiece model (two files) needs a file path.
@@ -53,8 +53,8 @@ def _loadable(token: str) -> bool:
 
 def vocab_target(corpus_dir: str, path: str, flag: str = "--vocab-file", stdout_ok: bool = True):
     """The checked output target of a vocabulary built from ``corpus_dir``: never a corpus
-    file, nor any path inside the corpus folder (rules: electra_tf/output_targets.py)."""
-    from electra_tf.output_targets import folder_inputs, is_within, output_file
+    file, nor any path inside the corpus folder (rules: electra_tf/utils/output_targets.py)."""
+    from electra_tf.utils.output_targets import folder_inputs, is_within, output_file
 
     inputs = [("the --corpus-dir folder", corpus_dir)] + folder_inputs(corpus_dir, "a file of the --corpus-dir")
     target = output_file(path, inputs, flag=flag, stdout_ok=stdout_ok, what="a SentencePiece model (two files)")

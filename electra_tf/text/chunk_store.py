@@ -7,7 +7,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from electra_tf.ragged import flatten_ids, segment_positions, split_flat
+from electra_tf.utils.ragged import flatten_ids, segment_positions, split_flat
 
 
 class ChunkStore:

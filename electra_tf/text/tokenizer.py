@@ -28,8 +28,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from electra_tf.errors import ConfigError
-from electra_tf.io_utils import invalid_utf8_message
-from electra_tf.ragged import flatten_ids, segment_positions, split_flat
+from electra_tf.utils.files import invalid_utf8_message
+from electra_tf.utils.ragged import flatten_ids, segment_positions, split_flat
 from electra_tf.text.chunk_store import ChunkStore
 from electra_tf.text import reference_tokenizer as ref
 

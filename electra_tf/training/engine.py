@@ -163,7 +163,7 @@ class TrainingEngine:
         import json
         import time
 
-        from electra_tf.io_utils import atomic_write_json
+        from electra_tf.utils.files import atomic_write_json
         from electra_tf.training.progress import TrainingMonitor, progress_enabled
 
         if self.optimizer is None:
@@ -276,7 +276,7 @@ class TrainingEngine:
 
 def _save(manager, step: int, directory: str, check_interval: bool = True) -> None:
     """``manager.save`` whose failed write (full disk, size limit) names the checkpoint folder."""
-    from electra_tf.io_utils import as_write_error
+    from electra_tf.utils.files import as_write_error
 
     try:
         manager.save(checkpoint_number=step, check_interval=check_interval)

@@ -16,7 +16,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from electra_tf.errors import ElectraError
-from electra_tf.io_utils import atomic_write_json
+from electra_tf.utils.files import atomic_write_json
 
 IDENTITY_FILE = "run_identity.json"
 _SAMPLE = 1 << 20  # bytes read from each end of a large file

@@ -13,7 +13,7 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 
 from electra_tf.errors import ConfigError
-from electra_tf.io_utils import atomic_write_json
+from electra_tf.utils.files import atomic_write_json
 
 logger = logging.getLogger("electra_tf")
 

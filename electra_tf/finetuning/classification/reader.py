@@ -16,7 +16,7 @@ from typing import List, Optional, Sequence
 from electra_tf.errors import ConfigError, DataError
 from electra_tf.finetuning.classification.spec import Column, Columns, SentenceTaskSpec
 from electra_tf.finetuning.task import Example, debug_subset
-from electra_tf.io_utils import invalid_utf8_message
+from electra_tf.utils.files import invalid_utf8_message
 
 logger = logging.getLogger("electra_tf")
 

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence
 
 from electra_tf.errors import DataError
 from electra_tf.finetuning.task import Example, debug_subset
-from electra_tf.io_utils import invalid_utf8_message, read_jsonl
+from electra_tf.utils.files import invalid_utf8_message, read_jsonl
 
 logger = logging.getLogger("electra_tf")
 

@@ -22,7 +22,7 @@ from electra_tf.finetuning.qa.preprocessor import QAPreprocessor
 from electra_tf.finetuning.qa.reader import QAReader
 from electra_tf.finetuning.qa.scorer import QAScorer
 from electra_tf.finetuning.task import (TEST_OUTPUTS_PREDICTION_FILES, Example, ExportInfo, Task, head_layer_name)
-from electra_tf.io_utils import atomic_write_json
+from electra_tf.utils.files import atomic_write_json
 from electra_tf.modeling.losses import span_cross_entropy
 
 OPTION_DEFAULTS = {"answer_mode": "offset", "skip_unmatched_answers": False}

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from electra_tf.errors import DataError
 from electra_tf.finetuning.task import debug_subset
-from electra_tf.io_utils import invalid_utf8_message
+from electra_tf.utils.files import invalid_utf8_message
 
 logger = logging.getLogger("electra_tf")
 

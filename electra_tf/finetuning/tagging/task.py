@@ -32,7 +32,7 @@ from electra_tf.finetuning.tagging.reader import TaggingReader, TaggingSpec
 from electra_tf.finetuning.tagging.scorer import TaggingScorer
 from electra_tf.finetuning.task import (TEST_OUTPUTS_PREDICTION_FILES, Example, ExportInfo, Task, head_layer_name,
                                         head_weight_prefix)
-from electra_tf.io_utils import atomic_write_text
+from electra_tf.utils.files import atomic_write_text
 from electra_tf.modeling.losses import per_example_cross_entropy
 
 OPTION_DEFAULTS = {

@@ -37,7 +37,7 @@ class Terminated(BaseException):
 
 def describe_write_failure(error: BaseException) -> Optional[str]:
     """``could not write <path>: <reason>. <what to do>`` when ``error`` is a failed write, else None."""
-    from electra_tf.io_utils import write_failure
+    from electra_tf.utils.files import write_failure
 
     found = write_failure(error)
     if found is None:

@@ -1,9 +1,9 @@
-"""Task metadata of fine-tuned model directories (defined in electra_tf.model_metadata, which
+"""Task metadata of fine-tuned model directories (defined in electra_tf.model_dir.metadata, which
 modeling can import too) and the preprocessor a model directory's metadata describes."""
 
 from __future__ import annotations
 
-from electra_tf.model_metadata import (FAMILIES, FORMAT_VERSION, METADATA_FILE, MODEL_TYPE_FAMILY,  # noqa: F401
+from electra_tf.model_dir.metadata import (FAMILIES, FORMAT_VERSION, METADATA_FILE, MODEL_TYPE_FAMILY,  # noqa: F401
                                        TaskMetadata)
 
 

@@ -1,6 +1,6 @@
 """Standalone QA evaluator printing the official scripts' JSON.
 
-    python -m electra_tf.evaluate {squad,squad2,mrqa,korquad,cmrc2018,drcd} DATA PREDICTIONS.json [--na-prob-file F]
+    python -m electra_tf.cli.evaluate {squad,squad2,mrqa,korquad,cmrc2018,drcd} DATA PREDICTIONS.json [--na-prob-file F]
 
 DATA is the SQuAD-format JSON (or the MRQA .jsonl for ``mrqa``); PREDICTIONS maps question ids
 to answer texts. Runs offline on Python 3.
@@ -13,7 +13,7 @@ import json
 import sys
 
 from electra_tf.errors import DataError
-from electra_tf.io_utils import invalid_utf8_message
+from electra_tf.utils.files import invalid_utf8_message
 from electra_tf.finetuning.qa import metrics as qa_metrics
 
 METRICS = ("squad", "squad2", "mrqa", "korquad", "cmrc2018", "drcd")
@@ -33,7 +33,7 @@ def _load_json(path: str, what: str):
 
 def load_mrqa_answers(path: str):
     """{qid: [answer texts]} of an MRQA .jsonl file (its header line skipped)."""
-    from electra_tf.io_utils import read_jsonl
+    from electra_tf.utils.files import read_jsonl
 
     return {qa["qid"]: qa["answers"] for _, record in read_jsonl(path) if "header" not in record
             for qa in record.get("qas", [])}
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     parser.add_argument("--na-prob-file", default=None, help="squad2: JSON of no-answer probabilities (null odds)")
     parser.add_argument("--na-prob-thresh", type=float, default=1.0, help="squad2: predict no answer above this")
     args = parser.parse_args(argv)
-    from electra_tf.cli_support import run_command
+    from electra_tf.cli.support import run_command
 
     return run_command(lambda: print(json.dumps(evaluate(args.metric, args.data, args.predictions, args.na_prob_file,
                                                          args.na_prob_thresh), ensure_ascii=False)))

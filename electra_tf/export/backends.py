@@ -5,7 +5,7 @@
 
 Every backend takes int32 or int64 NumPy arrays [batch, length] (taggers also ``labeled_positions``
 [batch, positions]) and returns the model's named outputs as NumPy arrays: the names and
-meaning of the Keras model's output dict (see electra_tf/exporters/onnx.py).
+meaning of the Keras model's output dict (see electra_tf/export/onnx.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from electra_tf.errors import ConfigError
-from electra_tf.extras import require
+from electra_tf.export.extras import require
 
 KINDS = ("tf", "onnx", "litert")
 #: the file an export writes inside a model directory by default, and where load_backend looks

@@ -37,7 +37,7 @@ Signatures:
   ``null_odds``. As the Python decoder with ``answer_mode="offset"`` (the default); the
   original's ``get_final_text`` re-alignment (``answer_mode="original"``) is not reproduced.
 
-The command line is ``python -m electra_tf.export`` (electra_tf/export.py).
+The command line is ``python -m electra_tf.export`` (electra_tf/cli/export.py).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from typing import Any, Optional
 import tensorflow as tf
 
 from electra_tf.errors import ConfigError
-from electra_tf.io_utils import save_directory_atomically
+from electra_tf.utils.files import save_directory_atomically
 
 logger = logging.getLogger("electra_tf")
 
@@ -64,7 +64,7 @@ def _settings(metadata, do_lower_case: Optional[bool], max_seq_length: Optional[
     """The serving settings: the task metadata's (a TaskMetadata or its dict form), explicit
     arguments winning."""
     if metadata is not None and not hasattr(metadata, "settings"):
-        from electra_tf.model_metadata import TaskMetadata
+        from electra_tf.model_dir.metadata import TaskMetadata
 
         metadata = TaskMetadata.from_dict(dict(metadata))
     s = types.SimpleNamespace(family=None, labels=None, settings={}, max_seq_length=128, do_lower_case=True,
@@ -126,7 +126,7 @@ def _add_text_signatures(module, model, signatures, s) -> None:
     classifier = model.model_type == "sequence-classification"
 
     def run(ids_a, ids_b):
-        from electra_tf.serving_inputs import encode_pairs
+        from electra_tf.export.serving_inputs import encode_pairs
 
         ids, mask, segments = encode_pairs(ids_a, ids_b, texts.cls, texts.sep, L)
         result = _outputs(model(ids, attention_mask=mask, token_type_ids=segments, training=False))
@@ -149,8 +149,8 @@ def _add_text_signatures(module, model, signatures, s) -> None:
 
 def _add_tagging_signature(module, model, signatures, s) -> None:
     from electra_tf.finetuning.tagging.schemes import output_tables
-    from electra_tf.serving_decode import scheme_tags, viterbi
-    from electra_tf.serving_inputs import split_words, tagging_windows
+    from electra_tf.export.serving_decode import scheme_tags, viterbi
+    from electra_tf.export.serving_inputs import split_words, tagging_windows
 
     texts = module.texts
     settings = s.settings
@@ -211,8 +211,8 @@ def _unk_for_empty(ids: tf.RaggedTensor, unk: int) -> tf.RaggedTensor:
 
 def _add_qa_signature(module, model, signatures, s) -> None:
     from electra_tf.modeling.heads import QA_HEAD_DEFAULTS
-    from electra_tf.serving_decode import qa_best_spans
-    from electra_tf.serving_inputs import qa_windows
+    from electra_tf.export.serving_decode import qa_best_spans
+    from electra_tf.export.serving_inputs import qa_windows
 
     texts = module.texts
     settings = s.settings

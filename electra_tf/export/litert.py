@@ -11,7 +11,7 @@ from typing import Optional, Union
 
 import tensorflow as tf
 
-from electra_tf.exporters.signature import input_specs, token_id_function
+from electra_tf.export.signature import input_specs, token_id_function
 
 
 def litert_flatbuffer(model, id_dtype: str = "int32", length: Optional[int] = None,
@@ -45,8 +45,8 @@ def export_litert(model, path: Union[str, "OutputTarget"], id_dtype: str = "int3
                   length: Optional[int] = None, labeled_positions: Optional[bool] = None,
                   quantize: Optional[str] = None) -> str:
     """Write ``model`` as a ``.tflite`` file at ``path`` (a path, ``-`` for stdout, or a checked
-    electra_tf.output_targets target; a file is written atomically). Returns the path as given."""
-    from electra_tf.output_targets import OutputTarget, output_file
+    electra_tf.utils.output_targets target; a file is written atomically). Returns the path as given."""
+    from electra_tf.utils.output_targets import OutputTarget, output_file
 
     target = path if isinstance(path, OutputTarget) else output_file(path)
     target.write_bytes(litert_flatbuffer(model, id_dtype, length, labeled_positions, quantize))

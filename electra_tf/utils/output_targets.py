@@ -68,7 +68,7 @@ class OutputTarget:
 
     def write_bytes(self, data: bytes) -> None:
         """Write ``data`` to the target by its kind (see the class docstring)."""
-        from electra_tf.io_utils import as_write_error, atomic_write_bytes
+        from electra_tf.utils.files import as_write_error, atomic_write_bytes
 
         if self.kind == "replace":
             atomic_write_bytes(self.path, data, mode=self.mode)
@@ -94,7 +94,7 @@ class OutputTarget:
         replaced and ``source`` is on its file system (made under ``scratch_folder()``), else
         copied into it."""
         if self.kind == "replace" and _same_device(source, os.path.dirname(self.path)):
-            from electra_tf.io_utils import umask_mode
+            from electra_tf.utils.files import umask_mode
 
             os.chmod(source, umask_mode() if self.mode is None else self.mode)
             os.replace(source, self.path)
@@ -267,7 +267,7 @@ def is_marked(folder: str, command: str, **details) -> bool:
 
 def mark_folder(folder: str, command: str, **details) -> None:
     """Leave the marker that lets a rerun of ``command`` write ``folder`` again."""
-    from electra_tf.io_utils import atomic_write_json
+    from electra_tf.utils.files import atomic_write_json
 
     atomic_write_json(os.path.join(folder, MARKER), {"command": command, **details,
                                                      "note": "written by electra-tf; safe to delete"})

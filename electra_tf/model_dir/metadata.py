@@ -102,7 +102,7 @@ class TaskMetadata:
                    format_version=version, source=source)
 
     def write(self, directory: str) -> str:
-        from electra_tf.io_utils import atomic_write_json
+        from electra_tf.utils.files import atomic_write_json
 
         path = os.path.join(directory, METADATA_FILE)
         atomic_write_json(path, self.to_dict())

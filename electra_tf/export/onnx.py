@@ -21,8 +21,8 @@ from typing import Dict, List, Optional, Union
 
 import numpy as np
 
-from electra_tf.exporters.signature import input_specs, token_id_function
-from electra_tf.extras import require
+from electra_tf.export.signature import input_specs, token_id_function
+from electra_tf.export.extras import require
 
 DEFAULT_OPSET = 17
 
@@ -114,10 +114,10 @@ def export_onnx(model, path: Union[str, "OutputTarget"], id_dtype: str = "int32"
                 labeled_positions: Optional[bool] = None, quantize: Optional[str] = None,
                 opset: int = DEFAULT_OPSET) -> str:
     """Write ``model`` (a Keras ELECTRA model) as an ONNX file at ``path`` (a path, ``-`` for
-    stdout, or a checked electra_tf.output_targets target); ``quantize="int8"`` writes the
+    stdout, or a checked electra_tf.utils.output_targets target); ``quantize="int8"`` writes the
     dynamically quantized model instead. The file appears only when complete. Returns the path
     as given."""
-    from electra_tf.output_targets import OutputTarget, output_file
+    from electra_tf.utils.output_targets import OutputTarget, output_file
 
     require("onnx")
     tf2onnx = require("tf2onnx")

@@ -3,18 +3,18 @@
     python -m electra_tf.export --model DIR --output OUT [--format saved_model|onnx|litert]
         [--quantize int8] [--id-dtype int32|int64] [--length N] [--max-seq-length N]
 
-* ``saved_model`` (the default, as before): electra_tf/serving.py's signatures; OUT is a folder.
-* ``onnx`` (``pip install electra-tf[onnx]``): electra_tf/exporters/onnx.py; OUT is a ``.onnx`` file
+* ``saved_model`` (the default, as before): electra_tf/export/saved_model.py's signatures; OUT is a folder.
+* ``onnx`` (``pip install electra-tf[onnx]``): electra_tf/export/onnx.py; OUT is a ``.onnx`` file
   (or a folder, which gets ``model.onnx``); ``--quantize int8`` applies onnxruntime's dynamic
   quantization.
-* ``litert``: electra_tf/exporters/litert.py; OUT is a ``.tflite`` file (or a folder, which gets
+* ``litert``: electra_tf/export/litert.py; OUT is a ``.tflite`` file (or a folder, which gets
   ``model.tflite``); ``--length N`` fixes the sequence length (dynamic by default); ``--quantize
   int8`` stores dynamic-range int8 weights. Running it needs ``pip install electra-tf[litert]``.
 
 Taggers' ONNX/LiteRT graphs take ``labeled_positions`` (``--no-labeled-positions``: per-token logits).
 TensorFlow is imported only after the arguments are parsed, so --help answers at once.
 
-Where it writes (electra_tf/output_targets.py): the output is never the model directory or one
+Where it writes (electra_tf/utils/output_targets.py): the output is never the model directory or one
 of its files, nor a folder holding it. A SavedModel replaces its folder as a whole, so an existing
 folder is written only when it is empty or holds a SavedModel and nothing else (an earlier
 export); any other folder needs ``--overwrite``, and a model directory (``config.json``,
@@ -54,7 +54,7 @@ def _holds_only_a_saved_model(folder: str) -> bool:
 
 def _model_directory(folder: str):
     """Why ``folder`` must not be replaced (it holds a model), or None."""
-    from electra_tf.output_targets import names_in
+    from electra_tf.utils.output_targets import names_in
 
     found = names_in(folder, _MODEL_FILES)
     return f"is a model directory ({', '.join(found[:3])})" if found else None
@@ -62,9 +62,9 @@ def _model_directory(folder: str):
 
 def model_inputs(model: str):
     """What the export reads: the model path and the files of its folder (``(label, path)``
-    pairs for electra_tf.output_targets), except the exports' own ``.onnx`` / ``.tflite``, which
+    pairs for electra_tf.utils.output_targets), except the exports' own ``.onnx`` / ``.tflite``, which
     a rerun replaces."""
-    from electra_tf.output_targets import folder_inputs
+    from electra_tf.utils.output_targets import folder_inputs
 
     if os.path.isdir(model):
         folder = model
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
                         help="saved_model: replace an existing folder that holds other files (never a model directory)")
     parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
     args = parser.parse_args(argv)
-    from electra_tf.cli_support import run_command
+    from electra_tf.cli.support import run_command
 
     def action():
         from electra_tf.errors import ConfigError
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         if args.length is not None and args.format != "litert":
             raise ConfigError("--length applies to --format litert (ONNX graphs take any length).")
         from electra_tf.cli.predict import resolve_model_dir
-        from electra_tf.output_targets import output_directory, output_file
+        from electra_tf.utils.output_targets import output_directory, output_file
 
         args.model = resolve_model_dir(args.model, args.task)  # a run's trial folder -> its model/ (or model/<task>)
         inputs = model_inputs(args.model)
@@ -116,11 +116,11 @@ def main(argv=None) -> int:
         else:
             target = output_file(_output_file(args.format, args.output), inputs)
         # TensorFlow first (quietly): tf2onnx imports it, which would print its start-up notices.
-        from electra_tf.startup import start_tensorflow
+        from electra_tf.cli.startup import start_tensorflow
 
         start_tensorflow(verbose=args.verbose)
         if args.format == "onnx":  # before loading the model: name a missing extra at once
-            from electra_tf.extras import require
+            from electra_tf.export.extras import require
 
             require("tf2onnx")
             require("onnxruntime" if args.quantize else "onnx")
@@ -128,25 +128,25 @@ def main(argv=None) -> int:
         from electra_tf.checkpoints.registry import default_model_type
         from electra_tf.modeling.models import MODEL_CLASSES
 
-        from electra_tf.model_metadata import metadata_for
+        from electra_tf.model_dir.metadata import metadata_for
 
         meta = metadata_for(args.model, args.task)
         model_type = args.model_type or (meta.model_type if meta else default_model_type(args.model))
         model = MODEL_CLASSES[model_type].from_pretrained(args.model, task_name=args.task)
         positions = False if args.no_labeled_positions else None
         if args.format == "saved_model":
-            from electra_tf.serving import export_saved_model
+            from electra_tf.export.saved_model import export_saved_model
 
             vocab, lower = read_tokenizer_files(args.model if os.path.isdir(args.model) else os.path.dirname(args.model))
             export_saved_model(model, target, vocab, None if meta else lower, args.max_seq_length)
             print(f"SavedModel written to {args.output}")
         elif args.format == "onnx":
-            from electra_tf.exporters.onnx import export_onnx
+            from electra_tf.export.onnx import export_onnx
 
             export_onnx(model, target, args.id_dtype, positions, args.quantize)
             print(f"ONNX model written to {target.given}", file=target.console)
         else:
-            from electra_tf.exporters.litert import export_litert
+            from electra_tf.export.litert import export_litert
 
             export_litert(model, target, args.id_dtype, args.length, positions, args.quantize)
             print(f"LiteRT model written to {target.given}", file=target.console)
