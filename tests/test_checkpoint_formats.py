@@ -266,7 +266,7 @@ def _finetuning_config(data_dir, **hparams):
 
 
 def test_reconciliation_takes_the_checkpoint_values_and_names_contradicting_hparams(pretrained):
-    from electra_tf.checkpoints.reconcile import resolve_model_config
+    from electra_tf.finetuning.model_config import resolve_model_config
     from electra_tf.finetuning import runner
 
     assert runner.resolve_model_config is resolve_model_config  # the runner uses the moved function
@@ -285,7 +285,7 @@ def test_reconciliation_takes_the_checkpoint_values_and_names_contradicting_hpar
 
 
 def test_reconciliation_reads_every_format_alike(pretrained, tmp_path):
-    from electra_tf.checkpoints.reconcile import checkpoint_config, load_pretrained_encoder
+    from electra_tf.checkpoints.registry import checkpoint_config, load_pretrained_encoder
 
     source = str(pretrained / "models" / "m")
     model = et.TFElectraForPreTraining.from_pretrained(source)

@@ -10,7 +10,7 @@ import pytest
 import electra_tf as et
 import predict
 import run_finetuning
-from electra_tf.checkpoints.reconcile import checkpoint_tokenizer_settings, resolve_tokenizer_settings
+from electra_tf.finetuning.tokenizer_settings import checkpoint_tokenizer_settings, resolve_tokenizer_settings
 from electra_tf.errors import ConfigError
 from electra_tf.finetuning.features import warn_unknown_tokens
 from electra_tf.finetuning.hparams import FinetuningConfig

@@ -2,7 +2,7 @@
 
 Adding a format = one ``CheckpointFormat`` subclass + one line in ``FORMATS``. Everything that
 chooses a format goes through here: ``from_pretrained`` / ``save_pretrained`` (modeling),
-``reconcile`` (the fine-tuning runner) and ``convert/convert_checkpoint.py`` (its ``--to``
+the fine-tuning runner (``finetuning/model_config.py``) and ``convert/convert_checkpoint.py`` (its ``--to``
 choices are ``writable_names()``, its input is detected).
 """
 
@@ -98,3 +98,28 @@ def save_model(model, path: str, format: str = "hf", vocab_file: Optional[str] =
     model.build_with_dummy_inputs()
     return fmt.write(model, path, vocab_file=vocab_file, do_lower_case=do_lower_case, task_name=task_name,
                      allow_dropping_heads=allow_dropping_heads)
+
+
+def checkpoint_config(path: str) -> Optional[ElectraConfig]:
+    """The encoder config stored with (or inferred from) a pre-trained checkpoint of any format.
+
+    TF1 checkpoints without a config file get the config inferred from their shapes; a config
+    file beside them is checked against the shapes (a contradiction names the value to fix).
+    """
+    return detect_format(path).read_config(path, model_type="base")
+
+
+def load_pretrained_encoder(model, path: str, model_config: ElectraConfig,
+                            model_classes: Optional[Mapping[str, type]] = None):
+    """Assign the encoder weights of the pre-trained checkpoint ``path`` to ``model`` (e.g. a
+    fine-tuning model, whose task heads stay freshly initialised); return the LoadReport.
+
+    ``model_config`` is the config the checkpoint is read with (for fine-tuning the reconciled
+    one, ``finetuning.model_config.resolve_model_config``); ``model_classes`` are needed only
+    for an electra-tf Keras directory.
+    """
+    from electra_tf.checkpoints.state import assign_state
+
+    _, state, skipped = detect_format(path).read(path, config=model_config, model_type="base",
+                                                 model_classes=model_classes)
+    return assign_state(model, state, source=path, skip_reasons=skipped)

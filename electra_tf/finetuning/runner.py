@@ -21,7 +21,8 @@ import shutil
 import time
 from typing import Dict, List, Optional
 
-from electra_tf.checkpoints.reconcile import resolve_model_config, resolve_tokenizer_settings
+from electra_tf.finetuning.model_config import resolve_model_config
+from electra_tf.finetuning.tokenizer_settings import resolve_tokenizer_settings
 from electra_tf.errors import CheckpointError, ConfigError, DataError
 from electra_tf.finetuning.evaluation import Evaluator
 from electra_tf.finetuning.features import warn_unknown_tokens
@@ -119,7 +120,7 @@ class FinetuningRunner:
         return model
 
     def load_pretrained(self, model) -> None:
-        from electra_tf.checkpoints.reconcile import load_pretrained_encoder
+        from electra_tf.checkpoints.registry import load_pretrained_encoder
         from electra_tf.modeling.models import MODEL_CLASSES
 
         if self.config.debug or not self.config.init_checkpoint:
