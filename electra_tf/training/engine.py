@@ -159,119 +159,182 @@ class TrainingEngine:
         weights) runs first. ``evaluate(step)`` is called every ``eval_every_steps`` (and/or each
         epoch); with ``best_metric`` the best weights are kept (``<model_dir>/best``), restored
         at the end, and ``early_stopping_patience`` evaluations without improvement stop training.
+
+        The jobs, one method each: resume or initialize (:meth:`_resume`), the step loop
+        (:meth:`_train_steps`, with :class:`_LossGuard`, :meth:`_checkpoint_if_due` and the
+        evaluations of :meth:`_evaluate_if_due`), the final save (:meth:`_finish`).
         """
-        import json
-        import time
-
-        from electra_tf.utils.files import atomic_write_json
-        from electra_tf.training.progress import TrainingMonitor, progress_enabled
-
         if self.optimizer is None:
             raise ValueError("TrainingEngine.fit needs an optimizer.")
-        chief = is_chief(self.strategy)
-        directory = worker_directory(self.strategy, model_dir)
-        total = options.num_train_steps
         record_training_finished(None)
+        directory = worker_directory(self.strategy, model_dir)
         for leftover in remove_unfinished_saves(directory):
             logger.info("Removed %s, a checkpoint save that did not finish.", leftover)
-        finished_path = os.path.join(directory, FINISHED_FILE)
-        checkpoint = self.checkpoint()
-        manager = checkpoint_manager(checkpoint, directory, self.optimizer.iterations, options.keep_checkpoint_max,
-                                     options.save_checkpoints_steps)
+        run = _FitRun(self, model_dir, directory, options)
+        start, done = self._resume(run, initialize)
+        if done:
+            return start
+        selector = BestModelSelector(evaluate, options.best_metric, options.early_stopping_patience,
+                                     variables=[v for _, v in self.named_weights()],
+                                     model_dir=model_dir if run.chief else None,
+                                     checkpoint=lambda: self.checkpoint(with_optimizer=False))
+        last = self._train_steps(run, dataset, start, selector if evaluate is not None else None)
+        selector.restore_best()  # before the final checkpoint, so that it holds the model that is kept
+        return self._finish(run, last)
+
+    def _resume(self, run: "_FitRun", initialize: Optional[Callable[[], None]]) -> Tuple[int, bool]:
+        """Continue from the newest checkpoint of the run's directory, or ``initialize()`` a new
+        run; returns (start step, True when training already finished there)."""
+        import json
+
+        total, manager = run.options.num_train_steps, run.manager
         start = 0
         if manager.latest_checkpoint:
-            if not options.resume:
-                raise ConfigError(f"{directory} already holds checkpoints; set resume true, or overwrite_model_dir true to start over.")
-            restore_checkpoint(checkpoint, manager.latest_checkpoint, complete=True)
+            if not run.options.resume:
+                raise ConfigError(f"{run.directory} already holds checkpoints; set resume true, or overwrite_model_dir "
+                                  f"true to start over.")
+            restore_checkpoint(run.checkpoint, manager.latest_checkpoint, complete=True)
             start = int(self.optimizer.iterations.numpy())
-            if os.path.isfile(finished_path):
-                with open(finished_path, encoding="utf-8") as f:
+            if os.path.isfile(run.finished_path):
+                with open(run.finished_path, encoding="utf-8") as f:
                     finished = json.load(f)
                 # The same job (same total) finished here, possibly stopped early: reuse it. A
                 # caller asking for more steps continues training instead.
                 if finished.get("step") == start and finished.get("num_train_steps") == total:
-                    logger.info("Training already finished in %s (step %d).", directory, start)
-                    record_training_finished(model_dir, start)
-                    return start
+                    logger.info("Training already finished in %s (step %d).", run.directory, start)
+                    record_training_finished(run.model_dir, start)
+                    return start, True
             logger.info("Resuming from %s at step %d of %d", manager.latest_checkpoint, start, total)
         elif initialize is not None:
             initialize()
         if start >= total:
-            logger.info("Training already finished in %s (step %d).", directory, start)
-            record_training_finished(model_dir, start)
-            return start
+            logger.info("Training already finished in %s (step %d).", run.directory, start)
+            record_training_finished(run.model_dir, start)
+            return start, True
+        return start, False
+
+    def _train_steps(self, run: "_FitRun", dataset, start: int, selector: Optional[BestModelSelector]) -> int:
+        """The step loop from ``start + 1``: train, log, checkpoint, stop on a signal, evaluate;
+        returns the last step (earlier than the total when training stopped early)."""
+        import time
+
+        from electra_tf.training.progress import TrainingMonitor, progress_enabled
+
+        options, total = run.options, run.options.num_train_steps
         # The input position is part of the state: skip the batches already consumed (the
         # shuffled order is a function of the seed, so the resumed run sees the same data).
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset.skip(start * self.accumulation_steps)))
         monitor = TrainingMonitor(total, options.batch_size, start_step=start, every=options.log_every_steps,
                                   enabled=progress_enabled(options.progress),
-                                  tensorboard_dir=os.path.join(directory, "tensorboard"),
+                                  tensorboard_dir=os.path.join(run.directory, "tensorboard"),
                                   steps_per_epoch=options.steps_per_epoch)
         logger.info("Training for %d steps%s", total, options.description)
-        selector = BestModelSelector(evaluate, options.best_metric, options.early_stopping_patience,
-                                     variables=[v for _, v in self.named_weights()],
-                                     model_dir=model_dir if chief else None,
-                                     checkpoint=lambda: self.checkpoint(with_optimizer=False))
-        steps_per_epoch = max(options.steps_per_epoch, 1)
-        last = total
-        bad_losses = 0
-        tolerated = _LOSS_SCALE_PATIENCE if getattr(self.optimizer, "loss_scale", None) is not None else 0
-        last_save = time.monotonic()
+        guard = _LossGuard(_LOSS_SCALE_PATIENCE if getattr(self.optimizer, "loss_scale", None) is not None else 0)
         # Signals and time-based checkpoints: a multi-worker save is collective, so every step the
         # workers agree (one small all-reduce) on whether a signal reached any of them and whether the
         # chief's clock says a time-based checkpoint is due; all of them then save at the same step.
-        stop = ClusterStopRequests(self.strategy, chief) if is_multi_worker(self.strategy) else StopRequests()
+        stop = ClusterStopRequests(self.strategy, run.chief) if is_multi_worker(self.strategy) else StopRequests()
+        run.last_save = time.monotonic()
         try:
             with stop:
                 for step in range(start + 1, total + 1):
                     lr = self._learning_rate()
                     loss, norm, examples = self.trainer.train_step(iterator, with_examples=True)
                     loss = float(loss)
-                    if _non_finite(loss):
-                        bad_losses += 1
-                        if bad_losses > tolerated:
-                            raise TrainingDiverged(
-                                f"The training loss became {loss} at step {step} (learning rate {lr:.3g}); training stopped "
-                                f"and the last checkpoint was kept. Lower learning_rate, check the data, or use float32.")
-                    else:
-                        bad_losses = 0
+                    guard.check(loss, step, lr)
                     monitor.step(step, loss, lr, float(norm), examples=float(examples) if self.per_example_mean else None)
-                    secs = options.save_checkpoints_secs
-                    time_due = stop.agree(bool(secs) and time.monotonic() - last_save >= secs)
-                    if options.save_checkpoints_steps and step % options.save_checkpoints_steps == 0:
-                        _save(manager, step, directory)
-                        last_save = time.monotonic()
-                    elif time_due:
-                        _save(manager, step, directory, check_interval=False)
-                        last_save = time.monotonic()
+                    self._checkpoint_if_due(run, step, stop)
                     if stop.requested:
-                        _save(manager, step, directory, check_interval=False)
-                        raise RunInterrupted(stop.describe(step, total, directory), stop.signal_name, step,
+                        _save(run.manager, step, run.directory, check_interval=False)
+                        raise RunInterrupted(stop.describe(step, total, run.directory), stop.signal_name, step,
                                              stop.exit_code)
-                    every = options.eval_every_steps
-                    due = (every and step % every == 0) or (options.eval_each_epoch and step % steps_per_epoch == 0)
-                    if evaluate is not None and due and selector.evaluate(step):
-                        logger.info("Early stopping at step %d: no dev improvement in %d evaluations.", step,
-                                    options.early_stopping_patience)
-                        last = step
-                        break
+                    if selector is not None and self._evaluate_if_due(options, step, selector):
+                        return step
         except BaseException:
-            remove_unfinished_saves(directory)  # a save cut short (full disk, second Ctrl-C) leaves no *_temp
+            remove_unfinished_saves(run.directory)  # a save cut short (full disk, second Ctrl-C) leaves no *_temp
             raise
         finally:
             monitor.close()
-        selector.restore_best()  # before the final checkpoint, so that it holds the model that is kept
+        return total
+
+    @staticmethod
+    def _checkpoint_if_due(run: "_FitRun", step: int, stop) -> None:
+        """Save every ``save_checkpoints_steps`` steps, or when ``save_checkpoints_secs`` passed
+        since the last save (agreed by every worker)."""
+        import time
+
+        options = run.options
+        secs = options.save_checkpoints_secs
+        time_due = stop.agree(bool(secs) and time.monotonic() - run.last_save >= secs)
+        if options.save_checkpoints_steps and step % options.save_checkpoints_steps == 0:
+            _save(run.manager, step, run.directory)
+            run.last_save = time.monotonic()
+        elif time_due:
+            _save(run.manager, step, run.directory, check_interval=False)
+            run.last_save = time.monotonic()
+
+    @staticmethod
+    def _evaluate_if_due(options: FitOptions, step: int, selector: BestModelSelector) -> bool:
+        """Evaluate when ``step`` is an evaluation step (best-model selection); True when
+        early stopping ends training here."""
+        every = options.eval_every_steps
+        due = (every and step % every == 0) or (options.eval_each_epoch and step % max(options.steps_per_epoch, 1) == 0)
+        if due and selector.evaluate(step):
+            logger.info("Early stopping at step %d: no dev improvement in %d evaluations.", step,
+                        options.early_stopping_patience)
+            return True
+        return False
+
+    @staticmethod
+    def _finish(run: "_FitRun", last: int) -> int:
+        """The final checkpoint at ``last`` and the "finished" record (the chief), or the removal of
+        a non-chief worker's temporary directory; returns ``last``."""
+        from electra_tf.utils.files import atomic_write_json
+
         try:
-            _save(manager, last, directory, check_interval=False)
+            _save(run.manager, last, run.directory, check_interval=False)
         except BaseException:
-            remove_unfinished_saves(directory)
+            remove_unfinished_saves(run.directory)
             raise
-        if chief:
-            atomic_write_json(finished_path, {"step": last, "num_train_steps": total})
+        if run.chief:
+            atomic_write_json(run.finished_path, {"step": last, "num_train_steps": run.options.num_train_steps})
         else:
-            shutil.rmtree(directory, ignore_errors=True)
-        record_training_finished(model_dir, last)  # a signal from now on interrupts what the caller writes next
+            shutil.rmtree(run.directory, ignore_errors=True)
+        record_training_finished(run.model_dir, last)  # a signal from now on interrupts what the caller writes next
         return last
+
+
+class _FitRun:
+    """The state one :meth:`TrainingEngine.fit` call shares between its jobs: where it writes,
+    the checkpoint and its manager, and the time of the last save."""
+
+    def __init__(self, engine: TrainingEngine, model_dir: str, directory: str, options: FitOptions):
+        self.model_dir, self.directory, self.options = model_dir, directory, options
+        self.chief = is_chief(engine.strategy)
+        self.finished_path = os.path.join(self.directory, FINISHED_FILE)
+        self.checkpoint = engine.checkpoint()
+        self.manager = checkpoint_manager(self.checkpoint, self.directory, engine.optimizer.iterations,
+                                          options.keep_checkpoint_max, options.save_checkpoints_steps)
+        self.last_save = 0.0  # set when the step loop starts
+
+
+class _LossGuard:
+    """Stops training on a non-finite loss; with a dynamic loss scale ``tolerated`` consecutive
+    ones are skipped steps (the scale shrinks), not divergence."""
+
+    def __init__(self, tolerated: int):
+        self.tolerated, self.bad = tolerated, 0
+
+    def check(self, loss: float, step: int, lr: float) -> None:
+        """Count a non-finite ``loss``; raise TrainingDiverged past the tolerated number in a row."""
+        if not _non_finite(loss):
+            self.bad = 0
+            return
+        self.bad += 1
+        if self.bad > self.tolerated:
+            raise TrainingDiverged(
+                f"The training loss became {loss} at step {step} (learning rate {lr:.3g}); training stopped "
+                f"and the last checkpoint was kept. Lower learning_rate, check the data, or use float32.")
 
 
 def _save(manager, step: int, directory: str, check_interval: bool = True) -> None:
