@@ -217,7 +217,8 @@ def test_fuzz_qa_readers_with_random_json(tmp_path, record):
 @given(content=st.binary(max_size=120) | JSONISH.map(lambda r: json.dumps(r).encode("utf-8")))
 def test_fuzz_config_and_hparams(tmp_path, content):
     from electra_tf.config import ElectraConfig
-    from electra_tf.finetuning.hparams import FinetuningConfig, parse_hparams
+    from electra_tf.cli.hparams import parse_hparams
+    from electra_tf.finetuning.hparams import FinetuningConfig
 
     path = tmp_path / "config.json"
     path.write_bytes(content)

@@ -6,7 +6,8 @@ import os
 import pytest
 
 from electra_tf.errors import ConfigError
-from electra_tf.finetuning.hparams import ORIGINAL_HPARAMS, FinetuningConfig, parse_hparams
+from electra_tf.cli.hparams import parse_hparams
+from electra_tf.finetuning.hparams import ORIGINAL_HPARAMS, FinetuningConfig
 
 
 def cfg(**kw):

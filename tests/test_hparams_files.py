@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from electra_tf.errors import ConfigError
-from electra_tf.finetuning.hparams import CONFIGS_DIR, parse_hparams
+from electra_tf.cli.hparams import CONFIGS_DIR, parse_hparams
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

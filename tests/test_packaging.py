@@ -61,7 +61,7 @@ def _python(python, code, cwd):
     return done.stdout.strip().splitlines()
 
 
-_PROBE = ("import electra_tf, sys; from electra_tf.finetuning.hparams import CONFIGS_DIR, parse_hparams; "
+_PROBE = ("import electra_tf, sys; from electra_tf.cli.hparams import CONFIGS_DIR, parse_hparams; "
           "print(electra_tf.__file__); print(CONFIGS_DIR); print(parse_hparams('params_sst.json')['task_names']); "
           "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
 

@@ -17,56 +17,54 @@ from __future__ import annotations
 import os
 import sys
 
-from electra_tf.cli.arguments import original_run_parser
+from electra_tf.cli.run_training import run_training_command
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
-def main(argv=None) -> int:
-    parser = original_run_parser("Pre-train ELECTRA (the original recipe on TF2/Keras 3).", "pre-trained",
-                                 "JSON dict of model hyperparameters, or a path to a .json file.")
-    args = parser.parse_args(argv)
-
-    from electra_tf.cli.run_logging import setup_logging
-    from electra_tf.cli.support import run_command
-    from electra_tf.finetuning.hparams import parse_hparams
+def make_config(model_name: str, data_dir: str, hparams: dict):
+    """The pre-training config of the command line, printed sorted to stderr as the original."""
     from electra_tf.pretraining.config import PretrainingConfig
 
-    state = {}
+    config = PretrainingConfig(model_name, data_dir, **hparams)
+    print("Config:\n" + str(config), file=sys.stderr)  # printed sorted, as the original
+    return config
 
-    def action():
-        setup_logging()
-        config = PretrainingConfig(args.model_name, args.data_dir, **parse_hparams(args.hparams))
-        state["config"] = config
-        print("Config:\n" + str(config), file=sys.stderr)  # printed sorted, as the original
-        from electra_tf.cli.startup import start_tensorflow
 
-        start_tensorflow(verbose=args.verbose)  # without TensorFlow's start-up notices (ELECTRA_TF_VERBOSE=1 shows them)
-        from electra_tf.pretraining.runner import PretrainingRunner
-        from electra_tf.training.runtime import log_file_name
+def run(config, args) -> None:
+    """Pre-train (or evaluate) and print where the result is."""
+    from electra_tf.cli.run_logging import setup_logging
+    from electra_tf.pretraining.runner import PretrainingRunner
+    from electra_tf.training.runtime import log_file_name
 
-        runner = PretrainingRunner(config)
-        setup_logging(log_file_name(runner.strategy, os.path.join(config.model_dir, "pretraining.log")))
-        if config.do_train:
-            step = runner.train()
-            if runner.already_finished:
-                print(f"Already pre-trained to step {step} (nothing to do): {config.model_dir}")
-            else:
-                print(f"Pre-trained to step {step}: {config.model_dir}")
+    runner = PretrainingRunner(config)
+    setup_logging(log_file_name(runner.strategy, os.path.join(config.model_dir, "pretraining.log")))
+    if config.do_train:
+        step = runner.train()
+        if runner.already_finished:
+            print(f"Already pre-trained to step {step} (nothing to do): {config.model_dir}")
         else:
-            results = runner.evaluate()
-            print(f"Results: {config.results_txt}")
-            print(" - ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in results.items()))
+            print(f"Pre-trained to step {step}: {config.model_dir}")
+    else:
+        results = runner.evaluate()
+        print(f"Results: {config.results_txt}")
+        print(" - ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in results.items()))
 
-    def resume_hint():
-        from electra_tf.training.checkpointing import latest_checkpoint
 
-        config = state.get("config")
-        found = latest_checkpoint(config.training_dir) if config else None
-        return f"Run the same command again to resume from {found}." if found else None
+def resume_hint(config):
+    """What to do after an interruption: rerun to resume from the newest training checkpoint."""
+    from electra_tf.training.checkpointing import latest_checkpoint
 
-    return run_command(action, interrupted_hint=resume_hint)
+    found = latest_checkpoint(config.training_dir)
+    return f"Run the same command again to resume from {found}." if found else None
+
+
+def main(argv=None) -> int:
+    """The command line of run_pretraining.py (see the module docstring)."""
+    return run_training_command(argv, "Pre-train ELECTRA (the original recipe on TF2/Keras 3).", "pre-trained",
+                                "JSON dict of model hyperparameters, or a path to a .json file.", make_config, run,
+                                resume_hint)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,13 @@ to the original behaviour. An unknown hparam is an error naming it and the close
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict
 
-from electra_tf.errors import ConfigError, check_known_keys, closest
-from electra_tf.utils.files import invalid_utf8_message
+from electra_tf.errors import ConfigError, closest
 from electra_tf.training.cluster import CLUSTER_RESOLVERS
 from electra_tf.training.runtime import TPU_HPARAMS
+from electra_tf.utils.hparams import Hparams
 
 # name -> (default, comment). Order and comments follow configure_finetuning.py.
 ORIGINAL_HPARAMS: Dict[str, Any] = {
@@ -121,19 +120,21 @@ _PATH_HPARAMS = ("data_dir", "raw_data_dir", "vocab_file", "init_checkpoint", "m
                  "test_predictions")
 
 
-class FinetuningConfig:
+class FinetuningConfig(Hparams):
     """Fine-tuning hyperparameters, with the original's names, defaults and precedence.
 
     Per-task path templates (``raw_data_dir``, ``qa_preds_file``, ...) contain ``{}`` and are
     filled with methods of the same meaning (``raw_data_dir_for(task)``, ...).
     """
 
+    DEFAULTS = {**ORIGINAL_HPARAMS, **EXTENSION_HPARAMS}
+    PATHS = _PATH_HPARAMS
+    READ_FIRST = ("model_hparam_overrides",)
+    STR_OR_BOOL = ("progress", "jit_compile")
+
     def __init__(self, model_name: str, data_dir: str, **kwargs):
         self.model_name = model_name
-        for name, default in {**ORIGINAL_HPARAMS, **EXTENSION_HPARAMS}.items():
-            setattr(self, name, json.loads(json.dumps(default)))  # fresh copies of mutable defaults
-        if "model_hparam_overrides" in kwargs:
-            self.model_hparam_overrides = kwargs["model_hparam_overrides"]
+        self.set_defaults(kwargs)
 
         # default locations of data files (computed before the user's hparams, as the original)
         self.data_dir = data_dir
@@ -204,36 +205,11 @@ class FinetuningConfig:
                 return path
         return os.path.join(data_dir, "vocab.txt")
 
-    # ------------------------------------------------------------------ updates
-    def update(self, kwargs: Mapping[str, Any]) -> None:
-        check_known_keys("", kwargs, self.hparam_names(), "hparam", list_known=False)
-        for key, value in kwargs.items():
-            setattr(self, key, value)
-
-    @staticmethod
-    def hparam_names() -> List[str]:
-        return ["model_name", *ORIGINAL_HPARAMS, *EXTENSION_HPARAMS, *_PATH_HPARAMS]
-
-    def _check_types(self) -> None:
-        """Every hparam with a non-null default must have that default's type (ints pass as floats)."""
-        for name, default in {**ORIGINAL_HPARAMS, **EXTENSION_HPARAMS}.items():
-            value = getattr(self, name)
-            if default is None or value is None and name in ("embedding_size", "seed", "best_metric"):
-                continue
-            expected = type(default)
-            if expected is float:
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            elif expected is int:
-                ok = isinstance(value, int) and not isinstance(value, bool)
-            elif name in ("progress", "jit_compile"):
-                ok = isinstance(value, (str, bool))
-            else:
-                ok = isinstance(value, expected)
-            if not ok:
-                raise ConfigError(f"hparam {name} must be a {expected.__name__} (like its default {default!r}), got {value!r}.")
-
+    # ------------------------------------------------------------------ validation
     def validate(self) -> None:
-        self._check_types()
+        """Refuse what cannot run: bad types, task names, sizes, ranges and choices, and
+        settings that would silently do nothing."""
+        self.check_types()
         if not isinstance(self.task_names, list) or not self.task_names or not all(isinstance(t, str) for t in self.task_names):
             raise ConfigError(f"hparam task_names must be a non-empty list of task names, got {self.task_names!r}.")
         for task in self.task_names:
@@ -257,15 +233,11 @@ class FinetuningConfig:
             raise ConfigError(f"hparam model_size must be 'small', 'base' or 'large', got {self.model_size!r}.")
         if self.head not in ("electra", "hf"):
             raise ConfigError(f"hparam head must be 'electra' (the original heads) or 'hf', got {self.head!r}.")
-        choices = {
+        self.check_choices({
             "distribution_strategy": ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu"),
             "mixed_precision": ("float32", "mixed_float16", "mixed_bfloat16", "auto"),
             "cluster_resolver": CLUSTER_RESOLVERS,
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                value = getattr(self, name)
-                raise ConfigError(f"hparam {name} must be one of {', '.join(allowed)}, got {value!r}.{closest(str(value), allowed)}")
+        })
         if self.max_seq_length > 512 and not self.model_hparam_overrides.get("max_position_embeddings"):
             raise ConfigError(
                 f"hparam max_seq_length={self.max_seq_length} exceeds the 512 position embeddings of ELECTRA; use at most 512."
@@ -363,9 +335,6 @@ class FinetuningConfig:
     def trial_model_dir(self, trial: int) -> str:
         return f"{self.model_dir}_{trial}"
 
-    def to_dict(self) -> Dict[str, Any]:
-        return {name: getattr(self, name) for name in self.hparam_names()}
-
 
 _RUN_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
 
@@ -397,92 +366,3 @@ def check_model_name(model_name: str, data_dir: str) -> None:
             f"{models}/ (the original's layout). Move or symlink the model there (e.g. {models}/"
             f"{os.path.basename(os.path.normpath(model_name)) or 'my-model'}), or keep --model-name a name and point the "
             f"hparams init_checkpoint and vocab_file at the checkpoint's files.")
-
-
-def _configs_dir() -> str:
-    """Where the shipped hparams files are: ``electra_tf/configs/`` in an installed package
-    (``pip install .`` copies the repository's ``configs/`` there, see setup.py), else the
-    repository's ``configs/`` next to the package (a checkout, or ``pip install -e .``)."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    installed = os.path.join(package, "configs")
-    if os.path.isdir(installed):
-        return installed
-    return os.path.join(os.path.dirname(package), "configs")
-
-
-CONFIGS_DIR = _configs_dir()
-
-
-def _find_hparams_file(value: str) -> str:
-    """The file ``value`` names: as given, else the same name in the repository's ``configs/``
-    (so the original README's ``--hparams params_cmrc2018.json`` works from the repository root)."""
-    import logging
-
-    if os.path.isfile(value):
-        return value
-    shipped = os.path.join(CONFIGS_DIR, value)
-    if not os.path.isabs(value) and os.path.isfile(shipped):
-        logging.getLogger("electra_tf").info("Reading --hparams from %s (not found in the working directory).", shipped)
-        return shipped
-    where = CONFIGS_DIR if os.path.isdir(CONFIGS_DIR) else "the shipped configs (not found: reinstall electra-tf)"
-    raise ConfigError(f"--hparams file not found: {value} (nor in {where}).")
-
-
-def parse_hparams(value: str) -> Dict[str, Any]:
-    """--hparams: a JSON string, a path ending in .json (looked up in configs/ too), or (an
-    extension) any existing file path. A UTF-8 byte-order mark at the start is ignored."""
-    import logging
-
-    text, source = value, "--hparams"
-    stripped = value.lstrip("\ufeff \t\r\n")
-    looks_like_json = stripped[:1] in ("{", "[", '"') or stripped in ("true", "false", "null") or stripped[:1].isdigit()
-    if value.endswith(".json") or (not looks_like_json and (os.path.isfile(value) or os.path.isfile(os.path.join(CONFIGS_DIR, value + ".json")))):
-        if not value.endswith(".json") and not os.path.isfile(value):
-            raise ConfigError(f"--hparams file not found: {value}; did you mean {value}.json?")
-        path = _find_hparams_file(value)
-        if not path.endswith(".json"):
-            logging.getLogger("electra_tf").warning(
-                "Reading --hparams from %s (the original only reads files ending in .json).", path)
-        try:
-            with open(path, encoding="utf-8-sig") as f:  # utf-8-sig: a byte-order mark is dropped
-                text = f.read()
-        except UnicodeDecodeError as e:
-            raise ConfigError(invalid_utf8_message(path, e)) from None
-        source = path
-    elif not looks_like_json and stripped and os.sep not in stripped and " " not in stripped:
-        # A bare word is neither JSON nor an existing file: say that, not "a trailing comma?".
-        raise ConfigError(f"--hparams {value!r} is neither a JSON object nor an existing file; pass a JSON object "
-                          f"such as '{{\"task_names\": [\"sst\"]}}' or a path to a .json file.")
-    text = text.lstrip("\ufeff")
-    too_deep = (f"{source}: the JSON is nested more than {MAX_HPARAMS_DEPTH} levels deep; no hparam needs more than a "
-                f"few (e.g. task_config -> task -> files -> split), so the file is probably damaged or generated wrongly.")
-    try:
-        hparams = json.loads(text)
-    except RecursionError:
-        raise ConfigError(too_deep) from None
-    except json.JSONDecodeError as e:
-        hint = " (a trailing comma? HFL's README example has one after the last entry)" if "double quotes" in e.msg or "Expecting value" in e.msg else ""
-        raise ConfigError(f"{source}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}{hint}.") from None
-    if not isinstance(hparams, dict):
-        raise ConfigError(f"{source}: --hparams must be a JSON object, got {type(hparams).__name__}.")
-    if nesting_depth(hparams) > MAX_HPARAMS_DEPTH:
-        raise ConfigError(too_deep)  # deeper values break later (copies, comparisons, JSON writes) with RecursionError
-    return hparams
-
-
-MAX_HPARAMS_DEPTH = 32  # levels of JSON objects / arrays in --hparams
-
-
-def nesting_depth(value: Any) -> int:
-    """How many levels of lists / dicts ``value`` has (iterative: any depth is measured safely)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > MAX_HPARAMS_DEPTH:
-            return deepest  # enough to refuse; the rest need not be walked
-        stack.extend((child, depth + 1) for child in children)
-    return deepest

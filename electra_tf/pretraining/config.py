@@ -21,14 +21,13 @@ ConfigError naming the hparam.
 
 from __future__ import annotations
 
-import json
-import math
 import os
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List
 
 from electra_tf.training.cluster import CLUSTER_RESOLVERS
 from electra_tf.training.runtime import TPU_HPARAMS
 from electra_tf.errors import ConfigError, closest
+from electra_tf.utils.hparams import Hparams
 
 # name -> default, in the order (and with the comments) of configure_pretraining.py.
 ORIGINAL_HPARAMS: Dict[str, Any] = {
@@ -113,16 +112,20 @@ _CHOICES = {
 }
 
 
-class PretrainingConfig:
+class PretrainingConfig(Hparams):
     """Pre-training hyperparameters with the original's names, defaults and precedence (see the
     module docstring). ``max_predictions_per_seq`` is derived, never set."""
 
+    DEFAULTS = {**ORIGINAL_HPARAMS, **EXTENSION_HPARAMS}
+    PATHS = PATH_HPARAMS
+    READ_FIRST = ("model_hparam_overrides",)  # as the original, read before the first update
+    STR_OR_BOOL = ("progress",)
+    ALLOW_NULL = True  # e.g. keep_checkpoint_max None keeps every checkpoint
+    FINITE_FLOATS = True
+
     def __init__(self, model_name: str, data_dir: str, **kwargs):
         self.model_name = model_name
-        for name, default in {**ORIGINAL_HPARAMS, **EXTENSION_HPARAMS}.items():
-            setattr(self, name, json.loads(json.dumps(default)))  # fresh copies of mutable defaults
-        if "model_hparam_overrides" in kwargs:  # as the original, read before the first update
-            self.model_hparam_overrides = kwargs["model_hparam_overrides"]
+        self.set_defaults(kwargs)
 
         # default locations of data files, computed from data_dir now (step 1)
         self.data_dir = data_dir
@@ -159,24 +162,16 @@ class PretrainingConfig:
         self.validate()
 
     # ------------------------------------------------------------------ updates
-    @staticmethod
-    def hparam_names() -> List[str]:
-        """Every settable hparam (max_predictions_per_seq and data_dir are not)."""
-        return ["model_name", *ORIGINAL_HPARAMS, *EXTENSION_HPARAMS, *PATH_HPARAMS]
-
-    def update(self, kwargs: Mapping[str, Any]) -> None:
-        """Set hparams; an unknown name is an error naming the closest valid one."""
-        known = self.hparam_names()
-        for key, value in kwargs.items():
-            if key not in known:
-                hint = ""
-                if key == "max_predictions_per_seq":
-                    hint = (" It is derived as int((mask_prob + 0.005) * max_seq_length), as in the original, "
-                            "and cannot be set; change mask_prob or max_seq_length.")
-                elif key == "data_dir":
-                    hint = " data_dir is the --data-dir flag; override pretrain_tfrecords, vocab_file or model_dir instead."
-                raise ConfigError(f"Unknown hparam {key!r}.{hint or closest(key, known)}")
-            setattr(self, key, value)
+    def unknown_hparam(self, key: str, known: List[str]) -> ConfigError:
+        """The error for an unknown hparam, explaining the two that look settable but are not
+        (max_predictions_per_seq and data_dir)."""
+        hint = ""
+        if key == "max_predictions_per_seq":
+            hint = (" It is derived as int((mask_prob + 0.005) * max_seq_length), as in the original, "
+                    "and cannot be set; change mask_prob or max_seq_length.")
+        elif key == "data_dir":
+            hint = " data_dir is the --data-dir flag; override pretrain_tfrecords, vocab_file or model_dir instead."
+        return ConfigError(f"Unknown hparam {key!r}.{hint or closest(key, known)}")
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
@@ -188,24 +183,7 @@ class PretrainingConfig:
         if bool(self.do_train) == bool(self.do_eval):
             raise ConfigError("Exactly one of do_train or do_eval must be true (as the original: "
                               "train with the defaults, or pass {\"do_train\": false, \"do_eval\": true}).")
-        for name, default in {**ORIGINAL_HPARAMS, **EXTENSION_HPARAMS}.items():
-            value = getattr(self, name)
-            if default is None or value is None:
-                continue
-            if isinstance(default, bool):
-                ok = isinstance(value, bool)
-            elif isinstance(default, float):
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            elif isinstance(default, int):
-                ok = isinstance(value, int) and not isinstance(value, bool)
-            elif name == "progress":
-                ok = isinstance(value, (str, bool))
-            else:
-                ok = isinstance(value, type(default))
-            if not ok:
-                # The original stored JSON values verbatim ("4" stayed a string and failed later).
-                raise ConfigError(f"hparam {name} must be a {type(default).__name__} (like its default {default!r}), "
-                                  f"got {value!r}.")
+        self.check_types()
         for name in ("train_batch_size", "eval_batch_size", "max_seq_length", "num_eval_steps",
                      "gradient_accumulation_steps", "log_every_steps"):
             if getattr(self, name) <= 0:
@@ -229,11 +207,7 @@ class PretrainingConfig:
         if not (self.generator_hidden_size > 0 and self.generator_layers > 0):
             raise ConfigError("hparams generator_hidden_size and generator_layers are fractions of the "
                               "discriminator's size and must be positive.")
-        for name, allowed in _CHOICES.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ConfigError(f"hparam {name} must be one of {', '.join(allowed)}, got {value!r}."
-                                  f"{closest(str(value), allowed)}")
+        self.check_choices(_CHOICES)
         if not isinstance(self.model_hparam_overrides, dict):
             raise ConfigError("hparam model_hparam_overrides must be a JSON object.")
         if self.train_batch_size % self.gradient_accumulation_steps:
@@ -253,7 +227,7 @@ class PretrainingConfig:
 
     def to_dict(self) -> Dict[str, Any]:
         """Every hparam and the derived max_predictions_per_seq, for the printed config."""
-        out = {name: getattr(self, name) for name in self.hparam_names()}
+        out = super().to_dict()
         out["max_predictions_per_seq"] = self.max_predictions_per_seq
         return out
 
