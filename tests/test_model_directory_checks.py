@@ -11,7 +11,7 @@ import pytest
 
 import electra_tf as et
 import predict
-from electra_tf import export
+from electra_tf.cli import export
 from electra_tf.checkpoints.hf import write_tokenizer_files
 from electra_tf.cli import convert
 from electra_tf.errors import CheckpointError

@@ -92,7 +92,7 @@ def test_export_never_writes_over_its_model_or_a_folder_it_did_not_write(work, t
     assert tree(model) == before and tree(work / "mine") == mine and tree(other_model) == before
 
     # A symlink to a folder is followed (the link stays a link); an earlier export is ours to replace.
-    from electra_tf import export as export_command
+    from electra_tf.cli import export as export_command
 
     (tmp_path / "real").mkdir()
     os.symlink(tmp_path / "real", tmp_path / "link")
@@ -347,7 +347,7 @@ def test_an_interrupted_conversion_runs_again_as_it_was(tmp_path, monkeypatch, c
 def test_two_writers_of_one_folder_leave_one_complete_folder(tmp_path, monkeypatch):
     """save_directory_atomically: another writer puts its folder at the path between our two
     renames; ours still lands, whole, and nothing temporary stays behind."""
-    from electra_tf import io_utils
+    from electra_tf.utils import files as io_utils
 
     target = tmp_path / "export"
     real_replace = os.replace
@@ -374,7 +374,7 @@ def test_a_killed_folder_writer_leaves_nothing_the_rerun_keeps(tmp_path):
     """SIGKILL between the two renames of save_directory_atomically: the earlier folder sits
     aside as ``.tmp-<pid>-<name>-old`` and the new one as ``.tmp-<pid>-<name>``. The next write of
     that path (here, one that fails) puts the earlier folder back and removes the leftovers."""
-    from electra_tf import io_utils
+    from electra_tf.utils import files as io_utils
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()  # a process id that is gone

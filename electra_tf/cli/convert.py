@@ -112,14 +112,12 @@ def main(argv=None) -> int:
         from electra_tf.cli.startup import start_tensorflow
 
         start_tensorflow(verbose=args.verbose)
-        from electra_tf.checkpoints.hf import read_tokenizer_files
-        from electra_tf.checkpoints.registry import default_model_type
         from electra_tf.config import ElectraConfig
-        from electra_tf.model_dir.metadata import metadata_for
-        from electra_tf.modeling.models import MODEL_CLASSES
+        from electra_tf.model_dir.loader import open_model_directory
 
-        meta = metadata_for(args.input, args.task_name)
-        model_type = args.model_type or (meta.model_type if meta else default_model_type(args.input))
+        # the input as given: a run's trial folder converts as its training checkpoint
+        directory = open_model_directory(args.input, args.task_name, args.model_type, resolve=False)
+        meta, model_type = directory.metadata, directory.model_type
         config = ElectraConfig.from_json_file(args.config) if args.config else None
         if config is None and args.num_attention_heads:
             from electra_tf.checkpoints import tf1
@@ -127,17 +125,12 @@ def main(argv=None) -> int:
             config = tf1.infer_config(tf1.list_tf1_variables(tf1.resolve_checkpoint_prefix(args.input)), args.input,
                                       model_type, num_attention_heads=args.num_attention_heads)
         check_generator_request(args.input, model_type, args.skip_generator)
-        cls = MODEL_CLASSES[model_type]
+        cls = directory.model_class
         requested = ("generator weights",) if args.skip_generator else ()
-        model = cls.from_pretrained(args.input, config=config, strict=args.strict, task_name=args.task_name,
-                                    requested_skips=requested)
-        vocab = args.vocab
-        if vocab is None:
-            base = args.input if os.path.isdir(args.input) else os.path.dirname(args.input)
-            candidate = os.path.join(base, "vocab.txt")
-            vocab = candidate if os.path.isfile(candidate) else None
+        model = directory.load_model(config=config, strict=args.strict, requested_skips=requested)
+        vocab = args.vocab if args.vocab is not None else directory.vocab_txt()
         task_name = args.task_name or source_task_name(args.input)
-        do_lower_case = meta.do_lower_case if meta else read_tokenizer_files(os.path.dirname(vocab))[1] if vocab else True
+        do_lower_case = directory.do_lower_case(vocab)
         # Marked before the files are written: a conversion killed half-way can be run again as it
         # was. A conversion that fails with an error leaves a folder it created as it found it.
         fresh = not os.path.isdir(output) or not os.listdir(output)

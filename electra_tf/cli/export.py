@@ -28,14 +28,16 @@ import argparse
 import os
 import sys
 
+from electra_tf.model_dir.layout import METADATA_FILE, RUN_TASKS_FILE
+
 FORMATS = ("saved_model", "onnx", "litert")
-_FILES = {"onnx": "model.onnx", "litert": "model.tflite"}  # = inference.backends.DEFAULT_FILES
+_FILES = {"onnx": "model.onnx", "litert": "model.tflite"}  # = export.backends.DEFAULT_FILES
 
 
 #: What a SavedModel folder holds (tf.saved_model.save); a folder with only these is an export's.
 _SAVED_MODEL_ENTRIES = ("saved_model.pb", "saved_model.pbtxt", "fingerprint.pb", "variables", "assets", "assets.extra")
 #: Files that make a folder a model directory, which an export never replaces.
-_MODEL_FILES = ("config.json", "task.json", "tasks.json", "vocab.txt", "*.weights.h5", "model.safetensors",
+_MODEL_FILES = ("config.json", METADATA_FILE, RUN_TASKS_FILE, "vocab.txt", "*.weights.h5", "model.safetensors",
                 "tf_model.h5", "pytorch_model.bin", "*.index", "checkpoint", "discriminator.json")
 
 
@@ -105,7 +107,7 @@ def main(argv=None) -> int:
             raise ConfigError("--quantize applies to --format onnx or litert.")
         if args.length is not None and args.format != "litert":
             raise ConfigError("--length applies to --format litert (ONNX graphs take any length).")
-        from electra_tf.cli.predict import resolve_model_dir
+        from electra_tf.model_dir.layout import resolve_model_dir
         from electra_tf.utils.output_targets import output_directory, output_file
 
         args.model = resolve_model_dir(args.model, args.task)  # a run's trial folder -> its model/ (or model/<task>)
@@ -124,21 +126,17 @@ def main(argv=None) -> int:
 
             require("tf2onnx")
             require("onnxruntime" if args.quantize else "onnx")
-        from electra_tf.checkpoints.hf import read_tokenizer_files
-        from electra_tf.checkpoints.registry import default_model_type
-        from electra_tf.modeling.models import MODEL_CLASSES
+        from electra_tf.model_dir.loader import open_model_directory
 
-        from electra_tf.model_dir.metadata import metadata_for
-
-        meta = metadata_for(args.model, args.task)
-        model_type = args.model_type or (meta.model_type if meta else default_model_type(args.model))
-        model = MODEL_CLASSES[model_type].from_pretrained(args.model, task_name=args.task)
+        # args.model is resolved already (the output checks needed it): no second resolution
+        directory = open_model_directory(args.model, args.task, args.model_type, resolve=False)
+        model = directory.load_model()
         positions = False if args.no_labeled_positions else None
         if args.format == "saved_model":
             from electra_tf.export.saved_model import export_saved_model
 
-            vocab, lower = read_tokenizer_files(args.model if os.path.isdir(args.model) else os.path.dirname(args.model))
-            export_saved_model(model, target, vocab, None if meta else lower, args.max_seq_length)
+            vocab, lower = directory.tokenizer_files()
+            export_saved_model(model, target, vocab, None if directory.metadata else lower, args.max_seq_length)
             print(f"SavedModel written to {args.output}")
         elif args.format == "onnx":
             from electra_tf.export.onnx import export_onnx

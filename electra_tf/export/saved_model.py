@@ -67,7 +67,10 @@ def _settings(metadata, do_lower_case: Optional[bool], max_seq_length: Optional[
         from electra_tf.model_dir.metadata import TaskMetadata
 
         metadata = TaskMetadata.from_dict(dict(metadata))
-    s = types.SimpleNamespace(family=None, labels=None, settings={}, max_seq_length=128, do_lower_case=True,
+    from electra_tf.finetuning.options import TaskOptions
+
+    s = types.SimpleNamespace(family=None, labels=None, settings={}, max_seq_length=TaskOptions.max_seq_length,
+                              do_lower_case=True,
                               strip_accents=None, tokenize_chinese_chars=True)
     if metadata is not None:
         s.family, s.labels, s.settings = metadata.family, metadata.labels, dict(metadata.settings)
@@ -104,10 +107,13 @@ class _Texts(tf.Module):
 
 
 def _classifier_outputs(logits, s) -> dict:
+    from electra_tf.finetuning.classification.settings import ClassificationSettings
+
     out = {"logits": logits}
-    problem = s.settings.get("problem", "regression" if logits.shape[-1] == 1 else "single_label")
+    section = ClassificationSettings.from_dict(s.settings)
+    problem = section.resolved_problem(logits.shape[-1])
     if problem == "regression":
-        out["value"] = logits[:, 0] * float(s.settings.get("regression_scale", 1.0))
+        out["value"] = logits[:, 0] * float(section.regression_scale)
     elif problem == "multi_label":
         probabilities = tf.sigmoid(tf.cast(logits, tf.float64))
         # a positive logit, as the run and predict.py decide (scorers.multi_label_decisions)
@@ -152,14 +158,17 @@ def _add_tagging_signature(module, model, signatures, s) -> None:
     from electra_tf.export.serving_decode import scheme_tags, viterbi
     from electra_tf.export.serving_inputs import split_words, tagging_windows
 
+    from electra_tf.finetuning.tagging.settings import TaggingSettings
+
     texts = module.texts
     settings = s.settings
-    if settings.get("truncation", "window") != "window":
+    section = TaggingSettings.from_dict(settings)
+    if section.truncation != "window":
         logger.warning("No serve_words signature: it reproduces tagging truncation 'window', and this model was trained "
                        "with 'original' (use serving_default / serve_positions, or predict.py).")
         return
-    segment_id = int(settings.get("segment_id", 1))
-    window_overlap = settings.get("window_overlap")
+    segment_id = int(section.segment_id)
+    window_overlap = section.window_overlap
     crf = getattr(model, "crf", None)
     label_names = s.labels or [str(i) for i in range(model.config.num_labels)]
     labels = _string_table(label_names)
@@ -214,17 +223,19 @@ def _add_qa_signature(module, model, signatures, s) -> None:
     from electra_tf.export.serving_decode import qa_best_spans
     from electra_tf.export.serving_inputs import qa_windows
 
+    from electra_tf.finetuning.qa.settings import QASettings
+
     texts = module.texts
-    settings = s.settings
-    max_query_length = int(settings.get("max_query_length", 64))
+    section = QASettings.from_dict(s.settings)
+    max_query_length = int(section.max_query_length)
     if max_query_length + 3 >= s.max_seq_length:
         raise ConfigError(f"max_seq_length {s.max_seq_length} leaves no room for the document after max_query_length "
                           f"{max_query_length}; raise max_seq_length.")
-    doc_stride = int(settings.get("doc_stride", 128))
-    n_best_size = int(settings.get("n_best_size", 20))
-    max_answer_length = int(settings.get("max_answer_length", 30))
-    v2 = bool(settings.get("v2", False))
-    threshold = float(settings.get("qa_na_threshold", -2.75))
+    doc_stride = int(section.doc_stride)
+    n_best_size = int(section.n_best_size)
+    max_answer_length = int(section.max_answer_length)
+    v2 = bool(section.v2)
+    threshold = float(section.qa_na_threshold)
     options = {**QA_HEAD_DEFAULTS, **dict(model.config.head_options or {})}
     original = model.config.head == "electra"
     joint = original and bool(options["joint_prediction"])
@@ -277,8 +288,11 @@ def export_saved_model(model, path: str, vocab_file: Optional[str] = None, do_lo
     module = tf.Module()
     module.model = model
     ids_spec = [tf.TensorSpec([None, None], tf.int32, name) for name in ("input_ids", "attention_mask", "token_type_ids")]
+    from electra_tf.finetuning.tagging.settings import TaggingSettings
+    from electra_tf.modeling.heads import QA_HEAD_DEFAULTS
+
     qa_joint = model.model_type == "question-answering" and model.config.head == "electra" and \
-        bool({**{"joint_prediction": True}, **dict(model.config.head_options or {})}["joint_prediction"])
+        bool({**QA_HEAD_DEFAULTS, **dict(model.config.head_options or {})}["joint_prediction"])
 
     @tf.function(input_signature=ids_spec, autograph=False)
     def serve_ids(input_ids, attention_mask, token_type_ids):
@@ -301,7 +315,7 @@ def export_saved_model(model, path: str, vocab_file: Optional[str] = None, do_lo
                        "do_lower_case=%s, which the in-graph tokenizer does not reproduce (use serving_default with "
                        "token ids, or predict.py).", s.strip_accents, s.do_lower_case)
     elif vocab_file and vocab_file.endswith(".txt"):
-        word_lower = bool(s.settings.get("lowercase", s.do_lower_case))
+        word_lower = TaggingSettings.from_dict(s.settings).word_lowercase(s.do_lower_case)
         module.texts = _Texts(vocab_file, s.do_lower_case, word_lower, s.tokenize_chinese_chars)
         if model.model_type in TEXT_MODEL_TYPES:
             _add_text_signatures(module, model, signatures, s)
@@ -318,7 +332,9 @@ def _qa_ids_any_length(model, input_ids, attention_mask, token_type_ids):
     """The joint QA head takes the top ``beam_size`` positions: inputs shorter than that are
     padded (masked positions, which the head scores -1000 below the context) and the per-position
     outputs cut back to the input length; the beam outputs keep ``beam_size`` entries."""
-    beam = int({"beam_size": 20, **dict(model.config.head_options or {})}["beam_size"])
+    from electra_tf.modeling.heads import QA_HEAD_DEFAULTS
+
+    beam = int({**QA_HEAD_DEFAULTS, **dict(model.config.head_options or {})}["beam_size"])
     length = tf.shape(input_ids)[1]
     pad = tf.maximum(beam - length, 0)
     padded = [tf.pad(t, [[0, 0], [0, pad]]) for t in (input_ids, attention_mask, token_type_ids)]

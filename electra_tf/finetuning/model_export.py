@@ -6,7 +6,7 @@ A single-task run writes ``<trial>/model/``; a multi-task run one directory per 
 our Keras layout under the single-task class's names, ``config.json`` (encoder, labels, head
 and head options; a CRF tagger's ``head_options`` say ``"crf": true`` and its CRF weights hold
 the decoding scores, constraints included), the tokenizer files and ``task.json``
-(task_metadata.TaskMetadata).
+(model_dir.metadata.TaskMetadata). The names and places are model_dir.layout's.
 """
 
 from __future__ import annotations
@@ -17,17 +17,11 @@ import shutil
 from typing import List, Optional
 
 from electra_tf.finetuning.task import head_weight_prefix
-from electra_tf.model_dir.preprocessing import METADATA_FILE, TaskMetadata
+from electra_tf.model_dir.layout import (MODEL_SUBDIR, RUN_TASKS_FILE, task_model_dir,  # noqa: F401  (re-exported)
+                                         task_saved_model_dir)
+from electra_tf.model_dir.metadata import TaskMetadata
 
 logger = logging.getLogger("electra_tf")
-
-MODEL_SUBDIR = "model"  # the exported model(s) inside a trial's model_dir
-
-
-def task_model_dir(model_dir: str, task_name: str, n_tasks: int) -> str:
-    """Where a trial's exported model of ``task_name`` lives (``model/`` or ``model/<task>/``)."""
-    base = os.path.join(model_dir, MODEL_SUBDIR)
-    return base if n_tasks == 1 else os.path.join(base, task_name)
 
 
 def tokenizer_settings(config, tokenizer=None) -> dict:
@@ -74,9 +68,9 @@ def copy_tokenizer_files(target: str, config, tokenizer=None) -> None:
 
 def export_task_models(model, tasks: List, model_config, config, model_dir: str, trained: dict) -> List[str]:
     """Write the model directory of every task of the fine-tuned ``model``; returns their paths."""
-    single = len(tasks) == 1
-    return [export_task_model(model, task, model_config, config, task_model_dir(model_dir, task.name, len(tasks)), trained,
-                              os.path.join(model_dir, "saved_model") if single else os.path.join(model_dir, "saved_model", task.name))
+    n = len(tasks)
+    return [export_task_model(model, task, model_config, config, task_model_dir(model_dir, task.name, n), trained,
+                              task_saved_model_dir(model_dir, task.name, n))
             for task in tasks]
 
 
@@ -140,11 +134,7 @@ def export_is_current(target: str, meta: TaskMetadata) -> bool:
 
     from electra_tf.checkpoints.keras_format import KERAS_WEIGHTS
 
-    try:
-        with open(os.path.join(target, METADATA_FILE), encoding="utf-8") as f:
-            stored = json.load(f)
-    except (OSError, ValueError):
-        return False
+    stored = TaskMetadata.stored(target)
     return (isinstance(stored, dict) and stored == json.loads(json.dumps(meta.to_dict()))
             and os.path.isfile(os.path.join(target, KERAS_WEIGHTS)) and os.path.isfile(os.path.join(target, "config.json")))
 
@@ -176,9 +166,6 @@ def carry_over_other_files(old: str, new: str) -> List[str]:
             link_or_copy(src, os.path.join(new, name))
         kept.append(name)
     return kept
-
-
-RUN_TASKS_FILE = "tasks.json"  # in a trial's model_dir: every task's metadata, for its training checkpoints
 
 
 def write_run_tasks(model, tasks: List, model_config, config, model_dir: str) -> str:

@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any, Dict, Optional
 
 from electra_tf.errors import ConfigError
+from electra_tf.finetuning.qa.settings import DEFAULTS as QA
 
 #: hparams of the original QA head (they are model options, read by the QA head and decoder)
 QA_HEAD_OPTIONS = ("joint_prediction", "beam_size", "answerable_classifier", "answerable_uses_start_logits",
@@ -27,11 +28,11 @@ class TaskOptions:
     double_unordered: bool = True
     log_examples: bool = False
     # QA
-    max_query_length: int = 64
-    doc_stride: int = 128
-    n_best_size: int = 20
-    max_answer_length: int = 30
-    qa_na_threshold: float = -2.75
+    max_query_length: int = QA.max_query_length
+    doc_stride: int = QA.doc_stride
+    n_best_size: int = QA.n_best_size
+    max_answer_length: int = QA.max_answer_length
+    qa_na_threshold: float = QA.qa_na_threshold
     # this task's task_config entry ({} when there is none)
     task_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
     tfds_data_dir: Optional[str] = None

@@ -32,8 +32,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from electra_tf.errors import CheckpointError
-
-METADATA_FILE = "task.json"
+from electra_tf.model_dir.layout import METADATA_FILE
 FORMAT_VERSION = 1
 FAMILIES = ("classification", "tagging", "qa")
 MODEL_TYPE_FAMILY = {"sequence-classification": "classification", "token-classification": "tagging",
@@ -58,9 +57,11 @@ class TaskMetadata:
 
     @property
     def do_lower_case(self) -> bool:
+        """The tokenizer's lowercasing (recorded in the tokenizer section; True when it is not)."""
         return bool(self.tokenizer.get("do_lower_case", True))
 
     def to_dict(self) -> Dict[str, Any]:
+        """The JSON form task.json stores (the family section under the family's name)."""
         return {"format_version": self.format_version, "task_name": self.task_name, "family": self.family,
                 "model_type": self.model_type, "labels": self.labels, "max_seq_length": self.max_seq_length,
                 "tokenizer": self.tokenizer, self.family: self.settings, "trained": self.trained}
@@ -102,6 +103,7 @@ class TaskMetadata:
                    format_version=version, source=source)
 
     def write(self, directory: str) -> str:
+        """Write ``directory``/task.json (atomically); returns its path."""
         from electra_tf.utils.files import atomic_write_json
 
         path = os.path.join(directory, METADATA_FILE)
@@ -120,6 +122,16 @@ class TaskMetadata:
         except (ValueError, UnicodeDecodeError) as e:
             raise CheckpointError(f"{path} is not valid JSON ({e}); re-export the model or restore the file.") from None
         return cls.from_dict(data, path)
+
+    @staticmethod
+    def stored(directory: str) -> Optional[Dict[str, Any]]:
+        """The JSON object ``directory``'s task.json holds as stored, unvalidated; None when it
+        is missing or unreadable (a rerun's up-to-date check compares it with what it would write)."""
+        try:
+            with open(os.path.join(directory, METADATA_FILE), encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
 
     def tokenizer_path(self, directory: str) -> Optional[str]:
         """The model directory's tokenizer file named by the metadata (vocab.txt / *.model); a
@@ -162,6 +174,16 @@ def metadata_for(path: str, task_name: Optional[str] = None) -> Optional[TaskMet
         return None
     entry = run_task_entry(tf1.resolve_checkpoint_prefix(path), task_name)
     return TaskMetadata.from_dict(entry, path) if entry else None
+
+
+def model_type_of(path: str, meta: Optional[TaskMetadata]) -> str:
+    """The model type a checkpoint holds: its metadata's, else the checkpoint's own (HF config's
+    architectures, electra-tf model_type, TF1 head; a pre-trained checkpoint is "pretraining")."""
+    if meta is not None:
+        return meta.model_type
+    from electra_tf.checkpoints.registry import default_model_type
+
+    return default_model_type(path)
 
 
 DEFAULT_LABEL_PREFIX = "LABEL_"  # the id2label names HF (and ElectraConfig.to_dict) write when none were given

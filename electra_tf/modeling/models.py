@@ -220,11 +220,21 @@ class ElectraPreTrainedModel(keras.Model):
         which a strict load then accepts. A ``path`` that does not exist locally and reads
         ``owner/name`` is a Hugging Face Hub id, fetched once into the Hub cache (``revision``: a
         branch, tag or commit; see electra_tf/checkpoints/hub.py).
+
+        Called on ``ElectraPreTrainedModel`` itself, it loads the class the checkpoint holds (as
+        keras-hub's ``from_preset``): the model type of its task.json (or of a training
+        checkpoint's run tasks.json entry), else its own (the HF config's ``architectures``,
+        electra-tf's ``model_type``, the TF1 head; a pre-trained checkpoint loads
+        TFElectraForPreTraining). On a subclass it loads that class.
         """
         from electra_tf.checkpoints.hub import resolve_pretrained_path
         from electra_tf.checkpoints.registry import read_checkpoint
 
         path = resolve_pretrained_path(path, revision)
+        if cls is ElectraPreTrainedModel:
+            return cls.class_for(path, task_name).from_pretrained(
+                path, config=config, strict=strict, task_name=task_name, requested_skips=requested_skips,
+                **config_changes)
         from electra_tf.checkpoints.state import assign_state
 
         config, state, skipped, _ = read_checkpoint(path, config=config, model_type=cls.model_type,
@@ -248,6 +258,13 @@ class ElectraPreTrainedModel(keras.Model):
         model.task_metadata = meta
         logger.info(report.summary())
         return model
+
+    @staticmethod
+    def class_for(path: str, task_name: Optional[str] = None) -> type:
+        """The model class a local checkpoint holds (see ``from_pretrained`` on this base class)."""
+        from electra_tf.model_dir.metadata import metadata_for, model_type_of
+
+        return MODEL_CLASSES[model_type_of(path, metadata_for(path, task_name))]
 
     def save_pretrained(self, path: str, format: str = "hf", vocab_file: Optional[str] = None, **kwargs) -> None:
         """Write the model in a registered writable format: a HuggingFace directory ("hf"), an

@@ -122,7 +122,9 @@ class SentenceTask(Task):
         return ExportInfo("sequence-classification", "classifier", self.num_labels, self.label_list or None)
 
     def metadata_settings(self):
-        return {"problem": self.spec.problem, "regression_scale": float(self.spec.regression_scale)}
+        from electra_tf.finetuning.classification.settings import ClassificationSettings
+
+        return ClassificationSettings(problem=self.spec.problem, regression_scale=float(self.spec.regression_scale)).to_dict()
 
     # ----------------------------------------------------------------- scoring
     def get_scorer(self, split: str, head_state=None):

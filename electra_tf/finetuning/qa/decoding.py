@@ -18,6 +18,7 @@ import numpy as np
 
 from electra_tf.errors import DataError
 from electra_tf.finetuning.task import Example
+from electra_tf.finetuning.qa.settings import DEFAULTS as QA
 
 
 @dataclasses.dataclass
@@ -35,8 +36,8 @@ class QADecoder:
     in (from the hparams, or a saved model's head_options), not read from a layer."""
 
     task_name: str
-    n_best_size: int = 20
-    max_answer_length: int = 30
+    n_best_size: int = QA.n_best_size
+    max_answer_length: int = QA.max_answer_length
     v2: bool = False
     joint_prediction: bool = False
     answerable: bool = False

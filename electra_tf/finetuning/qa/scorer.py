@@ -8,12 +8,13 @@ import numpy as np
 
 from electra_tf.finetuning.qa import metrics as qa_metrics
 from electra_tf.finetuning.qa.decoding import QADecoder, QAPredictions
+from electra_tf.finetuning.qa.settings import DEFAULTS as QA
 from electra_tf.finetuning.scoring import Scorer
 from electra_tf.finetuning.task import Example
 
 
 def score_predictions(metric: str, examples: List[Example], predictions: QAPredictions,
-                      na_threshold: float = -2.75) -> Dict[str, float]:
+                      na_threshold: float = QA.qa_na_threshold) -> Dict[str, float]:
     """The official metric ``metric`` (squad, squad2, mrqa, korquad, cmrc2018) of the predictions."""
     if metric == "mrqa":
         answers = {e.fields["qid"]: e.fields["gold_answers"] for e in examples}
@@ -35,7 +36,7 @@ class QAScorer(Scorer):
     with ``metric`` (None: no gold answers, decode only)."""
 
     def __init__(self, decoder: QADecoder, examples: List[Example], eval_features: Callable[[], List[Dict]],
-                 metric: str = None, na_threshold: float = -2.75):
+                 metric: str = None, na_threshold: float = QA.qa_na_threshold):
         self.decoder = decoder
         self.examples = examples
         self.eval_features = eval_features

@@ -118,10 +118,13 @@ class QATask(Task):
     family = "qa"
 
     def metadata_settings(self):
+        from electra_tf.finetuning.qa.settings import QASettings
+
         o = self.options
-        return {"max_query_length": o.max_query_length, "doc_stride": o.doc_stride, "n_best_size": o.n_best_size,
-                "max_answer_length": o.max_answer_length, "qa_na_threshold": o.qa_na_threshold, "v2": bool(self.v2),
-                "answer_mode": self.settings["answer_mode"], "head": o.head, "head_options": dict(o.head_options)}
+        return QASettings(max_query_length=o.max_query_length, doc_stride=o.doc_stride, n_best_size=o.n_best_size,
+                          max_answer_length=o.max_answer_length, qa_na_threshold=o.qa_na_threshold, v2=bool(self.v2),
+                          answer_mode=self.settings["answer_mode"], head=o.head,
+                          head_options=dict(o.head_options)).to_dict()
 
     # ----------------------------------------------------------------- decoding and scoring
     def decoder(self) -> QADecoder:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
+from electra_tf.finetuning.tagging.settings import TaggingSettings
+
 Span = Tuple[int, int, str]  # (start, end inclusive, type)
 SCHEMES = ("iob1", "iob2", "bioes", "suffix", "io")
 
@@ -201,7 +203,7 @@ def to_input_scheme(tags: List[str], scheme: str, encoding: str, token_level: bo
 # ------------------------------------------------------------------ one decoder for every consumer
 #: the metadata settings (task.json's tagging section) that choose how predictions are written,
 #: with the defaults of a model directory that has none
-OUTPUT_DEFAULTS = {"scheme": "iob2", "encoding": "keep", "token_level": False}
+OUTPUT_DEFAULTS = {name: TaggingSettings.default(name) for name in ("scheme", "encoding", "token_level")}
 
 
 def output_tags(tags: Sequence[str], settings: Dict) -> List[str]:

@@ -204,11 +204,14 @@ class TaggingTask(Task):
     family = "tagging"
 
     def metadata_settings(self):
+        from electra_tf.finetuning.tagging.settings import TaggingSettings
+
         s, spec = self.settings, self.spec
-        return {"scheme": spec.scheme, "encoding": spec.encoding, "token_level": bool(spec.token_level),
-                "segment_id": int(s["segment_id"]), "truncation": s["truncation"], "window_overlap": s["window_overlap"],
-                "label_all_tokens": bool(s["label_all_tokens"]), "lowercase": bool(self.lowercase),
-                "use_crf": bool(s["use_crf"]), "constrained_decoding": bool(s["constrained_decoding"])}
+        return TaggingSettings(scheme=spec.scheme, encoding=spec.encoding, token_level=bool(spec.token_level),
+                               segment_id=int(s["segment_id"]), truncation=s["truncation"],
+                               window_overlap=s["window_overlap"], label_all_tokens=bool(s["label_all_tokens"]),
+                               lowercase=bool(self.lowercase), use_crf=bool(s["use_crf"]),
+                               constrained_decoding=bool(s["constrained_decoding"])).to_dict()
 
     # ----------------------------------------------------------------- scoring
     def span_extractor(self):

@@ -1,0 +1,78 @@
+"""What the families' prediction code shares: the registry of family predictors and the small
+helpers (reading input lines, batching, softmax, JSON output).
+
+A family's ``finetuning/<family>/predict.py`` defines ``OUTPUT_FORMATS`` (its own format, the
+formats it can write, what it writes in words, the extensions to suggest) and
+``predict(backend, meta, preprocessor, request, model) -> int`` (the number of predictions),
+which reads ``request.input`` and writes ``request.target`` (and ``request.side_targets``) in
+``request.format``. A new family adds one line to ``FAMILY_PREDICTORS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+#: the task name a model directory's features are named with when it predicts
+TASK_NAME = "predict"
+
+#: each family's prediction module (the one registration line a new family adds)
+FAMILY_PREDICTORS = {"classification": "electra_tf.finetuning.classification.predict",
+                     "tagging": "electra_tf.finetuning.tagging.predict",
+                     "qa": "electra_tf.finetuning.qa.predict"}
+
+
+def predictor(family: str):
+    """The prediction module of ``family`` (see the module doc)."""
+    return importlib.import_module(FAMILY_PREDICTORS[family])
+
+
+def softmax(x):
+    """Softmax over the last axis (NumPy)."""
+    import numpy as np
+
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def batches(items, size):
+    """``items`` in consecutive slices of ``size``."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def read_lines(path):
+    """The lines of ``path``: only "\\n" (or "\\r\\n") ends a line, unlike str.splitlines, which
+    also splits on \\x0b, \\x0c, \\x1c-\\x1e, \\x85, \\u2028 and \\u2029 and so would shift every
+    prediction after such a character. A UTF-8 byte-order mark is dropped."""
+    from electra_tf.errors import DataError
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise DataError(f"Input file not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"Input {path} is a folder; give a text file.") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        from electra_tf.utils.files import invalid_utf8_message
+
+        raise DataError(invalid_utf8_message(path, e)) from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def json_records(records, fmt: str) -> str:
+    """``records`` as JSON lines (``jsonl``) or as one JSON list (``json``)."""
+    if fmt == "json":
+        return json.dumps(records, ensure_ascii=False, indent=1) + "\n"
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def json_document(obj) -> str:
+    """``obj`` as one indented JSON document."""
+    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
