@@ -17,6 +17,8 @@ import time
 import numpy as np
 import pytest
 
+from electra_tf.training.settings import DistributionSettings
+
 from tests.conftest import ROOT
 from tests.test_distributed import _free_ports
 from tests.test_scale import _workspace
@@ -236,17 +238,17 @@ def test_resolvers_build_the_cluster_and_name_missing_variables(monkeypatch):
     assert resolver.cluster_spec().as_dict() == {"worker": ["gpu07:9000", "gpu07:9001", "gpu08:9000", "gpu08:9001"]}
     assert (resolver.task_type, resolver.task_id) == ("worker", 2)
     config = FinetuningConfig(MODEL, "/data", task_names=["sst"], distribution_strategy="auto", cluster_resolver="auto")
-    assert distribute.resolve_strategy_name(config) == "multi_worker_mirrored"
+    assert distribute.resolve_strategy_name(DistributionSettings.from_hparams(config)) == "multi_worker_mirrored"
     monkeypatch.delenv("SLURM_STEP_NODELIST")
     with pytest.raises(ConfigError) as error:
-        cluster.multi_worker_resolver(FinetuningConfig(MODEL, "/data", task_names=["sst"], cluster_resolver="slurm"))
+        cluster.multi_worker_resolver(DistributionSettings.from_hparams(FinetuningConfig(MODEL, "/data", task_names=["sst"], cluster_resolver="slurm")))
     assert all(name in str(error.value) for name in cluster.SLURM_VARIABLES) and "srun" in str(error.value)
     with pytest.raises(ConfigError, match="ELECTRA_WORKER_ADDRESS"):
-        cluster.multi_worker_resolver(FinetuningConfig(MODEL, "/data", task_names=["sst"], cluster_resolver="kubernetes"))
+        cluster.multi_worker_resolver(DistributionSettings.from_hparams(FinetuningConfig(MODEL, "/data", task_names=["sst"], cluster_resolver="kubernetes")))
     for key in slurm:
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(ConfigError, match="SLURM_JOB_ID.*JOB_COMPLETION_INDEX.*TF_CONFIG"):
-        cluster.multi_worker_resolver(FinetuningConfig(MODEL, "/data", task_names=["sst"], cluster_resolver="auto"))
+        cluster.multi_worker_resolver(DistributionSettings.from_hparams(FinetuningConfig(MODEL, "/data", task_names=["sst"], cluster_resolver="auto")))
 
 
 def test_cluster_hparams_are_checked_in_both_configs():
@@ -272,14 +274,15 @@ def test_tpu_resolver_defaults_to_the_local_tpu_of_a_tpu_vm(monkeypatch):
     seen = {}
     monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", lambda tpu, zone, project: seen.update(tpu=tpu))
     monkeypatch.delenv("TPU_NAME", raising=False)
-    config = FinetuningConfig(MODEL, "/data", task_names=["sst"], distribution_strategy="auto", cluster_resolver="tpu")
+    config = DistributionSettings.from_hparams(
+        FinetuningConfig(MODEL, "/data", task_names=["sst"], distribution_strategy="auto", cluster_resolver="tpu"))
     assert distribute.resolve_strategy_name(config) == "tpu"
     cluster.tpu_resolver(config)
     assert seen == {"tpu": "local"}
     monkeypatch.setenv("TPU_NAME", "my-tpu")
     cluster.tpu_resolver(config)
     assert seen == {"tpu": "my-tpu"}
-    distribute.tpu_resolver(FinetuningConfig(MODEL, "/data", task_names=["sst"], use_tpu=True))  # the original's
+    distribute.tpu_resolver(DistributionSettings.from_hparams(FinetuningConfig(MODEL, "/data", task_names=["sst"], use_tpu=True)))  # the original's
     assert seen == {"tpu": ""}
 
 

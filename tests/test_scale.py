@@ -11,6 +11,8 @@ import time
 import numpy as np
 import pytest
 
+from electra_tf.training.settings import DistributionSettings
+
 from tests.conftest import ROOT, copy_tiny_model
 
 import electra_tf as et
@@ -98,6 +100,7 @@ def test_tpu_configuration_without_a_tpu(monkeypatch):
 
     config = FinetuningConfig(MODEL, "/data", task_names=["sst"], use_tpu=True, tpu_name="grpc://10.0.0.2:8470",
                               tpu_zone="us-central1-b", gcp_project="my-project")
+    config = DistributionSettings.from_hparams(config)
     assert distribute.resolve_strategy_name(config) == "tpu"
     seen = {}
 
@@ -108,10 +111,10 @@ def test_tpu_configuration_without_a_tpu(monkeypatch):
     monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", FakeResolver)
     distribute.tpu_resolver(config)
     assert seen == {"tpu": "grpc://10.0.0.2:8470", "zone": "us-central1-b", "project": "my-project"}
-    assert distribute.resolve_strategy_name(FinetuningConfig(MODEL, "/data", task_names=["sst"])) == "one_device"
+    assert distribute.resolve_strategy_name(DistributionSettings.from_hparams(FinetuningConfig(MODEL, "/data", task_names=["sst"]))) == "one_device"
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}))
     auto = FinetuningConfig(MODEL, "/data", task_names=["sst"], distribution_strategy="auto")
-    assert distribute.resolve_strategy_name(auto) == "multi_worker_mirrored"
+    assert distribute.resolve_strategy_name(DistributionSettings.from_hparams(auto)) == "multi_worker_mirrored"
 
 
 KILL_SCRIPT = """
@@ -235,7 +238,7 @@ def test_jit_compile_auto_is_off_on_cpu():
 
     config = FinetuningConfig(MODEL, "/d", task_names=["sst"])
     assert config.jit_compile == "auto"
-    assert resolve_jit_compile(config, tf.distribute.get_strategy()) is (len(tf.config.list_logical_devices("GPU")) == 1)
+    assert resolve_jit_compile(config.jit_compile, tf.distribute.get_strategy()) is (len(tf.config.list_logical_devices("GPU")) == 1)
 
 
 def test_featurizers_pause_the_garbage_collector_and_restore_it():

@@ -224,3 +224,30 @@ def make_dataset(path: str, spec, batch_size: int, is_training: bool, seed: int 
     # Multi-worker: every worker reads the one file and takes its share of each global batch.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+class SplitDatasets:
+    """The tf.data pipelines of one fine-tuning run's splits, shared by its training and its
+    evaluator: features written (or reused) by ``prepare_split`` for the run's ``tasks`` (the
+    model's), batched as the hparams say."""
+
+    def __init__(self, config, tasks):
+        self.config = config
+        self.tasks = list(tasks)
+
+    def get(self, split: str, is_training: bool, tasks=None, seed: int = 0):
+        """(dataset, metadata) of ``split`` for ``tasks`` (default: all): the global train batch
+        split into the micro-batches of gradient accumulation when ``is_training``, the eval
+        batch otherwise; cut to the longest input with dynamic padding (when every task supports it)."""
+        config = self.config
+        tasks = tasks or self.tasks
+        batch = config.train_batch_size if is_training else config.eval_batch_size
+        files = [f for t in tasks for f in t.data_files(split)]
+        path, meta = prepare_split(config, self.tasks, tasks, split, is_training, batch, files)
+        spec = full_feature_spec(self.tasks, config.max_seq_length)
+        if is_training:  # micro-batches of one optimizer step (gradient accumulation)
+            batch //= config.gradient_accumulation_steps
+        dynamic = config.dynamic_padding and all(t.supports_dynamic_padding for t in self.tasks)
+        bucket = config.bucket_size if dynamic else 0
+        return make_dataset(path, spec, batch, is_training, seed=seed, bucket_size=bucket,
+                            max_seq_length=config.max_seq_length), meta

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 from electra_tf.errors import DataError
 from electra_tf.finetuning.task import TEST_OUTPUTS_PREDICTION_FILES
@@ -22,16 +22,37 @@ def _row(outputs: Dict, row: int) -> Dict:
     return {k: v[row] for k, v in outputs.items()}
 
 
-class Evaluator:
-    """Evaluates the tasks of one run. ``dataset(split, is_training, tasks)`` returns the split's
-    (tf.data pipeline, metadata); ``engine(model)`` the training engine that runs the model."""
+def hf_named_weights(model):
+    """The fine-tuning model's (canonical HF-style name, variable) pairs: its checkpoint names."""
+    return [(ref.name, ref.variable) for ref in model.hf_weights()]
 
-    def __init__(self, config, tasks: List, dataset: Callable, engine: Callable, is_chief: bool):
+
+class Evaluator:
+    """Evaluates the tasks of one run: ``datasets`` (``data.SplitDatasets``) gives each split's
+    pipeline, ``strategy`` runs the model (one evaluation engine per model, traced once), and
+    only the chief (``is_chief``) writes files."""
+
+    def __init__(self, config, tasks: List, datasets, strategy, is_chief: bool):
         self.config = config
         self.tasks = tasks
-        self.dataset = dataset
-        self.engine = engine
+        self.datasets = datasets
+        self.strategy = strategy
         self.is_chief = is_chief
+        self._engine = None  # (model, engine)
+
+    def engine(self, model):
+        """The evaluation engine of ``model`` (built once per model: its tf.function is traced once)."""
+        from electra_tf.training.engine import TrainingEngine
+
+        if self._engine is None or self._engine[0] is not model:
+            engine = TrainingEngine(self.strategy, model, per_example_loss=model.per_example_loss,
+                                    named_weights=lambda: hf_named_weights(model))
+            self._engine = (model, engine)
+        return self._engine[1]
+
+    def dataset(self, split: str, is_training: bool, tasks=None):
+        """(pipeline, metadata) of ``split`` for ``tasks``."""
+        return self.datasets.get(split, is_training, tasks=tasks)
 
     def predict(self, model, task, split: str):
         """Run ``model`` on ``split`` of ``task``; returns ([(outputs, features) per example], scorer)."""
@@ -79,6 +100,7 @@ class Evaluator:
         return results
 
     def write_task_predictions(self, task, split: str, scorer) -> None:
+        """The task's own prediction files of ``split`` (tasks with a prediction folder; the chief only)."""
         if task.prediction_folder_suffix and self.is_chief:
             folder = os.path.join(os.path.dirname(self.config.results_txt),
                                   f"{self.config.run_str}_{task.prediction_folder_suffix}")

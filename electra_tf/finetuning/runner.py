@@ -14,17 +14,20 @@ models and leaves their model directories as they are.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
 import os
 import random
 import shutil
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from electra_tf.finetuning.model_config import resolve_model_config
 from electra_tf.finetuning.tokenizer_settings import resolve_tokenizer_settings
 from electra_tf.errors import CheckpointError, ConfigError, DataError
-from electra_tf.finetuning.evaluation import Evaluator
+from electra_tf.finetuning.data import SplitDatasets
+from electra_tf.finetuning.evaluation import Evaluator, hf_named_weights
 from electra_tf.finetuning.features import warn_unknown_tokens
 from electra_tf.finetuning.identity import training_settings
 from electra_tf.finetuning.model_export import export_task_models, write_run_tasks
@@ -32,11 +35,6 @@ from electra_tf.finetuning.results import write_results
 from electra_tf.training.runtime import is_chief, set_seed
 
 logger = logging.getLogger("electra_tf")
-
-
-def hf_named_weights(model):
-    """The fine-tuning model's (canonical HF-style name, variable) pairs: its checkpoint names."""
-    return [(ref.name, ref.variable) for ref in model.hf_weights()]
 
 
 def training_checkpoint(model, optimizer=None):
@@ -69,10 +67,9 @@ class FinetuningRunner:
         from electra_tf.text.tokenizer import build_tokenizer
         from electra_tf.training.distribute import build_strategy
         from electra_tf.training.precision import apply_precision
+        from electra_tf.training.settings import DistributionSettings
 
         self.config = config
-        self._eval_engine = None  # (model, engine): one evaluation engine per model (traced once)
-        self._evaluator = None
         self.trained_settings: Dict[int, Dict] = {}  # eval-only runs: what each trial was trained with
         if not os.path.isfile(config.vocab_file):
             raise ConfigError(
@@ -82,6 +79,7 @@ class FinetuningRunner:
         self.tokenizer = build_tokenizer(config.vocab_file, space_token=config.space_token,
                                          **resolve_tokenizer_settings(config).as_kwargs())  # sets config.do_lower_case
         self.tasks = [get_task(TaskOptions.from_config(config, name), name, self.tokenizer) for name in config.task_names]
+        self.datasets = SplitDatasets(config, self.tasks)
         self.model_config = resolve_model_config(config)
         if self.tokenizer.vocab_size > self.model_config.vocab_size:
             raise ConfigError(
@@ -94,7 +92,7 @@ class FinetuningRunner:
                 f"position embeddings; lower max_seq_length."
             )
         apply_precision(config)
-        self.strategy = build_strategy(config)
+        self.strategy = build_strategy(DistributionSettings.from_hparams(config))
         self.n_replicas = self.strategy.num_replicas_in_sync
         self.is_chief = is_chief(self.strategy)
         if config.train_batch_size % (config.gradient_accumulation_steps * self.n_replicas):
@@ -109,6 +107,7 @@ class FinetuningRunner:
                     f"{name}={getattr(config, name)} is a global batch size and must be divisible by the "
                     f"{self.n_replicas} replicas of the distribution strategy."
                 )
+        self.evaluator = Evaluator(config, self.tasks, self.datasets, self.strategy, self.is_chief)
 
     # ------------------------------------------------------------------ model
     def build_model(self):
@@ -143,24 +142,13 @@ class FinetuningRunner:
                 [r.variable for r in refs], [r.name for r in refs], base_lr=self.config.learning_rate,
                 num_train_steps=num_train_steps, warmup_proportion=self.config.warmup_proportion,
                 weight_decay_rate=self.config.weight_decay_rate, lr_multipliers=multipliers,
-                loss_scale=DynamicLossScale() if needs_loss_scaling(self.config) else None)
+                loss_scale=DynamicLossScale() if needs_loss_scaling(self.config.mixed_precision) else None)
         return optimizer, [r.variable for r in refs]
 
     # ------------------------------------------------------------------ data
     def dataset(self, split: str, is_training: bool, tasks=None, seed: int = 0):
-        from electra_tf.finetuning import data
-
-        tasks = tasks or self.tasks
-        batch = self.config.train_batch_size if is_training else self.config.eval_batch_size
-        files = [f for t in tasks for f in t.data_files(split)]
-        path, meta = data.prepare_split(self.config, self.tasks, tasks, split, is_training, batch, files)
-        spec = data.full_feature_spec(self.tasks, self.config.max_seq_length)
-        if is_training:  # micro-batches of one optimizer step (gradient accumulation)
-            batch //= self.config.gradient_accumulation_steps
-        dynamic = self.config.dynamic_padding and all(t.supports_dynamic_padding for t in self.tasks)
-        bucket = self.config.bucket_size if dynamic else 0
-        return data.make_dataset(path, spec, batch, is_training, seed=seed, bucket_size=bucket,
-                                 max_seq_length=self.config.max_seq_length), meta
+        """(pipeline, metadata) of ``split`` for ``tasks`` (default: all); see ``data.SplitDatasets``."""
+        return self.datasets.get(split, is_training, tasks=tasks, seed=seed)
 
     # ------------------------------------------------------------------ train
     def train(self, model, model_dir: str, seed: int):
@@ -175,7 +163,7 @@ class FinetuningRunner:
         engine = TrainingEngine(self.strategy, model, optimizer, per_example_loss=model.per_example_loss,
                                 named_weights=lambda: hf_named_weights(model), variables=variables,
                                 accumulation_steps=config.gradient_accumulation_steps,
-                                jit_compile=resolve_jit_compile(config, self.strategy))
+                                jit_compile=resolve_jit_compile(config.jit_compile, self.strategy))
         options = FitOptions(
             num_train_steps=num_train_steps, batch_size=config.train_batch_size,
             steps_per_epoch=meta["n_examples"] // config.train_batch_size,
@@ -187,22 +175,13 @@ class FinetuningRunner:
             description=f" ({meta['n_examples']} examples incl. padding, batch {config.train_batch_size}, "
                         f"{config.num_train_epochs} epochs)")
         dev_dir = model_dir if self.is_chief else None
-        return engine.fit(dataset, model_dir, options, evaluate=lambda step: self.evaluate(model, "dev", dev_dir, step),
+        return engine.fit(dataset, model_dir, options,
+                          evaluate=lambda step: self.evaluator.evaluate(model, "dev", dev_dir, step),
                           initialize=lambda: self.load_pretrained(model))
-
-    def eval_trainer(self, model):
-        """One evaluation engine per model (its tf.function is traced once, not per evaluation)."""
-        from electra_tf.training.engine import TrainingEngine
-
-        if self._eval_engine is None or self._eval_engine[0] is not model:
-            engine = TrainingEngine(self.strategy, model, per_example_loss=model.per_example_loss,
-                                    named_weights=lambda: hf_named_weights(model))
-            self._eval_engine = (model, engine)
-        return self._eval_engine[1]
 
     def restore_finetuned(self, model, model_dir: str) -> int:
         """Load the fine-tuned weights of ``model_dir`` into ``model``; returns their step."""
-        step = self.eval_trainer(model).restore(model_dir)
+        step = self.evaluator.engine(model).restore(model_dir)
         if step is None:
             raise CheckpointError(
                 f"No fine-tuned model in {model_dir}: train first (do_train true) or point model_dir at a fine-tuned run."
@@ -210,14 +189,8 @@ class FinetuningRunner:
         return step
 
     # ------------------------------------------------------------------ evaluate
-    @property
-    def evaluator(self) -> Evaluator:
-        if self._evaluator is None:
-            self._evaluator = Evaluator(self.config, self.tasks, lambda split, training, tasks: self.dataset(
-                split, training, tasks=tasks), self.eval_trainer, self.is_chief)
-        return self._evaluator
-
     def evaluate(self, model, split: str, model_dir: Optional[str] = None, step: int = 0) -> Dict[str, Dict[str, float]]:
+        """Metrics of ``model`` on ``split`` (see ``Evaluator.evaluate``)."""
         return self.evaluator.evaluate(model, split, model_dir, step)
 
     def check_inputs(self) -> None:
@@ -290,26 +263,32 @@ class FinetuningRunner:
         with RunLock(self.config.model_dir, what="fine-tuning run"):
             return self._run_trials()
 
+    def _trial_numbers(self) -> Iterator[int]:
+        """1 .. num_trials; a negative num_trials (the original's "forever") counts without end."""
+        n = self.config.num_trials
+        return itertools.count(1) if n < 0 else iter(range(1, n + 1))
+
+    def plan_trial(self, trial: int) -> "TrialPlan":
+        """The trial's identity and, unless a fresh training replaces its folder, its seed: every
+        decision that can refuse the run, taken before anything is trained or written."""
+        config = self.config
+        identity = self.identity(trial)
+        if config.do_train and config.overwrite_model_dir:
+            return TrialPlan(trial, identity, None)  # the seed is drawn once the old folder is gone
+        if not config.do_train and os.path.isdir(identity.folder) and identity.stored() is None:
+            logger.warning("%s has no record of its training settings (an older run); evaluating it as it is.",
+                           identity.folder)
+        return TrialPlan(trial, identity, self.trial_seed(trial, identity))
+
     def _run_trials(self) -> List[Dict]:
         config = self.config
         resolved = {**config.to_dict(), "model_config": self.model_config.to_dict()}
         for task in self.tasks:
             for note in task.notes():
                 logger.info("%s", note)
-        identities = {}
-        trial = 1
-        # Every decision that can refuse the run is taken before anything is trained or written.
-        while config.num_trials >= 0 and trial <= config.num_trials:
-            identity = self.identity(trial)
-            if config.do_train and config.overwrite_model_dir:
-                identities[trial] = (identity, None)
-            else:
-                if not config.do_train and os.path.isdir(identity.folder) and identity.stored() is None:
-                    logger.warning("%s has no record of its training settings (an older run); evaluating it as it is.",
-                                   identity.folder)
-                identities[trial] = (identity, self.trial_seed(trial, identity))
-            trial += 1
-        resolved["run_fingerprint"] = self.fingerprint(resolved, identities)
+        # Planned up front (a bounded number of trials): the fingerprint covers every trial.
+        plans = {} if config.num_trials < 0 else {t: self.plan_trial(t) for t in self._trial_numbers()}
+        resolved["run_fingerprint"] = self.fingerprint(resolved, {t: (p.identity, p.seed) for t, p in plans.items()})
         finished = self.finished_trials(resolved["run_fingerprint"])
         if finished is not None:
             return finished
@@ -317,52 +296,56 @@ class FinetuningRunner:
         if self.is_chief:
             os.makedirs(os.path.dirname(config.results_txt), exist_ok=True)
         trials: List[Dict] = []
-        trial = 1
-        while config.num_trials < 0 or trial <= config.num_trials:
-            identity, seed = identities.get(trial) or (self.identity(trial), None)
-            model_dir = config.trial_model_dir(trial)
-            if config.do_train and config.overwrite_model_dir and os.path.isdir(model_dir):
-                shutil.rmtree(model_dir)
-            if seed is None:
-                seed = self.trial_seed(trial, identity)
-            set_seed(seed)
-            logger.info("Trial %d (seed %d): %s", trial, seed, model_dir)
-            model = self.build_model()
-            global_step = 0
-            started = time.time()
-            if config.do_train:
-                if self.is_chief:
-                    identity.record(seed)
-                if self.is_chief:
-                    write_run_tasks(model, self.tasks, self.model_config, config, model_dir)
-                global_step = self.train(model, model_dir, seed)
-                if self.is_chief:
-                    export_task_models(model, self.tasks, self.model_config, config, model_dir,
-                                       {"run": os.path.abspath(model_dir), "trial": trial, "seed": seed,
-                                        "global_step": int(global_step)})
-            elif config.do_eval or config.write_test_outputs or config.do_test:
-                global_step = self.restore_finetuned(model, model_dir)
-            record = {"trial": trial, "seed": seed, "global_step": global_step, "results": {}, "evaluated": {}}
-            if config.do_eval:
-                record["results"] = self.evaluate(model, "dev", model_dir, global_step)
-                record["evaluated"]["dev"] = {t.name: t.evaluated_data("dev") for t in self.tasks}
-            if config.do_test and any(t.has_split("eval") for t in self.tasks):
-                record["eval_results"] = self.evaluate(model, "eval", model_dir, global_step)
-                record["evaluated"]["eval"] = {t.name: t.evaluated_data("eval") for t in self.tasks if t.has_split("eval")}
-            record["time"] = time.time() - started
-            if config.do_eval or "eval_results" in record:
+        for trial in self._trial_numbers():
+            plan = plans.get(trial) or TrialPlan(trial, self.identity(trial), None)
+            model, record = self.run_trial(plan)
+            if record is not None:
                 trials.append(record)
                 if self.trained_settings:
                     resolved["trained_settings"] = {str(t): s for t, s in self.trained_settings.items()}
                 if self.is_chief:
                     write_results(config, trials, resolved)
+            model_dir = config.trial_model_dir(trial)
             if config.write_test_outputs and trial <= config.n_writes_test:
                 self.evaluator.write_test_outputs(model, trial)
             if trial != config.num_trials and not config.keep_all_models and os.path.isdir(model_dir):
                 shutil.rmtree(model_dir)
-            trial += 1
         return trials
 
+    def run_trial(self, plan: "TrialPlan") -> Tuple[object, Optional[Dict]]:
+        """Train (or restore) and evaluate one trial; returns (its model, its results record or
+        None when nothing was evaluated)."""
+        config, trial, identity, seed = self.config, plan.trial, plan.identity, plan.seed
+        model_dir = config.trial_model_dir(trial)
+        if config.do_train and config.overwrite_model_dir and os.path.isdir(model_dir):
+            shutil.rmtree(model_dir)
+        if seed is None:
+            seed = self.trial_seed(trial, identity)
+        set_seed(seed)
+        logger.info("Trial %d (seed %d): %s", trial, seed, model_dir)
+        model = self.build_model()
+        global_step = 0
+        started = time.time()
+        if config.do_train:
+            if self.is_chief:
+                identity.record(seed)
+                write_run_tasks(model, self.tasks, self.model_config, config, model_dir)
+            global_step = self.train(model, model_dir, seed)
+            if self.is_chief:
+                export_task_models(model, self.tasks, self.model_config, config, model_dir,
+                                   {"run": os.path.abspath(model_dir), "trial": trial, "seed": seed,
+                                    "global_step": int(global_step)})
+        elif config.do_eval or config.write_test_outputs or config.do_test:
+            global_step = self.restore_finetuned(model, model_dir)
+        record = {"trial": trial, "seed": seed, "global_step": global_step, "results": {}, "evaluated": {}}
+        if config.do_eval:
+            record["results"] = self.evaluator.evaluate(model, "dev", model_dir, global_step)
+            record["evaluated"]["dev"] = {t.name: t.evaluated_data("dev") for t in self.tasks}
+        if config.do_test and any(t.has_split("eval") for t in self.tasks):
+            record["eval_results"] = self.evaluator.evaluate(model, "eval", model_dir, global_step)
+            record["evaluated"]["eval"] = {t.name: t.evaluated_data("eval") for t in self.tasks if t.has_split("eval")}
+        record["time"] = time.time() - started
+        return model, (record if config.do_eval or "eval_results" in record else None)
 
     # ------------------------------------------------------------------ finished runs
     def fingerprint(self, resolved: Dict, identities: Dict) -> str:
@@ -421,5 +404,16 @@ class FinetuningRunner:
         return trials
 
 
+@dataclasses.dataclass(frozen=True)
+class TrialPlan:
+    """One trial as decided before the run starts: its number, run identity and seed (None: drawn
+    when the trial starts, after ``overwrite_model_dir`` removed its old folder)."""
+
+    trial: int
+    identity: object
+    seed: Optional[int]
+
+
 def run_finetuning(config) -> List[Dict]:
+    """Run the fine-tuning of ``config`` (see ``FinetuningRunner.run``)."""
     return FinetuningRunner(config).run()

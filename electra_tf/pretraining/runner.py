@@ -115,20 +115,22 @@ class PretrainingRunner:
         from electra_tf.training.distribute import build_strategy, resolve_strategy_name
         from electra_tf.training.precision import apply_precision
         from electra_tf.training.runtime import is_chief
+        from electra_tf.training.settings import DistributionSettings
 
         self.config = config
+        distribution = DistributionSettings.from_hparams(config)
         self.special_ids = read_special_ids(config)
         self.disc_config, self.gen_config = model_configs(config)
         if config.max_seq_length > self.disc_config.max_position_embeddings:
             raise ConfigError(f"max_seq_length {config.max_seq_length} exceeds the {self.disc_config.max_position_embeddings} "
                               f"position embeddings.")
-        if config.seed is None and resolve_strategy_name(config) == "multi_worker_mirrored":
+        if config.seed is None and resolve_strategy_name(distribution) == "multi_worker_mirrored":
             # Every worker must draw the same initial weights, data order and masks.
             raise ConfigError("Multi-worker pre-training needs the hparam seed (the same on every worker).")
         apply_precision(config)
         # The strategy first: MultiWorkerMirroredStrategy must configure the collective ops before
         # TensorFlow runs any op (check_records reads a record).
-        self.strategy = build_strategy(config)
+        self.strategy = build_strategy(distribution)
         self.is_chief = is_chief(self.strategy)
         self.record_digests = verify_records(config, write_stamps=self.is_chief)  # damaged files: one error, now
         check_records(config, list(self.record_digests))
@@ -168,7 +170,7 @@ class PretrainingRunner:
                                    num_train_steps=config.num_train_steps, warmup_proportion=0.0,
                                    warmup_steps=config.num_warmup_steps, decay_power=config.lr_decay_power,
                                    weight_decay_rate=config.weight_decay_rate,
-                                   loss_scale=DynamicLossScale() if needs_loss_scaling(config) else None)
+                                   loss_scale=DynamicLossScale() if needs_loss_scaling(config.mixed_precision) else None)
 
     def dataset(self, seed: int, is_training: bool):
         from electra_tf.pretraining.input import pretraining_dataset

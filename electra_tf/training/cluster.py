@@ -54,9 +54,9 @@ def detect_resolver(environ: Optional[Mapping[str, str]] = None) -> Optional[str
     return None
 
 
-def resolver_name(config, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+def resolver_name(settings, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
     """The configured ``cluster_resolver`` with ``auto`` resolved (None: no cluster described)."""
-    name = getattr(config, "cluster_resolver", "tf_config")
+    name = getattr(settings, "cluster_resolver", "tf_config")
     return detect_resolver(environ) if name == "auto" else name
 
 
@@ -83,11 +83,11 @@ def tf_config_workers(environ: Optional[Mapping[str, str]] = None) -> int:
     return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
 
 
-def cluster_workers(config, environ: Optional[Mapping[str, str]] = None) -> int:
-    """How many worker processes the environment describes for ``config.cluster_resolver``
+def cluster_workers(settings, environ: Optional[Mapping[str, str]] = None) -> int:
+    """How many worker processes the environment describes for ``settings.cluster_resolver``
     (0 when it describes none; TPU hosts are not counted: the TPU strategy handles them)."""
     env = os.environ if environ is None else environ
-    name = resolver_name(config, env)
+    name = resolver_name(settings, env)
     if name == "tf_config":
         return tf_config_workers(env)
     if name == "slurm":
@@ -168,23 +168,23 @@ def tf_config_resolver(environ: Optional[Mapping[str, str]] = None):
     return tf.distribute.cluster_resolver.TFConfigClusterResolver()
 
 
-def tpu_resolver(config, environ: Optional[Mapping[str, str]] = None):
+def tpu_resolver(settings, environ: Optional[Mapping[str, str]] = None):
     """TensorFlow's ``TPUClusterResolver`` for ``tpu_name`` with ``tpu_zone`` and ``gcp_project``.
     With ``cluster_resolver`` tpu/auto an unset ``tpu_name`` means ``$TPU_NAME``, else ``"local"``
     (the TPU attached to a Cloud TPU VM); with the default tf_config it stays the original's."""
     import tensorflow as tf
 
     env = os.environ if environ is None else environ
-    tpu = config.tpu_name or ""
-    if not tpu and resolver_name(config, env) == "tpu":
+    tpu = settings.tpu_name or ""
+    if not tpu and resolver_name(settings, env) == "tpu":
         tpu = env.get("TPU_NAME") or "local"
-    return tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu, zone=config.tpu_zone, project=config.gcp_project)
+    return tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu, zone=settings.tpu_zone, project=settings.gcp_project)
 
 
-def multi_worker_resolver(config, environ: Optional[Mapping[str, str]] = None):
-    """The cluster resolver for MultiWorkerMirroredStrategy named by ``config.cluster_resolver``;
+def multi_worker_resolver(settings, environ: Optional[Mapping[str, str]] = None):
+    """The cluster resolver for MultiWorkerMirroredStrategy named by ``settings.cluster_resolver``;
     a ConfigError naming the variables looked for when the environment describes no cluster."""
-    name = resolver_name(config, environ)
+    name = resolver_name(settings, environ)
     if name is None:
         raise ConfigError("cluster_resolver 'auto' found no cluster in the environment: it looked for SLURM_JOB_ID / "
                           "SLURM_PROCID (Slurm), JOB_COMPLETION_INDEX + ELECTRA_WORKER_ADDRESS (Kubernetes), "

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from electra_tf.errors import ConfigError, ElectraError
 from electra_tf.training import cluster
+from electra_tf.training.settings import DistributionSettings
 
 logger = logging.getLogger("electra_tf")
 
@@ -28,31 +29,31 @@ class ClusterUnreachable(ElectraError):
     """A worker could not reach the other workers of its cluster in time."""
 
 
-def resolve_strategy_name(config) -> str:
+def resolve_strategy_name(settings: DistributionSettings) -> str:
     """The distribution strategy to use: the configured one, with "auto" resolved from the cluster
     resolver's environment (TF_CONFIG by default) and the visible GPUs (and use_tpu as the original)."""
-    name = config.distribution_strategy
-    if config.use_tpu and name in ("auto", "one_device"):
+    name = settings.distribution_strategy
+    if settings.use_tpu and name in ("auto", "one_device"):
         return "tpu"
     if name != "auto":
         return name
-    if cluster.resolver_name(config) == "tpu":
+    if cluster.resolver_name(settings) == "tpu":
         return "tpu"
-    if cluster.cluster_workers(config) > 1:
+    if cluster.cluster_workers(settings) > 1:
         return "multi_worker_mirrored"
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return "mirrored"
     return "one_device"
 
 
-def tpu_resolver(config):
+def tpu_resolver(settings: DistributionSettings):
     """The TPU cluster resolver from the original's hparams (tpu_name, tpu_zone, gcp_project)."""
-    return cluster.tpu_resolver(config)
+    return cluster.tpu_resolver(settings)
 
 
-def build_strategy(config):
+def build_strategy(settings: DistributionSettings):
     """The tf.distribute strategy named by ``resolve_strategy_name`` (connecting to the TPU for "tpu")."""
-    name = resolve_strategy_name(config)
+    name = resolve_strategy_name(settings)
     if name == "one_device":
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
@@ -61,21 +62,20 @@ def build_strategy(config):
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
     if name == "multi_worker_mirrored":
-        resolver = cluster.multi_worker_resolver(config)
-        return connect_multi_worker(resolver, float(getattr(config, "cluster_timeout_secs", 0) or 0))
+        resolver = cluster.multi_worker_resolver(settings)
+        return connect_multi_worker(resolver, float(settings.cluster_timeout_secs or 0))
     if name == "tpu":
-        resolver = tpu_resolver(config)
+        resolver = tpu_resolver(settings)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     raise ConfigError(f"Unknown distribution_strategy {name!r}.")
 
 
-def resolve_jit_compile(config, strategy) -> bool:
-    """XLA where it is known to help and be safe: "auto" turns it on for one GPU with the
-    one-device strategy only (on CPU it gave no gain here, and under multi-replica strategies
-    Keras/TF have open XLA issues); true/false force it."""
-    value = config.jit_compile
+def resolve_jit_compile(value, strategy) -> bool:
+    """XLA where it is known to help and be safe: the hparam ``value`` "auto" turns it on for one
+    GPU with the one-device strategy only (on CPU it gave no gain here, and under multi-replica
+    strategies Keras/TF have open XLA issues); true/false force it."""
     if isinstance(value, bool):
         return value
     if value != "auto":

@@ -79,9 +79,11 @@ def apply_precision(config) -> str:
     so that the logs, the results' config file and the run identity name what the run trained
     with; the choice is logged. Returns the policy."""
     from electra_tf.training.distribute import resolve_strategy_name
+    from electra_tf.training.settings import DistributionSettings
 
     requested = config.mixed_precision
-    policy, reason = resolve_precision(requested, tpu=requested == "auto" and resolve_strategy_name(config) == "tpu")
+    tpu = requested == "auto" and resolve_strategy_name(DistributionSettings.from_hparams(config)) == "tpu"
+    policy, reason = resolve_precision(requested, tpu=tpu)
     if requested == "auto":
         logger.info("mixed_precision auto -> %s (%s)", policy, reason)
         config.mixed_precision = policy
@@ -89,6 +91,7 @@ def apply_precision(config) -> str:
     return policy
 
 
-def needs_loss_scaling(config) -> bool:
-    """float16 gradients underflow without it; bfloat16 has float32's range."""
-    return config.mixed_precision == "mixed_float16"
+def needs_loss_scaling(policy: str) -> bool:
+    """Whether training under the dtype ``policy`` needs loss scaling: float16 gradients underflow
+    without it; bfloat16 has float32's range."""
+    return policy == "mixed_float16"
