@@ -41,7 +41,7 @@ class QADecoder:
     v2: bool = False
     joint_prediction: bool = False
     answerable: bool = False
-    answer_mode: str = "offset"
+    answer_mode: str = QA.answer_mode
     do_lower_case: bool = True
 
     @classmethod

@@ -21,11 +21,12 @@ from electra_tf.finetuning.qa.decoding import QADecoder
 from electra_tf.finetuning.qa.preprocessor import QAPreprocessor
 from electra_tf.finetuning.qa.reader import QAReader
 from electra_tf.finetuning.qa.scorer import QAScorer
+from electra_tf.finetuning.qa.settings import QASettings
 from electra_tf.finetuning.task import (TEST_OUTPUTS_PREDICTION_FILES, Example, ExportInfo, Task, head_layer_name)
 from electra_tf.utils.files import atomic_write_json
 from electra_tf.modeling.losses import span_cross_entropy
 
-OPTION_DEFAULTS = {"answer_mode": "offset", "skip_unmatched_answers": False}
+OPTION_DEFAULTS = {"answer_mode": QASettings.default("answer_mode"), "skip_unmatched_answers": False}
 
 
 class QATask(Task):
@@ -118,8 +119,6 @@ class QATask(Task):
     family = "qa"
 
     def metadata_settings(self):
-        from electra_tf.finetuning.qa.settings import QASettings
-
         o = self.options
         return QASettings(max_query_length=o.max_query_length, doc_stride=o.doc_stride, n_best_size=o.n_best_size,
                           max_answer_length=o.max_answer_length, qa_na_threshold=o.qa_na_threshold, v2=bool(self.v2),

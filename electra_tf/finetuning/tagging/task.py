@@ -30,15 +30,20 @@ from electra_tf.finetuning.tagging import schemes
 from electra_tf.finetuning.tagging.preprocessor import TaggingPreprocessor, word_tokenizer
 from electra_tf.finetuning.tagging.reader import TaggingReader, TaggingSpec
 from electra_tf.finetuning.tagging.scorer import TaggingScorer
+from electra_tf.finetuning.tagging.settings import TaggingSettings
 from electra_tf.finetuning.task import (TEST_OUTPUTS_PREDICTION_FILES, Example, ExportInfo, Task, head_layer_name,
                                         head_weight_prefix)
 from electra_tf.utils.files import atomic_write_text
 from electra_tf.modeling.losses import per_example_cross_entropy
 
+#: the options a model directory records take their defaults from its task.json section (TaggingSettings)
+_RECORDED = {name: TaggingSettings.default(name) for name in ("truncation", "label_all_tokens", "use_crf",
+                                                              "constrained_decoding", "segment_id", "window_overlap")}
 OPTION_DEFAULTS = {
-    "truncation": "window", "lowercase": "auto", "label_all_tokens": False, "use_crf": False,
-    "crf_learning_rate": None, "constrained_decoding": False, "metric": None, "strict": False,
-    "segment_id": 1, "skip_malformed_lines": False, "window_overlap": None,
+    "truncation": _RECORDED["truncation"], "lowercase": "auto", "label_all_tokens": _RECORDED["label_all_tokens"],
+    "use_crf": _RECORDED["use_crf"], "crf_learning_rate": None, "constrained_decoding": _RECORDED["constrained_decoding"],
+    "metric": None, "strict": False, "segment_id": _RECORDED["segment_id"], "skip_malformed_lines": False,
+    "window_overlap": _RECORDED["window_overlap"],
     # generic tagging tasks
     "type": "tagging", "format": "conll", "files": None, "separator": None, "word_column": 0, "tag_column": -1,
     "doc_separator": "-DOCSTART-", "scheme": "iob2", "labels": None, "encoding": None, "token_level": False,
@@ -204,8 +209,6 @@ class TaggingTask(Task):
     family = "tagging"
 
     def metadata_settings(self):
-        from electra_tf.finetuning.tagging.settings import TaggingSettings
-
         s, spec = self.settings, self.spec
         return TaggingSettings(scheme=spec.scheme, encoding=spec.encoding, token_level=bool(spec.token_level),
                                segment_id=int(s["segment_id"]), truncation=s["truncation"],
