@@ -125,7 +125,7 @@ def test_the_wrong_casing_warns_about_unknown_tokens(cased_korean, caplog):
 
 def test_unknown_share_threshold():
     counts = {"a": {"tokens": 100, "unknown_tokens": 5}, "b": {"tokens": 100, "unknown_tokens": 6}, "c": {"examples": 3}}
-    warnings = warn_unknown_tokens({"counts": counts})
+    warnings = warn_unknown_tokens({"tokens": counts})
     assert len(warnings) == 1 and warnings[0].startswith("b: 6.0% of the training tokens (6 of 100)")
 
 

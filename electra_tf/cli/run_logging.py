@@ -30,6 +30,10 @@ def setup_logging(log_file: str = None) -> None:
     console.setFormatter(formatter)
     logger.addHandler(console)
     file_only = logging.getLogger("electra_tf.file")
+    # Lines that go to the log file only (progress lines while a progress bar is shown); before the
+    # log file is open (or without one) they go nowhere, never to the console.
+    file_only.setLevel(logging.INFO)
+    file_only.propagate = False
     for log in (logger, file_only):
         for old in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
             log.removeHandler(old)  # a previous run in this process
@@ -39,7 +43,4 @@ def setup_logging(log_file: str = None) -> None:
         handler = QuietFileHandler(log_file, encoding="utf-8")
         handler.setFormatter(formatter)
         logger.addHandler(handler)
-        # Lines that go to the log file only (progress lines while a progress bar is shown).
-        file_only.setLevel(logging.INFO)
-        file_only.propagate = False
         file_only.addHandler(handler)

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from electra_tf.utils.files import atomic_output_path, atomic_write_json
 from electra_tf.finetuning.records import serialize_features
-from electra_tf.finetuning.features import gc_paused
+from electra_tf.finetuning.features import TOKEN_COUNTERS, gc_paused
 
 logger = logging.getLogger("electra_tf")
 
@@ -133,7 +133,7 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
             logger.info("Cached features %s are stale (data, vocab or settings changed): rebuilding.", path)
 
     features: List[Dict] = []
-    counts = {}
+    counts, tokens = {}, {}
     from electra_tf.training.progress import progress_bar, progress_enabled
 
     for task in tasks:
@@ -150,6 +150,8 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
         bar.close()
         for feature in task_features:
             feature["task_id"] = all_tasks.index(task)
+        # the text's token and [UNK] counts (the [UNK] warning's) are kept apart from the task's counters
+        tokens[task.name] = {k: counters.pop(k) for k in TOKEN_COUNTERS if k in counters}
         counts[task.name] = {"examples": len(examples), "features": len(task_features), **counters}
         features.extend(task_features)
     if is_training:
@@ -173,7 +175,8 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
                 writer.write(record)
     # "bytes" and "sha256": a truncated, replaced or damaged file with intact metadata is rebuilt,
     # not read mid-training (our extension; the original reused any file of the right name)
-    meta = {"n_examples": len(features), "n_real": n_real, "key": key, "counts": counts, "bytes": os.path.getsize(path),
+    meta = {"n_examples": len(features), "n_real": n_real, "key": key, "counts": counts, "tokens": tokens,
+            "bytes": os.path.getsize(path),
             "sha256": _sha256(path)}
     atomic_write_json(meta_path, meta)
     logger.info("Wrote %d features (%d real) to %s", len(features), n_real, path)

@@ -132,6 +132,10 @@ def encode_pair(tokenizer, tokens_a: List[str], tokens_b: Optional[List[str]], m
 
 
 # ---------------------------------------------------------------------------- [UNK] share
+#: the ``Features.counters`` names of the [UNK] warning (feature metadata ``"tokens"``)
+TOKEN_COUNTERS = ("tokens", "unknown_tokens")
+
+
 def unknown_token_counters(ids: np.ndarray, unk_id: int) -> Dict[str, int]:
     """The ``Features.counters`` of a featurizer's text tokens ``ids`` (before truncation, no
     special tokens): ``tokens`` and ``unknown_tokens`` (ids equal to the [UNK] id)."""
@@ -162,10 +166,11 @@ def tokenizer_cache_fields(tokenizer, chinese_chars: bool = True) -> Dict[str, A
 
 
 def warn_unknown_tokens(meta: Mapping[str, Any], threshold: float = UNKNOWN_SHARE_WARNING) -> List[str]:
-    """Log one warning per task of a split's feature metadata (``meta["counts"]``) whose
-    tokens are more than ``threshold`` [UNK]; returns the warnings."""
+    """Log one warning per task of a split's feature metadata (``meta["tokens"]``, the
+    featurizers' ``TOKEN_COUNTERS``) whose tokens are more than ``threshold`` [UNK]; returns the
+    warnings."""
     warnings = []
-    for task, counts in sorted((meta or {}).get("counts", {}).items()):
+    for task, counts in sorted((meta or {}).get("tokens", {}).items()):
         total, unknown = int(counts.get("tokens", 0)), int(counts.get("unknown_tokens", 0))
         if total and unknown / total > threshold:
             message = (f"{task}: {100.0 * unknown / total:.1f}% of the training tokens ({unknown} of {total}) are [UNK]; "

@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, Tuple
 from electra_tf.errors import ConfigError
 
 logger = logging.getLogger("electra_tf")
+file_logger = logging.getLogger("electra_tf.file")  # the run's log file only (cli/run_logging.py)
 
 #: the tokenizer settings a checkpoint can record, with the original's values (its FullTokenizer
 #: lowercases, strips accents exactly when lowercasing, and splits CJK characters)
@@ -103,7 +104,10 @@ def resolve_tokenizer_settings(config) -> TokenizerSettings:
     config.do_lower_case = lower
     settings = TokenizerSettings(do_lower_case=lower, strip_accents=recorded.get("strip_accents"),
                                  tokenize_chinese_chars=recorded.get("tokenize_chinese_chars", True))
-    logger.info("Tokenizer: do_lower_case=%s (%s), strip_accents=%s, tokenize_chinese_chars=%s%s", lower, origin,
-                settings.strip_accents, settings.tokenize_chinese_chars,
-                f" (recorded in {source})" if source else " (the checkpoint records no tokenizer settings)")
+    # On the console when the checkpoint decided something; otherwise (the original's behaviour, e.g. a
+    # TF1 checkpoint) in the run's log file only, so that a run's first console line stays its first step.
+    (logger if source else file_logger).info(
+        "Tokenizer: do_lower_case=%s (%s), strip_accents=%s, tokenize_chinese_chars=%s%s", lower, origin,
+        settings.strip_accents, settings.tokenize_chinese_chars,
+        f" (recorded in {source})" if source else " (the checkpoint records no tokenizer settings)")
     return settings
