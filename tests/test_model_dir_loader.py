@@ -27,9 +27,9 @@ TASK_JSON_READERS = {"electra_tf.model_dir.metadata.TaskMetadata.read", "electra
 #: readers elsewhere, by function name, with the reason each is allowed
 TASK_JSON_READER_EXCEPTIONS = {
     # reads the tokenizer section of a *pre-trained* checkpoint that happens to be an electra-tf
-    # model directory, with its own ConfigError wording; it moves out of checkpoints/ (issue #25)
-    # and should then call TaskMetadata.stored
-    "checkpoint_tokenizer_settings": "fine-tuning's tokenizer reconciliation (checkpoints/reconcile.py)",
+    # model directory, with its own ConfigError wording (a damaged file is a ConfigError naming the
+    # key, not the metadata's CheckpointError); it could call TaskMetadata.stored
+    "checkpoint_tokenizer_settings": "fine-tuning's tokenizer reconciliation (finetuning/tokenizer_settings.py)",
     # opens the run's results files; names task.json only to check that the exports exist
     "finished_trials": "the runner's rerun check (finetuning/runner.py)",
 }
@@ -209,3 +209,24 @@ def test_typed_settings_read_old_sections_and_write_what_runs_wrote():
     assert family_settings(meta) == s and meta.to_dict()["qa"] == old  # reading keeps the stored section
     assert TaggingSettings.from_dict({}).word_lowercase(True) is True
     assert json.loads(json.dumps(TaggingSettings().to_dict()))["scheme"] == "iob2"
+
+
+def test_every_family_describes_itself_in_its_folder():
+    """A family is its folder plus its line in MODEL_TYPE_FAMILY: the registry, the settings, the
+    preprocessor, the fallback metadata and the prediction code are found from the family's name."""
+    from electra_tf.finetuning.builtin_tasks import registered_tasks
+    from electra_tf.finetuning.families import family_module
+    from electra_tf.model_dir.metadata import FAMILIES, MODEL_TYPE_FAMILY
+    from electra_tf.model_dir.settings import FamilySettings
+
+    assert FAMILIES == tuple(MODEL_TYPE_FAMILY.values()) == ("classification", "tagging", "qa")
+    for family in FAMILIES:
+        module = family_module(family)
+        assert module.__name__ == f"electra_tf.finetuning.{family}.family"
+        assert issubclass(module.SETTINGS, FamilySettings)
+        assert callable(module.build_preprocessor) and callable(module.fallback_settings) and callable(module.predict)
+        own, allowed, described, suggest = module.OUTPUT_FORMATS
+        assert own in allowed and described and suggest
+    assert {"sst", "chunk", "squad"} <= set(registered_tasks())
+    with pytest.raises(KeyError, match="unknown family"):
+        family_module("summarization")

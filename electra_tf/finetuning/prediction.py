@@ -5,26 +5,22 @@ A family's ``finetuning/<family>/predict.py`` defines ``OUTPUT_FORMATS`` (its ow
 formats it can write, what it writes in words, the extensions to suggest) and
 ``predict(backend, meta, preprocessor, request, model) -> int`` (the number of predictions),
 which reads ``request.input`` and writes ``request.target`` (and ``request.side_targets``) in
-``request.format``. A new family adds one line to ``FAMILY_PREDICTORS``.
+``request.format``. ``finetuning/<family>/family.py`` exposes them (finetuning/families.py).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 
 #: the task name a model directory's features are named with when it predicts
 TASK_NAME = "predict"
 
-#: each family's prediction module (the one registration line a new family adds)
-FAMILY_PREDICTORS = {"classification": "electra_tf.finetuning.classification.predict",
-                     "tagging": "electra_tf.finetuning.tagging.predict",
-                     "qa": "electra_tf.finetuning.qa.predict"}
-
-
 def predictor(family: str):
-    """The prediction module of ``family`` (see the module doc)."""
-    return importlib.import_module(FAMILY_PREDICTORS[family])
+    """The prediction code of ``family``: its ``family.py`` (``predict``, ``OUTPUT_FORMATS``,
+    ``SIDE_FILES``)."""
+    from electra_tf.finetuning.families import family_module
+
+    return family_module(family)
 
 
 def softmax(x):

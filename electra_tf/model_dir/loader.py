@@ -116,20 +116,14 @@ def open_model_directory(path: str, task: Optional[str] = None, model_type: Opti
 
 def fallback_metadata(model, do_lower_case: bool) -> TaskMetadata:
     """The metadata of a fine-tuned model directory without task.json: the family of the model's
-    class, its labels (id2label), the QA head from its config, and the hparam defaults."""
+    class, its labels (id2label), the family's section from its config, and the hparam defaults."""
+    from electra_tf.finetuning.families import family_module
     from electra_tf.finetuning.options import TaskOptions
     from electra_tf.finetuning.prediction import TASK_NAME
-    from electra_tf.finetuning.qa.settings import DEFAULTS as QA, QA_FLAGS
-    from electra_tf.finetuning.tagging.settings import TaggingSettings
 
     family = MODEL_TYPE_FAMILY[model.model_type]
     config = model.config
-    settings = {"classification": lambda: {"problem": "regression" if config.num_labels == 1 else "single_label"},
-                "tagging": lambda: {"segment_id": TaggingSettings.default("segment_id")},
-                "qa": lambda: {**{k: getattr(QA, k) for k in QA_FLAGS}, "head": config.head,
-                               "head_options": dict(config.head_options),
-                               "v2": config.head == "electra" and config.head_options.get("answerable_classifier", True)},
-                }[family]()
+    settings = family_module(family).fallback_settings(config)
     n = config.num_labels
     labels = [config.id2label[i] for i in range(n)] if config.id2label else [str(i) for i in range(n)]
     return TaskMetadata(task_name=TASK_NAME, family=family, model_type=model.model_type,

@@ -34,9 +34,11 @@ from typing import Any, Dict, List, Optional
 from electra_tf.errors import CheckpointError
 from electra_tf.model_dir.layout import METADATA_FILE
 FORMAT_VERSION = 1
-FAMILIES = ("classification", "tagging", "qa")
+#: the fine-tuning families by the model type they train: the one line a new family adds outside its
+#: folder (``finetuning/<family>/family.py`` describes the rest, see finetuning/families.py)
 MODEL_TYPE_FAMILY = {"sequence-classification": "classification", "token-classification": "tagging",
                      "question-answering": "qa"}
+FAMILIES = tuple(MODEL_TYPE_FAMILY.values())
 
 
 @dataclasses.dataclass
