@@ -17,6 +17,17 @@ from typing import Any, Dict, Mapping, Optional
 from electra_tf.errors import ConfigError, check_known_keys, closest
 from electra_tf.utils.files import invalid_utf8_message
 
+#: The original joint QA head's options (``ElectraConfig.head_options`` of a QA model with head
+#: "electra") and their defaults, as the original's configure_finetuning set them.
+QA_HEAD_DEFAULTS = {
+    "joint_prediction": True,
+    "beam_size": 20,
+    "answerable_classifier": True,
+    "answerable_uses_start_logits": True,
+    "answerable_weight": 0.5,
+    "qa_hidden_size": 512,
+}
+
 # Activations we implement. "gelu" is the exact erf form used by the original and by HF.
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish", "tanh")
 

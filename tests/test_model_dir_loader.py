@@ -30,15 +30,9 @@ TASK_JSON_READER_EXCEPTIONS = {
     # model directory, with its own ConfigError wording (a damaged file is a ConfigError naming the
     # key, not the metadata's CheckpointError); it could call TaskMetadata.stored
     "checkpoint_tokenizer_settings": "fine-tuning's tokenizer reconciliation (finetuning/tokenizer_settings.py)",
-    # opens the run's results files; names task.json only to check that the exports exist
-    "finished_trials": "the runner's rerun check (finetuning/runner.py)",
 }
 #: modules that still spell the file name, with the reason
-TASK_JSON_LITERAL_EXCEPTIONS = {
-    # finished_trials checks that each kept model directory exists (it does not read the file);
-    # it should use model_dir.layout.has_metadata
-    "electra_tf.finetuning.runner": "a rerun's check that the exports exist",
-}
+TASK_JSON_LITERAL_EXCEPTIONS: dict = {}
 #: what the three commands must not do themselves: the loader does it
 OPENING_CALLS = ("metadata_for", "read_tokenizer_files", "default_model_type", "from_pretrained", "build_tokenizer",
                  "model_type_of", "resolve_model_dir")

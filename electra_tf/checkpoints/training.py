@@ -27,6 +27,7 @@ from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.checkpoints.hf import ARCHITECTURE_MODEL_TYPES
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
+from electra_tf.model_dir.layout import RUN_TASKS_FILE  # written by finetuning.model_export.write_run_tasks before training
 from electra_tf.model_dir.scope import TASK_SCOPE, head_weight_prefix
 
 _TASK_PREFIX = re.compile(rf"^{re.escape(TASK_SCOPE)}\.([^.]+)\.")
@@ -125,7 +126,6 @@ def _choose_task(tasks, task_name: Optional[str], model_type: str, prefix: str) 
     return None
 
 
-RUN_TASKS_FILE = "tasks.json"  # written by finetuning.model_export.write_run_tasks before training
 
 
 def _run_tasks(prefix: str) -> Optional[dict]:

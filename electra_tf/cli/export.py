@@ -28,10 +28,8 @@ import argparse
 import os
 import sys
 
+from electra_tf.export.formats import DEFAULT_FILES, FORMATS
 from electra_tf.model_dir.layout import METADATA_FILE, RUN_TASKS_FILE
-
-FORMATS = ("saved_model", "onnx", "litert")
-_FILES = {"onnx": "model.onnx", "litert": "model.tflite"}  # = export.backends.DEFAULT_FILES
 
 
 #: What a SavedModel folder holds (tf.saved_model.save); a folder with only these is an export's.
@@ -44,7 +42,7 @@ _MODEL_FILES = ("config.json", METADATA_FILE, RUN_TASKS_FILE, "vocab.txt", "*.we
 def _output_file(fmt: str, output: str) -> str:
     """OUT itself, or the format's default file name inside OUT when OUT is a folder."""
     if output != "-" and (os.path.isdir(output) or output.endswith(os.sep)):
-        return os.path.join(output, _FILES[fmt])
+        return os.path.join(output, DEFAULT_FILES[fmt])
     return output
 
 

@@ -17,10 +17,9 @@ import numpy as np
 
 from electra_tf.errors import ConfigError
 from electra_tf.export.extras import require
+from electra_tf.export.formats import DEFAULT_FILES  # where load_backend looks in a folder
 
 KINDS = ("tf", "onnx", "litert")
-#: the file an export writes inside a model directory by default, and where load_backend looks
-DEFAULT_FILES = {"onnx": "model.onnx", "litert": "model.tflite"}
 
 
 class Backend:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
+from electra_tf.config import QA_HEAD_DEFAULTS
 from electra_tf.errors import ConfigError, closest
+from electra_tf.finetuning.qa.settings import DEFAULTS as QA_DEFAULTS
 from electra_tf.training.cluster import CLUSTER_RESOLVERS
 from electra_tf.training.runtime import TPU_HPARAMS
 from electra_tf.utils.hparams import Hparams
@@ -56,16 +58,13 @@ ORIGINAL_HPARAMS: Dict[str, Any] = {
     "predict_batch_size": 32,
     "double_unordered": True,
     # QA
-    "max_query_length": 64,
-    "doc_stride": 128,
-    "n_best_size": 20,
-    "max_answer_length": 30,
-    "answerable_classifier": True,
-    "answerable_uses_start_logits": True,
-    "answerable_weight": 0.5,
-    "joint_prediction": True,
-    "beam_size": 20,
-    "qa_na_threshold": -2.75,
+    # (the values of the original's configure_finetuning; each written once, in qa/settings.py and
+    # config.QA_HEAD_DEFAULTS)
+    **{name: getattr(QA_DEFAULTS, name) for name in ("max_query_length", "doc_stride", "n_best_size",
+                                                     "max_answer_length")},
+    **{name: QA_HEAD_DEFAULTS[name] for name in ("answerable_classifier", "answerable_uses_start_logits",
+                                                 "answerable_weight", "joint_prediction", "beam_size")},
+    "qa_na_threshold": QA_DEFAULTS.qa_na_threshold,
     # TPU
     **TPU_HPARAMS,
 }

@@ -371,7 +371,7 @@ class FinetuningRunner:
         is trained, evaluated or written, and the run says so. Else None."""
         import json
 
-        from electra_tf.finetuning.model_export import task_model_dir
+        from electra_tf.model_dir.layout import has_metadata, task_model_dir
         from electra_tf.finetuning.results import config_json_path
 
         config = self.config
@@ -394,8 +394,8 @@ class FinetuningRunner:
         for trial in range(1, max(config.num_trials, 0) + 1):
             kept = config.keep_all_models or trial == config.num_trials
             if config.do_train and kept and not all(
-                    os.path.isfile(os.path.join(task_model_dir(config.trial_model_dir(trial), t.name, len(self.tasks)),
-                                                "task.json")) for t in self.tasks):
+                    has_metadata(task_model_dir(config.trial_model_dir(trial), t.name, len(self.tasks)))
+                    for t in self.tasks):
                 return None  # a model directory is missing: run again (training is reused, the export rewritten)
         logger.info("This run already finished with these settings and data: its results are in %s and its models in "
                     "%s_<trial>. Nothing was trained, evaluated or written. To run it again, set \"overwrite_model_dir\": "

@@ -16,7 +16,7 @@ from typing import Dict
 import keras
 from keras import ops
 
-from electra_tf.config import ElectraConfig
+from electra_tf.config import QA_HEAD_DEFAULTS, ElectraConfig
 from electra_tf.errors import check_known_keys
 from electra_tf.modeling.encoder import Dense, get_activation, layer_norm, truncated_normal
 from electra_tf.modeling.losses import sigmoid_cross_entropy, span_cross_entropy
@@ -143,14 +143,6 @@ class HFQuestionAnsweringHead(keras.layers.Layer):
         yield from dense_weights(prefix, self.qa_outputs)
 
 
-QA_HEAD_DEFAULTS = {
-    "joint_prediction": True,
-    "beam_size": 20,
-    "answerable_classifier": True,
-    "answerable_uses_start_logits": True,
-    "answerable_weight": 0.5,
-    "qa_hidden_size": 512,
-}
 
 
 # ops.expand_dims rather than x[:, None] on the inference paths below: TFLite's builtin strided
