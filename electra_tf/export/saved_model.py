@@ -75,7 +75,7 @@ def _settings(metadata, do_lower_case: Optional[bool], max_seq_length: Optional[
     if metadata is not None:
         s.family, s.labels, s.settings = metadata.family, metadata.labels, dict(metadata.settings)
         s.max_seq_length, s.do_lower_case = int(metadata.max_seq_length), metadata.do_lower_case
-        # tokenizer settings a checkpoint recorded beyond the original's (checkpoints.reconcile)
+        # tokenizer settings a checkpoint recorded beyond the original's (finetuning.tokenizer_settings)
         s.strip_accents = metadata.tokenizer.get("strip_accents")
         s.tokenize_chinese_chars = bool(metadata.tokenizer.get("tokenize_chinese_chars", True))
     if max_seq_length is not None:

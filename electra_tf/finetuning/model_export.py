@@ -28,7 +28,7 @@ def tokenizer_settings(config, tokenizer=None) -> dict:
     """The tokenizer section of task.json: the file the model directory ships and its options.
 
     ``strip_accents`` and ``tokenize_chinese_chars`` (taken from the checkpoint's tokenizer
-    settings, see checkpoints.reconcile.resolve_tokenizer_settings) are written only when they
+    settings, see finetuning.tokenizer_settings.resolve_tokenizer_settings) are written only when they
     differ from the original's behaviour, so task.json of an original-style run is unchanged.
     """
     # the names copy_tokenizer_files writes, whatever the source file was called
