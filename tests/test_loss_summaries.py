@@ -3,26 +3,16 @@
 examples and ``train/loss_batch_sum`` the original's batch sum; without them (pre-training)
 ``train/loss`` is the step's loss as computed and no mean is made up."""
 
-import glob
-import os
 
 import numpy as np
 import tensorflow as tf
 
 from electra_tf.training.engine import FitOptions
 from electra_tf.training.interrupts import finished_training
+from tests.test_monitoring import _scalars  # the TensorBoard scalars of a run folder
 from tests.test_training_engine import squared_error, strategy, toy_data, toy_engine, toy_model
 
 BATCH, MICRO = 8, 4
-
-
-def _scalars(run_dir):
-    found = {}
-    for path in glob.glob(os.path.join(run_dir, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                found.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
-    return found
 
 
 def _data():

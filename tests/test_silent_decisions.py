@@ -13,6 +13,7 @@ import pytest
 
 import run_finetuning
 from tests.conftest import ROOT, copy_tiny_model
+from tests.test_run_safety import workspace
 
 MODEL = "electra-tiny"
 BASE = {"task_names": ["sst"], "train_batch_size": 16, "eval_batch_size": 16, "max_seq_length": 24,
@@ -59,20 +60,11 @@ def _snapshot(folder):
     return out
 
 
-def _sst_workspace(root, n_train=64, n_dev=32):
-    copy_tiny_model(root)
-    source = os.path.join(ROOT, "examples", "data", "finetuning_data", "sst")
-    target = root / "finetuning_data" / "sst"
-    target.mkdir(parents=True)
-    for name, n in (("train.tsv", n_train), ("dev.tsv", n_dev)):
-        with open(os.path.join(source, name), encoding="utf-8") as f:
-            (target / name).write_text("".join(f.readlines()[: n + 1]), encoding="utf-8")
-    return root
 
 
 # ------------------------------------------------------------------------ item 5: finished runs
 def test_finished_run_writes_nothing_and_model_directory_keeps_user_files(tmp_path, capsys):
-    data = _sst_workspace(tmp_path)
+    data = workspace(tmp_path, n_train=64, n_dev=32)
     assert _main(data) == 0
     model_root = data / "models" / MODEL
     model_dir = model_root / "finetuning_models" / "sst_model_1" / "model"
@@ -174,7 +166,7 @@ def test_test_file_scored_as_dev_is_logged_and_labelled_in_the_results(korean_ru
 # ------------------------------------------------------------------------ item 11: one clear error each
 @pytest.fixture(scope="module")
 def small_workspace(tmp_path_factory):
-    return _sst_workspace(tmp_path_factory.mktemp("errors"), n_train=16, n_dev=8)
+    return workspace(tmp_path_factory.mktemp("errors"), n_train=16, n_dev=8)
 
 
 @pytest.mark.parametrize("model_name", ["../outside", "/abs/model", "sub/../../up"])
