@@ -9,6 +9,8 @@ import pytest
 from electra_tf.errors import ConfigError
 from electra_tf.finetuning.hparams import FinetuningConfig
 from electra_tf.training import precision
+from electra_tf.training.settings import DistributionSettings
+from tests.conftest import ROOT
 
 ZEN3_FLAGS = "fpu sse sse2 avx avx2 fma f16c bmi2 vaes".split()
 
@@ -58,7 +60,9 @@ def test_apply_precision_records_and_logs_the_choice(tmp_path, monkeypatch, capl
     config = FinetuningConfig("m", str(tmp_path), task_names=["sst"], mixed_precision="auto")
     with caplog.at_level(logging.INFO, logger="electra_tf"):
         try:
-            assert precision.apply_precision(config) == expected
+            runner_records = precision.apply_precision(config.mixed_precision, DistributionSettings.from_hparams(config))
+            assert runner_records == expected
+            config.mixed_precision = runner_records  # as FinetuningRunner / PretrainingRunner do
             assert keras.mixed_precision.global_policy().name == expected
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
@@ -72,3 +76,22 @@ def test_default_stays_float32_and_bad_value_is_refused(tmp_path):
     assert FinetuningConfig("m", str(tmp_path), task_names=["sst"]).mixed_precision == "float32"
     with pytest.raises(ConfigError, match="mixed_precision"):
         FinetuningConfig("m", str(tmp_path), task_names=["sst"], mixed_precision="bf16")
+
+
+def test_the_runner_records_the_resolved_policy(monkeypatch):
+    """FinetuningRunner records what "auto" resolved to as the run's mixed_precision (what the
+    results' config file and the run identity name)."""
+    import os
+
+    from electra_tf.finetuning.runner import FinetuningRunner
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: ["avx512_bf16"])
+    monkeypatch.setattr(precision, "gpu_capabilities", lambda: [])
+    config = FinetuningConfig("electra-tiny", os.path.join(ROOT, "examples", "data"), task_names=["sst"],
+                              mixed_precision="auto", max_seq_length=32)
+    try:
+        FinetuningRunner(config)
+        assert config.mixed_precision == "mixed_bfloat16"
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")

@@ -91,7 +91,8 @@ class FinetuningRunner:
                 f"max_seq_length {config.max_seq_length} exceeds the model's {self.model_config.max_position_embeddings} "
                 f"position embeddings; lower max_seq_length."
             )
-        apply_precision(config)
+        # the policy trained with, "auto" resolved: what the logs, results and run identity record
+        config.mixed_precision = apply_precision(config.mixed_precision, DistributionSettings.from_hparams(config))
         self.strategy = build_strategy(DistributionSettings.from_hparams(config))
         self.n_replicas = self.strategy.num_replicas_in_sync
         self.is_chief = is_chief(self.strategy)

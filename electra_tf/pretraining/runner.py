@@ -127,7 +127,8 @@ class PretrainingRunner:
         if config.seed is None and resolve_strategy_name(distribution) == "multi_worker_mirrored":
             # Every worker must draw the same initial weights, data order and masks.
             raise ConfigError("Multi-worker pre-training needs the hparam seed (the same on every worker).")
-        apply_precision(config)
+        # the policy trained with, "auto" resolved: what the logs, results and run identity record
+        config.mixed_precision = apply_precision(config.mixed_precision, distribution)
         # The strategy first: MultiWorkerMirroredStrategy must configure the collective ops before
         # TensorFlow runs any op (check_records reads a record).
         self.strategy = build_strategy(distribution)

@@ -72,21 +72,19 @@ def resolve_precision(value: str, tpu: bool = False, flags: Optional[Iterable[st
     return choose_auto_precision(cpu_flags() if flags is None else flags, gpu_capabilities() if gpus is None else gpus, tpu)
 
 
-def apply_precision(config) -> str:
-    """Set the global Keras policy before the model is built (float32 keeps the original).
-
-    ``"auto"`` is resolved here and ``config.mixed_precision`` is replaced by the chosen policy,
-    so that the logs, the results' config file and the run identity name what the run trained
-    with; the choice is logged. Returns the policy."""
+def apply_precision(requested: str, distribution) -> str:
+    """Set the global Keras policy before the model is built (float32 keeps the original) and
+    return it: ``requested`` (the hparam ``mixed_precision``) with ``"auto"`` resolved for this
+    hardware and the run's ``distribution`` (``DistributionSettings``: a TPU job gets bfloat16).
+    The choice of ``"auto"`` is logged. A runner records the returned policy as the run's
+    ``mixed_precision``, so that the logs, the results' config file and the run identity name
+    what the run trained with (``record_precision``)."""
     from electra_tf.training.distribute import resolve_strategy_name
-    from electra_tf.training.settings import DistributionSettings
 
-    requested = config.mixed_precision
-    tpu = requested == "auto" and resolve_strategy_name(DistributionSettings.from_hparams(config)) == "tpu"
+    tpu = requested == "auto" and resolve_strategy_name(distribution) == "tpu"
     policy, reason = resolve_precision(requested, tpu=tpu)
     if requested == "auto":
         logger.info("mixed_precision auto -> %s (%s)", policy, reason)
-        config.mixed_precision = policy
     keras.mixed_precision.set_dtype_policy(policy)
     return policy
 
