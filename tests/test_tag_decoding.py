@@ -139,3 +139,48 @@ def test_predict_and_serve_words_write_the_same_tags(trained_tagger):
     invalid = [i for i, s in enumerate(predicted)
                if set(schemes.strict_spans(model_tags[i][:len(s)], "bioes")) != set(schemes.spans(model_tags[i][:len(s)]))]
     assert invalid, "no invalid predicted sequence: the repairs were not exercised"
+
+
+def test_predict_and_serve_words_give_the_same_entities(trained_tagger):
+    """Entity spans (issue #28): predict.py's JSON records and serve_words' entity outputs are
+    equal, their offsets slice the input line (mixed scripts, full-width characters, several
+    spaces and tabs; a byte-order mark dropped as predict.py drops it) to the entity's text."""
+    tmp, model_dir, saved_model = trained_tagger
+    rng = random.Random(12)
+    odd = ["ＡＣＭＥ", "삼성", "北京", "Zürich", "smith,"]
+    spaces = [" ", "  ", "\t", "\u3000", " \t "]
+    lines = []
+    for _ in range(30):
+        words = [w for _ in range(rng.randint(1, 10))
+                 for w in rng.choice([["acme", "corp"], ["bob", "smith"], [rng.choice(WORDS + odd)]] + [[w] for w in odd])]
+        lines.append(rng.choice(["", "  "]) + "".join(w + rng.choice(spaces) for w in words[:-1]) + words[-1])
+    (tmp / "lines.txt").write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
+    assert predict.main(["--model", str(model_dir), "--input", str(tmp / "lines.txt"), "--input-format", "lines",
+                         "--output", str(tmp / "lines.jsonl")]) == 0
+    records = [json.loads(r) for r in (tmp / "lines.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in records] == lines and [r["words"] for r in records] == [l.split() for l in lines]
+    served = tf.saved_model.load(str(saved_model)).signatures["serve_words"](text=tf.constant(lines))
+    decode = lambda key: np.char.decode(served[key].numpy().astype(bytes), "utf-8").tolist()  # noqa: E731
+    types, texts = decode("entity_types"), decode("entity_texts")
+    starts, ends, counts = served["entity_starts"].numpy(), served["entity_ends"].numpy(), served["n_entities"].numpy()
+    n = 0
+    for i, (line, record) in enumerate(zip(lines, records)):
+        got = [{"type": types[i][k], "start": int(starts[i][k]), "end": int(ends[i][k]), "text": texts[i][k]}
+               for k in range(counts[i])]
+        assert got == record["entities"]
+        assert all(line[e["start"]:e["end"]] == e["text"] for e in got)
+        assert all(e["type"] in ("ORG", "PER") for e in got)
+        n += len(got)
+    assert n >= 10, "the tagger predicts too few entities to compare"
+    before = [r["text"][:e["start"]] for r in records for e in r["entities"]]  # the line before each entity
+    assert any(any(ord(c) > 127 for c in b) and ("  " in b or "\t" in b) for b in before), \
+        "no entity after non-ASCII characters and runs of spaces: the code-point offsets were not exercised"
+    # CoNLL-style input: offsets into the words joined by single spaces, which the record's text holds
+    (tmp / "conll.txt").write_text("".join("".join(f"{w} X\n" for w in l.split()) + "\n" for l in lines[:5]))
+    assert predict.main(["--model", str(model_dir), "--input", str(tmp / "conll.txt"), "--output",
+                         str(tmp / "conll.json")]) == 0
+    conll = json.loads((tmp / "conll.json").read_text(encoding="utf-8"))
+    for record, line_record in zip(conll, records):
+        assert record["text"] == " ".join(record["words"])
+        assert [e["type"] for e in record["entities"]] == [e["type"] for e in line_record["entities"]]
+        assert all(record["text"][e["start"]:e["end"]] == e["text"] for e in record["entities"])

@@ -154,6 +154,7 @@ def _add_text_signatures(module, model, signatures, s) -> None:
 
 
 def _add_tagging_signature(module, model, signatures, s) -> None:
+    from electra_tf.finetuning.tagging.entities import entity_tables
     from electra_tf.finetuning.tagging.schemes import output_tables
     from electra_tf.export.serving_decode import scheme_tags, viterbi
     from electra_tf.export.serving_inputs import split_words, tagging_windows
@@ -173,11 +174,12 @@ def _add_tagging_signature(module, model, signatures, s) -> None:
     label_names = s.labels or [str(i) for i in range(model.config.num_labels)]
     labels = _string_table(label_names)
     tables = output_tables(label_names, settings)  # None: tags are written as predicted
+    entity_table = entity_tables(label_names, settings)  # None: no entities (a token-level task)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "text")], autograph=False)
     def serve_words(text):
         n_sentences = tf.size(text)
-        words, word_rows, per_sentence = split_words(texts.word_tokenizer, text)
+        words, word_rows, per_sentence, word_starts, word_ends = split_words(texts.word_tokenizer, text)
         ids = _unk_for_empty(texts.word_tokenizer.tokenize(words)[0], texts.unk)
         input_ids, mask, positions, owner, word_position, w_sentence, w_words = tagging_windows(
             ids, word_rows, n_sentences, texts.cls, texts.sep, s.max_seq_length, window_overlap)
@@ -198,11 +200,33 @@ def _add_tagging_signature(module, model, signatures, s) -> None:
         model_tags = tf.gather(labels, tag_ids)
         tags = model_tags if tables is None else scheme_tags(tag_ids, word_rows, tables.prefix, tables.type_id,
                                                              tables.written)
-        return {"words": as_rows(words, ""), "tags": as_rows(tags, ""), "model_tags": as_rows(model_tags, ""),
-                "tag_ids": as_rows(tag_ids, -1), "probability": as_rows(word_probability, 0.0),
-                "n_words": per_sentence}
+        out = {"words": as_rows(words, ""), "tags": as_rows(tags, ""), "model_tags": as_rows(model_tags, ""),
+               "tag_ids": as_rows(tag_ids, -1), "probability": as_rows(word_probability, 0.0),
+               "n_words": per_sentence}
+        if entity_table is not None:
+            out.update(_entity_outputs(text, tag_ids, word_rows, word_starts, word_ends, entity_table))
+        return out
 
     signatures["serve_words"] = serve_words
+
+
+def _entity_outputs(text, tag_ids, word_rows, word_starts, word_ends, table) -> dict:
+    """serve_words' entity outputs (``tagging.entities.entities`` in the graph), per sentence in
+    order, padded to the most entities of a sentence of the batch: ``entity_types`` and
+    ``entity_texts`` ("" after the last), ``entity_starts`` / ``entity_ends`` (code-point offsets
+    into the input string, end exclusive; -1 after the last) and ``n_entities``."""
+    from electra_tf.export.serving_decode import entity_spans
+
+    sentence, first, last, type_id = entity_spans(tag_ids, word_rows, table.prefix, table.type_id)
+    start, end = tf.gather(word_starts, first), tf.gather(word_ends, last)
+    entity_text = tf.strings.substr(tf.gather(text, sentence), start, end - start, unit="UTF8_CHAR")
+    n_sentences = tf.size(text)
+    as_rows = lambda v, pad: tf.RaggedTensor.from_value_rowids(  # noqa: E731
+        v, tf.cast(sentence, tf.int64), nrows=tf.cast(n_sentences, tf.int64), validate=False).to_tensor(pad)
+    return {"entity_types": as_rows(tf.gather(_string_table(table.types), type_id), ""),
+            "entity_starts": as_rows(start, -1), "entity_ends": as_rows(end, -1),
+            "entity_texts": as_rows(entity_text, ""),
+            "n_entities": tf.math.bincount(sentence, minlength=n_sentences, maxlength=n_sentences)}
 
 
 def _unk_for_empty(ids: tf.RaggedTensor, unk: int) -> tf.RaggedTensor:

@@ -4,7 +4,10 @@
 * ``qa_best_spans``: the QA decoder's candidate search (``qa/decoding.QADecoder.decode``): the
   n-best starts and ends (or the joint head's beams), the same filters (inside the document part,
   start not [CLS], start at a max-context position, start <= end, at most ``max_answer_length``
-  tokens), the best total over every window of a question, and the v2 null odds.
+  tokens), the best total over every window of a question, and the v2 null odds;
+* ``scheme_tags``: ``tagging.schemes.output_tags`` (the tags in the data's scheme, repaired as
+  conlleval reads them); ``entity_spans``: ``tagging.entities.entities`` (the same chunks as
+  entities).
 """
 
 from __future__ import annotations
@@ -109,23 +112,14 @@ def _shifted(values, fill, forward: bool):
     return joined[:n]
 
 
-def scheme_tags(tag_ids, sentence_of_word, prefix, type_id, written):
-    """Words' predicted label ids -> their tags in the data's scheme, as
-    ``tagging.schemes.output_tags`` (conlleval's reading of the predicted sequence, which repairs
-    invalid ones, then the chunks written in the data's scheme).
-
-    ``tag_ids`` [n] are the label ids of all words end to end, ``sentence_of_word`` [n] their
-    sentence (non-decreasing); ``prefix``, ``type_id`` and ``written`` are
-    ``schemes.output_tables``. Only the neighbours of a word matter: with prefixes O/B/I/E/S a
-    word is in a chunk unless it is O, a chunk begins where conlleval's ``begin_chunk`` holds
-    (B or S; I or E after O, E or S; I or E of another type than the previous word) and ends
-    before an O, before a beginning, or at the sentence's end.
-    """
+def _chunks(kind, type_, sentence_of_word):
+    """(in_chunk, starts, ends) [n] bool of words with conlleval prefix kinds O/B/I/E/S (0..4) and
+    type ids, all sentences end to end (``sentence_of_word`` non-decreasing): conlleval's chunks
+    (``tagging.schemes.spans``). Only the neighbours of a word matter: a word is in a chunk unless
+    it is O, a chunk begins where conlleval's ``begin_chunk`` holds (B or S; I or E after O, E or
+    S; I or E of another type than the previous word) and ends before an O, before a beginning,
+    or at the sentence's end."""
     outside, begin, inside, end, single = range(5)  # schemes.OUTSIDE ... schemes.SINGLE
-    tag_ids = tf.cast(tag_ids, tf.int32)
-    sentence_of_word = tf.cast(sentence_of_word, tf.int32)
-    kind = tf.gather(tf.constant(prefix, tf.int32), tag_ids)
-    type_ = tf.gather(tf.constant(type_id, tf.int32), tag_ids)
     first = _shifted(sentence_of_word, -1, True) != sentence_of_word
     last = _shifted(sentence_of_word, -1, False) != sentence_of_word
     prev_kind = tf.where(first, outside, _shifted(kind, outside, True))
@@ -136,6 +130,37 @@ def scheme_tags(tag_ids, sentence_of_word, prefix, type_id, written):
     in_chunk = kind != outside
     starts = in_chunk & opens
     ends = in_chunk & (last | ~_shifted(in_chunk, False, False) | _shifted(starts, False, False))
+    return in_chunk, starts, ends
+
+
+def scheme_tags(tag_ids, sentence_of_word, prefix, type_id, written):
+    """Words' predicted label ids -> their tags in the data's scheme, as
+    ``tagging.schemes.output_tags`` (conlleval's reading of the predicted sequence, which repairs
+    invalid ones, then the chunks written in the data's scheme).
+
+    ``tag_ids`` [n] are the label ids of all words end to end, ``sentence_of_word`` [n] their
+    sentence (non-decreasing); ``prefix``, ``type_id`` and ``written`` are
+    ``schemes.output_tables``; the chunks are ``_chunks``'.
+    """
+    outside, begin, inside, end, single = range(5)  # schemes.OUTSIDE ... schemes.SINGLE
+    tag_ids = tf.cast(tag_ids, tf.int32)
+    kind = tf.gather(tf.constant(prefix, tf.int32), tag_ids)
+    type_ = tf.gather(tf.constant(type_id, tf.int32), tag_ids)
+    in_chunk, starts, ends = _chunks(kind, type_, tf.cast(sentence_of_word, tf.int32))
     position = tf.where(~in_chunk, outside, tf.where(starts & ends, single, tf.where(
         starts, begin, tf.where(ends, end, inside))))
     return tf.gather_nd(tf.constant(written, tf.string), tf.stack([type_, position], 1))
+
+
+def entity_spans(tag_ids, sentence_of_word, prefix, type_id):
+    """The entities of words' predicted label ids, as ``tagging.entities.entities``: per entity
+    (in order) its sentence, first word and last word (indices into the words end to end) and
+    type id. ``prefix`` and ``type_id`` are ``entities.entity_tables``; chunks as ``_chunks``."""
+    tag_ids = tf.cast(tag_ids, tf.int32)
+    sentence_of_word = tf.cast(sentence_of_word, tf.int32)
+    kind = tf.gather(tf.constant(prefix, tf.int32), tag_ids)
+    type_ = tf.gather(tf.constant(type_id, tf.int32), tag_ids)
+    _, starts, ends = _chunks(kind, type_, sentence_of_word)
+    first = tf.cast(tf.where(starts)[:, 0], tf.int32)  # one start and one end per chunk, in order
+    last = tf.cast(tf.where(ends)[:, 0], tf.int32)
+    return tf.gather(sentence_of_word, first), first, last, tf.gather(type_, first)

@@ -4,7 +4,8 @@ Core TensorFlow ops only (a SavedModel using them loads with plain ``import tens
 
 * ``encode_pairs``: ``[CLS] a [SEP] (b [SEP])`` truncated as the original's ``_truncate_seq_pair``
   (``features.truncated_pair_lengths``) and padded to ``max_seq_length``;
-* ``split_words``: a sentence string -> its words as ``str.split()`` gives them;
+* ``split_words``: a sentence string -> its words as ``str.split()`` gives them, and their
+  character offsets;
 * ``tagging_windows``: ``TaggingPreprocessor`` in the graph (each word's pieces, [UNK] for a word
   with none, overlapping word windows for sentences over ``max_seq_length``, the window that
   scores each word);
@@ -77,8 +78,10 @@ def encode_pairs(ids_a: tf.RaggedTensor, ids_b: Optional[tf.RaggedTensor], cls_i
 
 
 def split_words(tokenizer: GraphTokenizer, texts: tf.Tensor):
-    """(words [n] strings, their sentence row [n] int32, words per sentence [batch]): ``str.split()``
-    of each text (Python's whitespace, from the tokenizer's character table)."""
+    """(words [n] strings, their sentence row [n] int32, words per sentence [batch], where each
+    word starts and ends [n] int32): ``str.split()`` of each text (Python's whitespace, from the
+    tokenizer's character table). Offsets are code-point indices into the text, end exclusive,
+    as Python ``str`` indexing (invalid UTF-8 bytes count as one U+FFFD each)."""
     decoded = tf.strings.unicode_decode(texts, "UTF-8", errors="replace", replacement_char=0xFFFD)
     cps = decoded.flat_values
     rows = tf.cast(decoded.value_rowids(), tf.int32)
@@ -88,11 +91,14 @@ def split_words(tokenizer: GraphTokenizer, texts: tf.Tensor):
     start = ~space & ((rows != prev_rows) | prev_space)
     word = tf.boolean_mask(tf.cumsum(tf.cast(start, tf.int32)) - 1, ~space)
     n_words = tf.reduce_sum(tf.cast(start, tf.int32))
-    words = tf.strings.unicode_encode(
-        tf.RaggedTensor.from_value_rowids(tf.boolean_mask(cps, ~space), word, nrows=n_words, validate=False), "UTF-8")
+    word_cps = tf.RaggedTensor.from_value_rowids(tf.boolean_mask(cps, ~space), word, nrows=n_words, validate=False)
+    words = tf.strings.unicode_encode(word_cps, "UTF-8")
     word_rows = tf.boolean_mask(rows, start)
     per_sentence = tf.math.bincount(word_rows, minlength=tf.size(texts), maxlength=tf.size(texts))
-    return words, word_rows, per_sentence
+    in_row = tf.range(tf.size(cps, out_type=tf.int32)) - tf.gather(tf.cast(decoded.row_splits, tf.int32), rows)
+    word_starts = tf.boolean_mask(in_row, start)
+    word_ends = word_starts + tf.cast(word_cps.row_lengths(), tf.int32)
+    return words, word_rows, per_sentence, word_starts, word_ends
 
 
 def tagging_windows(word_ids: tf.RaggedTensor, word_rows: tf.Tensor, n_sentences, cls_id: int, sep_id: int,

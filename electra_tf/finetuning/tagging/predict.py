@@ -1,25 +1,37 @@
 """Token classification on raw text (predict.py): CoNLL-style tokens or one sentence per line;
 ``word<TAB>label<TAB>probability`` lines (or JSON records), tags in the training data's scheme,
-decoded as the run's own evaluation (argmax per word, or the CRF's Viterbi path)."""
+decoded as the run's own evaluation (argmax per word, or the CRF's Viterbi path). The JSON
+records also hold the sentence's ``text`` and its ``entities`` (``tagging/entities.py``: type,
+character start and end in ``text``, the entity's text); the table stays the original's."""
 
 from __future__ import annotations
 
 from electra_tf.finetuning.prediction import TASK_NAME, batches, json_records, read_lines, softmax
 
 #: (own format, formats it writes, what it writes in words, extensions to suggest)
-OUTPUT_FORMATS = ("tsv", ("tsv", "jsonl", "json"), "a word<TAB>label<TAB>probability table or JSON records",
+OUTPUT_FORMATS = ("tsv", ("tsv", "jsonl", "json"), "a word<TAB>label<TAB>probability table or JSON records "
+                  "(with entity spans)",
                   ".tsv or .conll (the word-per-line table), .jsonl or .json (records)")
 
 
 def read_tagging_input(path: str, input_format: str):
-    """Sentences (lists of words) of a tagging input.
+    """Sentences (lists of words) of a tagging input (``read_tagging_sentences`` without texts)."""
+    return [words for _, words, _ in read_tagging_sentences(path, input_format)]
+
+
+def read_tagging_sentences(path: str, input_format: str):
+    """``(text, words, starts)`` of every sentence of a tagging input: ``words[i]`` starts at
+    ``text[starts[i]]``.
 
     ``conll``: one word per line (the first whitespace-separated column; the rest, e.g. gold
-    tags, is ignored), a blank line between sentences, ``-DOCSTART-`` lines skipped.
-    ``lines``: one sentence per line, words separated by whitespace. ``auto``: CoNLL when the
-    file separates sentences by blank lines or has one word per line; a file with several words
-    on a line and no blank lines is ambiguous and refused (it used to keep the first word)."""
+    tags, is ignored), a blank line between sentences, ``-DOCSTART-`` lines skipped; the text is
+    the words joined by single spaces. ``lines``: one sentence per line, words separated by
+    whitespace (``str.split()``); the text is the line itself (a byte-order mark dropped, as
+    ``read_lines``). ``auto``: CoNLL when the file separates sentences by blank lines or has one
+    word per line; a file with several words on a line and no blank lines is ambiguous and
+    refused (it used to keep the first word)."""
     from electra_tf.errors import DataError
+    from electra_tf.finetuning.tagging.entities import joined_text, word_offsets
 
     lines = read_lines(path)
     if input_format == "auto":
@@ -32,12 +44,13 @@ def read_tagging_input(path: str, input_format: str):
                             f"line, the word in the first column).")
         input_format = "conll"
     if input_format == "lines":
-        return [line.split() for line in lines if line.strip()]
+        return [(line, *word_offsets(line)) for line in lines if line.strip()]
     sentences, current = [], []
     for line in lines + [""]:
         if not line.strip():
             if current:
-                sentences.append(current)
+                text, starts = joined_text(current)
+                sentences.append((text, current, starts))
             current = []
         elif not line.startswith("-DOCSTART-"):
             current.append(line.split()[0])
@@ -55,7 +68,11 @@ def predict(backend, meta, preprocessor, request, model=None) -> int:
     from electra_tf.finetuning.task import Example
 
     crf = model.crf_params() if model is not None else None
-    sentences = read_tagging_input(request.input, request.input_format)
+    from electra_tf.finetuning.tagging.entities import entities, entity_tables
+
+    read = read_tagging_sentences(request.input, request.input_format)
+    sentences = [words for _, words, _ in read]
+    with_entities = entity_tables(preprocessor.label_list, meta.settings) is not None
     if not sentences:
         raise DataError(f"{request.input}: no words to tag.")
     examples = [Example(eid=i, task_name=TASK_NAME, fields={"words": words, "labels": [0] * len(words)})
@@ -80,13 +97,17 @@ def predict(backend, meta, preprocessor, request, model=None) -> int:
     eids, _, preds = scorer.sentences()
     lines, records = [], []
     for eid, pred in zip(eids, preds):
+        text, words, starts = read[eid]
+        found = entities(text, words, starts, pred) if with_entities else None  # as serve_words' entity outputs
         pred = output_tags(pred, meta.settings)  # the one decoder serve_words shares (serving_decode.scheme_tags)
-        words = sentences[eid]
         for i, (word, tag) in enumerate(zip(words, pred)):
             lines.append(f"{word}\t{tag}\t{probabilities[(eid, i)]:.4f}")
         lines.append("")
-        records.append({"sentence": eid + 1, "words": list(words), "labels": list(pred[:len(words)]),
-                        "probabilities": [round(probabilities[(eid, i)], 4) for i in range(min(len(words), len(pred)))]})
+        record = {"sentence": eid + 1, "words": list(words), "labels": list(pred[:len(words)]),
+                  "probabilities": [round(probabilities[(eid, i)], 4) for i in range(min(len(words), len(pred)))]}
+        if found is not None:
+            record.update(text=text, entities=found)
+        records.append(record)
     text = "\n".join(lines) + "\n" if request.format == "tsv" else json_records(records, request.format)
     request.target.write_text(text)
     return len(sentences)
