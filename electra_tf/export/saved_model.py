@@ -26,7 +26,11 @@ Signatures:
   invalid predicted sequences repaired as conlleval reads them, ``tagging.schemes.output_tags``;
   "" after the sentence's end), ``model_tags`` (the model's own labels, the training encoding,
   e.g. ``S-ORG``) and ``tag_ids`` (their ids, -1 after the end), ``probability`` (the softmax
-  probability of the argmax tag, as predict.py) and ``n_words``. The segment id is the training setting (the original gives tagging tokens id 1);
+  probability of the argmax tag, as predict.py) and ``n_words``; per entity (padded to the most
+  entities of a sentence of the batch) ``entity_types``, ``entity_starts`` / ``entity_ends``
+  (code-point offsets into the input string, end exclusive, as Python ``str`` indices; -1 after
+  the last), ``entity_texts`` and ``n_entities``: predict.py's JSON ``entities``
+  (``tagging/entities.py``; none for token-level taggers). The segment id is the training setting (the original gives tagging tokens id 1);
   sentences longer than ``max_seq_length`` are cut into overlapping word windows as training's
   ``truncation="window"``; a model with a CRF decodes with Viterbi in the graph.
 * ``serve_qa`` (question answering): ``question`` and ``context`` strings, any context length
