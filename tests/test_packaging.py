@@ -18,7 +18,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 COMMANDS = ["electra-finetune", "electra-pretrain", "electra-predict", "electra-convert", "electra-export",
-            "electra-evaluate", "electra-build-vocab", "electra-build-pretraining-dataset"]
+            "electra-evaluate", "electra-build-vocab", "electra-build-pretraining-dataset", "electra-report"]
 
 # What the build reads (pyproject.toml, setup.py): the package, the shipped hparams files, the README.
 _SOURCES = ["electra_tf", "configs", "README.md", "pyproject.toml", "setup.py"]

@@ -71,6 +71,7 @@ class FinetuningRunner:
 
         self.config = config
         self.trained_settings: Dict[int, Dict] = {}  # eval-only runs: what each trial was trained with
+        self.fresh_exports = set()  # trials whose model directories this run wrote (their cards are rewritten)
         if not os.path.isfile(config.vocab_file):
             raise ConfigError(
                 f"Vocabulary not found: {config.vocab_file}. Put vocab.txt in <data-dir>/models/<model-name>/ "
@@ -299,7 +300,10 @@ class FinetuningRunner:
         trials: List[Dict] = []
         for trial in self._trial_numbers():
             plan = plans.get(trial) or TrialPlan(trial, self.identity(trial), None)
+            before = self._export_stamp(trial)
             model, record = self.run_trial(plan)
+            if self._export_stamp(trial) != before:
+                self.fresh_exports.add(trial)
             if record is not None:
                 trials.append(record)
                 if self.trained_settings:
@@ -311,7 +315,50 @@ class FinetuningRunner:
                 self.evaluator.write_test_outputs(model, trial)
             if trial != config.num_trials and not config.keep_all_models and os.path.isdir(model_dir):
                 shutil.rmtree(model_dir)
+            if self.is_chief:
+                self.write_model_cards(trial)
         return trials
+
+    # ------------------------------------------------------------------ model cards
+    def _export_stamp(self, trial: int):
+        """Which task.json files the trial's model directories hold (inode, mtime): a change
+        across run_trial means this run wrote the export."""
+        from electra_tf.model_dir.layout import METADATA_FILE, task_model_dir
+
+        stamps = []
+        for task in self.tasks:
+            try:
+                st = os.stat(os.path.join(task_model_dir(self.config.trial_model_dir(trial), task.name, len(self.tasks)),
+                                          METADATA_FILE))
+                stamps.append((st.st_ino, st.st_mtime_ns))
+            except OSError:
+                stamps.append(None)
+        return stamps
+
+    def write_model_cards(self, last_trial: int) -> None:
+        """README.md and plots in the model directories of trials 1..``last_trial`` whose export
+        this run wrote, or that have no card yet (finetuning/model_card.py). A model directory the
+        run left as it was (an evaluation-only rerun) keeps its card: electra-report refreshes it."""
+        from electra_tf.finetuning.model_card import CARD_FILE, UserReadme, record_data_files, write_report
+        from electra_tf.model_dir.layout import task_model_dir
+
+        n = len(self.tasks)
+        files = {t.name: {split: [f for f in t.data_files(split) if os.path.isfile(f)]
+                          for split in ("train", "dev", "eval", *t.test_splits()) if t.has_split(split)}
+                 for t in self.tasks}
+        for trial in range(1, last_trial + 1):
+            folder = self.config.trial_model_dir(trial)
+            dirs = [task_model_dir(folder, t.name, n) for t in self.tasks]
+            if not all(os.path.isdir(d) for d in dirs):
+                continue
+            if trial not in self.fresh_exports and all(os.path.lexists(os.path.join(d, CARD_FILE)) for d in dirs):
+                continue
+            record_data_files(folder, files)
+            try:
+                for path in write_report(folder):
+                    logger.info("Wrote %s", path)
+            except UserReadme as e:
+                logger.warning("%s", e)
 
     def run_trial(self, plan: "TrialPlan") -> Tuple[object, Optional[Dict]]:
         """Train (or restore) and evaluate one trial; returns (its model, its results record or
