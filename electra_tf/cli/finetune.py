@@ -10,6 +10,7 @@ Results go to DATA_DIR/models/MODEL/results/, fine-tuned models to .../finetunin
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -26,16 +27,21 @@ def make_config(model_name: str, data_dir: str, hparams: dict):
     return FinetuningConfig(model_name, data_dir, **hparams)
 
 
-def run(config, args) -> None:
-    """Run the fine-tuning trials and print their results."""
+def run_single(config):
+    """One fine-tuning run (its trials) with its own log file; returns the trial records."""
     from electra_tf.cli.run_logging import setup_logging
     from electra_tf.finetuning.runner import FinetuningRunner
-    from electra_tf.finetuning.scoring import format_results
     from electra_tf.training.runtime import log_file_name
 
     runner = FinetuningRunner(config)  # validates data, vocabulary and checkpoint before writing anything
     setup_logging(log_file_name(runner.strategy, config.model_dir + ".log"))  # one log per worker
-    trials = runner.run()
+    return runner.run()
+
+
+def print_trials(config, trials) -> None:
+    """The results of a run's trials, one line per trial and task."""
+    from electra_tf.finetuning.scoring import format_results
+
     if trials:
         print(f"Results: {config.results_txt}")
         for trial in trials:
@@ -46,10 +52,50 @@ def run(config, args) -> None:
                 print(f"trial {trial['trial']} (seed {trial['seed']}) {label}: {format_results(metrics)}")
 
 
+def run_sweep(config) -> None:
+    """The points of ``config.sweep``, each a run of its own (see finetuning/sweep.py), then the
+    summary and the best point."""
+    from electra_tf.finetuning import sweep, sweep_summary
+
+    summary = {}
+
+    def write(config_, points, done):
+        summary.clear()
+        summary.update(sweep_summary.write_summary(config_, points, done))
+
+    sweep.run_sweep(config, run_single, write)
+    paths = sweep_summary.summary_paths(config)
+    print(f"Sweep summary: {paths['json']} and {paths['md']}")
+    best = summary.get("best")
+    if best:
+        metrics = ", ".join(f"{t} {m}" for t, m in summary["selection"]["metrics"].items())
+        print(f"Best point by dev {metrics}: {json.dumps(best['values'])} (mean {best['score']:.2f}, "
+              f"run_name {best['run_name']})")
+        for task, path in best["models"].items():
+            print(f"Best model ({task}, trial {best['trial']}): {path}")
+
+
+def run(config, args) -> None:
+    """Run the fine-tuning trials (or the sweep's points) and print their results."""
+    if config.sweep is not None:
+        run_sweep(config)
+        return
+    print_trials(config, run_single(config))
+
+
 def resume_hint(config):
-    """What to do after an interruption: rerun to resume from the newest trial checkpoint."""
+    """What to do after an interruption: rerun to resume from the newest trial checkpoint (for a
+    sweep: finished points are kept, the interrupted point resumes)."""
     from electra_tf.finetuning.runner import resumable_checkpoint
 
+    if config.sweep is not None:
+        from electra_tf.finetuning.sweep import build_point_configs, sweep_points
+
+        points = sweep_points(config)
+        build_point_configs(config, points)
+        found = [c for c in (resumable_checkpoint(p.config) for p in points) if c]
+        return ("Run the same command again: finished sweep points are kept"
+                + (f" and the interrupted one resumes from {found[-1]}." if found else "."))
     found = resumable_checkpoint(config)
     return f"Run the same command again to resume from {found}." if found else None
 

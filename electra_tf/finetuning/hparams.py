@@ -112,6 +112,10 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     # results/<tasks>_<run_name>_results.txt (.json, .pkl, _config.json, _qa/, _tagging/) and
     # test_predictions/<task>_<run_name>_<split>_<trial>_predictions.pkl.
     "run_name": None,
+    # None: one run (the original). {hparam: [values, ...]}: the grid of their combinations, each point a run
+    # of its own (run_name "<run_name or sweep>--<hparam>-<value>--...") of num_trials trials, summarised in
+    # results/<tasks>[_<run_name>]_sweep.json and .md (see finetuning/sweep.py and docs/finetuning.md "Sweeps").
+    "sweep": None,
 }
 
 _PATH_HPARAMS = ("data_dir", "raw_data_dir", "vocab_file", "init_checkpoint", "model_dir", "results_txt",
@@ -256,6 +260,9 @@ class FinetuningConfig(Hparams):
                 raise ConfigError(f"hparam task_config has an entry for {name!r}, which is not in task_names "
                                   f"{self.task_names}: its settings would not be used.{closest(name, self.task_names)} "
                                   f"Rename the entry to the task it configures, or remove it.")
+        from electra_tf.finetuning.sweep import check_sweep
+
+        check_sweep(self)
 
     def _check_ranges(self) -> None:
         """Numbers that would train nothing useful, or fail after minutes, are refused up front."""
