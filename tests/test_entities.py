@@ -16,9 +16,11 @@ from electra_tf.finetuning.tagging.entities import entities, entity_tables, join
 from electra_tf.text.graph_tokenizer import GraphTokenizer
 from tests.test_tag_decoding import TYPES, _labels
 
-# Real-looking words: Latin, Korean, Chinese, full-width Latin and digits, accents, punctuation glued on.
+# Real-looking words: Latin, Korean, Chinese, full-width Latin and digits, accents, punctuation glued on,
+# and characters outside the BMP (one code point each, as Python counts, two UTF-16 units).
 WORDS = ["Samsung", "Electronics", "삼성전자는", "서울에서", "北京大学", "的", "ＡＣＭＥ", "Ｃｏｒｐ．", "１２３", "Zürich",
-         "São", "Paulo,", "Łódź", "(IBM)", "İstanbul", "ΣΟΦΙΑ", "東京都", "갔다.", "x"]
+         "São", "Paulo,", "Łódź", "(IBM)", "İstanbul", "ΣΟΦΙΑ", "東京都", "갔다.", "x",
+         "Cafe\u0301", "zero\u200bwidth", "\U0001d400\U0001d401", "😀ok", "\x00ctl"]  # combining, astral, control
 # Python whitespace of several kinds: multiple spaces, tabs, the ideographic and no-break spaces, \x1c, \u2028
 SPACES = [" ", "  ", "\t", " \t ", "\u3000", "\u00a0", "\x1c", "\u2028", "   "]
 

@@ -184,3 +184,14 @@ def test_predict_and_serve_words_give_the_same_entities(trained_tagger):
         assert record["text"] == " ".join(record["words"])
         assert [e["type"] for e in record["entities"]] == [e["type"] for e in line_record["entities"]]
         assert all(record["text"][e["start"]:e["end"]] == e["text"] for e in record["entities"])
+    # empty and whitespace-only sentences have no entities; invalid UTF-8 does not break the offsets
+    # (each invalid sequence is one U+FFFD, as Python's errors="replace" decodes it)
+    odd_batch = [b"", " \t\u3000".encode(), b"\xff bob smith \xe4\xb8 acme corp " * 3]
+    served = tf.saved_model.load(str(saved_model)).signatures["serve_words"](text=tf.constant(odd_batch))
+    assert served["n_entities"].numpy().tolist()[:2] == [0, 0] and served["n_words"].numpy().tolist()[:2] == [0, 0]
+    decoded = odd_batch[2].decode("utf-8", errors="replace")
+    assert served["n_words"].numpy()[2] == len(decoded.split()) and served["n_entities"].numpy()[2] > 0
+    for k in range(served["n_entities"].numpy()[2]):
+        start, end = int(served["entity_starts"].numpy()[2][k]), int(served["entity_ends"].numpy()[2][k])
+        assert decoded[start:end] == served["entity_texts"].numpy()[2][k].decode("utf-8", errors="replace")
+        assert decoded[start:end] and decoded[start:end].strip() == decoded[start:end]

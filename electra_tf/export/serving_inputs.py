@@ -81,7 +81,7 @@ def split_words(tokenizer: GraphTokenizer, texts: tf.Tensor):
     """(words [n] strings, their sentence row [n] int32, words per sentence [batch], where each
     word starts and ends [n] int32): ``str.split()`` of each text (Python's whitespace, from the
     tokenizer's character table). Offsets are code-point indices into the text, end exclusive,
-    as Python ``str`` indexing (invalid UTF-8 bytes count as one U+FFFD each)."""
+    as Python ``str`` indexing (an invalid UTF-8 sequence counts as one U+FFFD, as Python decodes it)."""
     decoded = tf.strings.unicode_decode(texts, "UTF-8", errors="replace", replacement_char=0xFFFD)
     cps = decoded.flat_values
     rows = tf.cast(decoded.value_rowids(), tf.int32)
