@@ -200,6 +200,8 @@ def test_finished_sweep_rerun_trains_nothing(killed_and_finished, capsys):
                                 json.dumps({**BASE, **killed_and_finished["hparams"]})]) == 0
     out = capsys.readouterr().out
     assert "Sweep summary:" in out and "Best point by dev sst accuracy" in out
+    plot = killed_and_finished["data"] / "models" / MODEL / "results" / "sst_sweep_sst.png"
+    assert f"Plot: {plot}" in out and plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert [_mtimes(p.config.trial_model_dir(1)) for p in points] == before
     assert [_log(p).count("Trial ") for p in points] == logged  # no trial started
 

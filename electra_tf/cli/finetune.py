@@ -66,6 +66,8 @@ def run_sweep(config) -> None:
     sweep.run_sweep(config, run_single, write)
     paths = sweep_summary.summary_paths(config)
     print(f"Sweep summary: {paths['json']} and {paths['md']}")
+    for plot in sweep_summary.plot_summary(config, summary):
+        print(f"Plot: {plot}")
     best = summary.get("best")
     if best:
         metrics = ", ".join(f"{t} {m}" for t, m in summary["selection"]["metrics"].items())

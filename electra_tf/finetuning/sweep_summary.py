@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from electra_tf.errors import ElectraError
 from electra_tf.model_dir.layout import task_model_dir
 from electra_tf.training.selection import LOWER_IS_BETTER
 from electra_tf.utils.files import atomic_write_json, atomic_write_text
@@ -176,3 +177,33 @@ def write_summary(config, points, done) -> Dict[str, Any]:
     atomic_write_json(paths["json"], summary)
     atomic_write_text(paths["md"], summary_markdown(summary) + "\n")
     return summary
+
+
+def plot_summary(config, summary: Dict[str, Any]) -> List[str]:
+    """Plot each task's main dev metric against the swept hparams (``results/<tasks>[_<run_name>]_sweep_<task>.png``,
+    through ``plots.plot_metric_against``); returns the files written. A plot that cannot be drawn
+    (no matplotlib) is a warning: the summary files are the sweep's record."""
+    import logging
+
+    logger = logging.getLogger("electra_tf")
+    try:
+        from electra_tf.finetuning.plots import plot_metric_against
+    except ImportError:  # pragma: no cover - the plots module is part of the package
+        return []
+    written = []
+    base = os.path.splitext(summary_paths(config)["json"])[0]
+    for task, metric in summary["selection"]["metrics"].items():
+        points = [(entry["values"], [t["dev"][task][metric] for t in entry["trials"]
+                                     if _number((t.get("dev") or {}).get(task, {}).get(metric))])
+                  for entry in summary["points"] if entry["status"] == "finished"]
+        points = [p for p in points if p[1]]
+        if not points:
+            continue
+        path = f"{base}_{task}.png"
+        try:
+            plot_metric_against(points, f"{task} dev {metric}", path)
+        except (ElectraError, ImportError, OSError, ValueError) as e:
+            logger.warning("The sweep's plot %s was not written: %s", path, e)
+            continue
+        written.append(path)
+    return written
