@@ -172,7 +172,7 @@ def _lock_holder(point_config) -> Optional[str]:
     try:
         lock.acquire()
     except RunLockedError as e:
-        return str(e)
+        return str(e).split(". Wait for it")[0]  # who holds it, without the advice meant for a single run
     lock.release()
     return None
 
