@@ -192,6 +192,25 @@ def test_summary_has_every_point_its_statistics_and_the_best_model(killed_and_fi
     assert markdown.count("**best**") == 1 and best["run_name"] in markdown
 
 
+def test_report_rewrites_the_table_and_plot_from_the_summary_alone(killed_and_finished, tmp_path):
+    import shutil
+
+    from electra_tf.errors import DataError
+    from electra_tf.finetuning.sweep_summary import report_from_summary, summary_paths
+
+    paths = summary_paths(killed_and_finished["config"])
+    copy = tmp_path / "sst_sweep.json"
+    shutil.copyfile(paths["json"], copy)
+    written = report_from_summary(str(copy))
+    assert written == [str(tmp_path / "sst_sweep.md"), str(tmp_path / "sst_sweep_sst.png")]
+    assert (tmp_path / "sst_sweep.md").read_text(encoding="utf-8") == open(paths["md"], encoding="utf-8").read()
+    assert (tmp_path / "sst_sweep_sst.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    for broken in ('{"tasks": ["sst"]}', "[1, 2]", '{"tasks": '):
+        copy.write_text(broken, encoding="utf-8")
+        with pytest.raises(DataError, match="is not a readable sweep summary"):
+            report_from_summary(str(copy))
+
+
 def test_finished_sweep_rerun_trains_nothing(killed_and_finished, capsys):
     points = killed_and_finished["points"]
     before = [_mtimes(p.config.trial_model_dir(1)) for p in points]

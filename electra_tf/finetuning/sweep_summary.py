@@ -19,12 +19,13 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from electra_tf.errors import ElectraError
+from electra_tf.errors import DataError, ElectraError
 from electra_tf.model_dir.layout import task_model_dir
 from electra_tf.training.selection import LOWER_IS_BETTER
 from electra_tf.utils.files import atomic_write_json, atomic_write_text
 
 _NOT_MAIN = ("loss", "mse", "precision", "recall")
+_SUMMARY_KEYS = ("tasks", "sweep", "num_trials", "selection", "finished", "points_total", "points", "best")
 
 
 def summary_paths(config) -> Dict[str, str]:
@@ -183,15 +184,16 @@ def plot_summary(config, summary: Dict[str, Any]) -> List[str]:
     """Plot each task's main dev metric against the swept hparams (``results/<tasks>[_<run_name>]_sweep_<task>.png``,
     through ``plots.plot_metric_against``); returns the files written. A plot that cannot be drawn
     (no matplotlib) is a warning: the summary files are the sweep's record."""
+    return _plot(os.path.splitext(summary_paths(config)["json"])[0], summary)
+
+
+def _plot(base: str, summary: Dict[str, Any]) -> List[str]:
     import logging
 
+    from electra_tf.finetuning.plots import plot_metric_against
+
     logger = logging.getLogger("electra_tf")
-    try:
-        from electra_tf.finetuning.plots import plot_metric_against
-    except ImportError:  # pragma: no cover - the plots module is part of the package
-        return []
     written = []
-    base = os.path.splitext(summary_paths(config)["json"])[0]
     for task, metric in summary["selection"]["metrics"].items():
         points = [(entry["values"], [t["dev"][task][metric] for t in entry["trials"]
                                      if _number((t.get("dev") or {}).get(task, {}).get(metric))])
@@ -207,3 +209,23 @@ def plot_summary(config, summary: Dict[str, Any]) -> List[str]:
             continue
         written.append(path)
     return written
+
+
+def report_from_summary(path: str) -> List[str]:
+    """Write the Markdown table and the plots of the sweep summary ``path`` (a ``*_sweep.json``)
+    again from that file alone (for ``electra-report``); returns the files written."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            summary = json.load(f)
+        problem = None if (isinstance(summary, dict) and isinstance(summary.get("selection"), dict)
+                           and all(k in summary for k in _SUMMARY_KEYS)) else "keys missing"
+    except (OSError, ValueError) as e:
+        problem = str(e)
+    if problem:
+        raise DataError(f"{path} is not a readable sweep summary ({problem}); run the sweep's command again to write "
+                        f"it (finished points are not trained again).")
+    base = os.path.splitext(path)[0]
+    atomic_write_text(base + ".md", summary_markdown(summary) + "\n")
+    return [base + ".md", *_plot(base, summary)]
