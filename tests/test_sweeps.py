@@ -258,3 +258,42 @@ def test_two_processes_share_a_sweep_and_run_each_point_once(killed_and_finished
     assert all("Sweep summary:" in out for out, _ in outputs)
     summary = json.loads(open(summary_paths(config)["json"]).read())
     assert summary["finished"] == 2 and summary["best"] is not None
+
+
+def test_summary_of_a_multi_task_sweep_with_unfinished_points(tmp_path):
+    """Main metric per task (mean over the tasks), statuses of points not finished, and the best
+    trial among those whose models exist (keep_all_models false keeps the last trial only)."""
+    from electra_tf.finetuning.sweep_summary import build_summary, main_metric, summary_markdown
+    from electra_tf.model_dir.layout import task_model_dir
+
+    assert main_metric({"precision": 1, "recall": 2, "f1": 3, "f1_PER": 4, "accuracy": 5, "loss": 6}) == "f1"
+    assert main_metric({"pearson": 1, "spearman": 2, "mse": 3, "loss": 4}) == "pearson"
+    assert main_metric({"mcc": 1, "accuracy": 2, "loss": 3}) == "mcc"
+    assert main_metric({"accuracy": 2, "loss": 3}, preferred="loss") == "loss"
+    config, points = _points(tmp_path, task_names=["sst", "cola"], num_trials=2,
+                             sweep={"learning_rate": [1e-4, 3e-4, 1e-3]})
+
+    def trial(n, acc, mcc):
+        return {"trial": n, "seed": 2 + n, "global_step": 5,
+                "results": {"sst": {"accuracy": acc, "loss": 0.5}, "cola": {"mcc": mcc, "loss": 0.7}}}
+
+    done = {points[0].run_name: [trial(1, 90.0, 50.0), trial(2, 70.0, 30.0)],  # mean score 60
+            points[1].run_name: [trial(1, 60.0, 20.0), trial(2, 62.0, 22.0)],  # mean score 41
+            points[2].run_name: None}  # held by another process
+    for task in ("sst", "cola"):  # only trial 2 of the first point kept its models
+        os.makedirs(task_model_dir(points[0].config.trial_model_dir(2), task, 2))
+    summary = build_summary(config, points, done)
+    assert summary["selection"]["metrics"] == {"sst": "accuracy", "cola": "mcc"}
+    assert [p["status"] for p in summary["points"]] == ["finished", "finished", "in progress (another process)"]
+    assert [p.get("score") for p in summary["points"]] == [60.0, 41.0, None]
+    assert summary["best"]["run_name"] == points[0].run_name and summary["best"]["trial"] == 2
+    assert summary["best"]["models"]["cola"] == task_model_dir(points[0].config.trial_model_dir(2), "cola", 2)
+    assert summary["points"][0]["dev"]["cola"]["mcc"] == {"mean": 40.0, "sd": pytest.approx(14.1421356), "median": 40.0,
+                                                         "max": 50.0, "min": 30.0, "n": 2}
+    markdown = summary_markdown(summary)
+    assert "## sst (dev)" in markdown and "## cola (dev)" in markdown
+    assert "| 0.001 | in progress (another process) |  |  |" in markdown
+    summary = build_summary(config, points, {})
+    assert summary["best"] is None and summary["finished"] == 0
+    assert {p["status"] for p in summary["points"]} == {"not finished"}
+    assert "Best point" not in summary_markdown(summary)
