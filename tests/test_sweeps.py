@@ -205,6 +205,12 @@ def test_report_rewrites_the_table_and_plot_from_the_summary_alone(killed_and_fi
     assert written == [str(tmp_path / "sst_sweep.md"), str(tmp_path / "sst_sweep_sst.png")]
     assert (tmp_path / "sst_sweep.md").read_text(encoding="utf-8") == open(paths["md"], encoding="utf-8").read()
     assert (tmp_path / "sst_sweep_sst.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    # the command does the same for a sweep's summary file
+    from electra_tf.cli import report
+
+    (tmp_path / "sst_sweep.md").unlink()
+    assert report.main([str(copy)]) == 0
+    assert (tmp_path / "sst_sweep.md").read_text(encoding="utf-8") == open(paths["md"], encoding="utf-8").read()
     for broken in ('{"tasks": ["sst"]}', "[1, 2]", '{"tasks": '):
         copy.write_text(broken, encoding="utf-8")
         with pytest.raises(DataError, match="is not a readable sweep summary"):

@@ -22,8 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="electra-report", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("run", nargs="?", help="a trial folder (finetuning_models/<tasks>_model_<trial>) or a "
-                                               "model directory inside one")
+    parser.add_argument("run", nargs="?", help="a trial folder (finetuning_models/<tasks>_model_<trial>), a "
+                                               "model directory inside one, or a sweep's summary "
+                                               "(results/<tasks>_sweep.json: its table and plots)")
     parser.add_argument("--data-dir", help="with --model-name and --tasks: the run's data directory")
     parser.add_argument("--model-name", help="the pre-trained model's folder name in <data-dir>/models/")
     parser.add_argument("--tasks", help="the run's task names, comma-separated as in its folder names (e.g. sst,rte)")
@@ -70,6 +71,12 @@ def main(argv=None) -> int:
     def action():
         from electra_tf.finetuning.model_card import write_report
 
+        if args.run and os.path.isfile(args.run) and args.run.endswith("_sweep.json"):
+            from electra_tf.finetuning.sweep_summary import report_from_summary
+
+            written = report_from_summary(args.run)
+            print(f"{args.run}: " + ", ".join(written) + " written")
+            return
         for folder in trial_dirs(args):
             written = write_report(folder, draw=not args.no_plots)
             print(f"{folder}: " + (", ".join(os.path.relpath(p, folder) for p in written) + " written" if written
