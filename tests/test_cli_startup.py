@@ -15,7 +15,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPTS = ["run_finetuning.py", "run_pretraining.py", "predict.py", "convert/convert_checkpoint.py", "build_vocab.py",
            "build_pretraining_dataset.py"]
-MODULES = ["electra_tf.cli.export", "electra_tf.cli.evaluate", "electra_tf.cli.report"]
+# electra_tf.export is the documented "python -m electra_tf.export" (export/__main__.py)
+MODULES = ["electra_tf.cli.export", "electra_tf.export", "electra_tf.cli.evaluate", "electra_tf.cli.report"]
 
 _PROBE = """
 import runpy, sys

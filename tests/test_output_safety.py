@@ -107,7 +107,7 @@ def test_export_onnx_to_stdout_is_quiet_and_names_its_dimensions(work):
     start-up, such as the cuInit line) on stderr; the graph's dynamic axes are batch/sequence."""
     import onnx
 
-    done = run("-m", "electra_tf.cli.export", "--model", str(work / "cls"), "--output", "-", "--format", "onnx")
+    done = run("-m", "electra_tf.export", "--model", str(work / "cls"), "--output", "-", "--format", "onnx")
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     assert [line for line in done.stderr.decode().splitlines() if line.strip()] == ["ONNX model written to -"]
     graph = onnx.load_from_string(done.stdout).graph
