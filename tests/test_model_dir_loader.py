@@ -90,6 +90,11 @@ def task_json_readers():
             calls = set(_called(ast.Module(body=own, type_ignores=[])))
             if ({METADATA_FILE, "METADATA_FILE"} & names) and ({"open", "load", "loads"} & calls):
                 found.add(name)
+            # the project's JSON reader, given task.json itself
+            for call in ast.walk(ast.Module(body=own, type_ignores=[])):
+                if (isinstance(call, ast.Call) and getattr(call.func, "id", getattr(call.func, "attr", None))
+                        == "read_json_or_none" and {METADATA_FILE, "METADATA_FILE"} & set(_names(call))):
+                    found.add(name)
     return found
 
 

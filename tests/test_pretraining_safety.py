@@ -232,7 +232,7 @@ def test_outputs_that_would_replace_inputs_are_refused(data_dir, tmp_path, capsy
 def contested(data_dir):
     """A run (learning rate 1e-3) held still after it started training while a second one on the
     same model (learning rate 5e-2) starts; then the first finishes."""
-    first = subprocess.Popen([sys.executable, *pretrain_args(data_dir, "shared")], cwd=ROOT, stdout=subprocess.PIPE,
+    first = subprocess.Popen([sys.executable, *pretrain_args(data_dir, "one_model")], cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     for line in first.stderr:
         if "Training for" in line:
@@ -241,12 +241,12 @@ def contested(data_dir):
         raise AssertionError(f"the first run ended before training (exit {first.wait()})")
     first.send_signal(signal.SIGSTOP)  # lock held, training not finished
     try:
-        second = command(pretrain_args(data_dir, "shared", learning_rate=5e-2))
+        second = command(pretrain_args(data_dir, "one_model", learning_rate=5e-2))
     finally:
         first.send_signal(signal.SIGCONT)
     out, err = first.communicate(timeout=600)
     return {"first": first, "first_out": out, "first_err": err, "second": second,
-            "model_dir": data_dir / "models" / "shared"}
+            "model_dir": data_dir / "models" / "one_model"}
 
 
 def test_second_run_on_the_same_model_is_refused(contested):
@@ -270,11 +270,11 @@ def _outputs(model_dir):
 def test_finished_run_stays_finished_and_changed_settings_are_refused(data_dir, contested, capsys):
     model_dir = contested["model_dir"]
     before = _outputs(model_dir)
-    code, out, err = pretrain(capsys, data_dir, "shared")
+    code, out, err = pretrain(capsys, data_dir, "one_model")
     assert code == 0 and "Already pre-trained to step 12 (nothing to do)" in out, err[-3000:]
     assert "Training for" not in err
     # settings that do not change training reuse the finished run
-    code, out, err = pretrain(capsys, data_dir, "shared", log_every_steps=1, keep_checkpoint_max=2, eval_batch_size=4)
+    code, out, err = pretrain(capsys, data_dir, "one_model", log_every_steps=1, keep_checkpoint_max=2, eval_batch_size=4)
     assert code == 0 and "Already pre-trained to step 12" in out, err[-3000:]
     for changes, named in [({"learning_rate": 5e-2}, "learning_rate 0.001 -> 0.05"),
                            ({"num_train_steps": 16}, "num_train_steps 12 -> 16"),
@@ -282,7 +282,7 @@ def test_finished_run_stays_finished_and_changed_settings_are_refused(data_dir, 
                            ({"mask_prob": 0.25}, "mask_prob 0.15 -> 0.25"),
                            ({"model_hparam_overrides": {"hidden_size": 32, "num_hidden_layers": 2}},
                             "discriminator_config")]:
-        code, out, err = pretrain(capsys, data_dir, "shared", **changes)
+        code, out, err = pretrain(capsys, data_dir, "one_model", **changes)
         line = error_line(err)
         assert code == 2 and named in line and "holds a run trained with other settings" in line, (changes, line)
         assert "another --model-name" in line and "Training for" not in err
@@ -291,7 +291,7 @@ def test_finished_run_stays_finished_and_changed_settings_are_refused(data_dir, 
 
 def test_interrupted_run_resumes_to_the_uninterrupted_weights(data_dir, contested, capsys):
     """SIGTERM after the first checkpoint (the run saves and exits 143), then the same command:
-    it resumes and ends with the weights of the uninterrupted run ("shared", same settings)."""
+    it resumes and ends with the weights of the uninterrupted run ("one_model", same settings)."""
     proc = subprocess.Popen([sys.executable, *pretrain_args(data_dir, "resumed")], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     checkpoints = data_dir / "models" / "resumed" / "training_checkpoints"

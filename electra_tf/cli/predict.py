@@ -164,7 +164,7 @@ def main(argv=None) -> int:
         from electra_tf.model_dir.preprocessing import build_preprocessor
 
         # task.json, or a training checkpoint's run tasks.json; the class from it or the checkpoint
-        directory = open_model_directory(args.model, args.task)
+        directory = open_model_directory(model_dir, args.task, resolve=False)  # resolved above
         family = directory.family
         if family is None:
             raise ConfigError(f"{model_dir} holds a {directory.model_type} model; prediction needs a fine-tuned "

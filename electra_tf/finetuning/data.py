@@ -22,7 +22,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import tensorflow as tf
 
-from electra_tf.utils.files import atomic_output_path, atomic_write_json
+from electra_tf.utils.files import atomic_output_path, atomic_write_json, sha256_file
 from electra_tf.finetuning.records import serialize_features
 from electra_tf.finetuning.features import TOKEN_COUNTERS, gc_paused
 
@@ -59,17 +59,20 @@ def _file_digest(path: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _digest_of(path: str, size: int, mtime_ns: int) -> str:
-    return _sha256(path)
+    return sha256_file(path)
 
 
 def _sha256(path: str) -> str:
-    """sha256 of a file, read in full (about 1 GB/s; the feature cache is checked on every reuse,
-    which costs less than one epoch's reading of it)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(8 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """sha256 of a file, read in full once per version of the file in this process (the feature
+    cache is checked on every reuse: each trial's training and every evaluation during training;
+    a file rewritten or replaced since has another size, mtime or inode and is read again)."""
+    stat = os.stat(path)
+    return _sha256_of_version(os.path.realpath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_of_version(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    return sha256_file(path)
 
 
 def cache_key(config, tasks, split: str, data_files: Sequence[str], pad_multiple: int, portable: bool = False) -> str:

@@ -15,11 +15,11 @@ import json
 import os
 import re
 import shlex
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from electra_tf.errors import ElectraError
 from electra_tf.model_dir.layout import METADATA_FILE, task_model_dir
-from electra_tf.utils.files import atomic_write_bytes, atomic_write_json
+from electra_tf.utils.files import atomic_write_bytes, atomic_write_json, read_json_or_none
 
 CARD_FILE = "README.md"
 PLOTS_DIR = "plots"
@@ -64,14 +64,6 @@ def find_trial_dir(path: str) -> str:
 
     raise ConfigError(f"{path} is neither a fine-tuning run's trial folder (finetuning_models/<tasks>_model_<trial>) "
                       f"nor a model directory inside one; give one of those, or --data-dir, --model-name and --tasks.")
-
-
-def _read_json(path: str) -> Optional[Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def _canon(value: Any) -> str:
@@ -141,10 +133,10 @@ def card_text(files: RunFiles, task: str, plots: Dict[str, str], notes: List[str
     ``plots``: {caption: path relative to the model directory}; ``notes``: why a plot is missing."""
     from electra_tf.model_dir.metadata import TaskMetadata
 
-    resolved = _read_json(files.config_json)
-    results = _read_json(files.results_json)
-    identity = _read_json(files.identity_json)
-    data_files = _read_json(files.data_files_json)
+    resolved = read_json_or_none(files.config_json)
+    results = read_json_or_none(files.results_json)
+    identity = read_json_or_none(files.identity_json)
+    data_files = read_json_or_none(files.data_files_json)
     tasks = resolved.get("task_names") if isinstance(resolved, dict) else None
     target = task_model_dir(files.trial_dir, task, len(tasks) if tasks else 1)
     try:
@@ -281,7 +273,7 @@ def record_data_files(trial_dir: str, files: Dict[str, Dict[str, List[str]]]) ->
     record = {"tasks": {task: {split: [{"file": os.path.abspath(p), "digest": path_digest(p)} for p in paths]
                                for split, paths in splits.items()} for task, splits in files.items()}}
     path = os.path.join(trial_dir, DATA_FILES)
-    if _read_json(path) != record:
+    if read_json_or_none(path) != record:
         atomic_write_json(path, record)
 
 
@@ -291,7 +283,7 @@ def write_report(trial_dir: str, draw: bool = True) -> List[str]:
     from electra_tf.finetuning import plots as plotting
 
     files = RunFiles(trial_dir)
-    resolved = _read_json(files.config_json)
+    resolved = read_json_or_none(files.config_json)
     tasks = resolved.get("task_names") if isinstance(resolved, dict) else None
     if not tasks:
         tasks = _tasks_from_folder(files.trial_dir)

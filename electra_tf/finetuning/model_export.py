@@ -16,6 +16,7 @@ import os
 import shutil
 from typing import List, Optional
 
+from electra_tf.finetuning.features import tokenizer_cache_fields
 from electra_tf.finetuning.task import head_weight_prefix
 from electra_tf.model_dir.layout import (MODEL_SUBDIR, RUN_TASKS_FILE, task_model_dir,  # noqa: F401  (re-exported)
                                          task_saved_model_dir)
@@ -35,10 +36,7 @@ def tokenizer_settings(config, tokenizer=None) -> dict:
     section = {"file": "vocab.txt" if config.vocab_file.endswith(".txt") else
                ("spm.model" if config.vocab_file.endswith(".model") else None),
                "do_lower_case": bool(config.do_lower_case), "space_token": config.space_token}
-    if getattr(tokenizer, "strip_accents", None) is not None:
-        section["strip_accents"] = bool(tokenizer.strip_accents)
-    if getattr(tokenizer, "tokenize_chinese_chars", True) is False:
-        section["tokenize_chinese_chars"] = False
+    section.update(tokenizer_cache_fields(tokenizer))  # the same rule as the feature cache's key
     return section
 
 

@@ -33,6 +33,7 @@ from electra_tf.finetuning.identity import training_settings
 from electra_tf.finetuning.model_export import export_task_models, write_run_tasks
 from electra_tf.finetuning.results import write_results
 from electra_tf.training.runtime import is_chief, set_seed
+from electra_tf.utils.files import read_json_or_none
 
 logger = logging.getLogger("electra_tf")
 
@@ -417,8 +418,6 @@ class FinetuningRunner:
         """The trials of this very run when it already finished (same fingerprint in its results'
         config file, every results file present, each kept trial's models exported): then nothing
         is trained, evaluated or written, and the run says so. Else None."""
-        import json
-
         from electra_tf.model_dir.layout import has_metadata, task_model_dir
         from electra_tf.finetuning.results import config_json_path
 
@@ -426,15 +425,12 @@ class FinetuningRunner:
         paths = (config_json_path(config), config.results_json, config.results_txt, config.results_pkl)
         if config.overwrite_model_dir or not self.is_chief or not all(os.path.isfile(p) for p in paths):
             return None
-        try:
-            with open(paths[0], encoding="utf-8") as f:
-                stored = json.load(f)
-            with open(paths[1], encoding="utf-8") as f:
-                results = json.load(f)
-            trials = results["trials"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # unreadable results are rewritten by running again
-        if (not isinstance(stored, dict) or stored.get("run_fingerprint") != fingerprint
+        # unreadable results are rewritten by running again
+        stored, results = read_json_or_none(paths[0]), read_json_or_none(paths[1])
+        if not isinstance(stored, dict) or not isinstance(results, dict):
+            return None
+        trials = results.get("trials")
+        if (stored.get("run_fingerprint") != fingerprint
                 or results.get("run_fingerprint") != fingerprint or not isinstance(trials, list)):
             return None
         if config.num_trials >= 0 and len(trials) != config.num_trials:

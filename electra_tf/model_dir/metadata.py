@@ -33,6 +33,7 @@ from typing import Any, Dict, List, Optional
 
 from electra_tf.errors import CheckpointError
 from electra_tf.model_dir.layout import METADATA_FILE
+from electra_tf.utils.files import read_json_or_none
 FORMAT_VERSION = 1
 #: the fine-tuning families by the model type they train: the one line a new family adds outside its
 #: folder (``finetuning/<family>/family.py`` describes the rest, see finetuning/families.py)
@@ -129,11 +130,7 @@ class TaskMetadata:
     def stored(directory: str) -> Optional[Dict[str, Any]]:
         """The JSON object ``directory``'s task.json holds as stored, unvalidated; None when it
         is missing or unreadable (a rerun's up-to-date check compares it with what it would write)."""
-        try:
-            with open(os.path.join(directory, METADATA_FILE), encoding="utf-8") as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
+        return read_json_or_none(os.path.join(directory, METADATA_FILE))
 
     def tokenizer_path(self, directory: str) -> Optional[str]:
         """The model directory's tokenizer file named by the metadata (vocab.txt / *.model); a

@@ -21,7 +21,6 @@ damaged file surfaced mid-training as TensorFlow's ``DataLossError``).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -30,22 +29,15 @@ import time
 from typing import Dict, Iterable, List, Optional
 
 from electra_tf.errors import DataError
+from electra_tf.utils.files import read_json_or_none, sha256_file
 
 logger = logging.getLogger("electra_tf")
 
 MANIFEST_FILE = "pretrain_data.manifest.json"
 MANIFEST_VERSION = 1
 STAMP_FILE = "records_verified.json"
-_BLOCK = 8 << 20
-
-
-def sha256_of(path: str) -> str:
-    """The sha256 of a file's contents (read in 8 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_BLOCK), b""):
-            h.update(block)
-    return h.hexdigest()
+_BLOCK = 8 << 20  # read size of the CRC pass
+sha256_of = sha256_file  # the manifest's digest of a record file
 
 
 def file_entry(path: str, records: int) -> Dict:
@@ -154,12 +146,8 @@ class RecordCheck:
     def _stamps(self) -> Dict[str, Dict]:
         if not self.stamp_path or not os.path.isfile(self.stamp_path):
             return {}
-        try:
-            with open(self.stamp_path, encoding="utf-8") as f:
-                stamps = json.load(f)
-            return stamps if isinstance(stamps, dict) else {}
-        except (OSError, ValueError):
-            return {}  # a damaged stamp file only costs a new check
+        stamps = read_json_or_none(self.stamp_path)  # a damaged stamp file only costs a new check
+        return stamps if isinstance(stamps, dict) else {}
 
     def forget(self) -> None:
         """Drop the remembered checks (the records turned out damaged while training)."""

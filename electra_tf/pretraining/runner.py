@@ -35,6 +35,7 @@ import random
 from typing import Dict, Optional
 
 from electra_tf.errors import ConfigError, DataError
+from electra_tf.utils.files import read_json_or_none
 from electra_tf.pretraining.compatibility import check_training_checkpoint
 
 logger = logging.getLogger("electra_tf")
@@ -247,11 +248,10 @@ class PretrainingRunner:
         path = os.path.join(config.training_dir, FINISHED_FILE)
         if not os.path.isfile(path):
             return None
+        finished = read_json_or_none(path)
         try:
-            with open(path, encoding="utf-8") as f:
-                finished = json.load(f)
             step = int(finished["step"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):
             return None
         latest = latest_checkpoint(config.training_dir)
         if finished.get("num_train_steps") != config.num_train_steps or not latest or not latest.endswith(f"-{step}"):

@@ -78,7 +78,7 @@ def apply_precision(requested: str, distribution) -> str:
     hardware and the run's ``distribution`` (``DistributionSettings``: a TPU job gets bfloat16).
     The choice of ``"auto"`` is logged. A runner records the returned policy as the run's
     ``mixed_precision``, so that the logs, the results' config file and the run identity name
-    what the run trained with (``record_precision``)."""
+    what the run trained with."""
     from electra_tf.training.distribute import resolve_strategy_name
 
     tpu = requested == "auto" and resolve_strategy_name(distribution) == "tpu"

@@ -24,13 +24,13 @@ whatever the flags: no command writes over what it reads.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from electra_tf.errors import ConfigError
+from electra_tf.utils.files import read_json_or_none
 
 STDOUT = "-"
 #: Paths written in place whatever their type: device nodes and the kernel's views of open files.
@@ -257,12 +257,9 @@ def output_directory(given: str, inputs: Inputs = (), flag: str = "--output", ov
 def is_marked(folder: str, command: str, **details) -> bool:
     """Whether ``folder`` carries the marker ``mark_folder`` left for ``command`` with these
     ``details`` (e.g. the same output format)."""
-    try:
-        with open(os.path.join(folder, MARKER), encoding="utf-8") as f:
-            found = json.load(f)
-        return found.get("command") == command and all(found.get(k) == v for k, v in details.items())
-    except (OSError, ValueError, AttributeError):
-        return False
+    found = read_json_or_none(os.path.join(folder, MARKER))
+    return isinstance(found, dict) and found.get("command") == command and all(
+        found.get(k) == v for k, v in details.items())
 
 
 def mark_folder(folder: str, command: str, **details) -> None:
