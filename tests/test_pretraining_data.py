@@ -54,7 +54,7 @@ class OriginalFullTokenizer(object):
             if self.do_lower_case:
                 token = token.lower()
                 if self.strip_accents:
-                    token = ref.strip_accents(token)
+                    token = ref.remove_accents(token)
             split_tokens.extend(ref.split_punctuation(token))
         output = []
         for token in " ".join(split_tokens).strip().split():

@@ -162,10 +162,31 @@ def test_strip_accents_apart_from_lowercasing_equals_the_python_reading(tmp_path
         for text, tokens in zip(texts, fast):
             words = ref.clean_text(text)
             words = [w.lower() if lower else w for w in ref.pad_cjk(words).split()]
-            words = [ref.strip_accents(w) if (lower if strip is None else strip) else w for w in words]
+            words = [ref.remove_accents(w) if (lower if strip is None else strip) else w for w in words]
             words = " ".join(p for w in words for p in ref.split_punctuation(w)).split()
             assert tokens == [piece for w in words for piece in ref.wordpiece(w, tok.vocab)], text
         assert tok.for_words(lower).strip_accents == strip
+
+
+def test_offsets_follow_strip_accents_apart_from_lowercasing(tmp_path):
+    """QA's (token, start, end) spans give the same tokens as ``tokenize_batch`` for every
+    lowercasing x accent setting, also for the rare texts the reference implementation handles
+    (deleted, recent or final-sigma characters): it used to strip accents exactly when lowercasing."""
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "tres", "très", "Tres", "Très", "cafe",
+                                "café", "Cafe", "Café", "ας", "ΑΣ", "북", "##s"]) + "\n", encoding="utf-8")
+    rng = random.Random(1)
+    alphabet = "aeéÉΣσΑ북 .\u0301\u0000\U0001FAE8"
+    texts = ["Très\u0000 Café", "ΑΣ Très"] + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+                                             for _ in range(200)]
+    for lower, strip in ((True, False), (False, True), (False, False), (True, None), (False, None)):
+        tok = FullTokenizer(str(vocab), do_lower_case=lower, strip_accents=strip)
+        spans = tok.tokenize_with_offsets_batch(texts)
+        for text, tokens, with_offsets in zip(texts, tok.tokenize_batch(texts), spans):
+            assert [t for t, _, _ in with_offsets] == tokens, (lower, strip, text)
+            assert all(0 <= s < e <= len(text) for _, s, e in with_offsets), (lower, strip, text)
+        if strip:
+            assert spans[0][0] == (("tres" if lower else "Tres"), 0, 4)
 
 
 def test_recorded_accent_and_chinese_settings_reach_the_model_directory_and_predict(cased_korean, tmp_path):

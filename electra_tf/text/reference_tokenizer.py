@@ -70,7 +70,7 @@ def pad_cjk(text: str) -> str:
     return "".join(f" {ch} " if is_cjk(ord(ch)) else ch for ch in text)
 
 
-def strip_accents(text: str) -> str:
+def remove_accents(text: str) -> str:
     """NFD, then drop the non-spacing marks (category Mn), as the original's lowercasing path."""
     return "".join(ch for ch in unicodedata.normalize("NFD", text) if unicodedata.category(ch) != "Mn")
 
@@ -91,15 +91,25 @@ def split_punctuation(token: str) -> List[str]:
     return ["".join(p) for p in pieces]
 
 
-def basic_tokenize(text: str, do_lower_case: bool = True, tokenize_chinese_chars: bool = True) -> List[str]:
-    """BasicTokenizer.tokenize: words and punctuation marks."""
+def _strips(do_lower_case: bool, strip_accents: Optional[bool]) -> bool:
+    """Whether accents are stripped: the original ties it to lowercasing (``None``); HF's
+    ``strip_accents`` setting may decide it either way."""
+    return do_lower_case if strip_accents is None else bool(strip_accents)
+
+
+def basic_tokenize(text: str, do_lower_case: bool = True, tokenize_chinese_chars: bool = True,
+                   strip_accents: Optional[bool] = None) -> List[str]:
+    """BasicTokenizer.tokenize: words and punctuation marks (accents stripped as ``_strips`` says)."""
     text = clean_text(text)
     if tokenize_chinese_chars:
         text = pad_cjk(text)
+    strip = _strips(do_lower_case, strip_accents)
     words: List[str] = []
     for token in text.split():
         if do_lower_case:
-            token = strip_accents(token.lower())
+            token = token.lower()
+        if strip:
+            token = remove_accents(token)
         words.extend(split_punctuation(token))
     return " ".join(words).split()
 
@@ -131,15 +141,17 @@ def wordpiece(word: str, vocab: Dict[str, int], unk_token: str = "[UNK]") -> Lis
 class ReferenceTokenizer:
     """FullTokenizer of the original code (pure Python, slow)."""
 
-    def __init__(self, vocab_file: str, do_lower_case: bool = True, tokenize_chinese_chars: bool = True):
+    def __init__(self, vocab_file: str, do_lower_case: bool = True, tokenize_chinese_chars: bool = True,
+                 strip_accents: Optional[bool] = None):
         self.vocab = load_vocab(vocab_file)
         self.do_lower_case = do_lower_case
         self.tokenize_chinese_chars = tokenize_chinese_chars
+        self.strip_accents = strip_accents  # None: the original's rule (strip when lowercasing)
 
     def tokenize(self, text: str) -> List[str]:
         """WordPiece tokens of ``text``, computed as the original did."""
         out: List[str] = []
-        for word in basic_tokenize(text, self.do_lower_case, self.tokenize_chinese_chars):
+        for word in basic_tokenize(text, self.do_lower_case, self.tokenize_chinese_chars, self.strip_accents):
             out.extend(wordpiece(word, self.vocab))
         return out
 
@@ -148,16 +160,20 @@ class ReferenceTokenizer:
         return [self.vocab[t] for t in tokens]
 
 
-def _normalize_with_origins(chars, do_lower_case):
-    """Lowercase + NFD + drop Mn on (char, origin) pairs, each output char keeping its origin."""
-    if not do_lower_case:
-        return chars
-    word = "".join(c for c, _ in chars)
-    lowered = word.lower()
-    if len(lowered) == len(word):  # the usual case; keeps str.lower's final-sigma rule
-        pairs = list(zip(lowered, (o for _, o in chars)))
+def _normalize_with_origins(chars, do_lower_case, strip: bool):
+    """Lowercase (``do_lower_case``), then NFD + drop Mn (``strip``) on (char, origin) pairs, each
+    output char keeping its origin."""
+    if do_lower_case:
+        word = "".join(c for c, _ in chars)
+        lowered = word.lower()
+        if len(lowered) == len(word):  # the usual case; keeps str.lower's final-sigma rule
+            pairs = list(zip(lowered, (o for _, o in chars)))
+        else:
+            pairs = [(lc, o) for c, o in chars for lc in c.lower()]
     else:
-        pairs = [(lc, o) for c, o in chars for lc in c.lower()]
+        pairs = list(chars)
+    if not strip:
+        return pairs
     out = []
     for c, o in pairs:
         for d in unicodedata.normalize("NFD", c):
@@ -167,7 +183,8 @@ def _normalize_with_origins(chars, do_lower_case):
 
 
 def tokenize_with_offsets(text: str, vocab: Dict[str, int], do_lower_case: bool = True,
-                          tokenize_chinese_chars: bool = True, unk_token: str = "[UNK]"):
+                          tokenize_chinese_chars: bool = True, unk_token: str = "[UNK]",
+                          strip_accents: Optional[bool] = None):
     """FullTokenizer tokens with (start, end) character spans in ``text``.
 
     The same tokens as ``ReferenceTokenizer.tokenize``; a word piece covers the characters it
@@ -192,9 +209,10 @@ def tokenize_with_offsets(text: str, vocab: Dict[str, int], do_lower_case: bool 
                 current = []
         else:
             current.append((c, o))
+    strip = _strips(do_lower_case, strip_accents)
     out = []
     for word in words:
-        normalized = _normalize_with_origins(word, do_lower_case)
+        normalized = _normalize_with_origins(word, do_lower_case, strip)
         pieces, piece = [], []
         for c, o in normalized:
             if is_punctuation(c):

@@ -173,6 +173,7 @@ class FullTokenizer:
             self._reference.vocab = self.vocab
             self._reference.do_lower_case = self.do_lower_case
             self._reference.tokenize_chinese_chars = self.tokenize_chinese_chars
+            self._reference.strip_accents = self.strip_accents
         return self._reference
 
     def _learn_chars(self, code_points: np.ndarray) -> None:
@@ -198,23 +199,6 @@ class FullTokenizer:
         for ch, ids in zip(standalone, encoded):
             if len(ids) == 1:
                 self._char_id[ord(ch)] = ids[0]
-
-    def _reference_tokens(self, text: str) -> List[str]:
-        """The original's BasicTokenizer + WordPiece in Python (for the rare texts the fast path
-        hands over), with accents stripped when ``strip_accents`` says."""
-        if self._strip == self.do_lower_case:
-            return self._slow().tokenize(text)  # the original's own path
-        text = ref.clean_text(text)
-        if self.tokenize_chinese_chars:
-            text = ref.pad_cjk(text)
-        words: List[str] = []
-        for token in text.split():
-            if self.do_lower_case:
-                token = token.lower()
-            if self._strip:
-                token = ref.strip_accents(token)
-            words.extend(ref.split_punctuation(token))
-        return [piece for word in " ".join(words).split() for piece in ref.wordpiece(word, self.vocab)]
 
     def encode_batch_flat(self, texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
         """Token ids of many texts end to end (int32), and each text's number of tokens.
@@ -350,7 +334,7 @@ class FullTokenizer:
             cleaned = [t if p else "".join(c for c in t if not _deleted_up_front(c)) for t, p in zip(others, plain)]
             encodings = self._fast.encode_batch_fast(cleaned, add_special_tokens=False)
             for i, t, p, e in zip(other_at, cleaned, plain, encodings):
-                out[i] = e.ids if p or not self._needs_reference(t) else self.convert_tokens_to_ids(self._reference_tokens(t))
+                out[i] = e.ids if p or not self._needs_reference(t) else self.convert_tokens_to_ids(self._slow().tokenize(t))
         return out
 
     def tokenize_with_offsets_batch(self, texts: Sequence[str]) -> List[List[tuple]]:
@@ -363,7 +347,8 @@ class FullTokenizer:
                 e = encodings[i]
                 out.append([(tok, s, t) for tok, (s, t) in zip(e.tokens, e.offsets)])
             else:  # rare texts (see _category_changed, _deleted_up_front): the reference implementation
-                out.append(ref.tokenize_with_offsets(text, self.vocab, self.do_lower_case, self.tokenize_chinese_chars))
+                out.append(ref.tokenize_with_offsets(text, self.vocab, self.do_lower_case, self.tokenize_chinese_chars,
+                                                    strip_accents=self.strip_accents))
         return out
 
     def convert_tokens_to_ids(self, tokens: Sequence[str]) -> List[int]:
