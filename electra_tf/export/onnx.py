@@ -89,19 +89,16 @@ def _dimension_names(function, specs, longest: int) -> Dict[str, List[str]]:
     return result
 
 
-def name_dimensions(path: str, outputs: Dict[str, List[str]]) -> None:
-    """Rename the ``unk__N`` dimensions of the ONNX file at ``path``: inputs ``[batch, sequence]``
-    (``[batch, positions]`` for labeled_positions), outputs as ``outputs`` gives them (an output
-    it does not list: its first axis ``batch``, the rest left as tf2onnx named them)."""
-    onnx = require("onnx")
-
-    model = onnx.load(path)
+def name_dimensions(model, outputs: Dict[str, List[str]]) -> None:
+    """Rename the ``unk__N`` dimensions of ``model`` (an ONNX ModelProto, in place): inputs
+    ``[batch, sequence]`` (``[batch, positions]`` for labeled_positions), outputs as ``outputs``
+    gives them (an output it does not list: its first axis ``batch``, the rest left as tf2onnx
+    named them)."""
     for value in model.graph.input:
         wanted = ["batch", "positions" if value.name == "labeled_positions" else "sequence"]
         _rename(value, wanted)
     for value in model.graph.output:
         _rename(value, outputs.get(value.name, ["batch"]))
-    onnx.save(model, path)
 
 
 def _rename(value, wanted: List[str]) -> None:
@@ -119,7 +116,7 @@ def export_onnx(model, path: Union[str, "OutputTarget"], id_dtype: str = "int32"
     as given."""
     from electra_tf.utils.output_targets import OutputTarget, output_file
 
-    require("onnx")
+    onnx = require("onnx")
     tf2onnx = require("tf2onnx")
     if quantize not in (None, "int8"):
         from electra_tf.errors import ConfigError
@@ -134,13 +131,14 @@ def export_onnx(model, path: Union[str, "OutputTarget"], id_dtype: str = "int32"
     with tempfile.TemporaryDirectory(dir=folder, prefix=".onnx_export_") as tmp:
         fp32 = os.path.join(tmp, "model.onnx")
         with _without_reshape_optimizer():
-            tf2onnx.convert.from_function(function, input_signature=specs, opset=opset, output_path=fp32,
-                                          custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])})
+            proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=opset,
+                                                     custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])})
         try:
             outputs = _dimension_names(function, specs, model.config.max_position_embeddings)
         except Exception:  # noqa: BLE001 - a model the probe sizes do not fit: outputs get "batch" only
             outputs = {}
-        name_dimensions(fp32, outputs)
+        name_dimensions(proto, outputs)
+        onnx.save(proto, fp32)  # written once, with its dimensions named
         final = quantize_int8(fp32, os.path.join(tmp, "model.int8.onnx")) if quantize == "int8" else fp32
         target.install(final)
     return target.given
