@@ -193,3 +193,17 @@ def test_export_command_without_the_onnx_extra_fails_before_loading(monkeypatch,
     monkeypatch.setitem(sys.modules, "tf2onnx", None)
     assert export.main(["--model", str(tmp_path / "missing"), "--output", str(tmp_path / "m.onnx"), "--format", "onnx"]) == 2
     assert "pip install electra-tf[onnx]" in capsys.readouterr().err
+
+
+def test_onnx_files_name_their_dynamic_dimensions(exported):
+    """Inputs are [batch, sequence]; outputs name the axes that follow the batch and the sequence
+    (not tf2onnx's unk__N), in the fp32 file and in the int8 one."""
+    import onnx
+
+    for name, key in (("classifier", "onnx"), ("classifier", "onnx_int8"), ("tagger", "onnx")):
+        graph = onnx.load(exported[name][key]).graph
+        dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+                for v in list(graph.input) + list(graph.output)}
+        assert dims["input_ids"][:2] == ["batch", "sequence"], (name, key, dims)
+        assert not any(str(d).startswith("unk__") for axes in dims.values() for d in axes), (name, key, dims)
+        assert all(axes[0] == "batch" for axes in dims.values()), (name, key, dims)
