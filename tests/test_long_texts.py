@@ -212,6 +212,37 @@ def test_tagging_predict_equals_serve_words_on_a_long_sentence(tmp_path):
         np.testing.assert_allclose(got["probability"][i].numpy()[:n], record["probabilities"], atol=1e-4)
 
 
+def test_serving_windows_with_max_and_a_stride_equal_the_python_windows(tmp_path):
+    """serve_text / serve_text_pair of a classifier whose task.json asks for windows 3 tokens
+    apart aggregated by max: the preprocessor's windows, the model, windows.aggregate."""
+    from electra_tf.export.saved_model import export_saved_model
+
+    config = et.ElectraConfig(vocab_size=81, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                              intermediate_size=37, max_position_embeddings=64, num_labels=3, head="electra")
+    model = et.TFElectraForSequenceClassification(config).build_with_dummy_inputs()
+    labels = ["a", "b", "c"]
+    meta = {"format_version": 1, "task_name": "t", "family": "classification", "model_type": "sequence-classification",
+            "max_seq_length": L, "labels": labels, "tokenizer": {"file": "vocab.txt", "do_lower_case": True},
+            "classification": {"problem": "single_label", "text_windows": True, "window_stride": 3,
+                               "window_aggregation": "max"}}
+    path = export_saved_model(model, str(tmp_path / "saved"), VOCAB, metadata=meta)
+    loaded = tf.saved_model.load(path)
+    rng = random.Random(3)
+    singles = [long_text(rng, 1), "good", "", long_text(rng, 0)[:70]]
+    pairs = [(long_text(rng, 0), long_text(rng, 1)), ("the", long_text(rng, 0)), (long_text(rng, 1), "bad"), ("", "")]
+    pre = SentencePreprocessor(FullTokenizer(VOCAB), L, "t", labels, text_windows=True, window_stride=3)
+    for signature, inputs in (("serve_text", [(t, None) for t in singles]), ("serve_text_pair", pairs)):
+        ids, mask, segments, of = pre.encode_windows([a for a, _ in inputs], [b for _, b in inputs])
+        logits = np.asarray(model(ids, attention_mask=mask, token_type_ids=segments)["logits"])
+        expected = np.stack([aggregate([logits[r] for r in range(len(of)) if of[r] == i], "max") for i in range(len(inputs))])
+        args = {"text": tf.constant([a for a, _ in inputs])}
+        if signature == "serve_text_pair":
+            args["text_b"] = tf.constant([b for _, b in inputs])
+        got = loaded.signatures[signature](**args)
+        np.testing.assert_allclose(got["logits"].numpy(), expected, atol=1e-5)
+        assert [x.decode() for x in got["label"].numpy()] == [labels[i] for i in expected.argmax(-1)]
+
+
 # ------------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
@@ -248,8 +279,8 @@ def _model_dir(root, run):
     return str(root / "models" / MODEL / "finetuning_models" / f"sst_{run}_model_1" / "model")
 
 
-def test_windowed_predict_equals_the_runs_test_outputs_and_serving(runs, tmp_path):
-    root, _, tests = runs
+def test_windowed_predict_equals_the_runs_evaluation_test_outputs_and_serving(runs, tmp_path):
+    root, results, tests = runs
     model_dir = _model_dir(root, "windows")
     task = json.loads(open(f"{model_dir}/task.json").read())
     assert task["classification"]["text_windows"] is True and task["classification"]["window_aggregation"] == "mean"
@@ -267,6 +298,13 @@ def test_windowed_predict_equals_the_runs_test_outputs_and_serving(runs, tmp_pat
         probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
         assert records[i]["label"] == ["0", "1"][int(np.argmax(logits))]
         np.testing.assert_allclose([records[i]["scores"]["0"], records[i]["scores"]["1"]], probabilities, atol=1e-5)
+    # predict.py on the dev texts scores what the run's evaluation scored
+    dev = [line.split("\t") for line in (root / "finetuning_data" / "sst" / "dev.tsv").read_text().splitlines()[1:]]
+    (tmp_path / "dev.txt").write_text("".join(f"{text}\n" for text, _ in dev), encoding="utf-8")
+    assert predict.main(["--model", model_dir, "--input", str(tmp_path / "dev.txt"), "--output", str(tmp_path / "d.jsonl")]) == 0
+    predicted = [json.loads(line)["label"] for line in (tmp_path / "d.jsonl").read_text().splitlines()]
+    accuracy = 100.0 * np.mean([p == gold for p, (_, gold) in zip(predicted, dev)])
+    assert accuracy == pytest.approx(results["windows"]["accuracy"])
     # the SavedModel's text signatures: the same windows and aggregation in the graph
     from electra_tf.cli import export
 
