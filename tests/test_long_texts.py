@@ -212,35 +212,38 @@ def test_tagging_predict_equals_serve_words_on_a_long_sentence(tmp_path):
         np.testing.assert_allclose(got["probability"][i].numpy()[:n], record["probabilities"], atol=1e-4)
 
 
-def test_serving_windows_with_max_and_a_stride_equal_the_python_windows(tmp_path):
-    """serve_text / serve_text_pair of a classifier whose task.json asks for windows 3 tokens
-    apart aggregated by max: the preprocessor's windows, the model, windows.aggregate."""
-    from electra_tf.export.saved_model import export_saved_model
+def test_serving_windows_with_max_and_a_stride_equal_the_python_windows():
+    """The serving graph's windows (serving_inputs.text_windows) and aggregation
+    (serving_decode.aggregate_windows) for windows 3 tokens apart aggregated by max, run eagerly
+    on the graph tokenizer's ids: the preprocessor's windows, the model, windows.aggregate. (The
+    exported signatures themselves are tested end to end below, with the default stride and mean.)"""
+    from electra_tf.export.serving_decode import aggregate_windows
+    from electra_tf.export.serving_inputs import text_windows
+    from electra_tf.text.graph_tokenizer import GraphTokenizer
+    from electra_tf.text.reference_tokenizer import load_vocab
 
     config = et.ElectraConfig(vocab_size=81, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                               intermediate_size=37, max_position_embeddings=64, num_labels=3, head="electra")
     model = et.TFElectraForSequenceClassification(config).build_with_dummy_inputs()
-    labels = ["a", "b", "c"]
-    meta = {"format_version": 1, "task_name": "t", "family": "classification", "model_type": "sequence-classification",
-            "max_seq_length": L, "labels": labels, "tokenizer": {"file": "vocab.txt", "do_lower_case": True},
-            "classification": {"problem": "single_label", "text_windows": True, "window_stride": 3,
-                               "window_aggregation": "max"}}
-    path = export_saved_model(model, str(tmp_path / "saved"), VOCAB, metadata=meta)
-    loaded = tf.saved_model.load(path)
+    vocab = load_vocab(VOCAB)
+    graph_tokenizer = GraphTokenizer(vocab, True)
     rng = random.Random(3)
     singles = [long_text(rng, 1), "good", "", long_text(rng, 0)[:70]]
     pairs = [(long_text(rng, 0), long_text(rng, 1)), ("the", long_text(rng, 0)), (long_text(rng, 1), "bad"), ("", "")]
-    pre = SentencePreprocessor(FullTokenizer(VOCAB), L, "t", labels, text_windows=True, window_stride=3)
-    for signature, inputs in (("serve_text", [(t, None) for t in singles]), ("serve_text_pair", pairs)):
+    pre = SentencePreprocessor(FullTokenizer(VOCAB), L, "t", ["a", "b", "c"], text_windows=True, window_stride=3)
+    for inputs in ([(t, None) for t in singles], pairs):
         ids, mask, segments, of = pre.encode_windows([a for a, _ in inputs], [b for _, b in inputs])
         logits = np.asarray(model(ids, attention_mask=mask, token_type_ids=segments)["logits"])
         expected = np.stack([aggregate([logits[r] for r in range(len(of)) if of[r] == i], "max") for i in range(len(inputs))])
-        args = {"text": tf.constant([a for a, _ in inputs])}
-        if signature == "serve_text_pair":
-            args["text_b"] = tf.constant([b for _, b in inputs])
-        got = loaded.signatures[signature](**args)
-        np.testing.assert_allclose(got["logits"].numpy(), expected, atol=1e-5)
-        assert [x.decode() for x in got["label"].numpy()] == [labels[i] for i in expected.argmax(-1)]
+        ids_a = graph_tokenizer.tokenize(tf.constant([a for a, _ in inputs]))[0]
+        ids_b = None if inputs[0][1] is None else graph_tokenizer.tokenize(tf.constant([b for _, b in inputs]))[0]
+        g_ids, g_mask, g_segments, window_row = text_windows(ids_a, ids_b, vocab["[CLS]"], vocab["[SEP]"], L, 3)
+        np.testing.assert_array_equal(g_ids.numpy(), ids)
+        np.testing.assert_array_equal(g_mask.numpy(), mask)
+        np.testing.assert_array_equal(g_segments.numpy(), segments)
+        np.testing.assert_array_equal(window_row.numpy(), of)
+        got = aggregate_windows(tf.constant(logits), window_row, len(inputs), "max")
+        np.testing.assert_allclose(got.numpy(), expected, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------- end to end
