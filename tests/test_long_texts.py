@@ -132,6 +132,7 @@ def test_default_is_the_original_truncation_and_cache_key():
     ({"window_stride": 4}, "window_stride"),  # without text_windows it would do nothing
     ({"text_windows": True, "window_aggregation": "median"}, "window_aggregation"),
     ({"text_windows": "yes"}, "text_windows"),
+    ({"window_aggregation": "max"}, "window_aggregation"),  # without text_windows it would do nothing
 ])
 def test_bad_window_hparams_name_the_hparam(tmp_path, changes, named):
     copy_tiny_model(tmp_path)

@@ -36,6 +36,9 @@ def check_window_hparams(text_windows, window_stride, window_aggregation, max_se
     if window_aggregation not in AGGREGATIONS:
         raise ConfigError(f"hparam window_aggregation must be 'mean' or 'max' (of the windows' logits), got "
                           f"{window_aggregation!r}.")
+    if window_aggregation != "mean" and not text_windows:
+        raise ConfigError(f"hparam window_aggregation={window_aggregation!r} is set but text_windows is false, so it "
+                          f"would do nothing; set \"text_windows\": true or remove window_aggregation.")
     if window_stride is None:
         return
     room = max_seq_length - 2
