@@ -124,6 +124,22 @@ def test_default_is_the_original_truncation_and_cache_key():
                                                                         "regression_scale": 1.0}
 
 
+def test_run_identity_without_windows_is_the_one_of_runs_from_before_the_hparams(tmp_path):
+    """A run folder trained before the hparams existed resumes: without text_windows the window
+    hparams are not part of the run identity; with it they are."""
+    import types
+
+    from electra_tf.finetuning.identity import training_settings
+
+    copy_tiny_model(tmp_path)
+    model_config = types.SimpleNamespace(to_dict=lambda: {})
+    off = training_settings(FinetuningConfig(MODEL, str(tmp_path), task_names=["sst"]), model_config, "k", "d", 1)
+    assert not {"text_windows", "window_stride", "window_aggregation"} & set(off)
+    on = training_settings(FinetuningConfig(MODEL, str(tmp_path), task_names=["sst"], text_windows=True,
+                                            window_aggregation="max"), model_config, "k", "d", 1)
+    assert (on["text_windows"], on["window_stride"], on["window_aggregation"]) == (True, None, "max")
+
+
 # ------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("changes, named", [
     ({"text_windows": True, "window_stride": 14}, "window_stride"),  # room is max_seq_length 16 - 2
