@@ -19,7 +19,8 @@ Signatures:
   ``probabilities`` (softmax), ``label`` and ``label_id``; regression ``value`` (logits times
   the task's regression scale); multi-label ``probabilities`` (sigmoid) and ``predicted``
   (logit > 0, i.e. probability > 0.5, int32). ``[CLS] a [SEP] (b [SEP])`` truncated as training, padded to
-  ``max_seq_length``.
+  ``max_seq_length``; a classifier trained with ``text_windows`` reads a long text as training's
+  windows and aggregates their logits (mean or max) in the graph, as predict.py.
 * ``serve_words`` (token classification): ``text``, one sentence per string, words separated by
   whitespace (Python's ``str.split()``) -> per word (padded to the longest sentence of the
   batch): ``words``, ``tags`` (the tags predict.py writes: in the data's scheme, e.g. ``ORG-B``,
@@ -135,9 +136,21 @@ def _add_text_signatures(module, model, signatures, s) -> None:
     L = s.max_seq_length
     classifier = model.model_type == "sequence-classification"
 
-    def run(ids_a, ids_b):
-        from electra_tf.export.serving_inputs import encode_pairs
+    from electra_tf.finetuning.classification.settings import ClassificationSettings
 
+    section = ClassificationSettings.from_dict(s.settings)
+
+    def run(ids_a, ids_b):
+        from electra_tf.export.serving_decode import aggregate_windows
+        from electra_tf.export.serving_inputs import encode_pairs, text_windows
+
+        if classifier and section.text_windows:  # trained with windows: the same windows, logits aggregated
+            ids, mask, segments, window_row = text_windows(ids_a, ids_b, texts.cls, texts.sep, L, section.window_stride)
+            logits = model(ids, attention_mask=mask, token_type_ids=segments, training=False)["logits"]
+            result = {"logits": aggregate_windows(logits, window_row, ids_a.nrows(out_type=tf.int32),
+                                                  section.window_aggregation)}
+            result.update(_classifier_outputs(result["logits"], s))
+            return result
         ids, mask, segments = encode_pairs(ids_a, ids_b, texts.cls, texts.sep, L)
         result = _outputs(model(ids, attention_mask=mask, token_type_ids=segments, training=False))
         if classifier:

@@ -164,3 +164,11 @@ def entity_spans(tag_ids, sentence_of_word, prefix, type_id):
     first = tf.cast(tf.where(starts)[:, 0], tf.int32)  # one start and one end per chunk, in order
     last = tf.cast(tf.where(ends)[:, 0], tf.int32)
     return tf.gather(sentence_of_word, first), first, last, tf.gather(type_, first)
+
+
+def aggregate_windows(logits, window_row, n_rows, how: str = "mean"):
+    """[n_rows, labels] logits of the inputs from their windows' ``logits`` (``window_row``: each
+    window's input): the mean or the maximum, as ``finetuning.windows.aggregate``."""
+    if how == "max":
+        return tf.math.unsorted_segment_max(logits, window_row, n_rows)
+    return tf.math.unsorted_segment_mean(logits, window_row, n_rows)

@@ -4,6 +4,8 @@ Core TensorFlow ops only (a SavedModel using them loads with plain ``import tens
 
 * ``encode_pairs``: ``[CLS] a [SEP] (b [SEP])`` truncated as the original's ``_truncate_seq_pair``
   (``features.truncated_pair_lengths``) and padded to ``max_seq_length``;
+* ``text_windows``: ``SentencePreprocessor.encode_windows`` in the graph (the hparam
+  ``text_windows``: overlapping windows over a long text, or over a pair's second text);
 * ``split_words``: a sentence string -> its words as ``str.split()`` gives them, and their
   character offsets;
 * ``tagging_windows``: ``TaggingPreprocessor`` in the graph (each word's pieces, [UNK] for a word
@@ -224,3 +226,54 @@ def qa_windows(query_ids: tf.RaggedTensor, doc_ids: tf.RaggedTensor, cls_id: int
     is_max = tf.scatter_nd(tf.stack([pair_window, positions], 1), max_context, [W, L])
     return (ids.to_tensor(0, shape=shape), tf.ones_like(ids).to_tensor(0, shape=shape), types.to_tensor(0, shape=shape),
             window_question, doc_offset, start, length, is_max)
+
+
+def text_windows(ids_a: tf.RaggedTensor, ids_b: Optional[tf.RaggedTensor], cls_id: int, sep_id: int,
+                 max_seq_length: int, window_stride: Optional[int] = None):
+    """``SentencePreprocessor.encode_windows`` (the hparam ``text_windows``) in the graph.
+
+    A single text: windows of ``max_seq_length - 2`` tokens; a pair: the first text truncated as
+    the original's ``_truncate_seq_pair`` against the whole second one (``encode_pairs``), the
+    windows over the second text in the room left. Windows start ``window_stride`` tokens apart
+    (None: half the room; never more than the room) and the last reaches the text's end, as
+    ``finetuning.windows.windows``. Returns ``(input_ids, input_mask, segment_ids, window_row)``:
+    int32 [windows, max_seq_length] features and each window's input row.
+    """
+    L = max_seq_length
+    rows = ids_a.nrows(out_type=tf.int32)
+    len_a = tf.cast(ids_a.row_lengths(), tf.int32)
+    if ids_b is None:
+        head = _column(cls_id, rows)
+        text, n_text, segment = ids_a, len_a, 0
+        room = tf.fill([rows], tf.constant(L - 2, tf.int32))
+    else:
+        len_b = tf.cast(ids_b.row_lengths(), tf.int32)
+        budget = L - 3
+        cut_a = tf.minimum(len_a, tf.maximum((budget + 1) // 2, budget - len_b))
+        kept_a = tf.where(len_a + len_b > budget, cut_a, len_a)
+        head = _concat([_column(cls_id, rows), _take_prefix(ids_a, kept_a), _column(sep_id, rows)])
+        text, n_text, segment = ids_b, len_b, 1
+        room = budget - kept_a
+    if window_stride is None:
+        stride = tf.maximum(room // 2, 1)
+    else:
+        stride = tf.maximum(tf.minimum(tf.constant(int(window_stride), tf.int32), room), 1)
+    extra = tf.maximum(n_text - room, 0)
+    n_windows = 1 + (extra + stride - 1) // stride  # the last window reaches the end
+    window_row = tf.repeat(tf.range(rows), n_windows)
+    W = tf.shape(window_row)[0]
+    index = tf.range(W) - tf.gather(tf.cumsum(n_windows, exclusive=True), window_row)
+    start = index * tf.gather(stride, window_row)
+    length = tf.minimum(tf.gather(n_text, window_row) - start, tf.gather(room, window_row))
+    piece_window = tf.repeat(tf.range(W), length)
+    within = tf.range(tf.shape(piece_window)[0]) - tf.gather(tf.cumsum(length, exclusive=True), piece_window)
+    text_splits = tf.cast(text.row_splits, tf.int32)
+    source = tf.gather(text_splits, tf.gather(window_row, piece_window)) + tf.gather(start, piece_window) + within
+    body = tf.RaggedTensor.from_value_rowids(tf.gather(text.values, source), piece_window, nrows=W, validate=False)
+    w_head = tf.gather(head, window_row)
+    tail = _concat([body, _column(sep_id, W)])
+    ids = _concat([w_head, tail])
+    types = _concat([tf.zeros_like(w_head), tf.ones_like(tail) * segment])
+    shape = [None, L]
+    return (ids.to_tensor(0, shape=shape), tf.ones_like(ids).to_tensor(0, shape=shape), types.to_tensor(0, shape=shape),
+            window_row)

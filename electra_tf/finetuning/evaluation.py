@@ -120,6 +120,7 @@ class Evaluator:
                 if task.test_outputs == TEST_OUTPUTS_PREDICTION_FILES:
                     self.write_task_predictions(task, split, scorer)
                     continue
+                rows = task.example_rows(rows)  # text_windows: one row per example, its windows aggregated
                 eid_key = f"{task.name}_eid"
                 predictions = {int(f[eid_key]): task.prediction_for_output(o) for o, f in rows}
                 path = self.config.test_predictions_for(task.name, split, trial)

@@ -18,6 +18,7 @@ from typing import Any, Dict
 from electra_tf.config import QA_HEAD_DEFAULTS
 from electra_tf.errors import ConfigError, closest
 from electra_tf.finetuning.qa.settings import DEFAULTS as QA_DEFAULTS
+from electra_tf.finetuning.windows import WINDOW_HPARAMS, check_window_hparams
 from electra_tf.training.cluster import CLUSTER_RESOLVERS
 from electra_tf.training.runtime import TPU_HPARAMS
 from electra_tf.utils.hparams import Hparams
@@ -116,6 +117,12 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     # of its own (run_name "<run_name or sweep>--<hparam>-<value>--...") of num_trials trials, summarised in
     # results/<tasks>[_<run_name>]_sweep.json and .md (see finetuning/sweep.py and docs/finetuning.md "Sweeps").
     "sweep": None,
+    # Long texts (see finetuning/windows.py and docs/finetuning.md "Long texts"). false: the original's
+    # truncation to max_seq_length. true: sentence (pair) tasks read a text longer than max_seq_length as
+    # overlapping windows (each a training feature with the example's label), as QA's doc_stride windows;
+    # window_stride is the number of tokens between window starts (null: half a window), and a classifier
+    # aggregates its windows' logits by window_aggregation ("mean" or "max"). Not for QA tasks (doc_stride).
+    **WINDOW_HPARAMS,
 }
 
 _PATH_HPARAMS = ("data_dir", "raw_data_dir", "vocab_file", "init_checkpoint", "model_dir", "results_txt",
@@ -260,6 +267,7 @@ class FinetuningConfig(Hparams):
                 raise ConfigError(f"hparam task_config has an entry for {name!r}, which is not in task_names "
                                   f"{self.task_names}: its settings would not be used.{closest(name, self.task_names)} "
                                   f"Rename the entry to the task it configures, or remove it.")
+        check_window_hparams(self.text_windows, self.window_stride, self.window_aggregation, self.max_seq_length)
         from electra_tf.finetuning.sweep import check_sweep
 
         check_sweep(self)

@@ -38,6 +38,10 @@ class TaskOptions:
     tfds_data_dir: Optional[str] = None
     head: str = "electra"  # "electra" (the original heads) or "hf"
     head_options: Dict[str, Any] = dataclasses.field(default_factory=dict)  # QA_HEAD_OPTIONS
+    # long texts (finetuning/windows.py); the defaults keep the original's truncation
+    text_windows: bool = False
+    window_stride: Optional[int] = None
+    window_aggregation: str = "mean"
 
     def __post_init__(self):
         for name in ("max_seq_length", "max_query_length", "doc_stride", "n_best_size", "max_answer_length"):
@@ -62,4 +66,6 @@ class TaskOptions:
             max_query_length=config.max_query_length, doc_stride=config.doc_stride, n_best_size=config.n_best_size,
             max_answer_length=config.max_answer_length, qa_na_threshold=float(config.qa_na_threshold),
             task_config=dict(entry or {}), tfds_data_dir=config.tfds_data_dir, head=config.head,
-            head_options={k: getattr(config, k) for k in QA_HEAD_OPTIONS})
+            head_options={k: getattr(config, k) for k in QA_HEAD_OPTIONS},
+            text_windows=bool(config.text_windows), window_stride=config.window_stride,
+            window_aggregation=config.window_aggregation)

@@ -260,6 +260,11 @@ class Task:
     def write_predictions(self, split: str, scorer, path: str) -> None:
         """Human-readable predictions of an evaluated split (tagging: CoNLL files, QA: JSON)."""
 
+    def example_rows(self, rows: List[Tuple[Dict[str, Any], Dict[str, Any]]]) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
+        """One (outputs, features) row per example from an evaluation's rows, one per feature
+        (sentence tasks with text_windows aggregate their windows; default: the rows as they are)."""
+        return rows
+
     def prediction_for_output(self, outputs: Dict[str, np.ndarray]):
         """What write_test_outputs stores per example (the original: logits / predictions)."""
         return outputs

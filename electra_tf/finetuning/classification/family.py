@@ -9,11 +9,12 @@ SETTINGS = ClassificationSettings
 
 
 def build_preprocessor(meta, tokenizer, task_name: str):
-    """The SentencePreprocessor training used (its problem from the settings)."""
+    """The SentencePreprocessor training used (its problem and text windows from the settings)."""
     from electra_tf.finetuning.classification.preprocessor import SentencePreprocessor
 
     s = SETTINGS.from_dict(meta.settings)
-    return SentencePreprocessor(tokenizer, meta.max_seq_length, task_name, meta.labels, s.resolved_problem())
+    return SentencePreprocessor(tokenizer, meta.max_seq_length, task_name, meta.labels, s.resolved_problem(),
+                                text_windows=bool(s.text_windows), window_stride=s.window_stride)
 
 
 def fallback_settings(config) -> dict:

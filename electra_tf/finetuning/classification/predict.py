@@ -1,6 +1,8 @@
 """Sentence classification on raw text (predict.py): one text per line, or ``text_a<TAB>text_b``
 pairs; JSON records ``{"line", "text", "label", "score", "scores"}`` (regression:
-``"prediction"``; multi-label: ``"labels"``), one per input line, blank lines flagged ``empty``."""
+``"prediction"``; multi-label: ``"labels"``), one per input line, blank lines flagged ``empty``.
+A model trained with ``text_windows`` reads long texts as the same windows and aggregates their
+logits as its evaluation did (task.json records the settings)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ def predict(backend, meta, preprocessor, request, model=None) -> int:
     from electra_tf.finetuning.classification.scorers import multi_label_decisions
     from electra_tf.finetuning.classification.settings import ClassificationSettings
     from electra_tf.finetuning.task import Example
+    from electra_tf.finetuning.windows import aggregate, group_by_example
 
     lines = read_lines(request.input)
     if not any(line.strip() for line in lines):
@@ -31,12 +34,21 @@ def predict(backend, meta, preprocessor, request, model=None) -> int:
     numbered = [(n, line.split("\t", 1) if "\t" in line else [line, None]) for n, line in enumerate(lines, 1)
                 if line.strip()]
     records = {n: {"line": n, "text": line, "empty": True} for n, line in enumerate(lines, 1) if not line.strip()}
+    settings = ClassificationSettings.from_dict(meta.settings)
     for batch in batches(numbered, request.batch_size):
         examples = [Example(eid=i, task_name=TASK_NAME, fields={"text_a": a, "text_b": b or None, "label": dummy})
                     for i, (_, (a, b)) in enumerate(batch)]
         features = preprocessor.featurize(examples, is_training=False)
-        arrays = [np.array([f[k] for f in features], "int32") for k in ("input_ids", "input_mask", "segment_ids")]
-        logits = backend.run(*arrays)["logits"]
+        rows = []  # text_windows: a long text gives several features, run batch_size at a time
+        for chunk in batches(features, request.batch_size):
+            arrays = [np.array([f[k] for f in chunk], "int32") for k in ("input_ids", "input_mask", "segment_ids")]
+            rows.extend(backend.run(*arrays)["logits"])
+        if getattr(preprocessor, "text_windows", False):
+            # the windows' logits aggregated as the run's evaluation (windows.aggregate)
+            groups = group_by_example([f[f"{TASK_NAME}_eid"] for f in features])
+            logits = [aggregate([rows[r] for r in groups[i]], settings.window_aggregation) for i in range(len(batch))]
+        else:
+            logits = rows
         for (n, (a, b)), row in zip(batch, logits):
             record = {"line": n, "text": a} if b is None else {"line": n, "text": a, "text_b": b}
             if problem == "regression":

@@ -7,7 +7,7 @@ from typing import Dict, Sequence
 import numpy as np
 
 from electra_tf.errors import ConfigError
-from electra_tf.finetuning.scoring import ExampleScorer
+from electra_tf.finetuning.scoring import ExampleScorer, Scorer
 
 
 def multi_label_decisions(logits) -> np.ndarray:
@@ -88,3 +88,42 @@ class MultiLabelScorer(ExampleScorer):
             "accuracy": 100.0 * float(np.mean(np.all(preds == golds, axis=1))),
         }
         return {k: v for k, v in out.items() if k in self.wanted or not self.wanted}
+
+
+class WindowScorer(Scorer):
+    """A sentence task's scorer with ``text_windows``: collects every window's output (logits,
+    or a regression's prediction) per example, and scores the examples on the aggregate of their
+    windows (``windows.aggregate``: mean or max) with a fresh ``make_scorer()``; ``feed(scorer,
+    value, gold, loss, eid)`` adds one aggregated example to it. An example's loss is the mean
+    of its windows' losses."""
+
+    def __init__(self, make_scorer, feed, aggregation: str = "mean"):
+        self.make_scorer = make_scorer
+        self.feed = feed
+        self.aggregation = aggregation
+        self.windows: Dict[int, list] = {}  # eid -> [values]
+        self.golds: Dict[int, object] = {}
+        self.losses: Dict[int, list] = {}
+
+    def update_window(self, eid: int, value, gold, loss: float) -> None:
+        """Record one window of example ``eid``: its output ``value``, the example's gold and the window's loss."""
+        eid = int(eid)
+        self.windows.setdefault(eid, []).append(np.asarray(value))
+        self.golds[eid] = gold
+        self.losses.setdefault(eid, []).append(float(loss))
+
+    def example_values(self) -> Dict[int, np.ndarray]:
+        """{eid: the aggregate of its windows' outputs}, by eid."""
+        from electra_tf.finetuning.windows import aggregate
+
+        return {eid: aggregate(self.windows[eid], self.aggregation) for eid in sorted(self.windows)}
+
+    def scorer(self):
+        """The inner scorer fed with every example's aggregate (its ``predictions`` and ``eids``)."""
+        inner = self.make_scorer()
+        for eid, value in self.example_values().items():
+            self.feed(inner, value, self.golds[eid], float(np.mean(self.losses[eid])), eid)
+        return inner
+
+    def get_results(self) -> Dict[str, float]:
+        return self.scorer().get_results()

@@ -17,6 +17,7 @@ from electra_tf.finetuning.classification.scorers import (
     ClassificationScorer,
     MultiLabelScorer,
     RegressionScorer,
+    WindowScorer,
     multi_label_decisions,
 )
 from electra_tf.finetuning.classification.spec import Columns, SentenceTaskSpec
@@ -45,7 +46,9 @@ class SentenceTask(Task):
                                                 skip_malformed=bool(options.task_config.get("skip_malformed_lines", False)),
                                                 double_unordered=options.double_unordered)
         self.preprocessor = SentencePreprocessor(tokenizer, options.max_seq_length, name, spec.labels, spec.problem,
-                                                 log_examples=options.log_examples)
+                                                 log_examples=options.log_examples, text_windows=options.text_windows,
+                                                 window_stride=options.window_stride)
+        self.windowed = bool(options.text_windows)  # the hparam; off: the original's truncation
 
     @property
     def label_list(self) -> List[str]:
@@ -124,10 +127,49 @@ class SentenceTask(Task):
     def metadata_settings(self):
         from electra_tf.finetuning.classification.settings import ClassificationSettings
 
-        return ClassificationSettings(problem=self.spec.problem, regression_scale=float(self.spec.regression_scale)).to_dict()
+        windows = {}
+        if self.windowed:
+            windows = dict(text_windows=True, window_stride=self.options.window_stride,
+                           window_aggregation=self.options.window_aggregation)
+        return ClassificationSettings(problem=self.spec.problem, regression_scale=float(self.spec.regression_scale),
+                                      **windows).to_dict()
 
     # ----------------------------------------------------------------- scoring
     def get_scorer(self, split: str, head_state=None):
+        if self.windowed:
+            return WindowScorer(self._example_scorer, self._feed, self.options.window_aggregation)
+        return self._example_scorer()
+
+    def _feed(self, scorer, value, gold, loss, eid) -> None:
+        """Add one example's (aggregated) output ``value`` to an example scorer."""
+        if self.is_regression:
+            scorer.update(float(value), float(gold), loss, eid)
+        elif self.spec.multi_label:
+            scorer.update(multi_label_decisions(value).astype(int), np.asarray(gold).astype(int), loss, eid)
+        else:
+            scorer.update(int(np.argmax(value)), int(gold), loss, eid)
+
+    def window_outputs(self, value) -> Dict[str, np.ndarray]:
+        """The outputs of an example from the aggregate ``value`` of its windows' logits (regression: predictions)."""
+        if self.is_regression:
+            return {"predictions": np.float32(value)}
+        if self.spec.multi_label:
+            return {"logits": value, "probabilities": 1.0 / (1.0 + np.exp(-value))}
+        return {"logits": value, "predictions": np.int64(np.argmax(value))}
+
+    def example_rows(self, rows):
+        """One (outputs, features) row per example: with text_windows, the aggregate of its
+        windows' rows (the features of its first window)."""
+        if not self.windowed:
+            return rows
+        from electra_tf.finetuning.windows import aggregate, group_by_example
+
+        key = "predictions" if self.is_regression else "logits"
+        groups = group_by_example([int(f[f"{self.name}_eid"]) for _, f in rows])
+        return [(self.window_outputs(aggregate([rows[r][0][key] for r in members], self.options.window_aggregation)),
+                 rows[members[0]][1]) for members in groups.values()]
+
+    def _example_scorer(self):
         if self.is_regression:
             return RegressionScorer()
         if self.spec.multi_label:
@@ -137,7 +179,11 @@ class SentenceTask(Task):
     def update_scorer(self, scorer, outputs, features, loss):
         n = self.name
         eid = int(features[f"{n}_eid"])
-        if self.is_regression:
+        if self.windowed:
+            value = outputs["predictions"] if self.is_regression else outputs["logits"]
+            gold = features[f"{n}_targets"] if self.is_regression else features[f"{n}_label_ids"]
+            scorer.update_window(eid, value, gold, loss)
+        elif self.is_regression:
             scorer.update(float(outputs["predictions"]), float(features[f"{n}_targets"]), loss, eid)
         elif self.spec.multi_label:
             scorer.update(multi_label_decisions(outputs["logits"]).astype(int), features[f"{n}_label_ids"].astype(int), loss, eid)

@@ -43,6 +43,9 @@ class QATask(Task):
         super().__init__(options, name, tokenizer)
         self.fmt, self.v2, self.metric = fmt, v2, metric
         self._test_splits = list(test_splits)
+        if options.text_windows:
+            raise ConfigError(f"hparam text_windows is for sentence and tagging tasks; the QA task {name} has its own "
+                              f"windows (hparams doc_stride and max_query_length): remove text_windows for it.")
         check_known_keys(f"task_config.{name}", options.task_config, OPTION_DEFAULTS, what="QA option")
         settings = dict(OPTION_DEFAULTS)
         settings.update(options.task_config)

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from electra_tf.finetuning.features import gc_paused, pad_sequence, tokenizer_cache_fields, unknown_piece_counters
 from electra_tf.finetuning.task import Example, Features
+from electra_tf.finetuning.windows import max_context_owner
 
 logger = logging.getLogger("electra_tf")
 
@@ -76,16 +77,8 @@ class TaggingPreprocessor:
             overlap = (end - start) // 2 if overlap is None else min(int(overlap), end - start - 1)
             start = max(end - overlap, start + 1)
 
-    @staticmethod
-    def _owner(windows, index) -> int:
-        """The window that scores word ``index``: the one giving it the most context."""
-        best, best_score = 0, -1
-        for w, (s, e) in enumerate(windows):
-            if s <= index < e:
-                score = min(index - s, e - 1 - index)
-                if score > best_score:
-                    best, best_score = w, score
-        return best
+    #: the window that scores word ``index``: the one giving it the most context (windows.max_context_owner)
+    _owner = staticmethod(max_context_owner)
 
     @gc_paused
     def featurize(self, examples: List[Example], is_training: bool) -> Features:

@@ -71,6 +71,13 @@ class TaggingTask(Task):
         self.settings = settings
         if settings["truncation"] not in ("window", "original"):
             raise ConfigError(f"task_config.{name}.truncation must be 'window' or 'original'.")
+        if options.text_windows and settings["truncation"] != "window":
+            raise ConfigError(f"hparam text_windows is true but task_config.{name}.truncation is "
+                              f"{settings['truncation']!r}: tagging windows are truncation 'window' (the default); "
+                              f"remove one of the two.")
+        if options.window_stride is not None:
+            raise ConfigError(f"hparam window_stride counts tokens of sentence tasks; the tagging task {name} overlaps "
+                              f"its word windows by task_config.{name}.window_overlap words: remove window_stride.")
         if spec.scheme not in schemes.SCHEMES:
             raise ConfigError(f"task_config.{name}.scheme must be one of {', '.join(schemes.SCHEMES)}, got {spec.scheme!r}.")
         if settings["metric"]:
