@@ -255,8 +255,15 @@ def model_configs(config: PretrainingConfig):
         disc = disc.replace(num_hidden_layers=3, hidden_size=144, intermediate_size=144 * 4, num_attention_heads=4)
     embedding_size = disc.hidden_size if config.embedding_size is None else config.embedding_size
     disc = disc.replace(embedding_size=embedding_size)
+    return disc, generator_config(config, disc)
+
+
+def generator_config(config: PretrainingConfig, disc):
+    """The generator's ElectraConfig from the discriminator's ``disc`` and the fractions (see
+    ``model_configs``); None when there is no separate generator."""
     if config.uniform_generator or not (config.uses_discriminator and config.untied_generator):
-        return disc, None
+        return None
+    embedding_size = disc.embedding_size
     hidden = int(round(disc.hidden_size * config.generator_hidden_size))
     layers = int(round(disc.num_hidden_layers * config.generator_layers))
     if hidden < 1 or layers < 1:
@@ -265,4 +272,4 @@ def model_configs(config: PretrainingConfig):
     gen = disc.replace(hidden_size=hidden, num_hidden_layers=layers, intermediate_size=4 * hidden,
                        num_attention_heads=max(1, hidden // 64),
                        embedding_size=hidden if config.untied_generator_embeddings else embedding_size)
-    return disc, gen
+    return gen

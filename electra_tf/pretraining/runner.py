@@ -112,7 +112,7 @@ class PretrainingRunner:
     """Builds the strategy, model, optimizer and data of one pre-training run (see module doc)."""
 
     def __init__(self, config):
-        from electra_tf.pretraining.config import model_configs
+        from electra_tf.pretraining.warm_start import resolve_from_checkpoint
         from electra_tf.training.distribute import build_strategy, resolve_strategy_name
         from electra_tf.training.precision import apply_precision
         from electra_tf.training.runtime import is_chief
@@ -120,8 +120,9 @@ class PretrainingRunner:
 
         self.config = config
         distribution = DistributionSettings.from_hparams(config)
+        # With init_checkpoint the vocabulary and sizes come from the checkpoint (before the vocabulary is read).
+        self.disc_config, self.gen_config = resolve_from_checkpoint(config)
         self.special_ids = read_special_ids(config)
-        self.disc_config, self.gen_config = model_configs(config)
         if config.max_seq_length > self.disc_config.max_position_embeddings:
             raise ConfigError(f"max_seq_length {config.max_seq_length} exceeds the {self.disc_config.max_position_embeddings} "
                               f"position embeddings.")
