@@ -307,8 +307,14 @@ class PretrainingRunner:
                              log_every_steps=config.log_every_steps, progress=config.progress,
                              description=f" (batch {config.train_batch_size}, seed {seed})")
         init = (lambda: self.initialize_from(model, config.init_checkpoint)) if config.init_checkpoint else None
+        health = self.health_checks(engine, model, seed)
+        if health is not None:
+            options.eval_every_steps = config.health_every  # health checks only: no best-model selection
         try:
-            step = engine.fit(self.dataset(seed, True), config.training_dir, options, initialize=init)
+            step = engine.fit(self.dataset(seed, True), config.training_dir, options, initialize=init,
+                              evaluate=health)
+            if health is not None:
+                health(step, final=True)
         except tf.errors.DataLossError as e:
             raise self._damaged_records(e) from None
         if self.is_chief:
@@ -318,6 +324,36 @@ class PretrainingRunner:
             if config.export_hf:  # our extension; the original wrote the TF1 layout only
                 self.export_hf(model)
         return step
+
+    def health_checks(self, engine, model, seed: int):
+        """The ``evaluate(step)`` callback of the health checks (see ``health.py``; our extension,
+        None when ``health_check_steps`` is 0); the checks made before the first step run now."""
+        from electra_tf.pretraining.health import HealthMonitor, measure
+
+        config = self.config
+        if not config.health_every:
+            return None
+        monitor = HealthMonitor(config, self.disc_config.vocab_size, write_files=self.is_chief)
+        monitor.start()
+        probe = None
+        if config.probe_task:
+            from electra_tf.pretraining.probe import DownstreamProbe
+
+            probe = DownstreamProbe(config, self.disc_config, self.strategy)
+
+        def check(step: int, final: bool = False):
+            if final:
+                if not monitor.history or monitor.history[-1]["step"] != step:
+                    check(step)
+                monitor.finish()
+                return {}
+            batches = self.dataset(seed + 2, False).take(config.health_check_batches)
+            metrics = measure(engine, model, batches, self.n_replicas)
+            scores = probe.score(model, step) if probe is not None else None
+            monitor.check(step, metrics, scores)
+            return {}
+
+        return check
 
     def _warn_other_settings(self) -> None:
         """Evaluating a run trained with other settings is allowed (as the original); say which."""
