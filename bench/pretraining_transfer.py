@@ -317,7 +317,7 @@ def reference_pretrain(data_dir: str, out_dir: str, sizes: dict, steps: int, bat
     import transformers
     from sklearn.metrics import roc_auc_score
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # OpenMP threads spin when the cores are shared: one is faster there
     torch.manual_seed(seed)
     special, vocab_size = special_ids(os.path.join(data_dir, "vocab.txt"))
     records = read_records(data_dir)
@@ -397,6 +397,8 @@ def reference_pretrain(data_dir: str, out_dir: str, sizes: dict, steps: int, bat
         torch.nn.utils.clip_grad_norm_([p for _, p in params.values()], 1.0)
         optimizer.step()
         schedule.step()
+        if step == 10:
+            print(f"reference: {(time.perf_counter() - start) / 10:.2f} s per step over the first 10", flush=True)
         if step % eval_every == 0 or step == steps:
             evaluate(step)
             print(f"reference step {step}: {curve[-1]}", flush=True)
@@ -443,7 +445,7 @@ def finetune_real(work: str, task: str, model_name: str, init: bool, sizes: dict
     import run_finetuning
 
     config, metric = REAL_TASKS[task]
-    tag = f"{task}_{model_name if init else 'random'}"
+    tag = f"{task}_{model_name if init else 'random'}_lr{lr:g}"
     results = os.path.join(work, "results", tag + ".txt")
     hparams = dict(task_names=[task], task_config={task: config}, train_batch_size=batch, learning_rate=lr,
                    num_train_epochs=epochs, max_seq_length=max_seq_length, seed=1, num_trials=seeds, progress=False,

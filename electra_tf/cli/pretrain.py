@@ -23,29 +23,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
-CONFIG_FILE = "pretraining_config.txt"
-
-
 def make_config(model_name: str, data_dir: str, hparams: dict):
-    """The pre-training config of the command line (written to the model directory by ``run``;
-    ``print_config`` also prints it sorted to stderr, as the original did every time)."""
+    """The pre-training config of the command line (the runner writes it to the model directory
+    when it trains; ``print_config`` also prints it sorted to stderr, as the original did every time)."""
     from electra_tf.pretraining.config import PretrainingConfig
 
     config = PretrainingConfig(model_name, data_dir, **hparams)
     if config.print_config:
         print("Config:\n" + str(config), file=sys.stderr)  # printed sorted, as the original
     return config
-
-
-def write_config(config) -> str:
-    """The resolved config (sizes and vocabulary from init_checkpoint included), sorted one per
-    line as the original printed it, in ``<model_dir>/pretraining_config.txt``; returns the path."""
-    from electra_tf.utils.files import atomic_write_text
-
-    path = os.path.join(config.model_dir, CONFIG_FILE)
-    os.makedirs(config.model_dir, exist_ok=True)
-    atomic_write_text(path, str(config) + "\n")
-    return path
 
 
 def run(config, args) -> None:
@@ -56,9 +42,6 @@ def run(config, args) -> None:
 
     runner = PretrainingRunner(config)
     setup_logging(log_file_name(runner.strategy, os.path.join(config.model_dir, "pretraining.log")))
-    if runner.is_chief and config.do_train:
-        with runner.locked():
-            print(f"Config: {write_config(config)}", file=sys.stderr)
     if config.do_train:
         step = runner.train()
         if runner.already_finished:

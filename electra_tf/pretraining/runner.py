@@ -293,6 +293,7 @@ class PretrainingRunner:
         seed = int(recorded_seed) if recorded_seed is not None else run_seed(config)
         if self.is_chief:
             identity.record(seed)
+            logger.info("Config: %s", write_config(config))  # the resolved config, not ~60 lines on screen
         model = self.build_model(seed)
         latest = latest_checkpoint(config.training_dir)
         if latest:  # resuming with other model hparams: one error naming them
@@ -436,6 +437,20 @@ class PretrainingRunner:
         for name, value in results.items():
             logger.info("%s = %s", name, f"{value:.4f}" if isinstance(value, float) else value)
         return results
+
+
+CONFIG_FILE = "pretraining_config.txt"
+
+
+def write_config(config) -> str:
+    """The resolved config (sizes and vocabulary from init_checkpoint included), sorted one per
+    line as the original printed it, in ``<model_dir>/pretraining_config.txt``; returns the path."""
+    from electra_tf.utils.files import atomic_write_text
+
+    path = os.path.join(config.model_dir, CONFIG_FILE)
+    os.makedirs(config.model_dir, exist_ok=True)
+    atomic_write_text(path, str(config) + "\n")
+    return path
 
 
 def write_results(path: str, results: Dict[str, float]) -> None:
