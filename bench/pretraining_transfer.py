@@ -41,6 +41,7 @@ import shutil
 import sys
 import tempfile
 import time
+from typing import Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "examples", "pretraining_corpus")
@@ -472,8 +473,10 @@ def finetune_real(work: str, task: str, model_name: str, init: bool, sizes: dict
             "scores": scores}
 
 
-def plot_curves(ours: list, reference: list, path: str) -> None:
-    """masked_lm_accuracy, disc_auc and disc_recall over the steps, ours and the reference side by side."""
+def plot_curves(ours: list, reference: list, path: str, extra: Optional[dict] = None,
+                ours_label: str = "electra-tf") -> None:
+    """masked_lm_accuracy, disc_auc and disc_recall over the steps, ours and the reference side by
+    side (``extra``: {label: curve} of more runs)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -482,7 +485,7 @@ def plot_curves(ours: list, reference: list, path: str) -> None:
     names = ("masked_lm_accuracy", "disc_auc", "disc_recall", "disc_loss")
     figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2))
     for axis, name in zip(axes, names):
-        for label, curve in (("electra-tf", ours), ("HF PyTorch reference", reference)):
+        for label, curve in [(ours_label, ours), ("HF PyTorch reference, lr 1e-3", reference), *(extra or {}).items()]:
             points = [(c["step"], c[name]) for c in curve if name in c]
             axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
         axis.set_title(name)
