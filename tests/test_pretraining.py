@@ -500,13 +500,12 @@ def _word_frequency_task(directory, n=200):
 
 
 def test_finetuning_from_the_pretrained_discriminator_beats_random_init(data_dir, runs):
-    """The issue's transfer claim, on a task where pre-training must help: the held-out-word
-    frequency task above, fine-tuned (3 seeds each) from the 150-step tiny discriminator and from
-    random initialisation of the same shape ("init_checkpoint": null). Measured on 2 cores: 93.1
-    (91.3-95.0) against 50.6 (48.1-51.9) dev accuracy; fine-tuning that did not load the pre-trained
-    weights would score like the random-init model. Harder tasks (word order,
-    replaced words in held-out lines) need far larger models and runs; their figures are in
-    docs/pretraining.md (bench/pretraining_transfer.py)."""
+    """The mechanism of transfer, on a task where pre-training must help: the held-out-word
+    frequency task above, fine-tuned (one seed each, to keep the suite fast) from the 150-step tiny
+    discriminator and from random initialisation of the same shape ("init_checkpoint": null).
+    Measured on 2 cores with 3 seeds each: 93.1 (91.3-95.0) against 50.6 (48.1-51.9) dev accuracy;
+    fine-tuning that did not load the pre-trained weights would score like the random-init model.
+    Transfer on real sentence tasks is measured by bench/pretraining_transfer.py (docs/pretraining.md)."""
     import json
 
     import run_finetuning
@@ -516,7 +515,7 @@ def test_finetuning_from_the_pretrained_discriminator_beats_random_init(data_dir
     for init in ("pretrained", "random"):
         results = data_dir / f"wordfreq_{init}.txt"
         hparams = {"task_names": ["wordfreq"], "max_seq_length": 8, "train_batch_size": 16, "learning_rate": 1e-3,
-                   "num_train_epochs": 3, "seed": 1, "num_trials": 3, "do_test": False, "progress": False,
+                   "num_train_epochs": 3, "seed": 1, "num_trials": 1, "do_test": False, "progress": False,
                    "overwrite_model_dir": True, "results_txt": str(results), "results_pkl": str(results) + ".pkl",
                    "task_config": {"wordfreq": {"type": "tsv", "files": {"train": "train.tsv", "dev": "dev.tsv"},
                                                 "text_a": "word", "label": "label"}}}
@@ -528,7 +527,7 @@ def test_finetuning_from_the_pretrained_discriminator_beats_random_init(data_dir
             scores[init] = json.load(f)["summary"]["wordfreq"]["accuracy"]
     print(scores)
     pretrained, random_init = scores["pretrained"], scores["random"]
-    assert pretrained["min"] >= 80 and random_init["max"] <= 65, scores
+    assert pretrained["mean"] >= 80 and random_init["mean"] <= 65, scores
     assert pretrained["mean"] - random_init["mean"] >= 25, scores
 
 

@@ -24,11 +24,13 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
 def make_config(model_name: str, data_dir: str, hparams: dict):
-    """The pre-training config of the command line, printed sorted to stderr as the original."""
+    """The pre-training config of the command line (the runner writes it to the model directory
+    when it trains; ``print_config`` also prints it sorted to stderr, as the original did every time)."""
     from electra_tf.pretraining.config import PretrainingConfig
 
     config = PretrainingConfig(model_name, data_dir, **hparams)
-    print("Config:\n" + str(config), file=sys.stderr)  # printed sorted, as the original
+    if config.print_config:
+        print("Config:\n" + str(config), file=sys.stderr)  # printed sorted, as the original
     return config
 
 

@@ -9,6 +9,7 @@ made of ``corpus`` (file listing and line reading), ``tokenization`` (the builde
 Training: ``config`` (PretrainingConfig, the original hparams and precedence; ``model_configs``),
 ``masking`` (the original dynamic masking in TF ops), ``model`` (PretrainingModel: generator,
 discriminator, losses), ``metrics`` (the original eval metrics), ``input`` (reading the records),
-``runner`` (PretrainingRunner: train / evaluate), ``export`` (the original TF1 layout) and
-``warm_start`` (the init_checkpoint extension).
+``runner`` (PretrainingRunner: train / evaluate), ``export`` (the original TF1 layout),
+``warm_start`` (the init_checkpoint extension: weights, vocabulary and sizes from the checkpoint),
+``health`` (health checks during training) and ``probe`` (the downstream probe, ``probe_task``).
 """

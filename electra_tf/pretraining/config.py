@@ -92,7 +92,17 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "init_checkpoint": None,  # start from released weights (TF1 or HF); optimizer slots start at zero
     "export_hf": False,  # also write model_dir/hf/{discriminator,generator} for transformers (the original: TF1 only)
     "progress": "auto",  # progress bar: auto (on a terminal) | true | false
-    "log_every_steps": 1,  # the original's ETAHook logged every step on CPU/GPU
+    # The original's ETAHook logged a line every step on CPU/GPU; 1 keeps that. The default logs every
+    # 100 steps (and the last); TensorBoard's train scalars follow the same steps.
+    "log_every_steps": 100,
+    # Health checks (health.py; the original had none; they change no weight): every N steps
+    # (None: num_train_steps // 10, at least 1; 0: off) on health_check_batches eval batches.
+    "health_check_steps": None,
+    "health_check_batches": 1,
+    # A downstream probe (probe.py), e.g. {"train": "probe/train.tsv", "dev": "probe/dev.tsv"}; None: off.
+    "probe_task": None,
+    # The resolved config goes to <model_dir>/pretraining_config.txt; true also prints it (as the original).
+    "print_config": False,
 }
 
 # Set from data_dir before the user's hparams (configure_pretraining.py:95-101); overridable.
@@ -185,12 +195,19 @@ class PretrainingConfig(Hparams):
                               "train with the defaults, or pass {\"do_train\": false, \"do_eval\": true}).")
         self.check_types()
         for name in ("train_batch_size", "eval_batch_size", "max_seq_length", "num_eval_steps",
-                     "gradient_accumulation_steps", "log_every_steps"):
+                     "gradient_accumulation_steps", "log_every_steps", "health_check_batches"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"hparam {name} must be a positive integer, got {getattr(self, name)!r}.")
         if self.cluster_timeout_secs < 0:
             raise ConfigError(f"hparam cluster_timeout_secs must be >= 0 (0: TensorFlow's own limits), got "
                               f"{self.cluster_timeout_secs!r}.")
+        if self.health_check_steps is not None and (not isinstance(self.health_check_steps, int)
+                                                    or self.health_check_steps < 0):
+            raise ConfigError(f"hparam health_check_steps must be null (auto), 0 (off) or a positive integer, got "
+                              f"{self.health_check_steps!r}.")
+        if self.probe_task is not None and not isinstance(self.probe_task, dict):
+            raise ConfigError(f"hparam probe_task must be null or a JSON object such as {{\"train\": \"probe/train.tsv\", "
+                              f"\"dev\": \"probe/dev.tsv\"}}, got {self.probe_task!r}.")
         if self.num_train_steps < 0 or self.num_warmup_steps < 0 or self.save_checkpoints_steps < 0:
             raise ConfigError("hparams num_train_steps, num_warmup_steps and save_checkpoints_steps must be >= 0.")
         if not 0.0 < self.mask_prob < 1.0:
@@ -220,6 +237,13 @@ class PretrainingConfig(Hparams):
         """Where the training checkpoints (weights, optimizer, RNG and data position) go;
         ``model_dir`` itself gets the original TF1 layout at the end."""
         return os.path.join(self.model_dir, "training_checkpoints")
+
+    @property
+    def health_every(self) -> int:
+        """Steps between health checks (0: off); see ``health_check_steps``."""
+        if self.health_check_steps is None:
+            return max(1, self.num_train_steps // 10)
+        return int(self.health_check_steps)
 
     @property
     def uses_discriminator(self) -> bool:
@@ -255,8 +279,15 @@ def model_configs(config: PretrainingConfig):
         disc = disc.replace(num_hidden_layers=3, hidden_size=144, intermediate_size=144 * 4, num_attention_heads=4)
     embedding_size = disc.hidden_size if config.embedding_size is None else config.embedding_size
     disc = disc.replace(embedding_size=embedding_size)
+    return disc, generator_config(config, disc)
+
+
+def generator_config(config: PretrainingConfig, disc):
+    """The generator's ElectraConfig from the discriminator's ``disc`` and the fractions (see
+    ``model_configs``); None when there is no separate generator."""
     if config.uniform_generator or not (config.uses_discriminator and config.untied_generator):
-        return disc, None
+        return None
+    embedding_size = disc.embedding_size
     hidden = int(round(disc.hidden_size * config.generator_hidden_size))
     layers = int(round(disc.num_hidden_layers * config.generator_layers))
     if hidden < 1 or layers < 1:
@@ -265,4 +296,4 @@ def model_configs(config: PretrainingConfig):
     gen = disc.replace(hidden_size=hidden, num_hidden_layers=layers, intermediate_size=4 * hidden,
                        num_attention_heads=max(1, hidden // 64),
                        embedding_size=hidden if config.untied_generator_embeddings else embedding_size)
-    return disc, gen
+    return gen

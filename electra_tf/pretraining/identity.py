@@ -16,6 +16,7 @@ from electra_tf.training.runtime import TPU_HPARAMS
 NOT_TRAINING = frozenset({
     # what is evaluated, written or shown
     "do_train", "do_eval", "num_eval_steps", "eval_batch_size", "export_hf", "progress", "log_every_steps",
+    "health_check_steps", "health_check_batches", "probe_task", "print_config",
     "do_lower_case",  # unused by pre-training, as the original (the dataset builder lower-cases)
     # how the run is executed (the same updates either way)
     "iterations_per_loop", "save_checkpoints_steps", "keep_checkpoint_max", "distribution_strategy",

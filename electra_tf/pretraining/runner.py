@@ -112,7 +112,7 @@ class PretrainingRunner:
     """Builds the strategy, model, optimizer and data of one pre-training run (see module doc)."""
 
     def __init__(self, config):
-        from electra_tf.pretraining.config import model_configs
+        from electra_tf.pretraining.warm_start import resolve_from_checkpoint
         from electra_tf.training.distribute import build_strategy, resolve_strategy_name
         from electra_tf.training.precision import apply_precision
         from electra_tf.training.runtime import is_chief
@@ -120,8 +120,9 @@ class PretrainingRunner:
 
         self.config = config
         distribution = DistributionSettings.from_hparams(config)
+        # With init_checkpoint the vocabulary and sizes come from the checkpoint (before the vocabulary is read).
+        self.disc_config, self.gen_config = resolve_from_checkpoint(config)
         self.special_ids = read_special_ids(config)
-        self.disc_config, self.gen_config = model_configs(config)
         if config.max_seq_length > self.disc_config.max_position_embeddings:
             raise ConfigError(f"max_seq_length {config.max_seq_length} exceeds the {self.disc_config.max_position_embeddings} "
                               f"position embeddings.")
@@ -292,6 +293,7 @@ class PretrainingRunner:
         seed = int(recorded_seed) if recorded_seed is not None else run_seed(config)
         if self.is_chief:
             identity.record(seed)
+            logger.info("Config: %s", write_config(config))  # the resolved config, not ~60 lines on screen
         model = self.build_model(seed)
         latest = latest_checkpoint(config.training_dir)
         if latest:  # resuming with other model hparams: one error naming them
@@ -306,8 +308,14 @@ class PretrainingRunner:
                              log_every_steps=config.log_every_steps, progress=config.progress,
                              description=f" (batch {config.train_batch_size}, seed {seed})")
         init = (lambda: self.initialize_from(model, config.init_checkpoint)) if config.init_checkpoint else None
+        health = self.health_checks(engine, model, seed)
+        if health is not None:
+            options.eval_every_steps = config.health_every  # health checks only: no best-model selection
         try:
-            step = engine.fit(self.dataset(seed, True), config.training_dir, options, initialize=init)
+            step = engine.fit(self.dataset(seed, True), config.training_dir, options, initialize=init,
+                              evaluate=health)
+            if health is not None:
+                health(step, final=True)
         except tf.errors.DataLossError as e:
             raise self._damaged_records(e) from None
         if self.is_chief:
@@ -317,6 +325,36 @@ class PretrainingRunner:
             if config.export_hf:  # our extension; the original wrote the TF1 layout only
                 self.export_hf(model)
         return step
+
+    def health_checks(self, engine, model, seed: int):
+        """The ``evaluate(step)`` callback of the health checks (see ``health.py``; our extension,
+        None when ``health_check_steps`` is 0); the checks made before the first step run now."""
+        from electra_tf.pretraining.health import HealthMonitor, measure
+
+        config = self.config
+        if not config.health_every:
+            return None
+        monitor = HealthMonitor(config, self.disc_config.vocab_size, write_files=self.is_chief)
+        monitor.start()
+        probe = None
+        if config.probe_task:
+            from electra_tf.pretraining.probe import DownstreamProbe
+
+            probe = DownstreamProbe(config, self.disc_config, self.strategy)
+
+        def check(step: int, final: bool = False):
+            if final:
+                if not monitor.history or monitor.history[-1]["step"] != step:
+                    check(step)
+                monitor.finish()
+                return {}
+            batches = self.dataset(seed + 2, False).take(config.health_check_batches)
+            metrics = measure(engine, model, batches, self.n_replicas)
+            scores = probe.score(model, step) if probe is not None else None
+            monitor.check(step, metrics, scores)
+            return {}
+
+        return check
 
     def _warn_other_settings(self) -> None:
         """Evaluating a run trained with other settings is allowed (as the original); say which."""
@@ -399,6 +437,20 @@ class PretrainingRunner:
         for name, value in results.items():
             logger.info("%s = %s", name, f"{value:.4f}" if isinstance(value, float) else value)
         return results
+
+
+CONFIG_FILE = "pretraining_config.txt"
+
+
+def write_config(config) -> str:
+    """The resolved config (sizes and vocabulary from init_checkpoint included), sorted one per
+    line as the original printed it, in ``<model_dir>/pretraining_config.txt``; returns the path."""
+    from electra_tf.utils.files import atomic_write_text
+
+    path = os.path.join(config.model_dir, CONFIG_FILE)
+    os.makedirs(config.model_dir, exist_ok=True)
+    atomic_write_text(path, str(config) + "\n")
+    return path
 
 
 def write_results(path: str, results: Dict[str, float]) -> None:
