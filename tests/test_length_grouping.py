@@ -229,3 +229,42 @@ def test_sorted_tagging_evaluation_and_test_outputs_equal_unsorted(tmp_path):
         np.testing.assert_allclose(b_out["logits"][scored], a_out["logits"][scored], atol=1e-5, rtol=1e-5)
     assert sorted_results["f1"] == plain_results["f1"] and sorted_results["accuracy"] == plain_results["accuracy"]
 
+
+
+# ---------------------------------------------------------------------------- predict.py
+def _padded_rows(rng, n, width, vocab=61):
+    lengths = rng.integers(2, width + 1, size=n)
+    ids = np.zeros((n, width), "int32")
+    for i, length in enumerate(lengths):
+        ids[i, :length] = rng.integers(5, vocab, size=length)
+    mask = (ids > 0).astype("int32")
+    return ids, mask, np.zeros_like(ids)
+
+
+def test_length_sorted_prediction_equals_full_batches_in_input_order():
+    from electra_tf.export.backends import TFBackend
+    from electra_tf.finetuning.prediction import run_length_sorted
+    from tests.conftest import tiny_config
+
+    rng = np.random.default_rng(0)
+    ids, mask, types = _padded_rows(rng, 37, 40)
+    seen = []
+
+    class Recording(TFBackend):
+        def run(self, *args, **kwargs):
+            seen.append(args[0].shape)
+            return super().run(*args, **kwargs)
+
+    classifier = et.TFElectraForSequenceClassification(tiny_config(num_labels=3)).build_with_dummy_inputs()
+    want = np.concatenate([TFBackend(classifier).run(ids[i:i + 8], mask[i:i + 8], types[i:i + 8])["logits"]
+                           for i in range(0, 37, 8)])
+    got = run_length_sorted(Recording(classifier), ids, mask, types, 8)["logits"]
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)  # input order
+    assert np.array_equal(np.argmax(got, -1), np.argmax(want, -1))
+    assert len(seen) == 5 and min(w for _, w in seen) < 40 and all(w % 8 == 0 for _, w in seen)  # batches were cut
+
+    tagger = et.TFElectraForTokenClassification(tiny_config(num_labels=4)).build_with_dummy_inputs()
+    positions = np.stack([np.sort(rng.choice(max(int(m.sum()), 1), size=6)) for m in mask]).astype("int32")
+    want = TFBackend(tagger).run(ids, mask, types, labeled_positions=positions)["logits"]
+    got = run_length_sorted(TFBackend(tagger), ids, mask, types, 8, labeled_positions=positions)["logits"]
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)

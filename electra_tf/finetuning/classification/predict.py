@@ -4,7 +4,7 @@ pairs; JSON records ``{"line", "text", "label", "score", "scores"}`` (regression
 
 from __future__ import annotations
 
-from electra_tf.finetuning.prediction import TASK_NAME, batches, json_records, read_lines, softmax
+from electra_tf.finetuning.prediction import TASK_NAME, json_records, read_lines, run_length_sorted, softmax
 
 #: (own format, formats it writes, what it writes in words, extensions to suggest)
 OUTPUT_FORMATS = ("jsonl", ("jsonl", "json"), "JSON records", ".jsonl (one record per line) or .json (one list)")
@@ -31,27 +31,27 @@ def predict(backend, meta, preprocessor, request, model=None) -> int:
     numbered = [(n, line.split("\t", 1) if "\t" in line else [line, None]) for n, line in enumerate(lines, 1)
                 if line.strip()]
     records = {n: {"line": n, "text": line, "empty": True} for n, line in enumerate(lines, 1) if not line.strip()}
-    for batch in batches(numbered, request.batch_size):
-        examples = [Example(eid=i, task_name=TASK_NAME, fields={"text_a": a, "text_b": b or None, "label": dummy})
-                    for i, (_, (a, b)) in enumerate(batch)]
-        features = preprocessor.featurize(examples, is_training=False)
-        arrays = [np.array([f[k] for f in features], "int32") for k in ("input_ids", "input_mask", "segment_ids")]
-        logits = backend.run(*arrays)["logits"]
-        for (n, (a, b)), row in zip(batch, logits):
-            record = {"line": n, "text": a} if b is None else {"line": n, "text": a, "text_b": b}
-            if problem == "regression":
-                # in the data's units (STS labels were divided by 5 for training, as the original)
-                record["prediction"] = float(row[0]) * scale
-            elif problem == "multi_label":
-                probs = 1.0 / (1.0 + np.exp(-row.astype(np.float64)))
-                record.update(labels=[labels[i] for i, chosen in enumerate(multi_label_decisions(row)) if chosen],
-                              scores={labels[i]: float(p) for i, p in enumerate(probs)})
-            else:
-                probs = softmax(row.astype(np.float64))
-                best = int(np.argmax(row))
-                record.update(label=labels[best], score=float(probs[best]),
-                              scores={labels[i]: float(p) for i, p in enumerate(probs)})
-            records[n] = record
+    # all lines at once, run in batches of similar length (run_length_sorted: the same predictions, in input order)
+    examples = [Example(eid=i, task_name=TASK_NAME, fields={"text_a": a, "text_b": b or None, "label": dummy})
+                for i, (_, (a, b)) in enumerate(numbered)]
+    features = preprocessor.featurize(examples, is_training=False)
+    arrays = [np.array([f[k] for f in features], "int32") for k in ("input_ids", "input_mask", "segment_ids")]
+    logits = run_length_sorted(backend, *arrays, request.batch_size)["logits"]
+    for (n, (a, b)), row in zip(numbered, logits):
+        record = {"line": n, "text": a} if b is None else {"line": n, "text": a, "text_b": b}
+        if problem == "regression":
+            # in the data's units (STS labels were divided by 5 for training, as the original)
+            record["prediction"] = float(row[0]) * scale
+        elif problem == "multi_label":
+            probs = 1.0 / (1.0 + np.exp(-row.astype(np.float64)))
+            record.update(labels=[labels[i] for i, chosen in enumerate(multi_label_decisions(row)) if chosen],
+                          scores={labels[i]: float(p) for i, p in enumerate(probs)})
+        else:
+            probs = softmax(row.astype(np.float64))
+            best = int(np.argmax(row))
+            record.update(label=labels[best], score=float(probs[best]),
+                          scores={labels[i]: float(p) for i, p in enumerate(probs)})
+        records[n] = record
     out = [records[n] for n in range(1, len(lines) + 1)]
     request.target.write_text(json_records(out, request.format))
     return len(out)
