@@ -204,7 +204,8 @@ def trim_fn(spec, max_seq_length: int, bucket_size: int):
     per_token = [name for name, (shape, _) in spec.items() if tuple(shape) == (max_seq_length,)]
 
     def trim(batch):
-        longest = tf.reduce_max(tf.reduce_sum(batch["input_mask"], axis=1))
+        # at least one bucket: a batch of padding records only (length 0) keeps a valid shape
+        longest = tf.maximum(tf.reduce_max(tf.reduce_sum(batch["input_mask"], axis=1)), 1)
         length = tf.minimum(((longest + bucket_size - 1) // bucket_size) * bucket_size, max_seq_length)
         return {k: (v[:, :length] if k in per_token else v) for k, v in batch.items()}
 
@@ -232,6 +233,109 @@ def make_dataset(path: str, spec, batch_size: int, is_training: bool, seed: int 
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
+#: length grouping sorts windows of this many batches by length (HuggingFace's LengthGroupedSampler
+#: uses 50 as well): large enough that the batches of a window hold texts of similar length, small
+#: enough that which examples share a batch still changes from epoch to epoch
+LENGTH_GROUP_WINDOW = 50
+
+
+def _batch_parse_fn(spec):
+    description = {
+        name: tf.io.FixedLenFeature(shape, tf.float32 if dtype == "float32" else tf.int64)
+        for name, (shape, dtype) in spec.items()
+    }
+
+    def parse(records):
+        parsed = tf.io.parse_example(records, description)
+        return {k: (tf.cast(v, tf.int32) if v.dtype == tf.int64 else v) for k, v in parsed.items()}
+
+    return parse
+
+
+def load_records(path: str):
+    """(serialized records [n] as a NumPy object array, their input lengths [n] int64) of a
+    TFRecord file, read once per version of the file in this process (length-aware batching needs
+    random access, so the split is held in memory: about the size of the file)."""
+    stat = os.stat(path)
+    return _records_of_version(os.path.realpath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=4)
+def _records_of_version(path: str, size: int, mtime_ns: int, inode: int):
+    import numpy as np
+
+    chunks, lengths = [], []
+    for block in tf.data.TFRecordDataset(path).batch(8192):
+        parsed = tf.io.parse_example(block, {"input_mask": tf.io.VarLenFeature(tf.int64)})
+        lengths.append(tf.sparse.reduce_sum(parsed["input_mask"], axis=1, output_is_sparse=False).numpy()
+                       if block.shape[0] else np.zeros([0], np.int64))
+        chunks.append(block.numpy())
+    records = np.concatenate(chunks) if chunks else np.zeros([0], object)
+    return records, (np.concatenate(lengths).astype(np.int64) if lengths else np.zeros([0], np.int64))
+
+
+def length_grouped_batches(lengths, batch_size: int, seed, epoch):
+    """The batches (row indices [steps, batch_size]) of one epoch of length-grouped training:
+    a permutation drawn from (seed, epoch), sorted by length (longest first) within windows of
+    :data:`LENGTH_GROUP_WINDOW` batches, cut into batches, and the batches shuffled. Every row
+    appears exactly once; ``len(lengths)`` must be a multiple of ``batch_size``. TensorFlow ops
+    (stateless random), so that the epochs of an endless tf.data pipeline are computed on demand."""
+    lengths = tf.convert_to_tensor(lengths, tf.int64)
+    n = tf.shape(lengths, out_type=tf.int64)[0]
+    seed = tf.cast(seed, tf.int64)
+    epoch = tf.cast(epoch, tf.int64)
+    perm = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([seed, epoch]))
+    longest = tf.reduce_max(lengths) + 1
+    window = tf.range(n) // (batch_size * LENGTH_GROUP_WINDOW)
+    # one sort: by window, then by length (descending); ties keep the permutation's random order
+    key = window * longest + (longest - 1 - tf.gather(lengths, perm))
+    order = tf.gather(perm, tf.argsort(key, stable=True))
+    batches = tf.reshape(order, [-1, batch_size])
+    return tf.random.experimental.stateless_shuffle(batches, seed=tf.stack([seed, epoch + (1 << 40)]))
+
+
+def make_length_grouped_dataset(path: str, spec, batch_size: int, seed: int, bucket_size: int, max_seq_length: int):
+    """Endless training batches grouped by length (see :func:`length_grouped_batches`), each cut
+    to its longest input. Deterministic from ``seed``: ``skip(k)`` resumes it exactly. Batches of
+    any length have one shape signature ([batch, None]), so the training step is traced once."""
+    records, lengths = load_records(path)
+    if len(records) % batch_size:
+        raise ValueError(f"{path}: {len(records)} records are not a multiple of the batch {batch_size}.")
+    records_t, lengths_t = tf.constant(records, tf.string), tf.constant(lengths)
+    seed = int(seed or 0)
+    ds = tf.data.Dataset.range(1 << 62).flat_map(
+        lambda epoch: tf.data.Dataset.from_tensor_slices(length_grouped_batches(lengths_t, batch_size, seed, epoch)))
+    ds = ds.map(lambda rows: tf.gather(records_t, rows))
+    ds = ds.map(_batch_parse_fn(spec), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(trim_fn(spec, max_seq_length, bucket_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return _finish(ds)
+
+
+def length_sorted_order(lengths):
+    """The order in which sorted evaluation reads the records: by input length (stable, so records
+    of one length keep their file order)."""
+    import numpy as np
+
+    return np.argsort(np.asarray(lengths), kind="stable")
+
+
+def make_sorted_dataset(path: str, spec, batch_size: int, bucket_size: int, max_seq_length: int):
+    """(evaluation batches of records sorted by length and cut to their longest input, the file
+    index of each record in reading order): a reader puts the results back in file order."""
+    records, lengths = load_records(path)
+    order = length_sorted_order(lengths)
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(records[order], tf.string)).batch(batch_size)
+    ds = ds.map(_batch_parse_fn(spec), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(trim_fn(spec, max_seq_length, bucket_size), num_parallel_calls=tf.data.AUTOTUNE)
+    return _finish(ds), order
+
+
+def _finish(ds):
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
 class SplitDatasets:
     """The tf.data pipelines of one fine-tuning run's splits, shared by its training and its
     evaluator: features written (or reused) by ``prepare_split`` for the run's ``tasks`` (the
@@ -244,7 +348,11 @@ class SplitDatasets:
     def get(self, split: str, is_training: bool, tasks=None, seed: int = 0):
         """(dataset, metadata) of ``split`` for ``tasks`` (default: all): the global train batch
         split into the micro-batches of gradient accumulation when ``is_training``, the eval
-        batch otherwise; cut to the longest input with dynamic padding (when every task supports it)."""
+        batch otherwise; cut to the longest input with dynamic padding (when every task supports it).
+
+        With ``length_grouping`` (and every task supporting dynamic padding) training batches are
+        grouped by length and evaluation batches sorted by length; the metadata returned then
+        holds ``"order"``, the file index of each evaluation record in reading order."""
         config = self.config
         tasks = tasks or self.tasks
         batch = config.train_batch_size if is_training else config.eval_batch_size
@@ -253,7 +361,13 @@ class SplitDatasets:
         spec = full_feature_spec(self.tasks, config.max_seq_length)
         if is_training:  # micro-batches of one optimizer step (gradient accumulation)
             batch //= config.gradient_accumulation_steps
-        dynamic = config.dynamic_padding and all(t.supports_dynamic_padding for t in self.tasks)
-        bucket = config.bucket_size if dynamic else 0
+        trimmable = all(t.supports_dynamic_padding for t in self.tasks)
+        grouped = bool(getattr(config, "length_grouping", False)) and trimmable
+        bucket = config.bucket_size if (config.dynamic_padding or grouped) and trimmable else 0
+        if grouped and is_training:
+            return make_length_grouped_dataset(path, spec, batch, seed, bucket, config.max_seq_length), meta
+        if grouped:
+            dataset, order = make_sorted_dataset(path, spec, batch, bucket, config.max_seq_length)
+            return dataset, dict(meta, order=order)
         return make_dataset(path, spec, batch, is_training, seed=seed, bucket_size=bucket,
                             max_seq_length=config.max_seq_length), meta

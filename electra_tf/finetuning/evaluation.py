@@ -61,20 +61,29 @@ class Evaluator:
         dataset, meta = self.dataset(split, False, [task])
         scorer = task.get_scorer(split, model.head_state(task.name))
         task_index = self.tasks.index(task)  # padding records carry len(self.tasks)
-        rows = []
+        # length_grouping: the batches come sorted by length; "order" gives each record's position
+        # in the file, and the scorer sees the rows in file order, as with unsorted batches
+        order = meta.get("order")
+        found = []  # (position in the file, outputs, features, loss)
         bar = progress_bar(meta["n_examples"] // self.config.eval_batch_size, f"{task.name} {split}",
                            progress_enabled(self.config.progress), unit="batch")
+        seen = 0
         for outputs, losses, features in self.engine(model).predict_batches(dataset):
             bar.update(1)
             task_ids = features["task_id"]
             for i in range(len(task_ids)):
-                if task_ids[i] != task_index:
-                    continue
-                row_out = _row(outputs[task.name], i)
-                row_feat = {k: v[i] for k, v in features.items()}
-                task.update_scorer(scorer, row_out, row_feat, float(losses[i]))
-                rows.append((row_out, row_feat))
+                position = seen + i if order is None else int(order[seen + i])
+                if task_ids[i] == task_index:
+                    found.append((position, _row(outputs[task.name], i), {k: v[i] for k, v in features.items()},
+                                  float(losses[i])))
+            seen += len(task_ids)
         bar.close()
+        if order is not None:
+            found.sort(key=lambda row: row[0])
+        rows = []
+        for _, row_out, row_feat, loss in found:
+            task.update_scorer(scorer, row_out, row_feat, loss)
+            rows.append((row_out, row_feat))
         if len(rows) != meta["n_real"]:
             raise DataError(f"Evaluation of {task.name} {split} saw {len(rows)} of {meta['n_real']} examples.")
         return rows, scorer

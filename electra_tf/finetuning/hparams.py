@@ -123,6 +123,13 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     # window_stride is the number of tokens between window starts (null: half a window), and a classifier
     # aggregates its windows' logits by window_aggregation ("mean" or "max"). Not for QA tasks (doc_stride).
     **WINDOW_HPARAMS,
+    # --- speed (#26); the default keeps the original's fixed-length batches in file order ---
+    # true: training batches drawn from length groups (each epoch a seeded shuffle, sorted by length
+    # within windows of 50 batches, the batches then shuffled: every example once per epoch, as
+    # HuggingFace's group_by_length), evaluation / test batches sorted by length with the results put
+    # back in input order, and every batch cut to its longest input (dynamic_padding implied, rounded
+    # up to bucket_size). Sentence and tagging tasks; QA keeps fixed-length batches. See docs/speed.md.
+    "length_grouping": False,
 }
 
 _PATH_HPARAMS = ("data_dir", "raw_data_dir", "vocab_file", "init_checkpoint", "model_dir", "results_txt",

@@ -31,10 +31,42 @@ def softmax(x):
     return e / e.sum(-1, keepdims=True)
 
 
+#: lines featurized and length-sorted together by predict.py (bounded memory on any input size;
+#: large enough that batches of similar length form within a block)
+PREDICT_BLOCK = 4096
+
+
 def batches(items, size):
     """``items`` in consecutive slices of ``size``."""
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def run_length_sorted(backend, input_ids, input_mask, segment_ids, batch_size: int, labeled_positions=None,
+                      multiple: int = 8):
+    """The backend's outputs for rows [n, max_seq_length] of token ids, computed in batches of rows
+    of similar length, each batch cut to its longest row (rounded up to ``multiple``), and
+    returned in input order: {name: [n, ...]}. The padding cut away is masked, so the outputs are
+    those of full-length batches in input order up to float rounding (the same predictions);
+    outputs must not have a per-token axis (classification logits, a tagger's logits at its
+    ``labeled_positions``)."""
+    import numpy as np
+
+    lengths = np.asarray(input_mask).sum(axis=1)
+    order = np.argsort(lengths, kind="stable")
+    full = np.asarray(input_ids).shape[1]
+    outputs = {}
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        width = min(full, max(multiple, -(-int(lengths[rows].max()) // multiple) * multiple))
+        positions = None if labeled_positions is None else np.asarray(labeled_positions)[rows]
+        out = backend.run(np.asarray(input_ids)[rows, :width], np.asarray(input_mask)[rows, :width],
+                          np.asarray(segment_ids)[rows, :width], labeled_positions=positions)
+        for name, value in out.items():
+            if name not in outputs:
+                outputs[name] = np.zeros((len(order),) + value.shape[1:], value.dtype)
+            outputs[name][rows] = value
+    return outputs
 
 
 def read_lines(path):

@@ -94,7 +94,16 @@ class Trainer:
     def predict_batches(self, dataset) -> Iterator[Dict[str, np.ndarray]]:
         """Yield, per global batch, host numpy outputs {task: {key: [n]}}, losses [n], features."""
         if self._eval_step is None:
-            @tf.function
+            # Batches cut to their longest input (dynamic padding, length-sorted evaluation) come in
+            # several lengths: a step traced for [None, None] shapes serves them all (one trace),
+            # where tracing per shape would build the graph once per length. Fixed-length batches
+            # (the original's) keep the step traced for their static shape.
+            relaxed = _relaxed_signature(dataset.element_spec)
+            several = relaxed is not None and self.strategy.num_replicas_in_sync > 1  # per-replica values
+            if several:
+                relaxed = None
+
+            @tf.function(input_signature=relaxed, reduce_retracing=several)
             def step(features):
                 def fn(f):
                     outputs = self.model(f, training=False)
@@ -108,3 +117,13 @@ class Trainer:
         for batch in self.strategy.experimental_distribute_dataset(dataset):
             outputs, losses, features = self._eval_step(batch)
             yield tf.nest.map_structure(np.asarray, (outputs, losses, features))
+
+
+def _relaxed_signature(element_spec):
+    """``[spec]`` with every dimension unknown when some non-batch dimension of the dataset's
+    ``element_spec`` (a dict of TensorSpecs) is already unknown; else None (keep static shapes)."""
+    if not isinstance(element_spec, dict) or not all(isinstance(v, tf.TensorSpec) for v in element_spec.values()):
+        return None
+    if not any(None in v.shape.as_list()[1:] for v in element_spec.values() if v.shape.rank):
+        return None
+    return [{k: tf.TensorSpec([None] * v.shape.rank, v.dtype, name=k) for k, v in element_spec.items()}]

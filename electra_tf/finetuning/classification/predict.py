@@ -6,7 +6,8 @@ logits as its evaluation did (task.json records the settings)."""
 
 from __future__ import annotations
 
-from electra_tf.finetuning.prediction import TASK_NAME, batches, json_records, read_lines, softmax
+from electra_tf.finetuning.prediction import (PREDICT_BLOCK, TASK_NAME, batches, json_records, read_lines,
+                                              run_length_sorted, softmax)
 
 #: (own format, formats it writes, what it writes in words, extensions to suggest)
 OUTPUT_FORMATS = ("jsonl", ("jsonl", "json"), "JSON records", ".jsonl (one record per line) or .json (one list)")
@@ -35,21 +36,22 @@ def predict(backend, meta, preprocessor, request, model=None) -> int:
                 if line.strip()]
     records = {n: {"line": n, "text": line, "empty": True} for n, line in enumerate(lines, 1) if not line.strip()}
     settings = ClassificationSettings.from_dict(meta.settings)
-    for batch in batches(numbered, request.batch_size):
+    # Lines are read in blocks (bounded memory on huge inputs); each block runs in batches of
+    # similar length (run_length_sorted: the same predictions as unsorted batches, in input order).
+    for block in batches(numbered, PREDICT_BLOCK):
         examples = [Example(eid=i, task_name=TASK_NAME, fields={"text_a": a, "text_b": b or None, "label": dummy})
-                    for i, (_, (a, b)) in enumerate(batch)]
+                    for i, (_, (a, b)) in enumerate(block)]
         features = preprocessor.featurize(examples, is_training=False)
-        rows = []  # text_windows: a long text gives several features, run batch_size at a time
-        for chunk in batches(features, request.batch_size):
-            arrays = [np.array([f[k] for f in chunk], "int32") for k in ("input_ids", "input_mask", "segment_ids")]
-            rows.extend(backend.run(*arrays)["logits"])
+        arrays = [np.array([f[k] for f in features], "int32") for k in ("input_ids", "input_mask", "segment_ids")]
+        rows = run_length_sorted(backend, *arrays, request.batch_size)["logits"]
         if getattr(preprocessor, "text_windows", False):
-            # the windows' logits aggregated as the run's evaluation (windows.aggregate)
+            # text_windows: a long text gives several features; their logits aggregated as the
+            # run's evaluation (windows.aggregate)
             groups = group_by_example([f[f"{TASK_NAME}_eid"] for f in features])
-            logits = [aggregate([rows[r] for r in groups[i]], settings.window_aggregation) for i in range(len(batch))]
+            logits = [aggregate([rows[r] for r in groups[i]], settings.window_aggregation) for i in range(len(block))]
         else:
             logits = rows
-        for (n, (a, b)), row in zip(batch, logits):
+        for (n, (a, b)), row in zip(block, logits):
             record = {"line": n, "text": a} if b is None else {"line": n, "text": a, "text_b": b}
             if problem == "regression":
                 # in the data's units (STS labels were divided by 5 for training, as the original)

@@ -6,7 +6,7 @@ character start and end in ``text``, the entity's text); the table stays the ori
 
 from __future__ import annotations
 
-from electra_tf.finetuning.prediction import TASK_NAME, batches, json_records, read_lines, softmax
+from electra_tf.finetuning.prediction import TASK_NAME, json_records, read_lines, run_length_sorted, softmax
 
 #: (own format, formats it writes, what it writes in words, extensions to suggest)
 OUTPUT_FORMATS = ("tsv", ("tsv", "jsonl", "json"), "a word<TAB>label<TAB>probability table or JSON records "
@@ -82,18 +82,18 @@ def predict(backend, meta, preprocessor, request, model=None) -> int:
     scorer = TaggingScorer(TASK_NAME, preprocessor.label_list, crf=crf)
     probabilities = {}
     n = TASK_NAME
-    for batch in batches(features, request.batch_size):
-        arrays = {k: np.array([f[k] for f in batch]) for k in batch[0]}
-        logits = backend.run(arrays["input_ids"].astype("int32"), arrays["input_mask"].astype("int32"),
-                             arrays["segment_ids"].astype("int32"),
-                             labeled_positions=arrays[f"{n}_labeled_positions"].astype("int32"))["logits"]
-        for feature, row in zip(batch, logits):
-            scorer.update(row, feature, 0.0)
-            probs = softmax(row.astype(np.float64))
-            eid, offset = feature[f"{n}_eid"], feature[f"{n}_word_offset"]
-            for j, keep in enumerate(feature[f"{n}_score_mask"]):
-                if keep:
-                    probabilities[(eid, offset + j)] = float(probs[j].max())
+    # batches of similar length, outputs in input order (run_length_sorted: the same predictions)
+    arrays = {k: np.array([f[k] for f in features]).astype("int32")
+              for k in ("input_ids", "input_mask", "segment_ids", f"{n}_labeled_positions")}
+    logits = run_length_sorted(backend, arrays["input_ids"], arrays["input_mask"], arrays["segment_ids"],
+                               request.batch_size, labeled_positions=arrays[f"{n}_labeled_positions"])["logits"]
+    for feature, row in zip(features, logits):
+        scorer.update(row, feature, 0.0)
+        probs = softmax(row.astype(np.float64))
+        eid, offset = feature[f"{n}_eid"], feature[f"{n}_word_offset"]
+        for j, keep in enumerate(feature[f"{n}_score_mask"]):
+            if keep:
+                probabilities[(eid, offset + j)] = float(probs[j].max())
     eids, _, preds = scorer.sentences()
     lines, records = [], []
     for eid, pred in zip(eids, preds):

