@@ -125,19 +125,26 @@ def test_default_is_the_original_truncation_and_cache_key():
 
 
 def test_run_identity_without_windows_is_the_one_of_runs_from_before_the_hparams(tmp_path):
-    """A run folder trained before the hparams existed resumes: without text_windows the window
-    hparams are not part of the run identity; with it they are."""
+    """A run folder trained before the hparams existed resumes: a record without the window
+    hparams (or length_grouping) stands for their defaults; with windows on they differ."""
     import types
 
     from electra_tf.finetuning.identity import training_settings
+    from electra_tf.training.run_identity import RunIdentity
 
     copy_tiny_model(tmp_path)
     model_config = types.SimpleNamespace(to_dict=lambda: {})
-    off = training_settings(FinetuningConfig(MODEL, str(tmp_path), task_names=["sst"]), model_config, "k", "d", 1)
-    assert not {"text_windows", "window_stride", "window_aggregation"} & set(off)
+    off_config = FinetuningConfig(MODEL, str(tmp_path), task_names=["sst"])
+    off = training_settings(off_config, model_config, "k", "d", 1)
+    older = {k: v for k, v in off.items() if k not in ("text_windows", "window_stride", "window_aggregation",
+                                                        "length_grouping")}
+    assert RunIdentity(str(tmp_path), off, absent=off_config.DEFAULTS).differences(older) == []
+    assert RunIdentity(str(tmp_path), off).differences(older) != []  # without the defaults: None != false
     on = training_settings(FinetuningConfig(MODEL, str(tmp_path), task_names=["sst"], text_windows=True,
                                             window_aggregation="max"), model_config, "k", "d", 1)
     assert (on["text_windows"], on["window_stride"], on["window_aggregation"]) == (True, None, "max")
+    changed = {name for name, _, _ in RunIdentity(str(tmp_path), on, absent=off_config.DEFAULTS).differences(older)}
+    assert changed == {"text_windows", "window_aggregation"}
 
 
 # ------------------------------------------------------------------------------- bad input

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from electra_tf.finetuning.windows import WINDOW_HPARAMS
-
 NOT_TRAINING = frozenset({
     # what is evaluated and written
     "do_train", "do_eval", "do_test", "num_trials", "keep_all_models", "log_examples", "write_test_outputs",
@@ -34,9 +32,6 @@ def training_settings(config, model_config, train_data_key: str, init_digest, tr
     settings = {name: value for name, value in config.to_dict().items() if name not in NOT_TRAINING}
     if not config.best_metric:
         for name in _SELECTION:
-            settings.pop(name, None)
-    if not config.text_windows:  # long texts off (the original): the identity of runs from before these hparams
-        for name in WINDOW_HPARAMS:
             settings.pop(name, None)
     settings["model_config"] = model_config.to_dict()
     settings["train_data_and_vocabulary"] = train_data_key

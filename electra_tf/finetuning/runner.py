@@ -226,7 +226,8 @@ class FinetuningRunner:
         files = [f for t in self.tasks if t.has_split("train") for f in t.data_files("train")]
         key = data.cache_key(config, self.tasks, "train", files, config.train_batch_size, portable=True)
         init = None if config.debug or not config.init_checkpoint else path_digest(config.init_checkpoint)
-        return RunIdentity(config.trial_model_dir(trial), training_settings(config, self.model_config, key, init, trial))
+        return RunIdentity(config.trial_model_dir(trial), training_settings(config, self.model_config, key, init, trial),
+                           absent=config.DEFAULTS)
 
     _WAYS_OUT = ('To train with the new settings, set "overwrite_model_dir": true (the folder is replaced) or use '
                  'another "run_name" (its own folders and results, beside this run); to reuse the trained model, run with the settings it was trained with.')
@@ -238,8 +239,6 @@ class FinetuningRunner:
         Training refuses a folder trained with other settings. Evaluating one (do_train false,
         the original's way to score a fine-tuned model) is allowed: the differences are logged and
         the results' config file records the settings the model was trained with."""
-        from electra_tf.training.run_identity import differences
-
         if self.config.do_train:
             stored = identity.check(self._WAYS_OUT) if os.path.isdir(identity.folder) else None
         else:
@@ -247,7 +246,7 @@ class FinetuningRunner:
             stored = record.get("seed") if record else None
             if record:
                 self.trained_settings[trial] = record.get("settings", {})
-                changed = [name for name, _, _ in differences(record.get("settings", {}), identity.settings)]
+                changed = [name for name, _, _ in identity.differences(record.get("settings", {}))]
                 if changed:
                     logger.warning("Evaluating %s, trained with other values of: %s (the results' config file "
                                    "records the trained ones).", identity.folder, ", ".join(changed))

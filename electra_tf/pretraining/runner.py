@@ -222,7 +222,7 @@ class PretrainingRunner:
         init = path_digest(config.init_checkpoint) if config.init_checkpoint else None
         settings = training_settings(config, self.disc_config, self.gen_config, records_fingerprint(self.record_digests),
                                      vocabulary, init)
-        return RunIdentity(config.training_dir, settings)
+        return RunIdentity(config.training_dir, settings, absent=config.DEFAULTS)
 
     def _check_identity(self):
         """(identity, recorded seed or None); a RunMismatchError naming each changed setting."""
@@ -358,14 +358,14 @@ class PretrainingRunner:
 
     def _warn_other_settings(self) -> None:
         """Evaluating a run trained with other settings is allowed (as the original); say which."""
-        from electra_tf.training.run_identity import RunMismatchError, differences
+        from electra_tf.training.run_identity import RunMismatchError
 
         identity = self.identity()
         try:
             stored = identity.stored()
         except RunMismatchError:
             return
-        changed = [name for name, _, _ in differences((stored or {}).get("settings", {}), identity.settings)]
+        changed = [name for name, _, _ in identity.differences((stored or {}).get("settings", {}))]
         if stored and changed:
             logger.warning("Evaluating %s, trained with other values of: %s.", self.config.training_dir,
                            ", ".join(changed))

@@ -63,11 +63,16 @@ def path_digest(path: Optional[str]) -> Optional[str]:
     return h.hexdigest()[:24]
 
 
-def differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[Tuple[str, Any, Any]]:
-    """(name, old value, new value) for every key whose values differ (missing = None)."""
+def differences(old: Dict[str, Any], new: Dict[str, Any],
+                absent: Optional[Dict[str, Any]] = None) -> List[Tuple[str, Any, Any]]:
+    """(name, old value, new value) for every key whose values differ. A key missing on one side
+    stands for its value in ``absent`` (the defaults of settings added after that record was
+    written, whose default keeps the earlier behaviour), else for None."""
+    absent = absent or {}
     keys = sorted(set(old) | set(new))
     canon = lambda v: json.dumps(v, sort_keys=True, default=str)  # noqa: E731
-    return [(k, old.get(k), new.get(k)) for k in keys if canon(old.get(k)) != canon(new.get(k))]
+    values = [(k, old.get(k, absent.get(k)), new.get(k, absent.get(k))) for k in keys]
+    return [(k, a, b) for k, a, b in values if canon(a) != canon(b)]
 
 
 def _show(value: Any) -> str:
@@ -76,11 +81,20 @@ def _show(value: Any) -> str:
 
 
 class RunIdentity:
-    """The identity of the run in ``folder``: ``settings`` (name -> JSON value) plus the seed."""
+    """The identity of the run in ``folder``: ``settings`` (name -> JSON value) plus the seed.
 
-    def __init__(self, folder: str, settings: Dict[str, Any]):
+    ``absent``: the value a setting missing from a stored record stands for (the hparam defaults:
+    a record written before an hparam existed was trained with its default, which keeps the
+    earlier behaviour), so such runs still resume and count as finished."""
+
+    def __init__(self, folder: str, settings: Dict[str, Any], absent: Optional[Dict[str, Any]] = None):
         self.folder = folder
         self.settings = json.loads(json.dumps(settings, default=str))  # plain JSON values
+        self.absent = json.loads(json.dumps(absent or {}, default=str))
+
+    def differences(self, stored_settings: Dict[str, Any]) -> List[Tuple[str, Any, Any]]:
+        """(name, stored value, current value) of each setting that differs from ``stored_settings``."""
+        return differences(stored_settings, self.settings, self.absent)
 
     @property
     def path(self) -> str:
@@ -103,7 +117,7 @@ class RunIdentity:
         stored = self.stored()
         if stored is None:
             return None
-        changed = differences(stored.get("settings", {}), self.settings)
+        changed = self.differences(stored.get("settings", {}))
         if changed:
             lines = "; ".join(f"{name} {_show(old)} -> {_show(new)}" for name, old, new in changed)
             raise RunMismatchError(
