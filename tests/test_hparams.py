@@ -96,7 +96,8 @@ def test_hfl_readme_params_with_trailing_comma_is_explained(tmp_path):
 
 def test_every_shipped_params_file_is_valid():
     folder = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs")
-    files = [f for f in os.listdir(folder) if f.startswith("params_") and f.endswith(".json")]
+    files = [f for f in os.listdir(folder) if f.startswith("params_") and f.endswith(".json")
+             and not f.startswith("params_pretraining")]
     assert len(files) >= 19
     for name in files:
         hparams = parse_hparams(os.path.join(folder, name))
@@ -104,3 +105,15 @@ def test_every_shipped_params_file_is_valid():
         if name != "params_quickstart.json":
             assert name == f"params_{config.task_names[0]}.json"
         json.dumps(config.to_dict())
+
+
+def test_every_shipped_pretraining_params_file_is_valid(tmp_path):
+    """configs/pretrain_*.json and params_pretraining_*.json are run_pretraining.py hparams."""
+    from electra_tf.pretraining.config import PretrainingConfig
+
+    folder = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs")
+    files = [f for f in os.listdir(folder) if f.startswith(("pretrain_", "params_pretraining")) and f.endswith(".json")]
+    assert {"pretrain_quickstart.json", "params_pretraining_cpu.json"} <= set(files)
+    for name in files:
+        config = PretrainingConfig("m", str(tmp_path), **parse_hparams(os.path.join(folder, name)))
+        assert config.num_train_steps > config.num_warmup_steps, name
