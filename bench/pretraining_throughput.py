@@ -25,7 +25,7 @@ Configurations (each a worker process of its own, per precision):
   depends on how busy the machine is: all cores with libgomp's default spin-waiting
   (``pytorch``), all cores with ``OMP_WAIT_POLICY=PASSIVE`` (``pytorch-passive``: on a shared
   machine the spinning threads of the default made a step up to 20x slower) and one thread
-  (``pytorch-1thread``);
+  (``pytorch-1thread``, ``torch.set_num_threads(1)`` in the passive worker's process);
 - ``pytorch-compile`` (``--compile``; its compilation takes minutes): the forward and loss under
   ``torch.compile`` (inductor) and a compiled clipping + optimizer step, ``OMP_WAIT_POLICY=PASSIVE``.
 
@@ -55,6 +55,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -191,8 +192,13 @@ def worker(args) -> None:
     for line in sys.stdin:
         if not line.startswith("RUN"):
             break
+        words = line.split()
+        if len(words) > 2:  # a thread count for this run (PyTorch: torch.set_num_threads)
+            import torch
+
+            torch.set_num_threads(int(words[2]))
         start = time.perf_counter()
-        for _ in range(int(line.split()[1])):
+        for _ in range(int(words[1])):
             step()
         print("TIME " + json.dumps({"seconds": time.perf_counter() - start}), flush=True)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -202,34 +208,46 @@ def worker(args) -> None:
 class Worker:
     """A configuration's worker process, driven over its stdin/stdout."""
 
-    def __init__(self, label: str, framework: str, precision: str, args, root: str = "", env=None):
-        self.label = label
+    def __init__(self, label: str, framework: str, precision: str, args, root: str = "", env=None, threads: int = 0,
+                 share: "Worker" = None):
+        """``share``: run in that worker's process (with ``threads`` PyTorch threads) instead of a new one."""
+        self.label, self.threads, self.owner = label, threads, share is None
+        self.times = []
+        if share is not None:
+            self.proc = share.proc
+            return
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--framework", framework, "--precision", precision,
                "--length", str(args.length), "--batch", str(args.batch), "--layers", str(args.layers)]
         if root:
             cmd += ["--root", root]
         env = dict(os.environ, **(env or {}))
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # stderr to a file: a pipe nobody reads would block a chatty worker once it is full
+        self.log = tempfile.TemporaryFile("w+")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
                                      env=env)
-        self.times = []
 
     def _read(self, tag: str) -> dict:
         for line in self.proc.stdout:
             if line.startswith(tag + " "):
                 return json.loads(line[len(tag) + 1:])
-        raise SystemExit(f"{self.label} failed:\n{self.proc.stderr.read()[-3000:]}")
+        log = getattr(self, "log", None)
+        if log is not None:
+            log.seek(0)
+        raise SystemExit(f"{self.label} failed (exit code {self.proc.poll()}):\n{log.read()[-3000:] if log else ''}")
 
     def ready(self) -> dict:
         return self._read("READY")
 
     def run(self, steps: int) -> float:
-        self.proc.stdin.write(f"RUN {steps}\n")
+        self.proc.stdin.write(f"RUN {steps} {self.threads}\n" if self.threads else f"RUN {steps}\n")
         self.proc.stdin.flush()
         seconds = self._read("TIME")["seconds"]
         self.times.append(seconds)
         return seconds
 
     def finish(self) -> float:
+        if not self.owner:
+            return float("nan")  # the owner's process reports the peak
         self.proc.stdin.write("QUIT\n")
         self.proc.stdin.flush()
         peak = self._read("DONE")["peak_mb"]
@@ -249,15 +267,18 @@ def compare(precision: str, args) -> None:
     if args.baseline:
         configs.append((f"electra-tf baseline ({os.path.basename(os.path.normpath(args.baseline))})", "electra-tf",
                         os.path.abspath(args.baseline), tf_env))
-    configs += [("pytorch", "pytorch", "", torch_env), ("pytorch-passive", "pytorch", "", dict(torch_env, **passive)),
-                ("pytorch-1thread", "pytorch", "", dict(torch_env, OMP_NUM_THREADS="1"))]
+    configs += [("pytorch", "pytorch", "", torch_env), ("pytorch-passive", "pytorch", "", dict(torch_env, **passive))]
     if args.compile:
         configs.append(("pytorch-compile", "pytorch-compile", "", dict(torch_env, **passive)))
     workers = []
     for label, framework, root, env in configs:  # one at a time: tracing / compiling does not overlap
-        w = Worker(label, framework, precision, args, root, env)
+        w = Worker(label, framework, precision, args, root, env, threads=os.cpu_count() if label == "pytorch-passive" else 0)
         w.warmup = w.ready()["warmup_s"]
         workers.append(w)
+        if label == "pytorch-passive":  # one thread, in the same process (one model fewer in memory)
+            single = Worker("pytorch-1thread", framework, precision, args, threads=1, share=w)
+            single.warmup = float("nan")
+            workers.append(single)
     for r in range(args.rounds):
         order = workers[r % len(workers):] + workers[:r % len(workers)]  # rotate who goes first
         for w in order:
@@ -273,8 +294,10 @@ def compare(precision: str, args) -> None:
     for w in workers:
         values = seq[w.label]
         ratio = statistics.median(v / b for v, b in zip(values, best_torch))
+        peak = "same process" if peaks[w.label] != peaks[w.label] else f"{peaks[w.label]:.0f}"  # NaN: shared
+        warmup = "" if w.warmup != w.warmup else f"{w.warmup:.1f}"
         print(f"| {w.label} | {statistics.median(values):.2f} | {min(values):.2f}-{max(values):.2f} | {ratio:.2f}x | "
-              f"{peaks[w.label]:.0f} | {w.warmup:.1f} |", flush=True)
+              f"{peak} | {warmup} |", flush=True)
 
 
 def main() -> None:
