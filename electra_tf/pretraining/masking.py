@@ -111,9 +111,9 @@ def replica_rows(batch):
     the noise of the whole global batch from the shared seed state and keeps its own rows, so the
     draws do not depend on how the batch is split (one device, replicas, workers)."""
     context = tf.distribute.get_replica_context()
-    if context is None:  # cross-replica context: the whole batch
+    replicas = 1 if context is None else context.num_replicas_in_sync
+    if replicas == 1:  # one replica, or cross-replica context: the whole batch (a Python 0, so no slice is made)
         return 0, batch
-    replicas = context.num_replicas_in_sync
     return tf.cast(context.replica_id_in_sync_group, tf.int32) * batch, batch * replicas
 
 
@@ -123,6 +123,8 @@ def uniform_rows(seed_generator, batch, shape, **kwargs):
 
     start, total = replica_rows(batch)
     draw = keras.random.uniform(tf.concat([[total], tf.cast(shape, tf.int32)], 0), seed=seed_generator, **kwargs)
+    if isinstance(start, int) and start == 0 and total is batch:
+        return draw  # the whole draw: no copy of it ([B, N, vocabulary] for the sampling noise)
     return draw[start:start + batch]
 
 
@@ -199,7 +201,9 @@ def sample_from_logits(logits, uniform_noise, temperature: float = 1.0, disallow
     (``disallow_ids``: the original's disallow_correct subtracts 1000 from those ids' logits after
     the division). ``uniform_noise`` has the logits' shape, in [0, 1). Returns int32 ids; no
     gradient flows (the original wraps the sample in stop_gradient)."""
-    logits = tf.stop_gradient(tf.cast(logits, tf.float32)) / temperature
+    logits = tf.stop_gradient(tf.cast(logits, tf.float32))
+    if temperature != 1.0:  # x / 1.0 == x: the default skips a pass over [B, N, vocabulary]
+        logits = logits / temperature
     if disallow_ids is not None:
         logits -= 1000.0 * tf.one_hot(disallow_ids, tf.shape(logits)[-1], dtype=tf.float32)
     gumbel = -tf.math.log(-tf.math.log(tf.cast(uniform_noise, tf.float32) + 1e-9) + 1e-9)
