@@ -4,19 +4,14 @@ batches sorted by length with the results in input order, equal to unsorted batc
 re-tracing across batch lengths."""
 
 import json
-import os
 import random
-import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 
 import electra_tf as et
 from electra_tf.checkpoints.state import model_state
-from tests.conftest import ROOT, copy_tiny_model
+from tests.conftest import copy_tiny_model
+from tests.kill_resume import assert_killed_run_resumes_to_the_same_weights
 
 MODEL = "electra-tiny"
 NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "classifier_dropout": 0.0}
@@ -130,40 +125,14 @@ def test_training_batches_are_grouped_by_length(tmp_path):
     assert first == again  # the pipeline is a function of the seed: skip(k) resumes it
 
 
-KILL_SCRIPT = """
-import json, sys
-sys.path.insert(0, {root!r})
-import run_finetuning
-sys.exit(run_finetuning.main(["--data-dir", {data!r}, "--model-name", "electra-tiny", "--hparams", {hparams!r}]))
-"""
-
-
 def test_grouped_training_killed_mid_epoch_resumes_to_the_same_weights(tmp_path):
     """SIGKILL in the middle of the first epoch, rerun: the weights equal an uninterrupted run's
     (dropout on, so the input position and the dropout RNG state must both resume)."""
     hparams = json.dumps({"task_names": ["sst"], "learning_rate": 3e-3, "train_batch_size": 8, "max_seq_length": 48,
                           "num_train_epochs": 2, "seed": 9, "save_checkpoints_steps": 5, "progress": False,
                           "length_grouping": True, "bucket_size": 8, "do_eval": False})
-    straight, killed = _workspace(tmp_path / "straight"), _workspace(tmp_path / "killed")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-
-    def command(data):
-        return [sys.executable, "-c", KILL_SCRIPT.format(root=ROOT, data=str(data), hparams=hparams)]
-
-    assert subprocess.run(command(straight), env=env, capture_output=True, timeout=600).returncode == 0
-    model_dir = killed / "models" / MODEL / "finetuning_models" / "sst_model_1"
-    proc = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and not (model_dir / "ckpt-5.index").exists():  # 12 steps per epoch
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert (model_dir / "ckpt-5.index").exists() and not (model_dir / "model").exists()  # killed before the end
-    assert subprocess.run(command(killed), env=env, capture_output=True, timeout=600).returncode == 0
-    a = model_state(et.TFElectraForSequenceClassification.from_pretrained(str(_model_path(straight))))
-    b = model_state(et.TFElectraForSequenceClassification.from_pretrained(str(_model_path(killed))))
-    for name, value in a.items():
-        np.testing.assert_allclose(b[name], value, atol=1e-5, rtol=1e-5, err_msg=name)
+    assert_killed_run_resumes_to_the_same_weights(_workspace(tmp_path / "straight"), _workspace(tmp_path / "killed"),
+                                                  hparams, checkpoint=5)
 
 
 # ---------------------------------------------------------------------------- evaluation

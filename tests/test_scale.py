@@ -3,10 +3,6 @@
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +10,7 @@ import pytest
 from electra_tf.training.settings import DistributionSettings
 
 from tests.conftest import ROOT, copy_tiny_model
+from tests.kill_resume import assert_killed_run_resumes_to_the_same_weights
 
 import electra_tf as et
 from electra_tf.checkpoints.state import model_state
@@ -117,40 +114,13 @@ def test_tpu_configuration_without_a_tpu(monkeypatch):
     assert distribute.resolve_strategy_name(DistributionSettings.from_hparams(auto)) == "multi_worker_mirrored"
 
 
-KILL_SCRIPT = """
-import json, sys
-sys.path.insert(0, {root!r})
-import run_finetuning
-sys.exit(run_finetuning.main(["--data-dir", {data!r}, "--model-name", "electra-tiny", "--hparams", {hparams!r}]))
-"""
-
-
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     """SIGKILL mid-training, rerun the same command: the weights equal an uninterrupted run's
     (dropout on, so the dropout RNG state must resume too)."""
     hparams = json.dumps({"task_names": ["sst"], "learning_rate": 3e-3, "train_batch_size": 32, "max_seq_length": 24,
                           "num_train_epochs": 2, "seed": 9, "save_checkpoints_steps": 10, "progress": False})
-    straight = _workspace(tmp_path / "straight")
-    killed = _workspace(tmp_path / "killed")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-
-    def command(data):
-        return [sys.executable, "-c", KILL_SCRIPT.format(root=ROOT, data=str(data), hparams=hparams)]
-
-    assert subprocess.run(command(straight), env=env, capture_output=True, timeout=600).returncode == 0
-    model_dir = killed / "models" / MODEL / "finetuning_models" / "sst_model_1"
-    proc = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and not (model_dir / "ckpt-30.index").exists():
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert (model_dir / "ckpt-30.index").exists() and not (model_dir / "model").exists()  # killed before the end
-    assert subprocess.run(command(killed), env=env, capture_output=True, timeout=600).returncode == 0
-    a = model_state(et.TFElectraForSequenceClassification.from_pretrained(str(straight / "models" / MODEL / "finetuning_models" / "sst_model_1" / "model")))
-    b = model_state(et.TFElectraForSequenceClassification.from_pretrained(str(model_dir / "model")))
-    for name, value in a.items():
-        np.testing.assert_allclose(b[name], value, atol=1e-5, rtol=1e-5, err_msg=name)
+    assert_killed_run_resumes_to_the_same_weights(_workspace(tmp_path / "straight"), _workspace(tmp_path / "killed"),
+                                                  hparams, checkpoint=30)
 
 
 def test_evaluation_without_training_restores_every_weight(tmp_path):

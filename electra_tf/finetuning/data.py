@@ -186,14 +186,17 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
     return path, meta
 
 
-def parse_fn(spec):
+def parse_fn(spec, batched: bool = False):
+    """The parser of one serialized record (``batched``: of a vector of records) into the
+    features of ``spec``, integers as int32."""
     description = {
         name: tf.io.FixedLenFeature(shape, tf.float32 if dtype == "float32" else tf.int64)
         for name, (shape, dtype) in spec.items()
     }
+    parse_records = tf.io.parse_example if batched else tf.io.parse_single_example
 
-    def parse(record):
-        parsed = tf.io.parse_single_example(record, description)
+    def parse(records):
+        parsed = parse_records(records, description)
         return {k: (tf.cast(v, tf.int32) if v.dtype == tf.int64 else v) for k, v in parsed.items()}
 
     return parse
@@ -237,19 +240,6 @@ def make_dataset(path: str, spec, batch_size: int, is_training: bool, seed: int 
 #: uses 50 as well): large enough that the batches of a window hold texts of similar length, small
 #: enough that which examples share a batch still changes from epoch to epoch
 LENGTH_GROUP_WINDOW = 50
-
-
-def _batch_parse_fn(spec):
-    description = {
-        name: tf.io.FixedLenFeature(shape, tf.float32 if dtype == "float32" else tf.int64)
-        for name, (shape, dtype) in spec.items()
-    }
-
-    def parse(records):
-        parsed = tf.io.parse_example(records, description)
-        return {k: (tf.cast(v, tf.int32) if v.dtype == tf.int64 else v) for k, v in parsed.items()}
-
-    return parse
 
 
 def load_records(path: str):
@@ -306,7 +296,7 @@ def make_length_grouped_dataset(path: str, spec, batch_size: int, seed: int, buc
     ds = tf.data.Dataset.range(1 << 62).flat_map(
         lambda epoch: tf.data.Dataset.from_tensor_slices(length_grouped_batches(lengths_t, batch_size, seed, epoch)))
     ds = ds.map(lambda rows: tf.gather(records_t, rows))
-    ds = ds.map(_batch_parse_fn(spec), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(parse_fn(spec, batched=True), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.map(trim_fn(spec, max_seq_length, bucket_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return _finish(ds)
 
@@ -325,7 +315,7 @@ def make_sorted_dataset(path: str, spec, batch_size: int, bucket_size: int, max_
     records, lengths = load_records(path)
     order = length_sorted_order(lengths)
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(records[order], tf.string)).batch(batch_size)
-    ds = ds.map(_batch_parse_fn(spec), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(parse_fn(spec, batched=True), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(trim_fn(spec, max_seq_length, bucket_size), num_parallel_calls=tf.data.AUTOTUNE)
     return _finish(ds), order
 

@@ -21,6 +21,7 @@ import numpy as np
 from electra_tf.errors import ConfigError
 from electra_tf.finetuning.features import gc_paused, pad_sequence, tokenizer_cache_fields, unknown_piece_counters
 from electra_tf.finetuning.task import Example, Features
+from electra_tf.finetuning.windows import windows as stride_windows
 
 logger = logging.getLogger("electra_tf")
 
@@ -122,14 +123,7 @@ class QAPreprocessor:
         if max_tokens <= 0:
             raise ConfigError(f"max_seq_length {self.max_seq_length} leaves no room for the document after "
                               f"max_query_length {self.max_query_length}; raise max_seq_length.")
-        windows, start = [], 0
-        while start < n_pieces:
-            length = min(n_pieces - start, max_tokens)
-            windows.append((start, length))
-            if start + length == n_pieces:
-                break
-            start += min(length, self.doc_stride)
-        return windows or [(0, 0)]
+        return stride_windows(n_pieces, max_tokens, self.doc_stride)
 
     @staticmethod
     def max_context_windows(windows, n_pieces: int) -> np.ndarray:
