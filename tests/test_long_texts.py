@@ -344,3 +344,25 @@ def test_windowed_predict_equals_the_runs_evaluation_test_outputs_and_serving(ru
         assert [x.decode() for x in out["label"].numpy()] == [r["label"] for r in recs]
         np.testing.assert_allclose(out["probabilities"].numpy(), [[r["scores"]["0"], r["scores"]["1"]] for r in recs],
                                    atol=1e-5)
+
+
+def test_windows_with_length_sorted_evaluation_score_and_predict_the_same(runs):
+    """The windowed model evaluated again with length_grouping (batches sorted by length, windows
+    of one text in different batches): the same dev accuracy and the same test outputs."""
+    root, results, _ = runs
+    pkl = root / "models" / MODEL / "test_predictions" / "sst_windows_test_1_predictions.pkl"
+    with open(pkl, "rb") as f:
+        before = pickle.load(f)
+    pkl.unlink()  # written again by the evaluation below
+    hparams = {"task_names": ["sst"], "learning_rate": 1e-3, "layerwise_lr_decay": 0.9, "num_train_epochs": 5,
+               "train_batch_size": 32, "eval_batch_size": 7, "max_seq_length": L, "seed": 1, "do_train": False,
+               "write_test_outputs": True, "run_name": "windows", "progress": False, "text_windows": True,
+               "length_grouping": True}
+    assert run_finetuning.main(["--data-dir", str(root), "--model-name", MODEL, "--hparams", json.dumps(hparams)]) == 0
+    summary = json.loads((root / "models" / MODEL / "results" / "sst_windows_results.json").read_text())
+    assert summary["trials"][0]["results"]["sst"]["accuracy"] == pytest.approx(results["windows"]["accuracy"])
+    with open(pkl, "rb") as f:
+        after = pickle.load(f)
+    assert sorted(after) == sorted(before)
+    for i in before:
+        np.testing.assert_allclose(after[i], before[i], atol=1e-5)
