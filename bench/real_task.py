@@ -22,6 +22,12 @@ Configurations (each in its own process, one after another, so they see the same
 * ``hf-fp32`` / ``hf-bf16``: ``Trainer`` with ``DataCollatorWithPadding`` and
   ``train_sampling_strategy="group_by_length"``, float32 or bf16 autocast.
 
+Not in the default set: ``ours-grouped-interop1`` (``ours-grouped`` with ``TF_NUM_INTEROP_THREADS=1``).
+
+Each run's phases are printed with the process's CPU time over its wall time ("cores busy"): start-up,
+to step 10 (graph tracing, first steps), training to the last step, writing the model directory, the
+dev evaluation (HF's Trainer has no step-10 or model-written mark: its phases merge there).
+
 The ratio printed is the best HuggingFace configuration's median time over ours, measured in this
 one run. Figures: bench/RESULTS.md.
 """
@@ -38,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -50,7 +57,11 @@ OURS = {
     "ours-grouped": {"length_grouping": True, "mixed_precision": "auto"},
 }
 HF = {"hf-fp32": False, "hf-bf16": True}
+#: experiments (not in the default set): ours-grouped under other TensorFlow thread settings
+ENVIRONMENTS = {"ours-grouped-interop1": {"TF_NUM_INTEROP_THREADS": "1"}}
+OURS.update({name: OURS["ours-grouped"] for name in ENVIRONMENTS})
 CONFIGS = (*OURS, *HF)
+DEFAULT_CONFIGS = [n for n in CONFIGS if n not in ENVIRONMENTS]
 
 
 def write_model(texts, data_dir: str) -> str:
@@ -106,28 +117,48 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_ours(work: str, seed: int, extra: dict) -> dict:
-    """One run_finetuning.py process; seconds to its dev score, to its end, and the accuracy."""
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of the running process ``pid`` (all its threads) so far; 0 when it
+    is gone. Read at each phase mark: CPU over wall time of a phase says whether both cores worked."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def run_ours(work: str, seed: int, extra: dict, env: Optional[dict] = None) -> dict:
+    """One run_finetuning.py process; seconds (and process CPU seconds, ``cpu@<mark>``) to each
+    phase mark, to its dev score and to its end, and the accuracy."""
     for leftover in ("finetuning_tfrecords",):
         shutil.rmtree(os.path.join(work, "models", MODEL, leftover), ignore_errors=True)  # featurization is timed
     cmd = [sys.executable, os.path.join(ROOT, "run_finetuning.py"), "--data-dir", work, "--model-name", MODEL,
            "--hparams", json.dumps(hparams(seed, extra))]
     start, cpu = time.perf_counter(), _cpu_seconds()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                            env={**os.environ, **(env or {})})
     marks, lines, accuracy = {}, [], None
+    def mark(name: str, now: float) -> None:
+        if name not in marks:
+            marks[name], marks[f"cpu@{name}"] = now, _process_cpu(proc.pid)
+
     for line in proc.stdout:
         lines.append(line)
         now = time.perf_counter() - start
-        if "Training for" in line and "training" not in marks:
-            marks["training"] = now  # start-up, featurization, model and checkpoint done
+        if "Training for" in line:
+            mark("training", now)  # start-up, featurization, model and checkpoint done
         found = re.search(r"step (\d+)/(\d+)", line)
         if found:
-            marks.setdefault("first_step", now)  # the first logged step (log_every_steps 10)
+            mark("first_step", now)  # the first logged step (log_every_steps 10)
             if found.group(1) == found.group(2):
-                marks["last_step"] = now
+                mark("last_step", now)
+        if "Model of reviews written" in line:
+            mark("model_written", now)
         found = re.search(r"reviews dev: .*?accuracy: ([0-9.]+)", line)
         if found and "dev" not in marks:
-            marks["dev"], accuracy = now, float(found.group(1))
+            mark("dev", now)
+            accuracy = float(found.group(1))
     proc.wait()
     marks["end"], marks["cpu"] = time.perf_counter() - start, _cpu_seconds() - cpu
     if proc.returncode or accuracy is None:
@@ -158,7 +189,9 @@ args = transformers.TrainingArguments(
     report_to=[], logging_steps=10, disable_tqdm=True, dataloader_num_workers=0)
 trainer = transformers.Trainer(model=model, args=args, train_dataset=train,
                                data_collator=transformers.DataCollatorWithPadding(tok))
+print("PHASE training", flush=True)
 trainer.train()
+print("PHASE last_step", flush=True)
 out = trainer.predict(dev)
 accuracy = 100.0 * float(np.mean(np.argmax(out.predictions, -1) == out.label_ids))
 print("DEV_ACCURACY %%.2f" %% accuracy, flush=True)
@@ -166,7 +199,8 @@ print("DEV_ACCURACY %%.2f" %% accuracy, flush=True)
 
 
 def run_hf(work: str, seed: int, bf16: bool) -> dict:
-    """One HuggingFace Trainer process; seconds to its dev score and the accuracy."""
+    """One HuggingFace Trainer process; seconds (and process CPU seconds) to its marks (data and model
+    ready, training done, dev score) and the accuracy."""
     script = HF_SCRIPT % {"model": MODEL, "length": LENGTH, "batch": BATCH, "lr": LR}
     cmd = [sys.executable, "-c", script, work, str(seed), "1" if bf16 else "0"]
     start, cpu = time.perf_counter(), _cpu_seconds()
@@ -174,9 +208,13 @@ def run_hf(work: str, seed: int, bf16: bool) -> dict:
     lines, accuracy, marks = [], None, {}
     for line in proc.stdout:
         lines.append(line)
+        now = time.perf_counter() - start
+        found = re.match(r"PHASE (\w+)", line)
+        if found:  # the same marks as ours: data and model ready, training done
+            marks[found.group(1)], marks[f"cpu@{found.group(1)}"] = now, _process_cpu(proc.pid)
         found = re.match(r"DEV_ACCURACY ([0-9.]+)", line)
         if found:
-            marks["dev"], accuracy = time.perf_counter() - start, float(found.group(1))
+            marks["dev"], marks["cpu@dev"], accuracy = now, _process_cpu(proc.pid), float(found.group(1))
     proc.wait()
     marks["end"], marks["cpu"] = time.perf_counter() - start, _cpu_seconds() - cpu
     if proc.returncode or accuracy is None:
@@ -253,9 +291,31 @@ def predict_table(work: str, seed: int) -> None:
           f"{theirs[1] / ours[1]:.2f}x CPU time (each side's fastest by wall time)", flush=True)
 
 
+#: (phase, its starting mark, its ending mark); HF's run has no step-10 or model-written mark, so its
+#: phases merge there
+PHASES = (("start-up, data, model", None, "training"), ("to step 10 (tracing, first steps)", "training", "first_step"),
+          ("training to the last step", "first_step", "last_step"), ("write model", "last_step", "model_written"),
+          ("dev evaluation", "model_written", "dev"))
+
+
+def phase_row(r: dict) -> str:
+    """Wall seconds / CPU cores busy (process CPU over wall) of each phase of one run, '-' where a
+    run has no such mark (its time counts in the next phase)."""
+    cells, previous = [], None
+    for _, _, end in PHASES:
+        if end not in r:
+            cells.append("-")
+            continue
+        t0, c0 = (0.0, 0.0) if previous is None else (r[previous], r[f"cpu@{previous}"])
+        wall, cpu = r[end] - t0, r[f"cpu@{end}"] - c0
+        cells.append(f"{wall:.1f} s / {cpu / wall if wall > 0 else 0:.2f}")
+        previous = end
+    return " | ".join(cells)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    parser.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, choices=CONFIGS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--work-dir", default=None, help="default: a temporary folder, removed at the end")
     parser.add_argument("--predict", action="store_true",
@@ -270,14 +330,21 @@ def main(argv=None) -> int:
             predict_table(work, args.seeds[0])
             return 0
         results = {name: [] for name in args.configs}
+        phases = []
         print("| configuration | seed | start-up s | to step 10 s | to last step s | to dev score s | process s | "
               "process CPU s | dev accuracy |\n|---|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
         for seed in args.seeds:  # configurations alternate within a seed: each sees the same machine
             for name in args.configs:
-                r = run_ours(work, seed, OURS[name]) if name in OURS else run_hf(work, seed, HF[name])
+                r = (run_ours(work, seed, OURS[name], ENVIRONMENTS.get(name)) if name in OURS
+                     else run_hf(work, seed, HF[name]))
                 results[name].append(r)
                 marks = " | ".join(f"{r[k]:.1f}" if k in r else "-" for k in ("training", "first_step", "last_step"))
                 print(f"| {name} | {seed} | {marks} | {r['dev']:.1f} | {r['end']:.1f} | {r['cpu']:.1f} | {r['accuracy']:.2f} |", flush=True)
+                phases.append(f"| {name} | {seed} | {phase_row(r)} |")
+        print("\nPhases: wall seconds / CPU cores busy (process CPU time over wall time; 2 = both cores)\n\n"
+              "| configuration | seed | " + " | ".join(p for p, _, _ in PHASES) + " |\n|---|---|"
+              + "---:|" * len(PHASES))
+        print("\n".join(phases))
         print("\n| configuration | median to dev score s | median process CPU s | dev accuracy mean (min-max) |\n"
               "|---|---:|---:|---|")
         medians, cpus = {}, {}
