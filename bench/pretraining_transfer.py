@@ -9,8 +9,11 @@ reviews not used for fine-tuning; pre-train the same architecture on the same re
 independent PyTorch loop over transformers' ElectraForMaskedLM + ElectraForPreTraining
 (``reference_pretrain``); plot both runs' curves (``curves.png``); fine-tune (3 seeds) on 400
 labelled reviews and on POS tagging of 400 held-out sentences from ours, from the reference (HF
-folder, read by the same fine-tuning code) and from random initialisation. The rest of this
-docstring is the earlier Shakespeare experiment (without ``--real``).
+folder, read by the same fine-tuning code) and from random initialisation, reporting the train score
+next to the dev score; a linear probe (logistic regression on frozen mean-pooled features) of ours
+against random encoders; and ``poschars``, the POS task with one character per line (the word-level
+task loses 54 % of its words to ``[UNK]`` with a character vocabulary: see ``write_character_pos``).
+The rest of this docstring is the earlier Shakespeare experiment (without ``--real``).
 
     python bench/pretraining_transfer.py --steps 3000          # about 6 min of pre-training on 2 cores
     python bench/pretraining_transfer.py --steps 20000 --hidden-size 128 --work-dir /tmp/transfer
