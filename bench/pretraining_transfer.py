@@ -9,8 +9,11 @@ reviews not used for fine-tuning; pre-train the same architecture on the same re
 independent PyTorch loop over transformers' ElectraForMaskedLM + ElectraForPreTraining
 (``reference_pretrain``); plot both runs' curves (``curves.png``); fine-tune (3 seeds) on 400
 labelled reviews and on POS tagging of 400 held-out sentences from ours, from the reference (HF
-folder, read by the same fine-tuning code) and from random initialisation. The rest of this
-docstring is the earlier Shakespeare experiment (without ``--real``).
+folder, read by the same fine-tuning code) and from random initialisation, reporting the train score
+next to the dev score; a linear probe (logistic regression on frozen mean-pooled features) of ours
+against random encoders; and ``poschars``, the POS task with one character per line (the word-level
+task loses 54 % of its words to ``[UNK]`` with a character vocabulary: see ``write_character_pos``).
+The rest of this docstring is the earlier Shakespeare experiment (without ``--real``).
 
     python bench/pretraining_transfer.py --steps 3000          # about 6 min of pre-training on 2 cores
     python bench/pretraining_transfer.py --steps 20000 --hidden-size 128 --work-dir /tmp/transfer
@@ -249,6 +252,28 @@ def prepare_real(work: str) -> dict:
     return info
 
 
+def write_character_pos(work: str) -> None:
+    """``poschars``: the POS task with one character per line (``B-<tag>`` on a word's first character,
+    ``I-<tag>`` on the others; scored over words, so it is segmentation plus tagging). The word-level
+    ``pos`` task is tokenized as the original's tagging code does, each word without CJK splitting: with a
+    vocabulary of single characters (no ``##`` character pieces, as ``build_vocab.py`` trains on CJK-split
+    text) 54 % of its words become ``[UNK]``, so neither init can use what the characters mean (#27)."""
+    out_dir = os.path.join(work, "finetuning_data", "poschars")
+    if os.path.isdir(out_dir):
+        return
+    os.makedirs(out_dir)
+    for split in ("train", "dev"):
+        with open(os.path.join(work, "finetuning_data", "pos", f"{split}.txt"), encoding="utf-8") as f, \
+                open(os.path.join(out_dir, f"{split}.txt"), "w", encoding="utf-8") as out:
+            for line in f:
+                line = line.rstrip("\n")
+                if not line:
+                    out.write("\n")
+                    continue
+                word, tag = line.rsplit(" ", 1)
+                out.writelines(f"{ch} {'B' if i == 0 else 'I'}-{tag[2:]}\n" for i, ch in enumerate(word))
+
+
 def build_real_records(work: str, vocab_size: int, max_seq_length: int) -> str:
     """vocab.txt (WordPiece, Chinese characters) and the records of the corpus; returns the data dir."""
     import subprocess
@@ -428,6 +453,8 @@ REAL_TASKS = {
                  "label": "label"}, "accuracy"),
     "pos": ({"type": "tagging", "files": {"train": "train.txt", "dev": "dev.txt"}, "format": "conll",
              "scheme": "iob2"}, "f1"),
+    "poschars": ({"type": "tagging", "files": {"train": "train.txt", "dev": "dev.txt"}, "format": "conll",
+                  "scheme": "iob2"}, "f1"),
 }
 
 
@@ -453,10 +480,12 @@ def pretrain_ours(work: str, hparams: dict, name: str = "ours") -> dict:
 def finetune_real(work: str, task: str, model_name: str, init: bool, sizes: dict, seeds: int, epochs: int, lr: float,
                   batch: int, max_seq_length: int) -> dict:
     """run_finetuning.py on ``task`` from ``model_name`` (or, ``init`` false, from random weights of
-    ``sizes``), ``seeds`` trials; returns {"mean", "scores"} of the task's metric."""
+    ``sizes``), ``seeds`` trials; returns {"mean", "scores", "train"} of the task's metric ("train": the
+    mean score on the training set, evaluated as the "eval" split, to tell under-fitting from the rest)."""
     import run_finetuning
 
     config, metric = REAL_TASKS[task]
+    config = dict(config, files=dict(config["files"], eval=config["files"]["train"]))
     tag = f"{task}_{model_name if init else 'random'}_lr{lr:g}"
     results = os.path.join(work, "results", tag + ".txt")
     hparams = dict(task_names=[task], task_config={task: config}, train_batch_size=batch, learning_rate=lr,
@@ -469,8 +498,74 @@ def finetune_real(work: str, task: str, model_name: str, init: bool, sizes: dict
     with open(results.replace(".txt", ".json"), encoding="utf-8") as f:
         summary = json.load(f)
     scores = [trial["results"][task][metric] for trial in summary.get("trials", [])]
+    train = [trial["eval_results"][task][metric] for trial in summary.get("trials", [])]
     return {"mean": summary["summary"][task][metric]["mean"], "std": summary["summary"][task][metric]["std"],
-            "scores": scores}
+            "scores": scores, "train": sum(train) / max(len(train), 1)}
+
+
+def linear_probe(work: str, model, max_seq_length: int, layer: int = -1) -> dict:
+    """Dev accuracy of a logistic regression on the frozen ``model``'s mean-pooled hidden states
+    (``layer``: -1 the last, 0 the embeddings' output) over the review task's train / dev split, for
+    C = 0.01, 0.1, 1 (standardised features): {C: (train accuracy, dev accuracy)}."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from electra_tf.text.tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer(os.path.join(work, "vocab.txt"), do_lower_case=True)
+    features, labels = {}, {}
+    for split in ("train", "dev"):
+        with open(os.path.join(work, "finetuning_data", "reviews", f"{split}.tsv"), encoding="utf-8") as f:
+            rows = [line.split("\t") for line in f.read().splitlines()[1:]]
+        ids = np.zeros((len(rows), max_seq_length), np.int32)
+        mask = np.zeros_like(ids)
+        for i, (text, _) in enumerate(rows):
+            tokens = ["[CLS]"] + tokenizer.tokenize(text)[:max_seq_length - 2] + ["[SEP]"]
+            ids[i, :len(tokens)] = tokenizer.convert_tokens_to_ids(tokens)
+            mask[i, :len(tokens)] = 1
+        pooled = []
+        for start in range(0, len(ids), 100):
+            batch, weights = ids[start:start + 100], mask[start:start + 100, :, None]
+            out = model(batch, attention_mask=weights[..., 0], token_type_ids=np.zeros_like(batch), training=False,
+                        output_hidden_states=True)
+            hidden = np.asarray(out["hidden_states"][layer])
+            pooled.append((hidden * weights).sum(1) / weights.sum(1))
+        features[split], labels[split] = np.concatenate(pooled), np.array([int(label) for _, label in rows])
+    scaler = StandardScaler().fit(features["train"])
+    train, dev = scaler.transform(features["train"]), scaler.transform(features["dev"])
+    scores = {}
+    for c in (0.01, 0.1, 1.0):
+        classifier = LogisticRegression(C=c, max_iter=2000).fit(train, labels["train"])
+        scores[c] = (100 * classifier.score(train, labels["train"]), 100 * classifier.score(dev, labels["dev"]))
+    return scores
+
+
+def probe_rows(work: str, hparams: dict, names, random_seeds=(1, 2, 3)):
+    """``linear_probe`` of the last layer and of the embeddings for each pre-trained model of ``names``
+    (folders under ``work/models``) and for random encoders of the same shape (``random_seeds``)."""
+    import keras
+
+    import electra_tf as et
+    from electra_tf.config import ElectraConfig
+
+    config = ElectraConfig.from_finetuning_hparams(hparams["model_size"], hparams["vocab_size"],
+                                                   hparams["embedding_size"], hparams["model_hparam_overrides"])
+    models = [(name, lambda name=name: et.TFElectraModel.from_pretrained(os.path.join(work, "models", name), config=config))
+              for name in names]
+    for seed in random_seeds:
+        def random_model(seed=seed):
+            keras.utils.set_random_seed(seed)
+            return et.TFElectraModel(config).build_with_dummy_inputs()
+        models.append((f"random init (seed {seed})", random_model))
+    rows = []
+    for label, make in models:
+        model = make()
+        for layer in (-1, 0):
+            rows.append((label, "last layer" if layer == -1 else "embeddings",
+                         linear_probe(work, model, hparams["max_seq_length"], layer)))
+            print(rows[-1], flush=True)
+    return rows
 
 
 def plot_curves(ours: list, reference: list, path: str, extra: Optional[dict] = None,
@@ -500,6 +595,7 @@ def real_main(args) -> int:
     work = args.work_dir or tempfile.mkdtemp(prefix="electra_real_transfer_")
     os.makedirs(work, exist_ok=True)
     print(prepare_real(work))
+    write_character_pos(work)
     hparams = recipe({"num_train_steps": args.steps} if args.steps else None)
     build_real_records(work, hparams["vocab_size"], hparams["max_seq_length"])
     steps = hparams["num_train_steps"]
@@ -517,6 +613,7 @@ def real_main(args) -> int:
         reference = json.load(f)
     plot_curves(ours["checks"], reference["curve"], os.path.join(work, "curves.png"))
     sizes = {k: hparams[k] for k in ("model_size", "model_hparam_overrides", "embedding_size", "vocab_size")}
+    probes = probe_rows(work, hparams, ["ours"])
     rows = []
     for task in args.real_tasks.split(","):
         for name, init in (("ours", True), ("hf_ref", True), ("ours", False)):
@@ -526,9 +623,14 @@ def real_main(args) -> int:
             print(rows[-1], flush=True)
     print(f"\npre-training {steps} steps: electra-tf {ours['seconds']:.0f} s, reference {reference['seconds']:.0f} s")
     print(f"fine-tuning: {args.epochs} epochs, lr {args.finetuning_lr}, batch {args.batch_size}, {args.trials} seeds\n")
-    print("| task | from | mean | seeds |\n|---|---|---:|---|")
+    print("| task | from | dev mean | seeds | train mean |\n|---|---|---:|---|---:|")
     for task, name, result in rows:
-        print(f"| {task} | {name} | {result['mean']:.2f} | {' / '.join(f'{s:.2f}' for s in result['scores'])} |")
+        print(f"| {task} | {name} | {result['mean']:.2f} | {' / '.join(f'{s:.2f}' for s in result['scores'])} "
+              f"| {result['train']:.2f} |")
+    print("\nlinear probe on the reviews (frozen features, mean-pooled; dev accuracy at C = 0.01 / 0.1 / 1)\n"
+          "| encoder | features | dev accuracy |\n|---|---|---|")
+    for label, layer, scores in probes:
+        print(f"| {label} | {layer} | {' / '.join(f'{dev:.1f}' for _, dev in scores.values())} |")
     print(f"\n(work dir: {work}; curves: {os.path.join(work, 'curves.png')})")
     return 0
 
@@ -546,7 +648,7 @@ def main(argv=None) -> int:
     parser.add_argument("--work-dir", default=None, help="kept between calls: pre-training is reused")
     parser.add_argument("--real", action="store_true",
                         help="the #27 comparison on real Chinese data with configs/params_pretraining_cpu.json")
-    parser.add_argument("--real-tasks", default="reviews,pos")
+    parser.add_argument("--real-tasks", default="reviews,pos,poschars")
     parser.add_argument("--batch-size", type=int, default=16, help="fine-tuning batch (--real)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

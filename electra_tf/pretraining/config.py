@@ -103,6 +103,9 @@ EXTENSION_HPARAMS: Dict[str, Any] = {
     "probe_task": None,
     # The resolved config goes to <model_dir>/pretraining_config.txt; true also prints it (as the original).
     "print_config": False,
+    # Adam with bias correction (m / (1 - beta_1^t), v / (1 - beta_2^t)); the default false is the
+    # original's optimizer, which has none (its first steps are up to 6.5x Adam's; docs/pretraining.md).
+    "adam_bias_correction": False,
 }
 
 # Set from data_dir before the user's hparams (configure_pretraining.py:95-101); overridable.
@@ -205,6 +208,9 @@ class PretrainingConfig(Hparams):
                                                     or self.health_check_steps < 0):
             raise ConfigError(f"hparam health_check_steps must be null (auto), 0 (off) or a positive integer, got "
                               f"{self.health_check_steps!r}.")
+        if not isinstance(self.adam_bias_correction, bool):
+            raise ConfigError(f"hparam adam_bias_correction must be true or false (false: the original's Adam, "
+                              f"without bias correction), got {self.adam_bias_correction!r}.")
         if self.probe_task is not None and not isinstance(self.probe_task, dict):
             raise ConfigError(f"hparam probe_task must be null or a JSON object such as {{\"train\": \"probe/train.tsv\", "
                               f"\"dev\": \"probe/dev.tsv\"}}, got {self.probe_task!r}.")

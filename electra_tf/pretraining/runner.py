@@ -173,6 +173,7 @@ class PretrainingRunner:
                                    num_train_steps=config.num_train_steps, warmup_proportion=0.0,
                                    warmup_steps=config.num_warmup_steps, decay_power=config.lr_decay_power,
                                    weight_decay_rate=config.weight_decay_rate,
+                                   bias_correction=config.adam_bias_correction,
                                    loss_scale=DynamicLossScale() if needs_loss_scaling(config.mixed_precision) else None)
 
     def dataset(self, seed: int, is_training: bool):

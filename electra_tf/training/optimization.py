@@ -7,6 +7,10 @@
 * ``AdamWeightDecay``: Adam without bias correction, epsilon outside the square root,
   decoupled weight decay (scaled by the learning rate) for every weight whose name does not
   contain ``LayerNorm``, ``layer_norm`` or ``bias``.
+* ``bias_correction`` (our option, default False = the original): Adam's bias-corrected moments,
+  ``m / (1 - beta_1^t)`` and ``v / (1 - beta_2^t)`` at update ``t`` (1 for the first), epsilon
+  still outside the square root, weight decay unchanged. Without it the original's first steps
+  are ``(1 - beta_1^t) / sqrt(1 - beta_2^t)`` times Adam's (3.2 at t = 1, 6.5 at t = 10).
 * Layer-wise LR decay: multiplier ``decay ** (n_layers + 2 - depth)`` with embeddings and the
   embedding projection at depth 0, encoder layer i at i + 1 and the task heads at n + 2. The
   top layer therefore gets ``decay ** 2``, one factor more than intended (google-research/electra
@@ -118,6 +122,7 @@ class AdamWeightDecay(tf.Module):
         name: str = "adam_weight_decay",
         warmup_steps: int = 0,
         decay_power: float = 1.0,
+        bias_correction: bool = False,
     ):
         super().__init__(name=name)
         if len(variables) != len(names):
@@ -135,6 +140,8 @@ class AdamWeightDecay(tf.Module):
         self.decay_mask = [decays_weight(n) and self.weight_decay_rate > 0 for n in self.names]
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.clip_norm = clip_norm
+        # False (the default) is the original's Adam, without bias correction; True is our option.
+        self.bias_correction = bool(bias_correction)
         self.loss_scale = loss_scale
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -208,7 +215,13 @@ class AdamWeightDecay(tf.Module):
         (each computed in Python double precision, then rounded once, as a float literal is)."""
         values = {"b1": self.beta_1, "one_minus_b1": 1.0 - self.beta_1, "b2": self.beta_2,
                   "one_minus_b2": 1.0 - self.beta_2, "eps": self.epsilon, "wd": self.weight_decay_rate}
-        return {k: tf.constant(v, tf.float32) for k, v in values.items()}
+        coefficients = {k: tf.constant(v, tf.float32) for k, v in values.items()}
+        if self.bias_correction:
+            # t = the number of this update (1 for the first): the step counter before it, plus one
+            t = tf.cast(self.iterations + 1, tf.float32)
+            coefficients["m_correction"] = 1.0 / (1.0 - tf.pow(coefficients["b1"], t))
+            coefficients["v_correction"] = 1.0 / (1.0 - tf.pow(coefficients["b2"], t))
+        return coefficients
 
     def _update_one(self, var, grad, m, v, scale, lr, finite, decay, coefficients):
         """One variable's update; ``finite`` None (no loss scaling) applies it unconditionally.
@@ -225,7 +238,10 @@ class AdamWeightDecay(tf.Module):
             new_v = tf.where(finite, new_v, v)
         m.assign(new_m, read_value=False)
         v.assign(new_v, read_value=False)
-        update = new_m / (tf.sqrt(new_v) + c["eps"])
+        if self.bias_correction:  # our option; the original's update is the line below
+            update = (new_m * c["m_correction"]) / (tf.sqrt(new_v * c["v_correction"]) + c["eps"])
+        else:
+            update = new_m / (tf.sqrt(new_v) + c["eps"])
         if decay:
             update += c["wd"] * var
         step = lr * update
