@@ -22,6 +22,11 @@ taggers: a list of the records), ``.tsv`` / ``.conll`` the tagger's word-per-lin
 extension (``.txt``, none, ``-``) gets the model's own format above, and one that contradicts
 what the model writes (``.csv``, ``.tsv`` for a classifier, ``.jsonl`` for QA) is an error.
 
+The TF backend computes under the policy the run trained and evaluated with (``--precision
+trained``: task.json's ``trained.mixed_precision``, float32 where absent), in one tf.function as
+the run's evaluation, so a bf16-trained run predicts exactly its own test outputs;
+``--precision float32|mixed_bfloat16|auto`` overrides it.
+
 Where it writes (electra_tf/utils/output_targets.py): never over ``--input``, the model directory's
 files or ``--backend-file``; a symlink's target is written; ``/dev/null``, ``/dev/stdout`` or a
 FIFO in place; ``-`` is standard output (the summary line then goes to stderr). The QA side files
