@@ -267,11 +267,16 @@ def predict_table(work: str, seed: int) -> None:
     subprocess.run([sys.executable, os.path.join(ROOT, "convert", "convert_checkpoint.py"), "--input", model,
                     "--output", hf_dir, "--to", "hf", "--overwrite"], check=True, capture_output=True, cwd=ROOT)
     commands = []
-    for label, batch in (("predict.py, TensorFlow", 32), ("HF pipeline, float32", 32), ("HF pipeline, bf16", 32),
-                         ("HF pipeline, float32", 8), ("predict.py, TensorFlow", 128)):
+    # interleaved (ours, theirs, ours, ...): on a shared machine each side sees the same load.
+    # predict.py's default computes in the run's own policy (this run: mixed_precision auto, so
+    # mixed_bfloat16 on a bf16 host); --precision float32 is the float32 row.
+    for label, batch in (("predict.py, TensorFlow, run's own (bf16 here)", 128), ("HF pipeline, bf16", 32),
+                         ("predict.py, TensorFlow, float32", 128), ("HF pipeline, float32", 8),
+                         ("predict.py, TensorFlow, run's own (bf16 here)", 32), ("HF pipeline, float32", 32)):
         if label.startswith("predict.py"):
             cmd = [sys.executable, os.path.join(ROOT, "predict.py"), "--model", model, "--input", texts,
                    "--output", os.path.join(work, "pred.jsonl"), "--batch-size", str(batch)]
+            cmd += ["--precision", "float32"] if "float32" in label else []
             commands.append((f"{label}, batch {batch}", cmd, "Wrote"))
         else:
             cmd = [sys.executable, "-c", PIPELINE_SCRIPT % {"length": LENGTH}, hf_dir, texts, str(batch),

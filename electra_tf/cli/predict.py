@@ -22,6 +22,11 @@ taggers: a list of the records), ``.tsv`` / ``.conll`` the tagger's word-per-lin
 extension (``.txt``, none, ``-``) gets the model's own format above, and one that contradicts
 what the model writes (``.csv``, ``.tsv`` for a classifier, ``.jsonl`` for QA) is an error.
 
+The TF backend computes under the policy the run trained and evaluated with (``--precision
+trained``: task.json's ``trained.mixed_precision``, float32 where absent), in one tf.function as
+the run's evaluation, so a bf16-trained run predicts exactly its own test outputs;
+``--precision float32|mixed_bfloat16|auto`` overrides it.
+
 Where it writes (electra_tf/utils/output_targets.py): never over ``--input``, the model directory's
 files or ``--backend-file``; a symlink's target is written; ``/dev/null``, ``/dev/stdout`` or a
 FIFO in place; ``-`` is standard output (the summary line then goes to stderr). The QA side files
@@ -32,6 +37,7 @@ FIFO in place; ``-`` is standard output (the summary line then goes to stderr). 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -115,6 +121,46 @@ def choose_format(args, family: str) -> None:
         args.side_targets = {suffix: side_file(args.target, suffix, args.inputs) for suffix in sides}
 
 
+#: --precision values: the model directory's own policy, or one named (auto: resolved for this host)
+PRECISIONS = ("trained", "float32", "mixed_bfloat16", "auto")
+
+
+def choose_precision(requested: str, meta, backend: str):
+    """(the Keras dtype policy predict computes with, why): for ``trained`` the one ``meta``
+    records (``trained.mixed_precision`` of task.json; float32 for a directory without it, which
+    its run evaluated in), else ``requested`` with ``auto`` resolved for this host. Only the TF
+    backend computes under it: an exported ONNX / LiteRT file computes in the precision it was
+    exported with, and asking it for another is a ConfigError."""
+    from electra_tf.errors import ConfigError
+    from electra_tf.training.precision import resolve_precision
+
+    if backend != "tf":
+        if requested not in ("trained", "float32"):
+            raise ConfigError(f"--precision {requested} applies to the tf backend only; the {backend} file computes in "
+                              f"the precision it was exported with. Drop --precision or use --backend tf.")
+        return "float32", f"the exported {backend} file's own precision"
+    if requested == "trained":
+        if meta is None or not meta.trained.get("mixed_precision"):
+            return "float32", "the model directory records no trained.mixed_precision: float32, what such runs evaluated in"
+        return resolve_precision(meta.trained_precision)[0], "the run's own: trained.mixed_precision of task.json"
+    policy, why = resolve_precision(requested)
+    return policy, f"--precision {requested}" + (f": {why}" if requested == "auto" else "")
+
+
+@contextlib.contextmanager
+def compute_policy(policy: str):
+    """Keras' global dtype policy set to ``policy`` while the block builds models (a model keeps
+    the policy it was built under), the previous one restored after."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the model directory's task.json gives every setting; flags override."""
     parser = argparse.ArgumentParser(description="Predict with a fine-tuned ELECTRA model on raw text.")
@@ -138,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "and decoding; export first with python -m electra_tf.export --format onnx|litert)")
     parser.add_argument("--backend-file", default=None,
                         help="the exported .onnx / .tflite file (default: model.onnx / model.tflite in the model directory)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="trained",
+                        help="compute policy of the TF backend: trained (default: the one the run trained and "
+                             "evaluated with, task.json's trained.mixed_precision; float32 for directories that do "
+                             "not record it), so that predictions are exactly the run's own; or float32, "
+                             "mixed_bfloat16, auto (bfloat16 where the CPU/GPU computes it natively)")
     parser.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up notices.")
     return parser
 
@@ -170,16 +221,21 @@ def main(argv=None) -> int:
             raise ConfigError(f"{model_dir} holds a {directory.model_type} model; prediction needs a fine-tuned "
                               f"classifier, tagger or QA model.")
         choose_format(args, family)  # before the model loads: fail fast
-        model = directory.load_model()
+        # The model is built under the policy its run evaluated with (--precision trained): a
+        # bf16-trained run predicts exactly its own bf16 outputs, an older directory in float32.
+        policy, why = choose_precision(args.precision, directory.metadata, args.backend)
+        with compute_policy(policy):
+            model = directory.load_model()
         meta = apply_flags(directory.task_metadata(model), args)
+        print(f"predict: computing in {policy} ({why})", file=sys.stderr)
         if meta.max_seq_length > model.config.max_position_embeddings:
             raise ConfigError(f"--max-seq-length {meta.max_seq_length} exceeds the model's "
                               f"{model.config.max_position_embeddings} position embeddings; lower it.")
         preprocessor = build_preprocessor(meta, directory.tokenizer(meta), TASK_NAME)
-        from electra_tf.export.backends import TFBackend, load_backend
-        from electra_tf.finetuning.prediction import predictor
+        from electra_tf.export.backends import load_backend
+        from electra_tf.finetuning.prediction import GraphBackend, predictor
 
-        backend = TFBackend(model) if args.backend == "tf" else load_backend(args.backend, args.backend_file or model_dir)
+        backend = GraphBackend(model) if args.backend == "tf" else load_backend(args.backend, args.backend_file or model_dir)
         count = predictor(family).predict(backend, meta, preprocessor, args, model)
         print(f"Wrote {count} predictions to {args.output}", file=args.target.console)
 

@@ -382,7 +382,7 @@ class FinetuningRunner:
             if self.is_chief:
                 export_task_models(model, self.tasks, self.model_config, config, model_dir,
                                    {"run": os.path.abspath(model_dir), "trial": trial, "seed": seed,
-                                    "global_step": int(global_step)})
+                                    "global_step": int(global_step), "mixed_precision": config.mixed_precision})
         elif config.do_eval or config.write_test_outputs or config.do_test:
             global_step = self.restore_finetuned(model, model_dir)
         record = {"trial": trial, "seed": seed, "global_step": global_step, "results": {}, "evaluated": {}}

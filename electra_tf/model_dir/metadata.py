@@ -9,7 +9,12 @@ or HF layout), the tokenizer files (``vocab.txt`` or a SentencePiece model, plus
      "model_type": "question-answering", "labels": null, "max_seq_length": 512,
      "tokenizer": {"file": "vocab.txt", "do_lower_case": false, "space_token": null},
      "qa": {"max_query_length": 64, "doc_stride": 128, ...},
-     "trained": {"run": ".../cmrc2018_model_1", "trial": 1, "step": 1234, "hparams": {...}}}
+     "trained": {"run": ".../cmrc2018_model_1", "trial": 1, "seed": 7, "global_step": 1234,
+                 "mixed_precision": "mixed_bfloat16"}}
+
+``trained.mixed_precision`` is the Keras dtype policy the run trained and evaluated with
+(``"auto"`` resolved); predict.py computes under it by default, so that its predictions are the
+run's own. Directories written before it was recorded were evaluated in float32.
 
 The family section holds the family's settings (``classification``: problem and regression
 scale; ``tagging``: scheme, encoding, segment id, truncation, lowercasing, CRF and constrained
@@ -35,6 +40,9 @@ from electra_tf.errors import CheckpointError
 from electra_tf.model_dir.layout import METADATA_FILE
 from electra_tf.utils.files import read_json_or_none
 FORMAT_VERSION = 1
+#: the compute policy of a model directory whose task.json does not record one (written before
+#: ``trained.mixed_precision`` existed: those runs evaluated in float32)
+DEFAULT_TRAINED_PRECISION = "float32"
 #: the fine-tuning families by the model type they train: the one line a new family adds outside its
 #: folder (``finetuning/<family>/family.py`` describes the rest, see finetuning/families.py)
 MODEL_TYPE_FAMILY = {"sequence-classification": "classification", "token-classification": "tagging",
@@ -53,10 +61,16 @@ class TaskMetadata:
     labels: Optional[List[str]] = None
     tokenizer: Dict[str, Any] = dataclasses.field(default_factory=dict)  # file, do_lower_case, space_token
     settings: Dict[str, Any] = dataclasses.field(default_factory=dict)
-    trained: Dict[str, Any] = dataclasses.field(default_factory=dict)  # run, trial, step, hparams
+    trained: Dict[str, Any] = dataclasses.field(default_factory=dict)  # run, trial, seed, global_step, mixed_precision
     format_version: int = FORMAT_VERSION
     #: the file the metadata was read from, for error messages (not written)
     source: str = dataclasses.field(default=METADATA_FILE, compare=False, repr=False)
+
+    @property
+    def trained_precision(self) -> str:
+        """The Keras dtype policy the run trained and evaluated with (``trained.mixed_precision``),
+        float32 where the directory does not record it."""
+        return str(self.trained.get("mixed_precision") or DEFAULT_TRAINED_PRECISION)
 
     @property
     def do_lower_case(self) -> bool:
