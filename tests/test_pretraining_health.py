@@ -119,17 +119,14 @@ def test_generator_at_chance_fires_and_the_recipe_batch_is_quiet(data_dir, capsy
     assert "batch_too_small" not in health["warnings"] and "warmup_longer_than_training" not in health["warnings"]
 
 
-def test_warmup_longer_than_training_fires_at_the_start(data_dir, capsys):  # noqa: F811
+def test_warmup_longer_than_training_fires_at_the_start_and_per_step_log_is_an_explicit_option(data_dir, capsys):  # noqa: F811
+    """One short run checks both: the warm-up warning at step 0, and the explicit options
+    log_every_steps 1 (a line per step) and print_config true (the config on the screen, as the
+    original). (No health file without checks is asserted on the collapsed run's plain twin.)"""
     health, err, _ = _pretrain(data_dir, "long_warmup", capsys, num_train_steps=2, num_warmup_steps=5,
-                               train_batch_size=128)
+                               train_batch_size=128, log_every_steps=1, print_config=True)
     assert set(health["warnings"]) == {"warmup_longer_than_training"}, health  # metric checks wait for warm-up
     assert health["warnings"]["warmup_longer_than_training"]["first_step"] == 0
     assert "num_warmup_steps (5) exceeds num_train_steps (2)" in err
-
-
-def test_per_step_log_line_is_an_explicit_option(data_dir, capsys):  # noqa: F811
-    health, err, _ = _pretrain(data_dir, "every_step", capsys, num_train_steps=3, log_every_steps=1,
-                               health_check_steps=0, print_config=True)
-    assert health is None  # health_check_steps 0: no checks, no summary
-    assert [line.split(" = ")[0].split()[-1] for line in err.splitlines() if "/3 = " in line] == ["1/3", "2/3", "3/3"]
+    assert [line.split(" = ")[0].split()[-1] for line in err.splitlines() if "/2 = " in line] == ["1/2", "2/2"]
     assert "learning_rate: 0.001" in err  # print_config true: printed as the original

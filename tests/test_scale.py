@@ -37,9 +37,20 @@ def _run(data_dir, **hparams):
     return model_state(et.TFElectraForSequenceClassification.from_pretrained(str(path))), trials[0]["results"]["sst"]
 
 
-def test_accumulation_equals_one_larger_batch(tmp_path):
-    whole, _ = _run(_workspace(tmp_path / "a"), model_hparam_overrides=NO_DROPOUT)
-    accumulated, _ = _run(_workspace(tmp_path / "b"), model_hparam_overrides=NO_DROPOUT, gradient_accumulation_steps=4)
+@pytest.fixture(scope="module")
+def float32_run(tmp_path_factory):
+    """The plain run (float32, no dropout, no XLA) the accumulation, mixed-precision and XLA tests
+    compare against, and the evaluation-only test evaluates again: trained once for the module, its
+    (weights, dev results, data dir)."""
+    data = _workspace(tmp_path_factory.mktemp("float32"))
+    weights, results = _run(data, model_hparam_overrides=NO_DROPOUT, jit_compile=False)
+    return weights, results, data
+
+
+def test_accumulation_equals_one_larger_batch(tmp_path, float32_run):
+    whole, _, _ = float32_run
+    accumulated, _ = _run(_workspace(tmp_path / "b"), model_hparam_overrides=NO_DROPOUT, gradient_accumulation_steps=4,
+                          jit_compile=False)
     for name, value in whole.items():
         np.testing.assert_allclose(accumulated[name], value, atol=2e-5, rtol=1e-4, err_msg=name)
 
@@ -54,10 +65,10 @@ def test_accumulation_must_divide_the_batch(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_training_is_finite_and_close_to_float32(tmp_path, policy):
+def test_mixed_precision_training_is_finite_and_close_to_float32(tmp_path, policy, float32_run):
     import keras
 
-    reference, ref_results = _run(_workspace(tmp_path / "f32"), model_hparam_overrides=NO_DROPOUT)
+    _, ref_results, _ = float32_run
     try:
         mixed, results = _run(_workspace(tmp_path / policy), model_hparam_overrides=NO_DROPOUT, mixed_precision=policy)
     finally:
@@ -123,15 +134,15 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
                                                   hparams, checkpoint=30)
 
 
-def test_evaluation_without_training_restores_every_weight(tmp_path):
+def test_evaluation_without_training_restores_every_weight(float32_run):
     """do_train false evaluates the fine-tuned checkpoint: the same numbers as right after training."""
-    data = _workspace(tmp_path)
-    _, trained = _run(data)
+    _, trained, data = float32_run
     from electra_tf.finetuning.hparams import FinetuningConfig
     from electra_tf.finetuning.runner import FinetuningRunner
 
     config = FinetuningConfig(MODEL, str(data), task_names=["sst"], max_seq_length=24, eval_batch_size=32,
-                              do_train=False, seed=5, progress=False)
+                              do_train=False, seed=5, progress=False, model_hparam_overrides=NO_DROPOUT,
+                              jit_compile=False)  # the training run's command, do_train false
     (again,) = FinetuningRunner(config).run()
     assert again["results"]["sst"] == trained
 
@@ -192,8 +203,8 @@ def test_dynamic_padding_gives_the_same_model_with_shorter_batches(tmp_path):
     assert widths and max(widths) < 64 and all(w % 8 == 0 for w in widths)  # the embedded reviews are short
 
 
-def test_xla_training_equals_eager_graph_training(tmp_path):
-    plain, plain_results = _run(_workspace(tmp_path / "plain"), model_hparam_overrides=NO_DROPOUT, jit_compile=False)
+def test_xla_training_equals_eager_graph_training(tmp_path, float32_run):
+    plain, plain_results, _ = float32_run  # jit_compile false
     xla, xla_results = _run(_workspace(tmp_path / "xla"), model_hparam_overrides=NO_DROPOUT, jit_compile=True)
     for name, value in plain.items():
         np.testing.assert_allclose(xla[name], value, atol=1e-4, rtol=1e-3, err_msg=name)
