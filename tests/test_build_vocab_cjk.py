@@ -1,6 +1,7 @@
 """build_vocab.py holds the ##-form of every CJK character, so the original's word-level tagging
 (each word tokenized without CJK splitting) finds Chinese characters instead of [UNK]."""
 
+import logging
 import os
 
 import pytest
@@ -39,6 +40,15 @@ def english_corpus(tmp_path_factory):
     with open(SHAKESPEARE, encoding="utf-8") as f:
         lines = f.read().splitlines()[:400]
     return _corpus(str(tmp_path_factory.mktemp("en") / "corpus"), lines)
+
+
+class _Messages(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
 
 
 def _cjk_characters(tokens):
@@ -102,9 +112,21 @@ def test_the_hash_forms_take_the_place_of_the_last_learned_pieces_within_the_bud
     assert out == trained + ["##程", "##单"]
 
 
-def test_the_size_note_counts_the_cjk_hash_forms(chinese_corpus, tmp_path):
-    tokens = vocab_lib.train_wordpiece(chinese_corpus, str(tmp_path / "vocab.txt"), vocab_size=30)
-    assert len(tokens) > 30
-    note = vocab_lib.size_note(tokens, 30, 2)
+def test_the_size_note_counts_the_cjk_hash_forms_and_a_warning_the_pieces_they_displaced(chinese_corpus, tmp_path):
+    # 60: room for some learned pieces, fewer than the CJK characters (20)
+    plain = vocab_lib.train_wordpiece(chinese_corpus, str(tmp_path / "plain.txt"), vocab_size=60,
+                                      cjk_continuations=False)
+    learned = sum(1 for t in plain[len(vocab_lib.SPECIAL_TOKENS):] if len(t.lstrip("#")) > 1)
+    assert len(plain) == 60 and 0 < learned < len(_cjk_characters(plain))
+    messages = _Messages()
+    logging.getLogger("electra_tf").addHandler(messages)  # whatever propagation a CLI test left set
+    try:
+        tokens = vocab_lib.train_wordpiece(chinese_corpus, str(tmp_path / "vocab.txt"), vocab_size=60)
+    finally:
+        logging.getLogger("electra_tf").removeHandler(messages)
+    assert len(tokens) == len(plain) - learned + len(_cjk_characters(plain)) > 60
+    assert not [t for t in tokens[len(vocab_lib.SPECIAL_TOKENS):] if len(t.lstrip("#")) > 1]
+    assert f"took the place of the {learned} last-learned pieces (0 learned pieces kept)" in "\n".join(messages.lines)
+    note = vocab_lib.size_note(tokens, 60, 2)
     assert f"{len(_cjk_characters(tokens))} of the ##-forms are those of CJK characters" in note
     assert "--no-cjk-continuations" in note

@@ -120,6 +120,14 @@ def with_cjk_continuations(tokens: List[str], vocab_size: int) -> List[str]:
     return kept + missing
 
 
+def _dropped(plain: List[str], tokens: List[str]) -> int:
+    """How many of the trainer's tokens ``with_cjk_continuations`` left out (it only drops from the end)."""
+    kept = 0
+    while kept < min(len(plain), len(tokens)) and plain[kept] == tokens[kept]:
+        kept += 1
+    return len(plain) - kept
+
+
 def train_wordpiece(corpus_dir: str, vocab_file: str, vocab_size: int = 30522, do_lower_case: bool = True,
                     strip_accents: bool = True, min_frequency: int = 2,
                     limit_alphabet: Optional[int] = None, cjk_continuations: bool = True) -> List[str]:
@@ -140,7 +148,15 @@ def train_wordpiece(corpus_dir: str, vocab_file: str, vocab_size: int = 30522, d
     tokens = _trained_tokens(corpus_dir, vocab_file, vocab_size, do_lower_case, strip_accents, min_frequency,
                              limit_alphabet)
     if cjk_continuations:
-        tokens = with_cjk_continuations(tokens, vocab_size)
+        plain = tokens
+        tokens = with_cjk_continuations(plain, vocab_size)
+        dropped = _dropped(plain, tokens)
+        if dropped:
+            learned = sum(1 for t in tokens[len(SPECIAL_TOKENS):] if len(_body(t)) > 1)
+            logger.warning("%d ##-forms of CJK characters (for word-level tagging) took the place of the %d "
+                           "last-learned pieces (%d learned pieces kept): a larger --vocab-size keeps them, "
+                           "--no-cjk-continuations writes the plain trainer output.",
+                           len(tokens) - len(plain) + dropped, dropped, learned)
     target.write_text("\n".join(tokens) + "\n")
     return tokens
 
