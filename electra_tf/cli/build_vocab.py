@@ -6,8 +6,10 @@
 WordPiece (default): a vocab.txt in the original BERT/ELECTRA layout (one token per line, "##"
 for word-internal pieces) with [PAD] [UNK] [CLS] [SEP] [MASK] at ids 0-4, trained on the text as
 build_pretraining_dataset.py will tokenize it (use the same --no-lower-case / --no-strip-accents
-flags for both). SentencePiece: a unigram *.model with the same special pieces at the same ids;
---no-lower-case applies, accent flags do not (the model's own normalization rules apply).
+flags for both). For every CJK character it holds, the vocabulary also holds its ##-form, as
+BERT's Chinese vocabulary does, for word-level tagging (--no-cjk-continuations: not).
+SentencePiece: a unigram *.model with the same special pieces at the same ids; --no-lower-case
+applies, accent flags do not (the model's own normalization rules apply).
 
 --vocab-file is never inside --corpus-dir (the dataset builder would read it as text); a symlink's
 target is written; a WordPiece vocabulary may go to - (stdout), /dev/null or a FIFO. When the
@@ -39,6 +41,13 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-frequency", type=int, default=2, help="WordPiece: least count of a merged pair.")
     parser.add_argument("--limit-alphabet", type=int, default=None,
                         help="WordPiece: keep only the most frequent characters (default: all, so none is [UNK]).")
+    parser.add_argument("--no-cjk-continuations", dest="cjk_continuations", action="store_false",
+                        help="WordPiece: write the plain trainer output. By default, for every CJK character of the "
+                             "vocabulary its ##-form is also held (as in BERT's Chinese vocabulary), so the "
+                             "original's word-level tagging (words tokenized without CJK splitting) finds every "
+                             "character instead of [UNK]; the ##-forms take the place of the last-learned pieces "
+                             "within --vocab-size (on top of it only when the characters alone fill it). A corpus "
+                             "without CJK characters gives the same vocabulary either way.")
     parser.add_argument("--character-coverage", type=float, default=0.9995, help="SentencePiece character coverage.")
     parser.add_argument("--max-sentences", type=int, default=10_000_000,
                         help="SentencePiece: sample at most this many lines (it keeps them in memory).")
@@ -55,7 +64,8 @@ def main(argv=None) -> int:
         if args.type == "wordpiece":
             tokens = vocab.train_wordpiece(args.corpus_dir, args.vocab_file, args.vocab_size or 30522,
                                            do_lower_case=args.do_lower_case, strip_accents=args.strip_accents,
-                                           min_frequency=args.min_frequency, limit_alphabet=args.limit_alphabet)
+                                           min_frequency=args.min_frequency, limit_alphabet=args.limit_alphabet,
+                                           cjk_continuations=args.cjk_continuations)
             console = sys.stderr if args.vocab_file == "-" or not os.path.isfile(args.vocab_file) else sys.stdout
             print(f"Wrote {len(tokens):,} tokens to {args.vocab_file} in {time.time() - start:.1f}s.", file=console)
             note = vocab.size_note(tokens, args.vocab_size or 30522, args.min_frequency)

@@ -28,6 +28,17 @@ Size. The original ELECTRA has no vocabulary builder (it ships Google's BERT voc
 size rules are those of HuggingFace ``tokenizers``' WordPiece trainer: every character of the
 corpus is kept (the alphabet), even when that exceeds ``vocab_size``; a small corpus gives fewer
 tokens. ``size_note`` says which happened and what to change.
+
+CJK continuation pieces (``cjk_continuations``, on by default; ``--no-cjk-continuations`` turns it
+off). The trainer sees text with CJK characters split apart (BertPreTokenizer), so it never makes a
+``##X`` piece for a CJK character X. The original's tagging code tokenizes each word WITHOUT CJK
+splitting, and finds 单 ##程 for the word 单程 only because Google's/HFL's Chinese vocabulary holds
+``##X`` for its CJK characters. So for every CJK character X of the vocabulary (the ranges of
+``reference_tokenizer.CJK_RANGES``, those the tokenizer pads) ``##X`` is added, after the trained
+pieces. They are reserved from the budget: the last-learned multi-character pieces make room for
+them, so a corpus large enough still gives exactly ``vocab_size`` tokens; only when the alphabet
+alone fills the budget do they come on top of it, like the alphabet (``size_note`` counts them). A
+corpus without CJK characters gets the trainer's vocabulary unchanged.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ from typing import Iterator, List, Optional
 from electra_tf.errors import ConfigError
 from electra_tf.pretraining.corpus import iter_corpus_lines, list_corpus_files
 from electra_tf.pretraining.tokenization import original_normalizer
+from electra_tf.text.reference_tokenizer import is_cjk
 
 logger = logging.getLogger("electra_tf")
 
@@ -66,38 +78,95 @@ def vocab_target(corpus_dir: str, path: str, flag: str = "--vocab-file", stdout_
 
 def size_note(tokens: List[str], vocab_size: int, min_frequency: int) -> Optional[str]:
     """Why a WordPiece vocabulary holds more or fewer tokens than ``vocab_size`` (None when it
-    holds exactly that many): the trainer keeps the whole alphabet; a small corpus has no more
-    pieces seen ``min_frequency`` times."""
+    holds exactly that many): the trainer keeps the whole alphabet (and the ``##`` forms of its CJK
+    characters are added, ``with_cjk_continuations``); a small corpus has no more pieces seen
+    ``min_frequency`` times."""
     if len(tokens) == vocab_size:
         return None
     pieces = tokens[len(SPECIAL_TOKENS):]
     characters = sum(1 for t in pieces if len(t) == 1)
     continued = sum(1 for t in pieces if len(t) == 3 and t.startswith("##"))
+    cjk_forms = sum(1 for t in pieces if len(t) == 3 and t.startswith("##") and is_cjk(ord(t[2])))
+    cjk = (f"; {cjk_forms:,} of the ##-forms are those of CJK characters, added for word-level tagging, "
+           f"--no-cjk-continuations leaves them out") if cjk_forms else ""
     if len(tokens) > vocab_size:
         return (f"{len(tokens):,} tokens, not the {vocab_size:,} asked: the WordPiece trainer keeps every character of "
                 f"the corpus ({characters:,} characters and {continued:,} ##-forms, besides the "
-                f"{len(SPECIAL_TOKENS)} special tokens), so the vocabulary cannot be smaller. Pass --limit-alphabet N "
+                f"{len(SPECIAL_TOKENS)} special tokens{cjk}), so the vocabulary cannot be smaller. Pass --limit-alphabet N "
                 f"to keep only the N most frequent characters (the others become [UNK]).")
     return (f"{len(tokens):,} tokens, fewer than the {vocab_size:,} asked: the corpus has no more pieces seen at "
             f"least --min-frequency {min_frequency} times (lower it, or add text).")
 
 
+def _body(token: str) -> str:
+    return token[2:] if token.startswith("##") else token
+
+
+def with_cjk_continuations(tokens: List[str], vocab_size: int) -> List[str]:
+    """``tokens`` (special tokens first, then the trainer's pieces in the order learned) with ``##X``
+    added for every single CJK character X that lacks it, after the trained pieces. Room is made by
+    dropping the last-learned multi-character pieces, down to ``vocab_size`` tokens at most; when
+    only characters are left to drop, the rest come on top (as the alphabet does). Tokens without
+    CJK characters come back unchanged (the same list)."""
+    present = set(tokens)
+    missing = [f"##{t}" for t in tokens if len(t) == 1 and is_cjk(ord(t)) and f"##{t}" not in present]
+    if not missing:
+        return tokens
+    kept = list(tokens)
+    excess = len(kept) + len(missing) - vocab_size
+    while excess > 0 and len(kept) > len(SPECIAL_TOKENS) and len(_body(kept[-1])) > 1:
+        kept.pop()  # a merged piece: the trainer's order puts the last learned last
+        excess -= 1
+    return kept + missing
+
+
+def _dropped(plain: List[str], tokens: List[str]) -> int:
+    """How many of the trainer's tokens ``with_cjk_continuations`` left out (it only drops from the end)."""
+    kept = 0
+    while kept < min(len(plain), len(tokens)) and plain[kept] == tokens[kept]:
+        kept += 1
+    return len(plain) - kept
+
+
 def train_wordpiece(corpus_dir: str, vocab_file: str, vocab_size: int = 30522, do_lower_case: bool = True,
                     strip_accents: bool = True, min_frequency: int = 2,
-                    limit_alphabet: Optional[int] = None) -> List[str]:
+                    limit_alphabet: Optional[int] = None, cjk_continuations: bool = True) -> List[str]:
     """Train a WordPiece vocabulary on the files of ``corpus_dir`` and write ``vocab_file``.
 
     ``vocab_size`` counts the special tokens; a small corpus can give fewer tokens, a corpus
     with more characters than that more (``size_note``). ``vocab_file``: a path, or ``-``.
     ``limit_alphabet`` keeps only that many of the most frequent characters (None: all, so
-    that no character of the corpus becomes ``[UNK]``). Returns the tokens in id order.
+    that no character of the corpus becomes ``[UNK]``). ``cjk_continuations``: also hold ``##X``
+    for every CJK character X, within ``vocab_size`` (``with_cjk_continuations``; a change from the
+    plain trainer output only for a corpus with CJK characters; False: the plain trainer output).
+    Returns the tokens in id order.
     """
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
     if vocab_size <= len(SPECIAL_TOKENS):
         raise ConfigError(f"--vocab-size {vocab_size} leaves no room for pieces after the {len(SPECIAL_TOKENS)} special tokens.")
     list_corpus_files(corpus_dir)  # a missing or empty folder fails here, with its message
     target = vocab_target(corpus_dir, vocab_file)
+    tokens = _trained_tokens(corpus_dir, vocab_file, vocab_size, do_lower_case, strip_accents, min_frequency,
+                             limit_alphabet)
+    if cjk_continuations:
+        plain = tokens
+        tokens = with_cjk_continuations(plain, vocab_size)
+        dropped = _dropped(plain, tokens)
+        if dropped:
+            learned = sum(1 for t in tokens[len(SPECIAL_TOKENS):] if len(_body(t)) > 1)
+            logger.warning("%d ##-forms of CJK characters (for word-level tagging) took the place of the %d "
+                           "last-learned pieces (%d learned pieces kept): a larger --vocab-size keeps them, "
+                           "--no-cjk-continuations writes the plain trainer output.",
+                           len(tokens) - len(plain) + dropped, dropped, learned)
+    target.write_text("\n".join(tokens) + "\n")
+    return tokens
+
+
+def _trained_tokens(corpus_dir: str, vocab_file: str, vocab_size: int, do_lower_case: bool, strip_accents: bool,
+                    min_frequency: int, limit_alphabet: Optional[int]) -> List[str]:
+    """The plain WordPiece trainer output in id order (special tokens first), without the tokens
+    the vocab.txt format cannot hold."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = original_normalizer(do_lower_case, strip_accents)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -114,7 +183,6 @@ def train_wordpiece(corpus_dir: str, vocab_file: str, vocab_size: int = 30522, d
         logger.warning("%d tokens with surrounding or line-breaking whitespace left out of %s (the vocab.txt format "
                        "strips lines).", len(by_id) - len(tokens), vocab_file)
     assert tuple(tokens[:len(SPECIAL_TOKENS)]) == SPECIAL_TOKENS, tokens[:len(SPECIAL_TOKENS)]
-    target.write_text("\n".join(tokens) + "\n")
     return tokens
 
 
