@@ -25,6 +25,7 @@ import tensorflow as tf
 from electra_tf.utils.files import atomic_output_path, atomic_write_json, sha256_file
 from electra_tf.finetuning.records import serialize_features
 from electra_tf.finetuning.features import TOKEN_COUNTERS, gc_paused
+from electra_tf.utils.input_pipelines import PARALLEL_CALLS, PREFETCH_BATCHES, pipeline_options
 
 logger = logging.getLogger("electra_tf")
 
@@ -226,14 +227,11 @@ def make_dataset(path: str, spec, batch_size: int, is_training: bool, seed: int 
     ds = tf.data.TFRecordDataset(path)
     if is_training:
         ds = ds.repeat().shuffle(shuffle_buffer, seed=seed)
-    ds = ds.map(parse_fn(spec), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(parse_fn(spec), num_parallel_calls=PARALLEL_CALLS)
     ds = ds.batch(batch_size, drop_remainder=True)  # records are padded to a multiple of the batch
     if bucket_size:
-        ds = ds.map(trim_fn(spec, max_seq_length, bucket_size), num_parallel_calls=tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    # Multi-worker: every worker reads the one file and takes its share of each global batch.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+        ds = ds.map(trim_fn(spec, max_seq_length, bucket_size), num_parallel_calls=PARALLEL_CALLS)
+    return _finish(ds)
 
 
 #: length grouping sorts windows of this many batches by length (HuggingFace's LengthGroupedSampler
@@ -296,8 +294,8 @@ def make_length_grouped_dataset(path: str, spec, batch_size: int, seed: int, buc
     ds = tf.data.Dataset.range(1 << 62).flat_map(
         lambda epoch: tf.data.Dataset.from_tensor_slices(length_grouped_batches(lengths_t, batch_size, seed, epoch)))
     ds = ds.map(lambda rows: tf.gather(records_t, rows))
-    ds = ds.map(parse_fn(spec, batched=True), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.map(trim_fn(spec, max_seq_length, bucket_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(parse_fn(spec, batched=True), num_parallel_calls=PARALLEL_CALLS, deterministic=True)
+    ds = ds.map(trim_fn(spec, max_seq_length, bucket_size), num_parallel_calls=PARALLEL_CALLS, deterministic=True)
     return _finish(ds)
 
 
@@ -315,15 +313,16 @@ def make_sorted_dataset(path: str, spec, batch_size: int, bucket_size: int, max_
     records, lengths = load_records(path)
     order = length_sorted_order(lengths)
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(records[order], tf.string)).batch(batch_size)
-    ds = ds.map(parse_fn(spec, batched=True), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.map(trim_fn(spec, max_seq_length, bucket_size), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(parse_fn(spec, batched=True), num_parallel_calls=PARALLEL_CALLS)
+    ds = ds.map(trim_fn(spec, max_seq_length, bucket_size), num_parallel_calls=PARALLEL_CALLS)
     return _finish(ds), order
 
 
 def _finish(ds):
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    """``ds`` with our pipeline options (utils/input_pipelines.py: no autotuning, whose thread stalled
+    the end of every loop; multi-worker: each worker reads the file and takes its share of each global
+    batch), prefetching."""
+    return ds.with_options(pipeline_options()).prefetch(PREFETCH_BATCHES)
 
 
 class SplitDatasets:

@@ -13,6 +13,7 @@ import glob
 from typing import List
 
 from electra_tf.errors import DataError
+from electra_tf.utils.input_pipelines import PREFETCH_BATCHES, pipeline_options
 
 FEATURES = ("input_ids", "input_mask", "segment_ids")
 
@@ -49,9 +50,7 @@ def pretraining_dataset(patterns: str, batch_size: int, max_seq_length: int, see
     d = d.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)))  # sequential: deterministic
     d = d.shuffle(buffer_size=100, seed=seed + 1)
     d = d.batch(batch_size, drop_remainder=True)  # drop_remainder also for eval, as the original
-    options = tf.data.Options()
-    options.deterministic = True
     # Multi-worker: every worker reads the files and keeps its share of each global batch, so the
-    # global batches (and the trained model) are those of one process.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return d.map(parse).with_options(options).prefetch(2)
+    # global batches (and the trained model) are those of one process. No autotuning: its thread
+    # stalled the end of the loop (utils/input_pipelines.py).
+    return d.map(parse).with_options(pipeline_options(deterministic=True)).prefetch(PREFETCH_BATCHES)

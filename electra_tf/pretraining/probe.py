@@ -93,6 +93,7 @@ class DownstreamProbe:
 
         from electra_tf.finetuning.evaluation import Evaluator
         from electra_tf.finetuning.model import FinetuningModel
+        from electra_tf.training.distribute import distributed_input
         from electra_tf.training.engine import TrainingEngine
         from electra_tf.training.optimization import AdamWeightDecay
         from electra_tf.training.runtime import set_seed
@@ -114,7 +115,7 @@ class DownstreamProbe:
                                 variables=[r.variable for r in refs], named_weights=lambda: [(r.name, r.variable)
                                                                                             for r in refs])
         dataset, _ = self.datasets.get("train", True, seed=int(self.settings["seed"]))
-        iterator = iter(strategy.experimental_distribute_dataset(dataset.repeat()))
+        iterator = iter(distributed_input(strategy, dataset.repeat()))
         for _ in range(steps):
             engine.train_step(iterator)
         evaluator = Evaluator(self.config, [self.task], self.datasets, strategy, is_chief=True)

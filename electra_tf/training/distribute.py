@@ -133,3 +133,17 @@ def _configure_coordination(resolver, timeout: float) -> None:
     context.context().configure_coordination_service(
         service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec), coordinated_jobs=jobs,
         cluster_register_timeout_in_ms=int(timeout * 1000))
+
+
+def distributed_input(strategy, dataset):
+    """What the training and evaluation loops iterate: ``dataset`` itself for one CPU device, else
+    ``strategy.experimental_distribute_dataset(dataset)``.
+
+    The same batches either way. On one CPU there is nothing to distribute, and the distributed
+    dataset's per-device wrapper (a dataset of its own, with tf.data's autotuning thread, which our
+    pipeline options cannot reach) made destroying the iterator wait for that thread's sleep: the end of
+    every training loop and evaluation stalled for 0 to 58 s at random (#26; utils/input_pipelines.py)."""
+    device = getattr(getattr(strategy, "extended", None), "_device", None)
+    if isinstance(strategy, tf.distribute.OneDeviceStrategy) and device and "CPU" in str(device).upper():
+        return dataset
+    return strategy.experimental_distribute_dataset(dataset)

@@ -40,6 +40,7 @@ from electra_tf.training.checkpointing import (
     restore_weights,
     training_checkpoint,
 )
+from electra_tf.training.distribute import distributed_input
 from electra_tf.training.interrupts import ClusterStopRequests, RunInterrupted, StopRequests, record_training_finished
 from electra_tf.training.loop import Trainer
 from electra_tf.training.runtime import is_chief, is_multi_worker, worker_directory
@@ -223,7 +224,7 @@ class TrainingEngine:
         options, total = run.options, run.options.num_train_steps
         # The input position is part of the state: skip the batches already consumed (the
         # shuffled order is a function of the seed, so the resumed run sees the same data).
-        iterator = iter(self.strategy.experimental_distribute_dataset(dataset.skip(start * self.accumulation_steps)))
+        iterator = iter(distributed_input(self.strategy, dataset.skip(start * self.accumulation_steps)))
         monitor = TrainingMonitor(total, options.batch_size, start_step=start, every=options.log_every_steps,
                                   enabled=progress_enabled(options.progress),
                                   tensorboard_dir=os.path.join(run.directory, "tensorboard"),

@@ -11,6 +11,8 @@ from typing import Callable, Dict, Iterator, List, Optional
 import numpy as np
 import tensorflow as tf
 
+from electra_tf.training.distribute import distributed_input
+
 
 class Trainer:
     """Runs training steps of ``model`` with ``optimizer`` under ``strategy`` (the strategy-aware
@@ -114,7 +116,7 @@ class Trainer:
                 return tf.nest.map_structure(lambda v: self.strategy.gather(v, axis=0), per_replica)
 
             self._eval_step = step
-        for batch in self.strategy.experimental_distribute_dataset(dataset):
+        for batch in distributed_input(self.strategy, dataset):
             outputs, losses, features = self._eval_step(batch)
             yield tf.nest.map_structure(np.asarray, (outputs, losses, features))
 
