@@ -227,7 +227,8 @@ def main(argv=None) -> int:
         with compute_policy(policy):
             model = directory.load_model()
         meta = apply_flags(directory.task_metadata(model), args)
-        print(f"predict: computing in {policy} ({why})", file=sys.stderr)
+        if policy != "float32" or args.precision != "trained":  # an older run's float32 by default: one summary line only
+            print(f"predict: computing in {policy} ({why})", file=sys.stderr)
         if meta.max_seq_length > model.config.max_position_embeddings:
             raise ConfigError(f"--max-seq-length {meta.max_seq_length} exceeds the model's "
                               f"{model.config.max_position_embeddings} position embeddings; lower it.")
