@@ -37,7 +37,6 @@ FIFO in place; ``-`` is standard output (the summary line then goes to stderr). 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 
@@ -147,20 +146,6 @@ def choose_precision(requested: str, meta, backend: str):
     return policy, f"--precision {requested}" + (f": {why}" if requested == "auto" else "")
 
 
-@contextlib.contextmanager
-def compute_policy(policy: str):
-    """Keras' global dtype policy set to ``policy`` while the block builds models (a model keeps
-    the policy it was built under), the previous one restored after."""
-    import keras
-
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_dtype_policy(policy)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the model directory's task.json gives every setting; flags override."""
     parser = argparse.ArgumentParser(description="Predict with a fine-tuned ELECTRA model on raw text.")
@@ -224,6 +209,8 @@ def main(argv=None) -> int:
         # The model is built under the policy its run evaluated with (--precision trained): a
         # bf16-trained run predicts exactly its own bf16 outputs, an older directory in float32.
         policy, why = choose_precision(args.precision, directory.metadata, args.backend)
+        from electra_tf.training.precision import compute_policy
+
         with compute_policy(policy):
             model = directory.load_model()
         meta = apply_flags(directory.task_metadata(model), args)

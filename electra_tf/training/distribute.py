@@ -143,7 +143,6 @@ def distributed_input(strategy, dataset):
     dataset's per-device wrapper (a dataset of its own, with tf.data's autotuning thread, which our
     pipeline options cannot reach) made destroying the iterator wait for that thread's sleep: the end of
     every training loop and evaluation stalled for 0 to 58 s at random (#26; utils/input_pipelines.py)."""
-    device = getattr(getattr(strategy, "extended", None), "_device", None)
-    if isinstance(strategy, tf.distribute.OneDeviceStrategy) and device and "CPU" in str(device).upper():
+    if isinstance(strategy, tf.distribute.OneDeviceStrategy) and "CPU" in strategy.extended.worker_devices[0].upper():
         return dataset
     return strategy.experimental_distribute_dataset(dataset)
