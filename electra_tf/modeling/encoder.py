@@ -164,22 +164,27 @@ class ElectraSelfAttention(keras.layers.Layer):
             layer.build(input_shape)
         self.built = True
 
-    def _split_heads(self, x):
-        batch, length = ops.shape(x)[0], ops.shape(x)[1]
-        x = ops.reshape(x, (batch, length, self.num_heads, self.head_size))
+    def _split_heads(self, x, head_shape=None):
+        if head_shape is None:  # [B, L, H]
+            batch, length = ops.shape(x)[0], ops.shape(x)[1]
+            head_shape = (batch, length, self.num_heads, self.head_size)
+        x = ops.reshape(x, head_shape)  # [B*L, H] or [B, L, H] -> [B, L, heads, d]
         return ops.transpose(x, (0, 2, 1, 3))  # [B, heads, L, d]
 
-    def call(self, hidden_states, bias, training=False):
-        """Multi-head scaled dot-product attention with the additive mask ``bias``: (context [B, L, H],
-        probabilities [B, heads, L, L])."""
+    def call(self, hidden_states, bias, training=False, head_shape=None):
+        """Multi-head scaled dot-product attention with the additive mask ``bias``: (context,
+        probabilities [B, heads, L, L]). The context has the input's layout: [B, L, H], or [B*L, H]
+        for the encoder's token-major input, which comes with ``head_shape`` ([B, L, heads, d] as a
+        shape tensor, see :class:`ElectraMainLayer`)."""
+        tokens_major = head_shape is not None
         q = self.query(hidden_states)
         if self._scale_queries:
             # Dividing q by a power of two is exact, so (q / s) k^T equals (q k^T) / s bit for
             # bit, on [B, L, H] instead of [B, heads, L, L] elements.
             q = q / self._scale
-        q = self._split_heads(q)
-        k = self._split_heads(self.key(hidden_states))
-        v = self._split_heads(self.value(hidden_states))
+        q = self._split_heads(q, head_shape)
+        k = self._split_heads(self.key(hidden_states), head_shape)
+        v = self._split_heads(self.value(hidden_states), head_shape)
         # k is not transposed in memory: einsum contracts over d directly (a matmul with adj_y).
         scores = ops.einsum("bhld,bhmd->bhlm", q, k)
         if not self._scale_queries:
@@ -190,7 +195,9 @@ class ElectraSelfAttention(keras.layers.Layer):
         probs = ops.softmax(scores, axis=-1)
         dropped = self.dropout(ops.cast(probs, v.dtype), training=training)
         context = ops.matmul(dropped, v)  # [B, heads, L, d]
-        context = ops.transpose(context, (0, 2, 1, 3))
+        context = ops.transpose(context, (0, 2, 1, 3))  # [B, L, heads, d]
+        if tokens_major:
+            return ops.reshape(context, (-1, self.num_heads * self.head_size)), probs  # [B*L, H]
         batch, length = ops.shape(context)[0], ops.shape(context)[1]
         return ops.reshape(context, (batch, length, self.num_heads * self.head_size)), probs
 
@@ -241,9 +248,9 @@ class ElectraAttention(keras.layers.Layer):
         self.attention_output.build(input_shape)
         self.built = True
 
-    def call(self, hidden_states, bias, training=False):
+    def call(self, hidden_states, bias, training=False, head_shape=None):
         """Self-attention followed by the residual output block: (output, attention probabilities)."""
-        context, probs = self.self_attention(hidden_states, bias, training=training)
+        context, probs = self.self_attention(hidden_states, bias, training=training, head_shape=head_shape)
         return self.attention_output(context, hidden_states, training=training), probs
 
     def hf_weights(self, prefix):
@@ -271,10 +278,12 @@ class ElectraLayer(keras.layers.Layer):
         self.ffn_output.build((None, None, self.config.intermediate_size))
         self.built = True
 
-    def call(self, hidden_states, bias, training=False):
-        """One transformer layer (attention, then the feed-forward block): (output, attention probabilities)."""
-        attn_out, probs = self.attention(hidden_states, bias, training=training)
-        inter = self.intermediate(attn_out)  # dense + hidden_act: [B, L, intermediate_size]
+    def call(self, hidden_states, bias, training=False, head_shape=None):
+        """One transformer layer (attention, then the feed-forward block): (output, attention
+        probabilities). ``hidden_states`` [B, L, H], or [B*L, H] with ``head_shape`` (see
+        :class:`ElectraMainLayer`); the output has the same layout."""
+        attn_out, probs = self.attention(hidden_states, bias, training=training, head_shape=head_shape)
+        inter = self.intermediate(attn_out)  # dense + hidden_act: [B, L, intermediate_size] (or [B*L, ...])
         return self.ffn_output(inter, attn_out, training=training), probs
 
     def hf_weights(self, prefix):
@@ -337,19 +346,35 @@ class ElectraMainLayer(keras.layers.Layer):
         if token_type_ids is None:
             token_type_ids = ops.zeros_like(input_ids)
         token_type_ids = ops.cast(token_type_ids, "int32")
-        hidden = self.embeddings(input_ids, token_type_ids, training=training)
+        embedded = self.embeddings(input_ids, token_type_ids, training=training)  # [B, L, E]
+        # The layers run token-major, on [B*L, features], as the original's transformer_model
+        # (it reshapes to a 2-D matrix once and back at the end): every dense layer is then one
+        # MatMul + BiasAdd without reshapes around it, and the [B, L, heads, d] shape of the
+        # attention is computed once here instead of in every layer. The same values, bit for
+        # bit, with fewer graph ops (the training step traces and starts faster).
+        hidden = ops.reshape(embedded, (-1, self.config.embedding_size))  # [B*L, E]
         if self.embeddings_project is not None:
-            hidden = self.embeddings_project(hidden)
+            hidden = self.embeddings_project(hidden)  # [B*L, H]
+        H = self.config.hidden_size
+        # Static dimensions stay Python ints (fixed-length batches need no shape ops at all).
+        batch, length = ops.shape(input_ids)[:2]
+        head_shape = (batch, length, self.config.num_attention_heads, self.config.head_size)
+        if not all(isinstance(d, int) for d in head_shape):  # one shape tensor for every layer
+            head_shape = ops.stack([ops.convert_to_tensor(d, "int32") for d in head_shape])
         bias = attention_bias(attention_mask)
+
+        def unflatten(x):  # [B*L, H] -> [B, L, H]
+            return ops.reshape(x, (batch, length, H))
+
         all_hidden: List = [hidden]
         all_attn: List = []
         for layer in self.layers_:
-            hidden, probs = layer(hidden, bias, training=training)
+            hidden, probs = layer(hidden, bias, training=training, head_shape=head_shape)
             all_hidden.append(hidden)
             all_attn.append(probs)
-        out = {"last_hidden_state": hidden}
+        out = {"last_hidden_state": unflatten(hidden)}
         if output_hidden_states:
-            out["hidden_states"] = tuple(all_hidden)
+            out["hidden_states"] = tuple(unflatten(h) for h in all_hidden[:-1]) + (out["last_hidden_state"],)
         if output_attentions:
             out["attentions"] = tuple(all_attn)
         return out
