@@ -83,3 +83,54 @@ def test_optimizer_matches_numpy_for_several_steps():
             np.testing.assert_allclose(var.numpy(), p, rtol=1e-5, atol=1e-6, err_msg=f"step {step}: {name}")
     assert int(opt.iterations.numpy()) == 6
     assert max(norms) > 1.0  # clipping was exercised
+
+
+@pytest.mark.parametrize("bias_correction,loss_scale", [(False, False), (True, True)])
+def test_grouped_update_equals_the_per_weight_update_bit_for_bit(monkeypatch, bias_correction, loss_scale):
+    """Weights of one shape are updated together on their stacked values (fewer graph nodes);
+    every weight and slot must equal the one-by-one update exactly, with per-layer learning rates,
+    weight-decay exclusions, bias correction and a skipped (non-finite) loss-scaled step."""
+    from electra_tf.training import optimization
+    from electra_tf.training.optimization import DynamicLossScale
+
+    model = et.TFElectraForSequenceClassification(tiny_config(num_hidden_layers=3, num_labels=3)).build_with_dummy_inputs()
+    refs = model.hf_weights()
+    names = [r.name for r in refs]
+    mult = layerwise_multipliers(model.canonical_depths(), model.config.num_hidden_layers, 0.8)
+    initial = [r.variable.numpy() for r in refs]
+    ids, mask, types = tiny_inputs()
+    labels = np.array([0, 2, 1])
+
+    def run(group_elements):
+        monkeypatch.setattr(optimization, "GROUP_ELEMENTS", group_elements)
+        for r, value in zip(refs, initial):
+            r.variable.assign(value)
+        opt = AdamWeightDecay([r.variable for r in refs], names, base_lr=5e-2, num_train_steps=10, warmup_proportion=0.2,
+                              lr_multipliers=mult, bias_correction=bias_correction,
+                              loss_scale=DynamicLossScale(initial_scale=4.0) if loss_scale else None)
+
+        @tf.function
+        def step(poison):
+            with tf.GradientTape() as tape:
+                logits = model(ids, attention_mask=mask, token_type_ids=types)["logits"]
+                loss = 50.0 * tf.reduce_sum(tf.keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+                if opt.loss_scale is not None:
+                    loss = loss * opt.loss_scale.scale
+                loss = loss + poison  # inf: a step the loss scale must skip
+            return opt.apply_gradients(tape.gradient(loss, [r.variable.value for r in refs]))
+
+        for poison in (0.0, 0.0, float("inf") if loss_scale else 0.0, 0.0):
+            step(tf.constant(poison))
+        nodes = len(step.get_concrete_function(tf.constant(0.0)).graph.get_operations())
+        state = [r.variable.numpy() for r in refs] + [x.numpy() for x in opt.adam_m + opt.adam_v]
+        return state, opt._update_groups(), nodes
+
+    default = optimization.GROUP_ELEMENTS
+    one_by_one, singletons, nodes_one = run(0)  # every group a single weight: the per-weight update
+    grouped, groups, nodes_grouped = run(default)
+    assert all(len(g) == 1 for g in singletons)
+    assert max(len(g) for g in groups) >= 3  # e.g. the three layers' query kernels
+    assert nodes_grouped < nodes_one
+    for name, a, b in zip(names + [f"{n}/adam_m" for n in names] + [f"{n}/adam_v" for n in names], one_by_one, grouped):
+        np.testing.assert_array_equal(b, a, err_msg=name)
+    assert not np.array_equal(grouped[0], initial[0])  # training moved the weights

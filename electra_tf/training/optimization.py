@@ -31,6 +31,10 @@ from typing import Dict, List, Optional, Sequence
 
 import tensorflow as tf
 
+#: the largest stacked update group, in elements (the stacking copies stay small next to the
+#: weights: ELECTRA-small's 12 FFN kernels are one group, a large model's are updated one by one)
+GROUP_ELEMENTS = 1 << 22
+
 # Weight names (canonical, HF-style) excluded from weight decay: the original's patterns.
 EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
 
@@ -149,6 +153,7 @@ class AdamWeightDecay(tf.Module):
                        for v, n in zip(self.variables_, self.names)]
         self.adam_v = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False, name=f"{n}/adam_v")
                        for v, n in zip(self.variables_, self.names)]
+        self._groups: Optional[List[List[int]]] = None  # see _update_groups
 
     def learning_rate(self, step=None):
         """The learning rate at ``step`` (default: the current one): warm-up, then linear decay, as the
@@ -194,14 +199,19 @@ class AdamWeightDecay(tf.Module):
         # variable and use (the same float32 values: fewer graph nodes to trace and optimize).
         coefficients = self._coefficients()
         lr_by_multiplier = {}
-        for i, (var, grad) in enumerate(zip(self.variables_, grads)):
-            multiplier = self.multipliers[i]
+        for multiplier in self.multipliers:
             if multiplier not in lr_by_multiplier:
                 lr_by_multiplier[multiplier] = lr * multiplier
+        for members in self._update_groups():
+            # One update per group of same-shape weights (see _update_group); the first member's
+            # variable places it (on every replica: the other members are passed as arguments).
+            first = members[0]
             strategy.extended.update(
-                var, self._update_one,
-                args=(grad, self.adam_m[i], self.adam_v[i], scale, lr_by_multiplier[multiplier], finite),
-                kwargs={"decay": self.decay_mask[i], "coefficients": coefficients}, group=False,
+                self.variables_[first], self._update_group,
+                args=([grads[i] for i in members], [self.variables_[i] for i in members[1:]],
+                      [self.adam_m[i] for i in members], [self.adam_v[i] for i in members], scale,
+                      [lr_by_multiplier[self.multipliers[i]] for i in members], finite),
+                kwargs={"decay": self.decay_mask[first], "coefficients": coefficients}, group=False,
             )
         if finite is None:
             strategy.extended.update(self.iterations, lambda it: it.assign_add(tf.constant(1, tf.int64)), group=False)
@@ -222,6 +232,54 @@ class AdamWeightDecay(tf.Module):
             coefficients["m_correction"] = 1.0 / (1.0 - tf.pow(coefficients["b1"], t))
             coefficients["v_correction"] = 1.0 / (1.0 - tf.pow(coefficients["b2"], t))
         return coefficients
+
+    def _update_groups(self) -> List[List[int]]:
+        """The variables' indices in update groups: weights of one shape, dtype and weight-decay
+        flag (e.g. the query kernels of every layer), at most :data:`GROUP_ELEMENTS` elements each."""
+        if self._groups is None:
+            by_key: Dict[tuple, List[List[int]]] = {}
+            for i, var in enumerate(self.variables_):
+                key = (tuple(var.shape.as_list()), var.dtype, self.decay_mask[i])
+                chunks = by_key.setdefault(key, [[]])
+                if chunks[-1] and (len(chunks[-1]) + 1) * max(var.shape.num_elements(), 1) > GROUP_ELEMENTS:
+                    chunks.append([])
+                chunks[-1].append(i)
+            self._groups = [chunk for chunks in by_key.values() for chunk in chunks]
+        return self._groups
+
+    def _update_group(self, var, grads, others, ms, vs, scale, lrs, finite, decay, coefficients):
+        """The update of a group of same-shape weights (``var`` and ``others``) on their stacked
+        values: the original's arithmetic element by element, so every weight and slot gets the
+        same values, bit for bit, as from :meth:`_update_one` (tested), in about a third of the graph
+        nodes (the training step traces and starts faster; the stacking copies cost about 5 ms of
+        an ELECTRA-small step). Each weight's learning rate (its layer's multiplier) is broadcast
+        over its slice."""
+        if not others:
+            return self._update_one(var, grads[0], ms[0], vs[0], scale, lrs[0], finite, decay, coefficients)
+        variables = [var, *others]
+        c = coefficients
+        grad = tf.stack([tf.cast(g, tf.float32) for g in grads]) * scale  # [k, *shape]
+        m = tf.stack([tf.convert_to_tensor(x) for x in ms])
+        v = tf.stack([tf.convert_to_tensor(x) for x in vs])
+        new_m = c["b1"] * m + c["one_minus_b1"] * grad
+        new_v = c["b2"] * v + c["one_minus_b2"] * tf.square(grad)
+        if finite is not None:
+            new_m = tf.where(finite, new_m, m)
+            new_v = tf.where(finite, new_v, v)
+        updates = [x.assign(value, read_value=False) for x, value in zip(ms, tf.unstack(new_m))]
+        updates += [x.assign(value, read_value=False) for x, value in zip(vs, tf.unstack(new_v))]
+        if self.bias_correction:  # our option; the original's update is the line below
+            update = (new_m * c["m_correction"]) / (tf.sqrt(new_v * c["v_correction"]) + c["eps"])
+        else:
+            update = new_m / (tf.sqrt(new_v) + c["eps"])
+        if decay:
+            update += c["wd"] * tf.stack([tf.convert_to_tensor(x) for x in variables])
+        lr = tf.reshape(tf.stack(lrs), [len(variables)] + [1] * (len(grad.shape) - 1))
+        step = lr * update
+        if finite is not None:
+            step = tf.where(finite, step, tf.zeros_like(update))
+        updates += [x.assign_sub(value, read_value=False) for x, value in zip(variables, tf.unstack(step))]
+        return tf.group(updates)
 
     def _update_one(self, var, grad, m, v, scale, lr, finite, decay, coefficients):
         """One variable's update; ``finite`` None (no loss scaling) applies it unconditionally.
