@@ -61,3 +61,24 @@ def test_encoder_outputs_keep_their_shapes_and_one_shape_computation():
     for b, n in ((2, 5), (4, 9)):
         result = traced(tf.zeros((b, n), tf.int32), tf.ones((b, n), tf.int32), tf.zeros((b, n), tf.int32))
         assert result.shape == (b, n, config.hidden_size)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("graph", [False, True])
+def test_lean_dropout_equals_keras_dropout(dtype, graph):
+    from electra_tf.modeling.encoder import Dropout
+
+    ours, theirs = Dropout(0.3, seed=5), keras.layers.Dropout(0.3, seed=5)
+    x = tf.cast(tf.reshape(tf.range(1, 241, dtype=tf.float32), (4, 6, 10)), dtype)
+
+    def draw(layer):
+        call = tf.function(lambda t: layer(t, training=True)) if graph else (lambda t: layer(t, training=True))
+        return [call(x).numpy() for _ in range(3)], layer.seed_generator.state.numpy()
+
+    (got, got_state), (want, want_state) = draw(ours), draw(theirs)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got_state, want_state)
+    assert not np.array_equal(got[0], got[1])  # the state advanced: a new mask per call
+    assert 0 < np.mean(got[0] == 0) < 0.6
+    np.testing.assert_array_equal(ours(x, training=False).numpy(), x.numpy())

@@ -80,6 +80,34 @@ class Dense(keras.layers.Dense):
         return tf.reshape(x, tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0))
 
 
+class Dropout(keras.layers.Dropout):
+    """``keras.layers.Dropout`` (the same seed generator, state and checkpoint name) whose training
+    call draws the same mask from the same seed with fewer graph ops: the seed state advances by one
+    AssignAdd instead of read, add and assign of a copy, and the uniform draw skips the ``* (1 - 0)
+    + 0`` that maps it to [0, 1) (exact in every float type). Outputs and seed states equal
+    Keras', bit for bit (tested); about 8 nodes fewer per dropout in the training step (38 of them
+    in ELECTRA-small's fine-tuning step)."""
+
+    def call(self, inputs, training=False):
+        """Keras' dropout: ``inputs / (1 - rate)`` where a uniform draw is >= rate, else 0."""
+        if not training or self.rate <= 0 or keras.backend.backend() != "tensorflow" or self.noise_shape is not None:
+            return super().call(inputs, training=training)
+        import tensorflow as tf
+
+        state = self.seed_generator.state
+        seed = tf.convert_to_tensor(state.value)  # the seed of this draw: the state before the increment
+        with tf.control_dependencies([seed]):
+            state.value.assign_add(tf.constant([0, 1], state.dtype), read_value=False)
+        if seed.dtype != tf.int32:  # Keras' int64 state -> the int32 seed its TF backend draws with
+            seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+        x = tf.convert_to_tensor(inputs)
+        key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=seed)
+        # alg 3: AUTO_SELECT, what tf.random.stateless_uniform passes (Philox on CPUs and GPUs)
+        uniform = tf.raw_ops.StatelessRandomUniformV2(shape=tf.shape(x), key=key, counter=counter, alg=3, dtype=x.dtype)
+        scaled = x * tf.constant(1.0 / (1.0 - self.rate), x.dtype)
+        return tf.where(uniform >= tf.constant(self.rate, x.dtype), scaled, tf.zeros([], x.dtype))
+
+
 def truncated_normal(config: ElectraConfig):
     """The original's encoder initializer: truncated normal with stddev initializer_range."""
     return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
@@ -114,7 +142,7 @@ class ElectraEmbeddings(keras.layers.Layer):
             config.type_vocab_size, E, embeddings_initializer=init, name="token_type_embeddings"
         )
         self.LayerNorm = layer_norm(config, "LayerNorm")
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def build(self, input_shape=None):
         """Create the embedding tables and the layer norm."""
@@ -154,7 +182,7 @@ class ElectraSelfAttention(keras.layers.Layer):
         self.query = Dense(H, kernel_initializer=init, name="query")
         self.key = Dense(H, kernel_initializer=init, name="key")
         self.value = Dense(H, kernel_initializer=init, name="value")
-        self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
+        self.dropout = Dropout(config.attention_probs_dropout_prob)
         self._scale = math.sqrt(self.head_size)
         self._scale_queries = math.frexp(self._scale)[0] == 0.5  # a power of two (head size 4, 16, 64, 256)
 
@@ -214,7 +242,7 @@ class ElectraResidualOutput(keras.layers.Layer):
         super().__init__(**kwargs)
         self.config = config
         self.dense = Dense(config.hidden_size, kernel_initializer=truncated_normal(config), name="dense")
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.LayerNorm = layer_norm(config, "LayerNorm")
 
     def build(self, input_shape):
