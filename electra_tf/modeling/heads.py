@@ -18,7 +18,7 @@ from keras import ops
 
 from electra_tf.config import QA_HEAD_DEFAULTS, ElectraConfig
 from electra_tf.errors import check_known_keys
-from electra_tf.modeling.encoder import Dense, get_activation, layer_norm, truncated_normal
+from electra_tf.modeling.encoder import Dense, Dropout, get_activation, layer_norm, truncated_normal
 from electra_tf.modeling.losses import sigmoid_cross_entropy, span_cross_entropy
 from electra_tf.modeling.naming import dense_weights, layer_norm_weights
 
@@ -48,7 +48,7 @@ class HFClassificationHead(keras.layers.Layer):
         # HF: "Electra authors used gelu here"
         self.dense = Dense(config.hidden_size, activation=get_activation("gelu"), kernel_initializer=init, name="dense")
         self.out_proj = _logits_dense(config.num_labels, init, "out_proj")
-        self.dropout = keras.layers.Dropout(hf_dropout_rate(config))
+        self.dropout = Dropout(hf_dropout_rate(config))
 
     def build(self, input_shape):
         H = self.config.hidden_size
@@ -78,7 +78,7 @@ class OriginalClassificationHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.config = config
         rate = config.classifier_dropout if config.classifier_dropout is not None else 0.1
-        self.dropout = keras.layers.Dropout(rate)
+        self.dropout = Dropout(rate)
         self.dense = _logits_dense(config.num_labels, ORIGINAL_INIT, "dense")
 
     def build(self, input_shape):
@@ -107,7 +107,7 @@ class TokenClassificationHead(keras.layers.Layer):
         self.config = config
         original = config.head == "electra"
         # The original tagging head has no dropout (tagging_tasks.py).
-        self.dropout = keras.layers.Dropout(0.0 if original else hf_dropout_rate(config))
+        self.dropout = Dropout(0.0 if original else hf_dropout_rate(config))
         self.classifier = _logits_dense(config.num_labels, ORIGINAL_INIT if original else truncated_normal(config), "classifier")
 
     def build(self, input_shape):
