@@ -449,6 +449,28 @@ def test_tf1_output_finetunes_and_exports_to_hf(data_dir, runs, tmp_path):
     assert "accuracy" in json.dumps(results)
 
 
+def test_intermediate_training_checkpoint_loads_like_the_export(data_dir, runs):
+    """Any training_checkpoints/ckpt-N of a pre-training run loads with no config or size given (the
+    run folder's discriminator.json, the original's name mapping): the last one equals the run's
+    TF1 export, an earlier one differs, and a task model takes it as its encoder."""
+    import electra_tf as et
+
+    run_dir = data_dir / "models" / "straight"
+    saved = _saved(run_dir / "training_checkpoints")
+    last, earlier = (str(run_dir / "training_checkpoints" / name[: -len(".index")]) for name in (saved[-1], saved[0]))
+    assert last.endswith(f"ckpt-{E2E_STEPS}")
+    ids = np.array([[2, 40, 41, 42, 43, 3, 0, 0]], "int32")
+    mask = (ids > 0).astype("int32")
+    export = et.TFElectraForPreTraining.from_pretrained(str(run_dir))(ids, attention_mask=mask)["logits"].numpy()
+    at_last = et.TFElectraForPreTraining.from_pretrained(last)(ids, attention_mask=mask)["logits"].numpy()
+    np.testing.assert_array_equal(at_last, export)
+    at_earlier = et.TFElectraForPreTraining.from_pretrained(earlier)(ids, attention_mask=mask)["logits"].numpy()
+    assert not np.allclose(at_earlier, export)
+    classifier = et.TFElectraForSequenceClassification.from_pretrained(earlier, num_labels=2)
+    assert classifier.config.hidden_size == E2E["model_hparam_overrides"]["hidden_size"]
+    assert classifier(ids, attention_mask=mask)["logits"].shape == (1, 2)
+
+
 def test_tiny_model_learns(data_dir, runs):
     """masked_lm_accuracy and disc_auc rise clearly above their values at initialisation (the
     uninterrupted run against the same model before its first step)."""

@@ -274,15 +274,16 @@ def classify_unused(name: str, model_type: str, task_name: Optional[str]) -> str
 
 
 # ---------------------------------------------------------------------------- config
-def find_config_file(prefix: str, model_type: str) -> Optional[str]:
+def find_config_file(prefix: str, model_type: str, directories: Optional[List[str]] = None) -> Optional[str]:
     """The JSON config saved beside an original checkpoint (generator.json for the generator;
-    discriminator.json, config.json or bert_config.json otherwise), or None."""
-    directory = os.path.dirname(prefix)
+    discriminator.json, config.json or bert_config.json otherwise), or None; ``directories``:
+    where to look instead of the checkpoint's own folder, in order."""
     names = ["generator.json"] if model_type == "generator" else ["discriminator.json", "config.json", "bert_config.json"]
-    for name in names:
-        path = os.path.join(directory, name)
-        if os.path.isfile(path):
-            return path
+    for directory in directories or [os.path.dirname(prefix)]:
+        for name in names:
+            path = os.path.join(directory, name)
+            if os.path.isfile(path):
+                return path
     return None
 
 
@@ -373,18 +374,21 @@ HEAD_MODEL_TYPES = ("sequence-classification", "token-classification", "question
 
 
 def read_tf1_config(path: str, config: Optional[ElectraConfig] = None, model_type: str = "base",
-                    task_name: Optional[str] = None) -> ElectraConfig:
+                    task_name: Optional[str] = None, shapes: Optional[Dict[str, Tuple[int, ...]]] = None,
+                    config_dirs: Optional[List[str]] = None) -> ElectraConfig:
     """The config of the ``model_type`` model in an original checkpoint.
 
     Without ``config``: the config file beside it (checked against the variable shapes) or the
     config inferred from the shapes; a given ``config`` is checked against the shapes. Either is
-    then adapted to an original fine-tuned head in the checkpoint.
+    then adapted to an original fine-tuned head in the checkpoint. ``shapes`` (TF1 name -> shape)
+    and ``config_dirs`` serve checkpoints whose weights carry TF1 names in another container (a
+    pre-training run's ``training_checkpoints/ckpt-N``, see checkpoints.training).
     """
     prefix = resolve_checkpoint_prefix(path)
-    shapes = list_tf1_variables(prefix)
+    shapes = list_tf1_variables(prefix) if shapes is None else shapes
     inferred = infer_config(shapes, prefix, model_type, num_attention_heads=config.num_attention_heads if config else None)
     if config is None:
-        config_file = find_config_file(prefix, model_type)
+        config_file = find_config_file(prefix, model_type, config_dirs)
         if config_file:
             config = ElectraConfig.from_json_file(config_file)
             check_config_against_shapes(config, inferred, prefix, config_file)
@@ -398,19 +402,23 @@ def read_tf1_config(path: str, config: Optional[ElectraConfig] = None, model_typ
     return _head_config(config, shapes, task, model_type)
 
 
-def read_tf1_state(path: str, model_type: str = "base", task_name: Optional[str] = None):
+def read_tf1_state(path: str, model_type: str = "base", task_name: Optional[str] = None,
+                   shapes: Optional[Dict[str, Tuple[int, ...]]] = None, get_tensor=None):
     """(canonical state, skip reasons) of an original checkpoint for a ``model_type`` model.
 
     Every variable is either mapped (tf1_to_canonical), skipped with a reason (optimizer slots,
     the other model of a pre-training checkpoint, other heads) or an error naming it.
+    ``shapes`` and ``get_tensor`` (TF1 name -> array): TF1-named weights kept in another
+    container (see :func:`read_tf1_config`).
     """
     import tensorflow as tf
 
     prefix = resolve_checkpoint_prefix(path)
-    shapes = list_tf1_variables(prefix)
+    shapes = list_tf1_variables(prefix) if shapes is None else shapes
     task = _task_heads(shapes, task_name, prefix)
     untied = model_type == "generator" and "generator/embeddings/word_embeddings" in shapes
-    reader = tf.train.load_checkpoint(prefix)
+    if get_tensor is None:
+        get_tensor = tf.train.load_checkpoint(prefix).get_tensor
     state: Dict[str, np.ndarray] = {}
     skipped: Dict[str, str] = {}
     unknown: List[str] = []
@@ -418,7 +426,7 @@ def read_tf1_state(path: str, model_type: str = "base", task_name: Optional[str]
         canonical = tf1_to_canonical(name, model_type, task, untied, shapes)
         if canonical is not None:
             try:
-                state[canonical] = reader.get_tensor(name)
+                state[canonical] = get_tensor(name)
             except Exception as e:  # DataLossError / IndexError on truncated .data files
                 raise CheckpointError(
                     f"{prefix}: cannot read variable {name} ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
@@ -440,10 +448,11 @@ def read_tf1_state(path: str, model_type: str = "base", task_name: Optional[str]
     return state, skipped
 
 
-def tf1_model_type(path: str) -> str:
-    """The model type of an original checkpoint: QA for the joint/QA head, "pretraining" without a
-    head; a single-dense head can be a classifier or a tagger, so that one must be named."""
-    names = list_tf1_variables(resolve_checkpoint_prefix(path))
+def tf1_model_type(path: str, names=None) -> str:
+    """The model type of an original checkpoint (or of the TF1 variable ``names`` given): QA for the
+    joint/QA head, "pretraining" without a head; a single-dense head can be a classifier or a
+    tagger, so that one must be named."""
+    names = list_tf1_variables(resolve_checkpoint_prefix(path)) if names is None else names
     task_vars = [n for n in names if n.startswith(TF1_TASK_SCOPE) and not n.endswith(("adam_m", "adam_v"))]
     if any(n.endswith("/qa_hidden/kernel") or n.endswith("/dense_1/kernel") for n in task_vars):
         return "question-answering"

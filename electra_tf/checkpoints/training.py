@@ -1,4 +1,12 @@
-"""Our fine-tuning *training* checkpoint: ``finetuning_models/<tasks>_model_<trial>/ckpt-N``.
+"""Our *training* checkpoints: a fine-tuning run's ``finetuning_models/<tasks>_model_<trial>/ckpt-N``
+and a pre-training run's ``training_checkpoints/ckpt-N``.
+
+A pre-training run names its weights with the original's TF1 variable names
+(``weights/by_name/electra/encoder/...``, ``generator/...``): such a checkpoint is read through the
+original's name mapping (``tf1.read_tf1_state``), its config from the run folder's
+``discriminator.json`` / ``generator.json`` or the shapes, so that any ``ckpt-N`` of a pre-training
+run fine-tunes (``init_checkpoint``) or loads (``from_pretrained``) like the run's final export.
+The rest of this docstring is about the fine-tuning checkpoint.
 
 A ``tf.train.Checkpoint`` written by ``finetuning.runner.training_checkpoint`` (and by the
 best-model selector as ``best/weights``): its object graph names every weight
@@ -91,6 +99,26 @@ def read_weights(prefix: str) -> Dict[str, np.ndarray]:
                 f"the .data file is corrupt or truncated."
             ) from None
     return state
+
+
+def tf1_named_weights(prefix: str):
+    """(TF1 name -> shape, TF1 name -> checkpoint key) when the checkpoint's weights carry the
+    original's variable names, as a pre-training run's ``training_checkpoints/ckpt-N`` (written by
+    ``run_pretraining.py`` with ``electra/...`` and ``generator/...`` names); None for a
+    fine-tuning run's checkpoint (HF-style names)."""
+    import tensorflow as tf
+
+    keys = weight_keys(prefix)
+    if not keys or not all("/" in name for name in keys):
+        return None
+    shapes_by_key = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    return {name: tuple(shapes_by_key[key]) for name, key in keys.items()}, keys
+
+
+def _config_dirs(prefix: str):
+    """Where a pre-training run keeps its configs: the run folder above ``training_checkpoints``."""
+    here = os.path.dirname(prefix)
+    return [here, os.path.dirname(here)]
 
 
 def _skip_reason(key: str) -> str:
@@ -228,7 +256,8 @@ class TrainingCheckpointFormat(CheckpointFormat):
     """The fine-tuning runner's tf.train.Checkpoint (weights by canonical name + RNG + optimizer)."""
 
     name = "training"
-    description = "fine-tuning training checkpoint (finetuning_models/<tasks>_model_<trial>/ckpt-N); read-only"
+    description = ("training checkpoint of a run (finetuning_models/<tasks>_model_<trial>/ckpt-N, or a pre-training "
+                   "run's training_checkpoints/ckpt-N); read-only")
     writable = False
 
     def detect(self, path: str) -> bool:
@@ -239,9 +268,13 @@ class TrainingCheckpointFormat(CheckpointFormat):
         return names is not None and tf1.OBJECT_GRAPH_KEY in names and weight_keys(prefix) is not None
 
     def read_config(self, path, model_type="base", config=None, task_name=None):
+        prefix = training_prefix(path)
+        tf1_named = tf1_named_weights(prefix)
+        if tf1_named is not None:  # a pre-training run's checkpoint: read as the original's layout
+            return tf1.read_tf1_config(prefix, config=config, model_type=model_type, task_name=task_name,
+                                       shapes=tf1_named[0], config_dirs=_config_dirs(prefix))
         if config is not None:
             return config
-        prefix = training_prefix(path)
         entry = run_task_entry(prefix, task_name) if model_type in HEAD_MODEL_TYPES else None
         if entry is not None:
             return config_from_run_entry(entry)
@@ -257,6 +290,9 @@ class TrainingCheckpointFormat(CheckpointFormat):
 
     def read_state(self, path, config, model_type="base", task_name=None, model_classes=None):
         prefix = training_prefix(path)
+        tf1_named = tf1_named_weights(prefix)
+        if tf1_named is not None:
+            return self._read_tf1_named_state(prefix, tf1_named, model_type, task_name)
         weights = read_weights(prefix)
         task = _choose_task(_tasks(weights), task_name, model_type, prefix)
         state: Dict[str, np.ndarray] = {}
@@ -284,8 +320,36 @@ class TrainingCheckpointFormat(CheckpointFormat):
                     skipped[key] = reason
         return state, skipped
 
+    @staticmethod
+    def _read_tf1_named_state(prefix, tf1_named, model_type, task_name):
+        """The state of a checkpoint with TF1-named weights (:func:`tf1_named_weights`) through the
+        original's name mapping; RNG states and optimizer slots are skipped with their reasons."""
+        import tensorflow as tf
+
+        shapes, keys = tf1_named
+        reader = tf.train.load_checkpoint(prefix)
+
+        def get_tensor(name):
+            try:
+                return reader.get_tensor(keys[name])
+            except Exception as e:  # DataLossError on truncated .data files
+                raise CheckpointError(f"{prefix}: cannot read {keys[name]} ({type(e).__name__}); the .data file is "
+                                      f"corrupt or truncated.") from None
+
+        state, skipped = tf1.read_tf1_state(prefix, model_type=model_type, task_name=task_name, shapes=shapes,
+                                            get_tensor=get_tensor)
+        for key in tf1.list_tf1_variables(prefix):
+            if key not in set(keys.values()):
+                reason = _skip_reason(key)
+                if reason:
+                    skipped[key] = reason
+        return state, skipped
+
     def model_type(self, path: str) -> str:
         prefix = training_prefix(path)
+        tf1_named = tf1_named_weights(prefix)
+        if tf1_named is not None:
+            return tf1.tf1_model_type(prefix, names=tf1_named[0])
         run = _run_tasks(prefix)
         types = {entry.get("model_type") for entry in run["tasks"].values()} if run else set()
         if len(types) == 1:
