@@ -82,3 +82,4 @@ def test_lean_dropout_equals_keras_dropout(dtype, graph):
     assert not np.array_equal(got[0], got[1])  # the state advanced: a new mask per call
     assert 0 < np.mean(got[0] == 0) < 0.6
     np.testing.assert_array_equal(ours(x, training=False).numpy(), x.numpy())
+    assert np.all(Dropout(1.0)(x, training=True).numpy() == 0)  # rate 1 drops everything, as Keras does

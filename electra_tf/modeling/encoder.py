@@ -90,7 +90,7 @@ class Dropout(keras.layers.Dropout):
 
     def call(self, inputs, training=False):
         """Keras' dropout: ``inputs / (1 - rate)`` where a uniform draw is >= rate, else 0."""
-        if not training or self.rate <= 0 or keras.backend.backend() != "tensorflow" or self.noise_shape is not None:
+        if not training or not 0 < self.rate < 1 or keras.backend.backend() != "tensorflow" or self.noise_shape is not None:
             return super().call(inputs, training=training)
         import tensorflow as tf
 
