@@ -13,7 +13,6 @@ folder, read by the same fine-tuning code) and from random initialisation, repor
 next to the dev score; a linear probe (logistic regression on frozen mean-pooled features) of ours
 against random encoders; and ``poschars``, the POS task with one character per line (the word-level
 task loses 54 % of its words to ``[UNK]`` with a character vocabulary: see ``write_character_pos``).
-``export_training_checkpoint`` makes an intermediate checkpoint of a run fine-tunable (the budget curve).
 The rest of this docstring is the earlier Shakespeare experiment (without ``--real``).
 
     python bench/pretraining_transfer.py --steps 3000          # about 6 min of pre-training on 2 cores
@@ -480,25 +479,6 @@ def pretrain_ours(work: str, hparams: dict, name: str = "ours") -> dict:
         health = json.load(f)
     health["seconds"] = time.perf_counter() - start
     return health
-
-
-def export_training_checkpoint(work: str, hparams: dict, name: str, step: int) -> str:
-    """Write the run ``name``'s intermediate ``training_checkpoints/ckpt-<step>`` (weights only) as the
-    original TF1 layout in a model folder of its own, ``models/<name>_at<step>``, which fine-tuning reads
-    by that model name (run_finetuning does not read a pre-training run's training checkpoints); returns
-    the folder's name. ``hparams``: the run's (the model is built from them)."""
-    from electra_tf.cli.pretrain import make_config
-    from electra_tf.pretraining.export import write_pretraining_checkpoint
-    from electra_tf.pretraining.runner import PretrainingRunner, run_seed
-    from electra_tf.training.checkpointing import restore_checkpoint, training_checkpoint
-
-    config = make_config(name, work, dict(hparams, progress=False))
-    model = PretrainingRunner(config).build_model(run_seed(config))
-    prefix = os.path.join(config.training_dir, f"ckpt-{int(step)}")
-    restore_checkpoint(training_checkpoint(model, named_weights=model.tf1_weights), prefix, complete=False)
-    target = f"{name}_at{int(step)}"
-    write_pretraining_checkpoint(model, os.path.join(work, "models", target), int(step), vocab_file=config.vocab_file)
-    return target
 
 
 def finetune_real(work: str, task: str, model_name: str, init: bool, sizes: dict, seeds: int, epochs: int, lr: float,

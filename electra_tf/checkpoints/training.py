@@ -121,6 +121,19 @@ def _config_dirs(prefix: str):
     return [here, os.path.dirname(here)]
 
 
+def _skipped_non_weights(prefix: str, weight_values) -> Dict[str, str]:
+    """Checkpoint key -> why it is not loaded, for every key of ``prefix`` that is not one of the
+    weights' keys ``weight_values`` (RNG states, optimizer slots, counters)."""
+    weight_values = set(weight_values)
+    skipped = {}
+    for key in tf1.list_tf1_variables(prefix):
+        if key not in weight_values:
+            reason = _skip_reason(key)
+            if reason:
+                skipped[key] = reason
+    return skipped
+
+
 def _skip_reason(key: str) -> str:
     """Why a checkpoint key that is not a weight is not loaded."""
     if key == tf1.OBJECT_GRAPH_KEY:
@@ -312,12 +325,7 @@ class TrainingCheckpointFormat(CheckpointFormat):
             for name, mask in entry["crf_masks"].items():
                 if f"crf.{name}" in state:
                     state[f"crf.{name}"] = (state[f"crf.{name}"] + np.asarray(mask, np.float32)).astype(np.float32)
-        weight_values = set(weight_keys(prefix).values())
-        for key in tf1.list_tf1_variables(prefix):
-            if key not in weight_values:
-                reason = _skip_reason(key)
-                if reason:
-                    skipped[key] = reason
+        skipped.update(_skipped_non_weights(prefix, weight_keys(prefix).values()))
         return state, skipped
 
     @staticmethod
@@ -328,21 +336,10 @@ class TrainingCheckpointFormat(CheckpointFormat):
 
         shapes, keys = tf1_named
         reader = tf.train.load_checkpoint(prefix)
-
-        def get_tensor(name):
-            try:
-                return reader.get_tensor(keys[name])
-            except Exception as e:  # DataLossError on truncated .data files
-                raise CheckpointError(f"{prefix}: cannot read {keys[name]} ({type(e).__name__}); the .data file is "
-                                      f"corrupt or truncated.") from None
-
+        # read_tf1_state turns a failed read (truncated .data file) into an error naming the weight
         state, skipped = tf1.read_tf1_state(prefix, model_type=model_type, task_name=task_name, shapes=shapes,
-                                            get_tensor=get_tensor)
-        for key in tf1.list_tf1_variables(prefix):
-            if key not in set(keys.values()):
-                reason = _skip_reason(key)
-                if reason:
-                    skipped[key] = reason
+                                            get_tensor=lambda name: reader.get_tensor(keys[name]))
+        skipped.update(_skipped_non_weights(prefix, keys.values()))
         return state, skipped
 
     def model_type(self, path: str) -> str:
