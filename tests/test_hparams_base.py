@@ -54,7 +54,8 @@ def test_unknown_hparam_names_the_closest_and_sets_nothing():
 @pytest.mark.parametrize("name, value", [("rate", "0.1"), ("rate", True), ("steps", 2.0), ("flag", 1), ("mode", 3),
                                          ("items", {}), ("steps", None)])
 def test_wrong_types_name_the_default(name, value):
-    with pytest.raises(ConfigError, match=rf"hparam {name} must be a \w+ \(like its default"):
+    kinds = "an integer|a number|true or false|a string|a list|a JSON object"
+    with pytest.raises(ConfigError, match=rf"hparam {name} must be ({kinds}) \(like its default"):
         Toy(**{name: value})
 
 
@@ -67,7 +68,7 @@ def test_type_rules():
         FINITE_FLOATS = True
 
     assert Strict(steps=None).steps is None
-    with pytest.raises(ConfigError, match="hparam rate must be a float"):
+    with pytest.raises(ConfigError, match="hparam rate must be a number"):
         Strict(rate=math.inf)
 
 
@@ -85,17 +86,17 @@ def test_the_config_classes_keep_their_messages(tmp_path):
         FinetuningConfig(MODEL, data, task_names=["sst"], learning_rat=1e-4)
     with pytest.raises(ConfigError, match=r"Unknown hparam 'max_predictions_per_seq'\. It is derived as int"):
         PretrainingConfig(MODEL, data, max_predictions_per_seq=3)
-    with pytest.raises(ConfigError, match=r"hparam num_train_epochs must be a float \(like its default 3\.0\), got '3'"):
+    with pytest.raises(ConfigError, match=r"hparam num_train_epochs must be a number \(like its default 3\.0\), got '3'"):
         FinetuningConfig(MODEL, data, task_names=["sst"], num_train_epochs="3")
-    with pytest.raises(ConfigError, match=r"hparam temperature must be a float \(like its default 1\.0\), got nan"):
+    with pytest.raises(ConfigError, match=r"hparam temperature must be a number \(like its default 1\.0\), got nan"):
         PretrainingConfig(MODEL, data, temperature=math.nan)
     assert PretrainingConfig(MODEL, data, keep_checkpoint_max=None).keep_checkpoint_max is None
-    with pytest.raises(ConfigError, match="hparam keep_checkpoint_max must be a int"):
+    with pytest.raises(ConfigError, match="hparam keep_checkpoint_max must be an integer"):
         FinetuningConfig(MODEL, data, task_names=["sst"], keep_checkpoint_max=None)
     with pytest.raises(ConfigError, match="hparam mixed_precision must be one of float32, "):
         PretrainingConfig(MODEL, data, mixed_precision="fp16")
     with pytest.raises(ConfigError, match="hparam mixed_precision must be one of float32, "):
         FinetuningConfig(MODEL, data, task_names=["sst"], mixed_precision="fp16")
     assert FinetuningConfig(MODEL, data, task_names=["sst"], jit_compile="auto").jit_compile == "auto"
-    with pytest.raises(ConfigError, match="hparam jit_compile must be a bool"):
+    with pytest.raises(ConfigError, match="hparam jit_compile must be true or false"):
         PretrainingConfig(MODEL, data, jit_compile="auto")

@@ -79,6 +79,10 @@ def test_original_readme_command_line_from_repository_root(tmp_path):
     ({"layerwise_lr_decay": 0}, r"layerwise_lr_decay must be in \(0, 1\]"),
     ({"max_seq_length": 1}, "max_seq_length=1 leaves no room"),
     ({"doc_stride": 0}, "doc_stride must be a positive integer"),
+    # 0 would silently turn dynamic padding off, a negative value cut batches to negative lengths
+    ({"bucket_size": 0, "length_grouping": True}, "bucket_size must be a positive integer"),
+    ({"bucket_size": -8, "dynamic_padding": True}, "bucket_size must be a positive integer"),
+    ({"bucket_size": 1.5}, r"bucket_size must be an integer \(like its default 8\), got 1.5"),
 ])
 def test_numeric_hparams_range_checked_up_front(tmp_path, hparams, message):
     from electra_tf.finetuning.hparams import FinetuningConfig

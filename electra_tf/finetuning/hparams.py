@@ -243,7 +243,7 @@ class FinetuningConfig(Hparams):
         if len(set(self.task_names)) != len(self.task_names):
             raise ConfigError(f"hparam task_names lists a task twice: {self.task_names}.")
         positive = ("train_batch_size", "eval_batch_size", "predict_batch_size", "max_seq_length",
-                    "gradient_accumulation_steps", "keep_checkpoint_max")
+                    "gradient_accumulation_steps", "keep_checkpoint_max", "bucket_size")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

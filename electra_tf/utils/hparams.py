@@ -23,6 +23,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Tuple
 
 from electra_tf.errors import ConfigError, check_known_keys, closest
 
+#: How a type error names the expected JSON value ("an integer", not "a int").
+JSON_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list",
+              dict: "a JSON object"}
+
 
 class Hparams:
     """Base of the hparams classes (see the module docstring)."""
@@ -93,8 +97,8 @@ class Hparams:
                 continue
             if not self.type_ok(name, default, value):
                 # The original stored JSON values verbatim ("4" stayed a string and failed later).
-                raise ConfigError(f"hparam {name} must be a {type(default).__name__} (like its default {default!r}), "
-                                  f"got {value!r}.")
+                kind = JSON_KINDS.get(type(default), f"a {type(default).__name__}")
+                raise ConfigError(f"hparam {name} must be {kind} (like its default {default!r}), got {value!r}.")
 
     def check_choices(self, choices: Mapping[str, Iterable[str]]) -> None:
         """Every hparam of ``choices`` must be one of its allowed values."""
