@@ -97,7 +97,8 @@ class Hparams:
                 continue
             if not self.type_ok(name, default, value):
                 # The original stored JSON values verbatim ("4" stayed a string and failed later).
-                kind = JSON_KINDS.get(type(default), f"a {type(default).__name__}")
+                kind = ("true, false or a string" if name in self.STR_OR_BOOL
+                        else JSON_KINDS.get(type(default), f"a {type(default).__name__}"))
                 raise ConfigError(f"hparam {name} must be {kind} (like its default {default!r}), got {value!r}.")
 
     def check_choices(self, choices: Mapping[str, Iterable[str]]) -> None:
