@@ -272,3 +272,24 @@ class Task:
     def label_of(self, outputs) -> str:
         """Human-readable prediction for the TSV of test outputs."""
         return str(self.prediction_for_output(outputs))
+
+
+class FileTask(Task):
+    """A task whose splits are files of its data folder: ``reader`` (a ``FileReader``) names each
+    split's candidate files, and the first that exists is the split's file."""
+
+    #: the family's file reader; set by each family's constructor
+    reader: FileReader
+
+    def candidate_files(self, split: str) -> Sequence[str]:
+        return self.reader.files_for(split)
+
+    def split_path(self, split: str, required: bool = True) -> Optional[str]:
+        """The file ``split`` is read from (None when it is missing and not ``required``)."""
+        return self.split_file(split, self.candidate_files(split), required=required)
+
+    def has_split(self, split: str) -> bool:
+        return self.split_path(split, required=False) is not None
+
+    def data_files(self, split: str) -> List[str]:
+        return [self.split_path(split)]

@@ -22,7 +22,7 @@ from electra_tf.finetuning.classification.scorers import (
 )
 from electra_tf.finetuning.classification.spec import Columns, SentenceTaskSpec
 from electra_tf.finetuning.options import TaskOptions
-from electra_tf.finetuning.task import Example, ExportInfo, Task, head_layer_name
+from electra_tf.finetuning.task import Example, ExportInfo, FileTask, head_layer_name
 from electra_tf.modeling.losses import per_example_cross_entropy, sigmoid_cross_entropy
 
 
@@ -35,7 +35,7 @@ def build_sentence_head(model_config, head_type: str, num_labels: int, task_name
     return cls(cfg, name=head_layer_name(task_name))
 
 
-class SentenceTask(Task):
+class SentenceTask(FileTask):
     """A classification / regression / multi-label task described by a SentenceTaskSpec."""
 
     def __init__(self, options: TaskOptions, name: str, tokenizer, spec: SentenceTaskSpec, reader=None):
@@ -68,13 +68,10 @@ class SentenceTask(Task):
 
     def infer_labels(self) -> None:
         """Labels = sorted set of the training file's labels (generic tasks without a label list)."""
-        self.set_labels(self.reader.infer_labels(self.split_file("train", self.reader.files_for("train"))))
+        self.set_labels(self.reader.infer_labels(self.split_path("train")))
 
     def test_splits(self) -> List[str]:
         return list(self.spec.test_splits)
-
-    def candidate_files(self, split: str):
-        return self.reader.files_for(split)
 
     def notes(self) -> List[str]:
         notes = super().notes()
@@ -88,14 +85,8 @@ class SentenceTask(Task):
         return notes
 
     # ----------------------------------------------------------------- reading
-    def has_split(self, split: str) -> bool:
-        return self.split_file(split, self.reader.files_for(split), required=False) is not None
-
-    def data_files(self, split: str) -> List[str]:
-        return [self.split_file(split, self.reader.files_for(split))]
-
     def get_examples(self, split: str) -> List[Example]:
-        return self.reader.read(self.split_file(split, self.reader.files_for(split)), split)
+        return self.reader.read(self.split_path(split), split)
 
     def reader_cache_fields(self):
         return {**super().reader_cache_fields(), "double_unordered": self.reader.double}

@@ -22,14 +22,14 @@ from electra_tf.finetuning.qa.preprocessor import QAPreprocessor
 from electra_tf.finetuning.qa.reader import QAReader
 from electra_tf.finetuning.qa.scorer import QAScorer
 from electra_tf.finetuning.qa.settings import QASettings
-from electra_tf.finetuning.task import (TEST_OUTPUTS_PREDICTION_FILES, Example, ExportInfo, Task, head_layer_name)
+from electra_tf.finetuning.task import (TEST_OUTPUTS_PREDICTION_FILES, Example, ExportInfo, FileTask, head_layer_name)
 from electra_tf.utils.files import atomic_write_json
 from electra_tf.modeling.losses import span_cross_entropy
 
 OPTION_DEFAULTS = {"answer_mode": QASettings.default("answer_mode"), "skip_unmatched_answers": False}
 
 
-class QATask(Task):
+class QATask(FileTask):
     """A span-extraction QA task. ``fmt`` is "squad" (JSON) or "mrqa" (jsonl)."""
 
     model_type = "question-answering"
@@ -64,9 +64,6 @@ class QATask(Task):
     def test_splits(self) -> List[str]:
         return self._test_splits
 
-    def candidate_files(self, split: str):
-        return self.reader.files_for(split)
-
     def notes(self) -> List[str]:
         notes = super().notes()
         if self.options.head == "electra":
@@ -78,15 +75,9 @@ class QATask(Task):
         return notes
 
     # ----------------------------------------------------------------- reading
-    def has_split(self, split: str) -> bool:
-        return self.split_file(split, self.reader.files_for(split), required=False) is not None
-
-    def data_files(self, split: str) -> List[str]:
-        return [self.split_file(split, self.reader.files_for(split))]
-
     def get_examples(self, split: str) -> List[Example]:
         if split not in self._examples:
-            path = self.split_file(split, self.reader.files_for(split))
+            path = self.split_path(split)
             self._examples[split] = self.reader.read(path, is_training=split == "train", what=split)
         return self._examples[split]
 

@@ -31,7 +31,7 @@ from electra_tf.finetuning.tagging.preprocessor import TaggingPreprocessor, word
 from electra_tf.finetuning.tagging.reader import TaggingReader, TaggingSpec
 from electra_tf.finetuning.tagging.scorer import TaggingScorer
 from electra_tf.finetuning.tagging.settings import TaggingSettings
-from electra_tf.finetuning.task import (TEST_OUTPUTS_PREDICTION_FILES, Example, ExportInfo, Task, head_layer_name,
+from electra_tf.finetuning.task import (TEST_OUTPUTS_PREDICTION_FILES, Example, ExportInfo, FileTask, head_layer_name,
                                         head_weight_prefix)
 from electra_tf.utils.files import atomic_write_text
 from electra_tf.modeling.losses import per_example_cross_entropy
@@ -53,7 +53,7 @@ MODEL_OPTIONS = ("truncation", "lowercase", "label_all_tokens", "use_crf", "crf_
                  "strict", "segment_id", "skip_malformed_lines", "window_overlap")
 
 
-class TaggingTask(Task):
+class TaggingTask(FileTask):
     """A sequence tagging task described by a TaggingSpec plus options."""
 
     head_prefix = "classifier"
@@ -103,21 +103,15 @@ class TaggingTask(Task):
         return self._preprocessor
 
     # ----------------------------------------------------------------- reading
-    def has_split(self, split: str) -> bool:
-        return self.split_file(split, self.reader.files_for(split), required=False) is not None
-
     def data_files(self, split: str) -> List[str]:
-        files = [self.split_file(split, self.reader.files_for(split))]
+        files = [self.split_path(split)]
         if self.spec.labels is None:  # the label mapping is read from every split
             files += [f for s in ("train", "dev", "test") if s != split and self.has_split(s)
-                      for f in [self.split_file(s, self.reader.files_for(s))]]
+                      for f in [self.split_path(s)]]
         return files
 
     def test_splits(self) -> List[str]:
         return list(self.spec.test_splits)
-
-    def candidate_files(self, split: str):
-        return self.reader.files_for(split)
 
     def notes(self) -> List[str]:
         notes = super().notes()
@@ -130,7 +124,7 @@ class TaggingTask(Task):
 
     def read_sentences(self, split: str):
         """(words, tags, source) per sentence of ``split``."""
-        return self.reader.read(self.split_file(split, self.reader.files_for(split)))
+        return self.reader.read(self.split_path(split))
 
     def _encode_tags(self, tags) -> List[str]:
         if self.spec.token_level or self.spec.encoding == "keep":
