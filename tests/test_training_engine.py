@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 
 from electra_tf.errors import ConfigError
 from electra_tf.training.checkpointing import rng_state_variables
-from electra_tf.training.engine import FitOptions, TrainingEngine
+from electra_tf.training.engine import FINISHED_FILE, FitOptions, TrainingEngine
 from electra_tf.training.optimization import AdamWeightDecay
 
 N_FEATURES = 4
@@ -132,6 +132,11 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     # Training that is already finished is not redone; resume false refuses the directory.
     third = toy_model(s)
     assert toy_engine(s, third, total).fit(train_dataset(micro), resumed_dir, FitOptions(num_train_steps=total)) == total
+    # A damaged "finished" marker (a truncated file) counts as absent: the run is still seen as done.
+    with open(os.path.join(resumed_dir, FINISHED_FILE), "w") as f:
+        f.write('{"step": ')
+    assert toy_engine(s, toy_model(s), total).fit(train_dataset(micro), resumed_dir,
+                                                  FitOptions(num_train_steps=total)) == total
     with pytest.raises(ConfigError, match="already holds checkpoints"):
         toy_engine(s, toy_model(s), total).fit(train_dataset(micro), resumed_dir,
                                                FitOptions(num_train_steps=total, resume=False))

@@ -8,7 +8,6 @@ produces a directory transformers 5.x loads with its ``ElectraFor*`` classes: ``
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Dict, Optional
@@ -18,7 +17,7 @@ import numpy as np
 from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
-from electra_tf.utils.files import atomic_output_path, atomic_write_bytes, atomic_write_json
+from electra_tf.utils.files import atomic_output_path, atomic_write_bytes, atomic_write_json, read_json_file
 
 logger = logging.getLogger("electra_tf")
 
@@ -249,20 +248,17 @@ def read_tokenizer_files(directory: str):
     """(vocab.txt path or None, do_lower_case) of a model directory, as write_tokenizer_files left them."""
     vocab = os.path.join(directory, "vocab.txt")
     lower = True
-    config_path = os.path.join(directory, "tokenizer_config.json")
-    if os.path.isfile(config_path):
-        with open(config_path, encoding="utf-8") as f:
-            lower = bool(json.load(f).get("do_lower_case", True))
+    tokenizer_config = read_json_file(os.path.join(directory, "tokenizer_config.json"), CheckpointError,
+                                      "restore the file from the model's source.")
+    if isinstance(tokenizer_config, dict):
+        lower = bool(tokenizer_config.get("do_lower_case", True))
     return (vocab if os.path.isfile(vocab) else None), lower
 
 
 def read_hf_config_dict(directory: str) -> Optional[dict]:
     """The raw ``config.json`` of an HF model directory as a dict, or None without one."""
-    path = os.path.join(directory, "config.json")
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return read_json_file(os.path.join(directory, "config.json"), CheckpointError,
+                          "restore the file from the model's source.")
 
 
 def weights_path(path: str) -> str:

@@ -23,7 +23,6 @@ Its config comes from a ``config.json`` beside the checkpoint (or the single-tas
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Dict, Optional
@@ -34,6 +33,7 @@ from electra_tf.checkpoints import tf1
 from electra_tf.checkpoints.base import CheckpointFormat
 from electra_tf.checkpoints.hf import ARCHITECTURE_MODEL_TYPES
 from electra_tf.config import ElectraConfig
+from electra_tf.utils.files import read_json_file
 from electra_tf.errors import CheckpointError
 from electra_tf.model_dir.layout import RUN_TASKS_FILE  # written by finetuning.model_export.write_run_tasks before training
 from electra_tf.model_dir.scope import TASK_SCOPE, head_weight_prefix
@@ -173,14 +173,14 @@ def _run_tasks(prefix: str) -> Optional[dict]:
     """The run's ``tasks.json`` beside the checkpoint as {"model_config", "tasks": {name: entry}},
     or None for a checkpoint without one (older runs); a damaged file is a CheckpointError."""
     path = os.path.join(os.path.dirname(prefix), RUN_TASKS_FILE)
-    if not os.path.isfile(path):
+    fix = "restore it or pass a config."
+    run = read_json_file(path, CheckpointError, fix, problem="is damaged")
+    if run is None:
         return None
     try:
-        with open(path, encoding="utf-8") as f:
-            run = json.load(f)
         return {"model_config": run["model_config"], "tasks": {entry["task_name"]: entry for entry in run["tasks"]}}
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{path} is damaged ({e}); restore it or pass a config.") from None
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"{path} is damaged (no {e}); {fix}") from None
 
 
 def run_task_entry(prefix: str, task_name: Optional[str] = None) -> Optional[dict]:
@@ -352,9 +352,8 @@ class TrainingCheckpointFormat(CheckpointFormat):
         if len(types) == 1:
             return types.pop()
         found = _config_file(prefix)
-        if found:
-            with open(found, encoding="utf-8") as f:
-                data = json.load(f)
+        data = read_json_file(found, CheckpointError, "restore it or pass a config.") if found else None
+        if isinstance(data, dict):
             stored = data.get("electra_tf", {}).get("model_type")
             if stored:
                 return stored

@@ -32,13 +32,12 @@ and labels that disagree with the classifier's outputs or config.json's ``id2lab
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any, Dict, List, Optional
 
 from electra_tf.errors import CheckpointError
 from electra_tf.model_dir.layout import METADATA_FILE
-from electra_tf.utils.files import read_json_or_none
+from electra_tf.utils.files import read_json_file, read_json_or_none
 FORMAT_VERSION = 1
 #: the compute policy of a model directory whose task.json does not record one (written before
 #: ``trained.mixed_precision`` existed: those runs evaluated in float32)
@@ -131,14 +130,8 @@ class TaskMetadata:
     def read(cls, directory: str) -> Optional["TaskMetadata"]:
         """The metadata of a model directory, or None when it has no ``task.json``."""
         path = os.path.join(directory, METADATA_FILE)
-        if not os.path.isfile(path):
-            return None
-        try:
-            with open(path, encoding="utf-8-sig") as f:
-                data = json.load(f)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise CheckpointError(f"{path} is not valid JSON ({e}); re-export the model or restore the file.") from None
-        return cls.from_dict(data, path)
+        data = read_json_file(path, CheckpointError, "re-export the model or restore the file.")
+        return None if data is None else cls.from_dict(data, path)
 
     @staticmethod
     def stored(directory: str) -> Optional[Dict[str, Any]]:

@@ -21,7 +21,6 @@ damaged file surfaced mid-training as TensorFlow's ``DataLossError``).
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import re
@@ -29,7 +28,7 @@ import time
 from typing import Dict, Iterable, List, Optional
 
 from electra_tf.errors import DataError
-from electra_tf.utils.files import read_json_or_none, sha256_file
+from electra_tf.utils.files import read_json_file, read_json_or_none, sha256_file
 
 logger = logging.getLogger("electra_tf")
 
@@ -53,16 +52,10 @@ def manifest_record(files: Dict[str, Dict], settings: Dict) -> Dict:
 def read_manifest(folder: str) -> Optional[Dict]:
     """The manifest of ``folder`` or None when it has none; an unreadable one is a DataError."""
     path = os.path.join(folder, MANIFEST_FILE)
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-        if not isinstance(manifest.get("files"), dict):
-            raise ValueError("no 'files' entry")
-    except (OSError, ValueError, AttributeError) as e:
-        raise DataError(f"{path} is unreadable ({e}); rebuild the records with build_pretraining_dataset.py, or "
-                        f"delete the manifest to check the records by reading them.") from None
+    fix = "rebuild the records with build_pretraining_dataset.py, or delete the manifest to check the records by reading them."
+    manifest = read_json_file(path, DataError, fix, problem="is unreadable")
+    if manifest is not None and not (isinstance(manifest, dict) and isinstance(manifest.get("files"), dict)):
+        raise DataError(f"{path} is unreadable (no 'files' entry); {fix}")
     return manifest
 
 

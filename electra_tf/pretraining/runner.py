@@ -28,14 +28,13 @@ after the sum (the original on TPU clipped per core).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import random
 from typing import Dict, Optional
 
 from electra_tf.errors import ConfigError, DataError
-from electra_tf.utils.files import read_json_or_none
+from electra_tf.utils.files import atomic_write_json, read_json_file, read_json_or_none
 from electra_tf.pretraining.compatibility import check_training_checkpoint
 
 logger = logging.getLogger("electra_tf")
@@ -98,13 +97,16 @@ def run_seed(config) -> int:
     path = os.path.join(config.training_dir, "seed.json")
     if config.seed is not None:
         return int(config.seed)
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            return int(json.load(f)["seed"])
+    fix = (f"set the hparam \"seed\" to the seed this run started with (its log names it), or remove "
+           f"{config.training_dir} to start over.")
+    stored = read_json_file(path, ConfigError, fix, problem="is unreadable")
+    if stored is not None:
+        if not (isinstance(stored, dict) and type(stored.get("seed")) is int):
+            raise ConfigError(f"{path} is unreadable (no integer \"seed\"); {fix}")
+        return stored["seed"]
     seed = random.SystemRandom().randrange(2 ** 31)
     os.makedirs(config.training_dir, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump({"seed": seed}, f)
+    atomic_write_json(path, {"seed": seed})  # whole or absent, even if the process is killed mid-write
     return seed
 
 

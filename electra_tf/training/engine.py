@@ -45,6 +45,7 @@ from electra_tf.training.interrupts import ClusterStopRequests, RunInterrupted, 
 from electra_tf.training.loop import Trainer
 from electra_tf.training.runtime import is_chief, is_multi_worker, worker_directory
 from electra_tf.training.selection import BestModelSelector
+from electra_tf.utils.files import read_json_or_none
 
 logger = logging.getLogger("electra_tf")
 
@@ -186,8 +187,6 @@ class TrainingEngine:
     def _resume(self, run: "_FitRun", initialize: Optional[Callable[[], None]]) -> Tuple[int, bool]:
         """Continue from the newest checkpoint of the run's directory, or ``initialize()`` a new
         run; returns (start step, True when training already finished there)."""
-        import json
-
         total, manager = run.options.num_train_steps, run.manager
         start = 0
         if manager.latest_checkpoint:
@@ -196,9 +195,10 @@ class TrainingEngine:
                                   f"true to start over.")
             restore_checkpoint(run.checkpoint, manager.latest_checkpoint, complete=True)
             start = int(self.optimizer.iterations.numpy())
-            if os.path.isfile(run.finished_path):
-                with open(run.finished_path, encoding="utf-8") as f:
-                    finished = json.load(f)
+            # The marker is bookkeeping (written atomically): a damaged one counts as absent, and the
+            # resumed loop then has no step left to run when the run had finished.
+            finished = read_json_or_none(run.finished_path)
+            if isinstance(finished, dict):
                 # The same job (same total) finished here, possibly stopped early: reuse it. A
                 # caller asking for more steps continues training instead.
                 if finished.get("step") == start and finished.get("num_train_steps") == total:

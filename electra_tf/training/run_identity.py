@@ -16,7 +16,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from electra_tf.errors import ElectraError
-from electra_tf.utils.files import atomic_write_json
+from electra_tf.utils.files import atomic_write_json, read_json_file
 
 IDENTITY_FILE = "run_identity.json"
 _SAMPLE = 1 << 20  # bytes read from each end of a large file
@@ -101,15 +101,9 @@ class RunIdentity:
         return os.path.join(self.folder, IDENTITY_FILE)
 
     def stored(self) -> Optional[Dict[str, Any]]:
-        if not os.path.isfile(self.path):
-            return None
-        try:
-            with open(self.path, encoding="utf-8") as f:
-                return json.load(f)
-        except (OSError, ValueError) as e:
-            raise RunMismatchError(
-                f"{self.path} is unreadable ({e}); the run in {self.folder} cannot be identified. Remove the folder "
-                f"or set \"overwrite_model_dir\": true to train again.") from None
+        return read_json_file(self.path, RunMismatchError, problem="is unreadable",
+                              fix=f"the run in {self.folder} cannot be identified. Remove the folder or set "
+                                  f"\"overwrite_model_dir\": true to train again.")
 
     def check(self, ways_out: str) -> Optional[int]:
         """Compare with the folder's record: None when there is none; the recorded seed when the

@@ -220,6 +220,19 @@ def read_json_or_none(path: str) -> Optional[Any]:
         return None
 
 
+def read_json_file(path: str, error_type: type, fix: str, problem: str = "is not valid JSON") -> Optional[Any]:
+    """The JSON value stored in ``path``, or None when there is no such file. A file that exists but
+    cannot be read or parsed (not UTF-8, truncated, not JSON) raises ``error_type`` with one message:
+    "<path> <problem> (<reason>); <fix>". A byte-order mark is ignored."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise error_type(f"{path} {problem} ({e}); {fix}") from None
+
+
 def read_jsonl(path: str):
     """(line number, record) of a JSON-lines file (.gz too), with errors naming file and line."""
     import gzip
