@@ -11,8 +11,10 @@ independent PyTorch loop over transformers' ElectraForMaskedLM + ElectraForPreTr
 labelled reviews and on POS tagging of 400 held-out sentences from ours, from the reference (HF
 folder, read by the same fine-tuning code) and from random initialisation, reporting the train score
 next to the dev score; a linear probe (logistic regression on frozen mean-pooled features) of ours
-against random encoders; and ``poschars``, the POS task with one character per line (the word-level
-task loses 54 % of its words to ``[UNK]`` with a character vocabulary: see ``write_character_pos``).
+against random encoders; and ``poschars``, the POS task with one character per line. The vocabulary has the
+``##``-forms of the CJK characters (build_vocab.py's default), so the word-level POS task's words are
+character pieces, not ``[UNK]``; ``--no-cjk-continuations`` gives the earlier runs' vocabulary, with which
+54 % of them are ``[UNK]`` (see ``write_character_pos``).
 The rest of this docstring is the earlier Shakespeare experiment (without ``--real``).
 
     python bench/pretraining_transfer.py --steps 3000          # about 6 min of pre-training on 2 cores
@@ -256,8 +258,9 @@ def write_character_pos(work: str) -> None:
     """``poschars``: the POS task with one character per line (``B-<tag>`` on a word's first character,
     ``I-<tag>`` on the others; scored over words, so it is segmentation plus tagging). The word-level
     ``pos`` task is tokenized as the original's tagging code does, each word without CJK splitting: with a
-    vocabulary of single characters (no ``##`` character pieces: the bench builds its vocabulary with
-    ``--no-cjk-continuations``, see ``build_real_records``) 54 % of its words become ``[UNK]``, so neither init can use what the characters mean (#27)."""
+    vocabulary of single characters (no ``##`` character pieces: ``--no-cjk-continuations``, see
+    ``build_real_records``) 54 % of its words become ``[UNK]``, so neither init can use what the characters
+    mean (#27); with the ``##``-forms (the default) they are character pieces."""
     out_dir = os.path.join(work, "finetuning_data", "poschars")
     if os.path.isdir(out_dir):
         return
@@ -274,25 +277,29 @@ def write_character_pos(work: str) -> None:
                 out.writelines(f"{ch} {'B' if i == 0 else 'I'}-{tag[2:]}\n" for i, ch in enumerate(word))
 
 
-def build_real_records(work: str, vocab_size: int, max_seq_length: int) -> str:
-    """vocab.txt (WordPiece, Chinese characters) and the records of the corpus; returns the data dir."""
+def build_real_records(work: str, vocab_size: int, max_seq_length: int, cjk_continuations: bool = True) -> int:
+    """vocab.txt (WordPiece, Chinese characters) and the records of the corpus; returns the vocabulary's
+    size, which the runs must use (the ##-forms of the CJK characters make it larger than asked)."""
     import subprocess
 
     vocab = os.path.join(work, "vocab.txt")
     if not os.path.isfile(vocab):
-        # --no-cjk-continuations: the vocabulary the measured runs of docs/pretraining.md used. build_vocab.py's
-        # default now adds the ##-form of every CJK character (what word-level tagging needs), but this corpus has
-        # 5,451 characters, so with them the file holds 10,797 tokens, more than the recipe's vocab_size 8000.
-        # A run with them needs vocab_size >= the file's length; not measured yet.
-        subprocess.run([sys.executable, os.path.join(ROOT, "build_vocab.py"), "--corpus-dir", os.path.join(work, "corpus"),
-                        "--vocab-file", vocab, "--vocab-size", str(vocab_size), "--no-cjk-continuations"], check=True)
+        # build_vocab.py's default adds the ##-form of every CJK character, which word-level tagging needs (the
+        # original's tagging code tokenizes each word without splitting CJK characters: without them 54 % of the
+        # POS words are [UNK]). This corpus has 5,451 characters, so the file holds 10,797 tokens, not the
+        # recipe's 8,000. The runs of docs/pretraining.md before 2026-12-07 (second session) used
+        # --no-cjk-continuations (--no-cjk-continuations here).
+        command = [sys.executable, os.path.join(ROOT, "build_vocab.py"), "--corpus-dir", os.path.join(work, "corpus"),
+                   "--vocab-file", vocab, "--vocab-size", str(vocab_size)]
+        subprocess.run(command + ([] if cjk_continuations else ["--no-cjk-continuations"]), check=True)
     records = os.path.join(work, "pretrain_tfrecords")
     if not os.path.isdir(records):
         subprocess.run([sys.executable, os.path.join(ROOT, "build_pretraining_dataset.py"), "--corpus-dir",
                         os.path.join(work, "corpus"), "--vocab-file", vocab, "--output-dir", records,
                         "--max-seq-length", str(max_seq_length), "--num-processes", "2", "--num-out-files", "4"],
                        check=True)
-    return work
+    with open(vocab, encoding="utf-8") as f:
+        return sum(1 for _ in f)
 
 
 # ---------------------------------------------------------------------------- the HF PyTorch reference
@@ -601,7 +608,8 @@ def real_main(args) -> int:
     print(prepare_real(work))
     write_character_pos(work)
     hparams = recipe({"num_train_steps": args.steps} if args.steps else None)
-    build_real_records(work, hparams["vocab_size"], hparams["max_seq_length"])
+    hparams["vocab_size"] = build_real_records(work, hparams["vocab_size"], hparams["max_seq_length"],
+                                               cjk_continuations=not args.no_cjk_continuations)
     steps = hparams["num_train_steps"]
     ours = pretrain_ours(work, dict(hparams, health_check_steps=max(1, steps // 10)))
     reference_path = os.path.join(work, "hf_ref_curve.json")
@@ -653,6 +661,8 @@ def main(argv=None) -> int:
     parser.add_argument("--real", action="store_true",
                         help="the #27 comparison on real Chinese data with configs/params_pretraining_cpu.json")
     parser.add_argument("--real-tasks", default="reviews,pos,poschars")
+    parser.add_argument("--no-cjk-continuations", action="store_true",
+                        help="--real: the vocabulary without the ##-forms of CJK characters (the earlier runs' one)")
     parser.add_argument("--batch-size", type=int, default=16, help="fine-tuning batch (--real)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
