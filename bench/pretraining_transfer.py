@@ -292,6 +292,12 @@ def build_real_records(work: str, vocab_size: int, max_seq_length: int, cjk_cont
         command = [sys.executable, os.path.join(ROOT, "build_vocab.py"), "--corpus-dir", os.path.join(work, "corpus"),
                    "--vocab-file", vocab, "--vocab-size", str(vocab_size)]
         subprocess.run(command + ([] if cjk_continuations else ["--no-cjk-continuations"]), check=True)
+    with open(vocab, encoding="utf-8") as f:
+        has_continuations = any(line.startswith("##") and "\u4e00" <= line[2:3] <= "\u9fff" for line in f)
+    if has_continuations != cjk_continuations:  # a reused --work-dir keeps its vocabulary, records and models
+        raise SystemExit(f"{vocab} was built {'with' if has_continuations else 'without'} the ##-forms of CJK characters, "
+                         f"but this run asks for the {'default' if cjk_continuations else '--no-cjk-continuations'} "
+                         f"vocabulary: use another --work-dir, or the matching flag.")
     records = os.path.join(work, "pretrain_tfrecords")
     if not os.path.isdir(records):
         subprocess.run([sys.executable, os.path.join(ROOT, "build_pretraining_dataset.py"), "--corpus-dir",

@@ -66,3 +66,55 @@ def test_hf_directory_with_a_damaged_json_file_is_one_clear_error(tmp_path, dama
     reader = read_hf_config_dict if damaged == "config.json" else read_tokenizer_files
     with pytest.raises(CheckpointError, match=f"{damaged} is not valid JSON .*restore the file"):
         reader(str(model_dir))
+
+
+def test_keras_directory_with_a_damaged_config_is_one_clear_error(tmp_path):
+    from electra_tf.checkpoints.keras_format import KerasFormat, read_keras_directory
+
+    model_dir = tmp_path / "keras"
+    et.TFElectraModel(tiny_config()).build_with_dummy_inputs().save_pretrained(str(model_dir), format="keras")
+    config = model_dir / "config.json"
+    text = config.read_text()
+    # A byte-order mark (an editor's save) is accepted by every reader of the directory.
+    config.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert KerasFormat().model_type(str(model_dir)) == "base"
+    read_keras_directory(str(model_dir), et.MODEL_CLASSES)
+    # A null electra_tf section is "not recorded", not an AttributeError.
+    config.write_text(text.replace('"electra_tf": {', '"electra_tf_": {'))
+    assert KerasFormat().model_type(str(model_dir)) == "pretraining"
+    config.write_text(text[: len(text) // 2])
+    with pytest.raises(CheckpointError, match=r"config.json is not valid JSON .*restore the file"):
+        KerasFormat().model_type(str(model_dir))
+    with pytest.raises(ElectraError, match="config.json"):
+        read_keras_directory(str(model_dir), et.MODEL_CLASSES)
+
+
+@pytest.mark.parametrize("content,reason", [
+    ('{"tasks": []}', r"no 'model_config'"),
+    ('{"model_config": {}, "tasks": {"a": 1}}', r"unexpected structure"),
+    ('{"model_config": ', r"\(Expecting value"),
+])
+def test_damaged_run_tasks_file_names_what_is_wrong(tmp_path, content, reason):
+    from electra_tf.checkpoints.training import run_task_entry
+    from electra_tf.model_dir.layout import RUN_TASKS_FILE
+
+    (tmp_path / RUN_TASKS_FILE).write_text(content)
+    with pytest.raises(CheckpointError, match=f"{RUN_TASKS_FILE} is damaged.*{reason}.*restore it or pass a config"):
+        run_task_entry(str(tmp_path / "ckpt-3"))
+
+
+def test_seed_file_is_never_left_half_written(tmp_path, monkeypatch):
+    # The write goes through a temporary file and a rename: when the rename fails (a kill, a full disk),
+    # there is no seed.json at all, so a rerun draws and records a seed instead of reading half a file.
+    config = types.SimpleNamespace(training_dir=str(tmp_path / "train"), seed=None)
+
+    def failing_replace(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.replace", failing_replace)
+    with pytest.raises(Exception):
+        run_seed(config)
+    assert not (tmp_path / "train" / "seed.json").exists()
+    monkeypatch.undo()
+    seed = run_seed(config)
+    assert json.loads((tmp_path / "train" / "seed.json").read_text()) == {"seed": seed}

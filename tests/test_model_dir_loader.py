@@ -88,7 +88,7 @@ def task_json_readers():
             own = [n for n in ast.iter_child_nodes(fn)]
             names = set(_names(ast.Module(body=own, type_ignores=[])))
             calls = set(_called(ast.Module(body=own, type_ignores=[])))
-            if ({METADATA_FILE, "METADATA_FILE"} & names) and ({"open", "load", "loads"} & calls):
+            if ({METADATA_FILE, "METADATA_FILE"} & names) and ({"open", "load", "loads", "read_json_file"} & calls):
                 found.add(name)
             # the project's JSON reader, given task.json itself
             for call in ast.walk(ast.Module(body=own, type_ignores=[])):

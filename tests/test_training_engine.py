@@ -122,6 +122,18 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     fresh_state = rng_state_variables(toy_model(s))[0].numpy()
     assert not np.array_equal(reader.get_tensor("weights/rng_states/0/.ATTRIBUTES/VARIABLE_VALUE"), fresh_state)
 
+    # A damaged "finished" marker of a run that stopped before the total is one clear error, not a silent
+    # continuation (a run stopped early by best_metric patience would otherwise train on).
+    marker = os.path.join(resumed_dir, FINISHED_FILE)
+    with open(marker, encoding="utf-8") as f:
+        intact = f.read()
+    with open(marker, "w", encoding="utf-8") as f:
+        f.write('{"step": ')
+    with pytest.raises(ConfigError, match=f"is damaged; the run in .* stopped at step {stop} of {total}"):
+        toy_engine(s, toy_model(s), total).fit(train_dataset(micro), resumed_dir, FitOptions(num_train_steps=total))
+    with open(marker, "w", encoding="utf-8") as f:
+        f.write(intact)
+
     second = toy_model(s, seed=99)  # a different initialisation: everything must come from the checkpoint
     assert toy_engine(s, second, total, accumulation_steps=accumulation).fit(
         train_dataset(micro), resumed_dir, FitOptions(num_train_steps=total, save_checkpoints_steps=5)) == total

@@ -21,6 +21,18 @@ from electra_tf.errors import CheckpointError
 StateAndSkips = Tuple[Dict[str, np.ndarray], Dict[str, str]]
 
 
+#: the fix a damaged file of a model directory's own names
+RESTORE_FIX = "restore the file from the model's source."
+
+
+def recorded_model_type(config_data) -> Optional[str]:
+    """``electra_tf.model_type`` of a parsed config.json (written by electra-tf), or None when the
+    value is not there or the file's structure is not the expected one."""
+    section = config_data.get("electra_tf") if isinstance(config_data, dict) else None
+    model_type = section.get("model_type") if isinstance(section, dict) else None
+    return model_type if isinstance(model_type, str) else None
+
+
 class CheckpointFormat:
     """One checkpoint format. Subclasses set ``name`` and implement the methods below.
 

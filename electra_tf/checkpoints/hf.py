@@ -14,7 +14,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from electra_tf.checkpoints.base import CheckpointFormat
+from electra_tf.checkpoints.base import RESTORE_FIX, CheckpointFormat
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
 from electra_tf.utils.files import atomic_output_path, atomic_write_bytes, atomic_write_json, read_json_file
@@ -248,17 +248,18 @@ def read_tokenizer_files(directory: str):
     """(vocab.txt path or None, do_lower_case) of a model directory, as write_tokenizer_files left them."""
     vocab = os.path.join(directory, "vocab.txt")
     lower = True
-    tokenizer_config = read_json_file(os.path.join(directory, "tokenizer_config.json"), CheckpointError,
-                                      "restore the file from the model's source.")
+    tokenizer_config = read_json_file(os.path.join(directory, "tokenizer_config.json"), CheckpointError, RESTORE_FIX)
     if isinstance(tokenizer_config, dict):
-        lower = bool(tokenizer_config.get("do_lower_case", True))
+        lower = tokenizer_config.get("do_lower_case", True)
+        if not isinstance(lower, bool):
+            raise CheckpointError(f"{os.path.join(directory, 'tokenizer_config.json')}: do_lower_case must be true or "
+                                  f"false, got {lower!r}; correct the file.")
     return (vocab if os.path.isfile(vocab) else None), lower
 
 
 def read_hf_config_dict(directory: str) -> Optional[dict]:
     """The raw ``config.json`` of an HF model directory as a dict, or None without one."""
-    return read_json_file(os.path.join(directory, "config.json"), CheckpointError,
-                          "restore the file from the model's source.")
+    return read_json_file(os.path.join(directory, "config.json"), CheckpointError, RESTORE_FIX)
 
 
 def weights_path(path: str) -> str:
@@ -300,8 +301,9 @@ class HFFormat(CheckpointFormat):
     def model_type(self, path: str) -> str:
         """The model type named by config.json's ``architectures``; "pretraining" when none is known."""
         directory = path if os.path.isdir(path) else os.path.dirname(path)
-        data = read_hf_config_dict(directory) or {}
-        for arch in data.get("architectures") or []:
+        data = read_hf_config_dict(directory)
+        architectures = data.get("architectures") if isinstance(data, dict) else None
+        for arch in architectures if isinstance(architectures, list) else []:
             if arch in ARCHITECTURE_MODEL_TYPES:
                 return ARCHITECTURE_MODEL_TYPES[arch]
         return "pretraining"

@@ -14,10 +14,10 @@ from typing import Dict, Mapping, Tuple
 
 import numpy as np
 
-from electra_tf.checkpoints.base import CheckpointFormat
+from electra_tf.checkpoints.base import RESTORE_FIX, CheckpointFormat, recorded_model_type
 from electra_tf.config import ElectraConfig
 from electra_tf.errors import CheckpointError
-from electra_tf.utils.files import atomic_write_bytes, atomic_write_text
+from electra_tf.utils.files import atomic_write_bytes, atomic_write_text, read_json_file
 
 KERAS_WEIGHTS = "model.weights.h5"
 
@@ -75,8 +75,7 @@ def read_keras_directory(directory: str, model_classes: Mapping[str, type]) -> T
 
     config_path = os.path.join(directory, "config.json")
     config = ElectraConfig.from_json_file(config_path)
-    with open(config_path, encoding="utf-8") as f:
-        model_type = json.load(f).get("electra_tf", {}).get("model_type")
+    model_type = recorded_model_type(read_json_file(config_path, CheckpointError, RESTORE_FIX))
     if model_classes is None:
         raise CheckpointError(
             f"{directory}: reading an electra-tf Keras directory needs the model classes (pass "
@@ -120,9 +119,8 @@ class KerasFormat(CheckpointFormat):
 
     def model_type(self, path: str) -> str:
         """The model type recorded in config.json (``electra_tf.model_type``), else "pretraining"."""
-        with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
-            data = json.load(f)
-        return data.get("electra_tf", {}).get("model_type", "pretraining")
+        data = read_json_file(os.path.join(path, "config.json"), CheckpointError, RESTORE_FIX)
+        return recorded_model_type(data) or "pretraining"
 
     def write(self, model, path: str, vocab_file=None, do_lower_case: bool = True, **options) -> str:
         """Write ``model`` as a Keras model directory (with the tokenizer files when ``vocab_file``

@@ -30,7 +30,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from electra_tf.checkpoints import tf1
-from electra_tf.checkpoints.base import CheckpointFormat
+from electra_tf.checkpoints.base import CheckpointFormat, recorded_model_type
 from electra_tf.checkpoints.hf import ARCHITECTURE_MODEL_TYPES
 from electra_tf.config import ElectraConfig
 from electra_tf.utils.files import read_json_file
@@ -179,8 +179,10 @@ def _run_tasks(prefix: str) -> Optional[dict]:
         return None
     try:
         return {"model_config": run["model_config"], "tasks": {entry["task_name"]: entry for entry in run["tasks"]}}
-    except (KeyError, TypeError) as e:
+    except KeyError as e:
         raise CheckpointError(f"{path} is damaged (no {e}); {fix}") from None
+    except (TypeError, AttributeError) as e:
+        raise CheckpointError(f"{path} is damaged (unexpected structure: {e}); {fix}") from None
 
 
 def run_task_entry(prefix: str, task_name: Optional[str] = None) -> Optional[dict]:
@@ -352,12 +354,13 @@ class TrainingCheckpointFormat(CheckpointFormat):
         if len(types) == 1:
             return types.pop()
         found = _config_file(prefix)
-        data = read_json_file(found, CheckpointError, "restore it or pass a config.") if found else None
+        data = read_json_file(found, CheckpointError, "restore it, or pass --model-type.") if found else None
         if isinstance(data, dict):
-            stored = data.get("electra_tf", {}).get("model_type")
+            stored = recorded_model_type(data)
             if stored:
                 return stored
-            for arch in data.get("architectures") or []:
+            architectures = data.get("architectures")
+            for arch in architectures if isinstance(architectures, list) else []:
                 if arch in ARCHITECTURE_MODEL_TYPES:
                     return ARCHITECTURE_MODEL_TYPES[arch]
         names = [_TASK_PREFIX.sub("", n) for n in read_weights(prefix)]

@@ -195,9 +195,13 @@ class TrainingEngine:
                                   f"true to start over.")
             restore_checkpoint(run.checkpoint, manager.latest_checkpoint, complete=True)
             start = int(self.optimizer.iterations.numpy())
-            # The marker is bookkeeping (written atomically): a damaged one counts as absent, and the
-            # resumed loop then has no step left to run when the run had finished.
-            finished = read_json_or_none(run.finished_path)
+            finished = read_json_or_none(run.finished_path) if os.path.isfile(run.finished_path) else {}
+            if not isinstance(finished, dict) and start < total:
+                # The marker is written atomically, so only a damaged disk or a hand edit gets here. A run
+                # that stopped early (best_metric patience) would silently train on: say so instead.
+                raise ConfigError(f"{run.finished_path} is damaged; the run in {run.directory} stopped at step {start} of "
+                                  f"{total}. Delete the file to train on to step {total}, or set overwrite_model_dir "
+                                  f"true to start over.")
             if isinstance(finished, dict):
                 # The same job (same total) finished here, possibly stopped early: reuse it. A
                 # caller asking for more steps continues training instead.
