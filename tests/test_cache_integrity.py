@@ -65,3 +65,17 @@ def test_damaged_truncated_and_unchecksummed_caches_are_rebuilt(runner, caplog):
     assert "have no checksum (an older version wrote them): rebuilding" in log
     assert json.loads(metadata.read_text())["sha256"] == hashlib.sha256(good).hexdigest()
     assert "Using cached features" in _prepare(runner, caplog)[1]
+
+
+def test_damaged_cache_metadata_is_rebuilt(runner, caplog):
+    """A .metadata file that is not JSON, not UTF-8 or not an object: the cache is rebuilt, not a traceback."""
+    meta, _ = _prepare(runner, caplog)
+    cache = _cache(runner)
+    good = cache.read_bytes()
+    metadata = cache.with_name(cache.name + ".metadata")
+    for content in (b'{"key": ', b"\xff\xfe\x00", b"[1, 2]"):
+        metadata.write_bytes(content)
+        rebuilt, log = _prepare(runner, caplog)
+        assert "Using cached features" not in log and "Wrote" in log, log
+        assert cache.read_bytes() == good and rebuilt["sha256"] == meta["sha256"]
+        assert json.loads(metadata.read_text()) == rebuilt

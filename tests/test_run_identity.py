@@ -35,9 +35,10 @@ def test_added_or_removed_setting_counts(tmp_path):
 def test_unreadable_record_is_a_clear_error(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
-    (folder / "run_identity.json").write_text("{truncated", encoding="utf-8")
-    with pytest.raises(RunMismatchError, match="run_identity.json is unreadable"):
-        RunIdentity(str(folder), {"a": 1}).check("")
+    for content in ("{truncated", "[]", '{"settings": null}'):  # damaged, or valid JSON of the wrong shape
+        (folder / "run_identity.json").write_text(content, encoding="utf-8")
+        with pytest.raises(RunMismatchError, match="run_identity.json is unreadable"):
+            RunIdentity(str(folder), {"a": 1}).check("")
 
 
 def test_digests_follow_content_not_names(tmp_path):

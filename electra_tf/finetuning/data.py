@@ -22,7 +22,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import tensorflow as tf
 
-from electra_tf.utils.files import atomic_output_path, atomic_write_json, sha256_file
+from electra_tf.utils.files import atomic_output_path, atomic_write_json, read_json_or_none, sha256_file
 from electra_tf.finetuning.records import serialize_features
 from electra_tf.finetuning.features import TOKEN_COUNTERS, gc_paused
 from electra_tf.utils.input_pipelines import PARALLEL_CALLS, PREFETCH_BATCHES, pipeline_options
@@ -116,10 +116,8 @@ def prepare_split(config, all_tasks, tasks, split: str, is_training: bool, pad_m
     meta_path = path + ".metadata"
     key = cache_key(config, all_tasks, split, data_files, pad_multiple) + "-" + name
     if config.use_tfrecords_if_existing and os.path.isfile(meta_path) and os.path.isfile(path):
-        try:
-            with open(meta_path, encoding="utf-8") as f:
-                meta = json.load(f)
-        except (OSError, json.JSONDecodeError):
+        meta = read_json_or_none(meta_path)  # the cache's own bookkeeping: damaged means rebuild
+        if not isinstance(meta, dict):
             meta = {}
         if meta.get("key") == key and meta.get("bytes") == os.path.getsize(path):
             if meta.get("sha256") == _sha256(path):

@@ -101,9 +101,12 @@ class RunIdentity:
         return os.path.join(self.folder, IDENTITY_FILE)
 
     def stored(self) -> Optional[Dict[str, Any]]:
-        return read_json_file(self.path, RunMismatchError, problem="is unreadable",
-                              fix=f"the run in {self.folder} cannot be identified. Remove the folder or set "
-                                  f"\"overwrite_model_dir\": true to train again.")
+        fix = (f"the run in {self.folder} cannot be identified. Remove the folder or set \"overwrite_model_dir\": true "
+               f"to train again.")
+        stored = read_json_file(self.path, RunMismatchError, fix, problem="is unreadable")
+        if stored is not None and not (isinstance(stored, dict) and isinstance(stored.get("settings", {}), dict)):
+            raise RunMismatchError(f"{self.path} is unreadable (not a record of settings); {fix}")
+        return stored
 
     def check(self, ways_out: str) -> Optional[int]:
         """Compare with the folder's record: None when there is none; the recorded seed when the
