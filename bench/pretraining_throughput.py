@@ -59,6 +59,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from bench.emulation import AVX2_ENV  # noqa: E402
+
 VOCAB, CLS, SEP, MASK = 30522, 101, 102, 103
 SMALL = dict(hidden_size=256, num_attention_heads=4, intermediate_size=1024, embedding_size=128)
 GENERATOR = dict(hidden_size=64, num_attention_heads=1, intermediate_size=256)
@@ -257,7 +260,7 @@ class Worker:
 
 def compare(precision: str, args) -> None:
     """Start this precision's workers one after another, then time them in interleaved rounds."""
-    avx2 = dict(ONEDNN_MAX_CPU_ISA="AVX2", MKL_ENABLE_INSTRUCTIONS="AVX2", ATEN_CPU_CAPABILITY="avx2")
+    avx2 = dict(AVX2_ENV)
     tf_env = dict(avx2, TF_ENABLE_ONEDNN_OPTS="0") if args.emulate_avx2 else {}
     passive = {"OMP_WAIT_POLICY": "PASSIVE"}
     torch_env = avx2 if args.emulate_avx2 else {}

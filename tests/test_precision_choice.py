@@ -37,6 +37,33 @@ def test_auto_follows_gpu_capability_not_cpu(gpus, expected):
     assert precision.choose_auto_precision(["avx512_bf16"] if expected == "float32" else [], gpus)[0] == expected
 
 
+@pytest.mark.parametrize("cap,expected", [
+    ("AVX2", "float32"), ("avx512_core", "float32"), ("AVX512_CORE_VNNI", "float32"),
+    ("AVX512_CORE_BF16", "mixed_bfloat16"), ("AVX512_CORE_AMX", "mixed_bfloat16"), ("ALL", "mixed_bfloat16"),
+])
+def test_auto_respects_a_onednn_isa_limit(cap, expected):
+    # oneDNN capped below AVX512_CORE_BF16 emulates bfloat16 matmuls even on a CPU that has them.
+    flags = ZEN3_FLAGS + ["avx512f", "avx512_bf16"]
+    policy, reason = precision.choose_auto_precision(flags, isa_cap=precision.onednn_isa_cap({"ONEDNN_MAX_CPU_ISA": cap}))
+    assert policy == expected
+    if expected == "float32":
+        assert "ONEDNN_MAX_CPU_ISA=" + cap.upper() in reason
+
+
+def test_onednn_isa_cap_reads_both_names():
+    assert precision.onednn_isa_cap({}) is None
+    assert precision.onednn_isa_cap({"ONEDNN_MAX_CPU_ISA": " "}) is None
+    assert precision.onednn_isa_cap({"DNNL_MAX_CPU_ISA": "avx2"}) == "AVX2"
+    assert precision.onednn_isa_cap({"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "ALL"}) == "AVX2"
+
+
+def test_resolve_reads_the_isa_limit_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert precision.resolve_precision("auto", flags=["avx512_bf16"], gpus=[])[0] == "float32"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert precision.resolve_precision("auto", flags=["avx512_bf16"], gpus=[])[0] == "mixed_bfloat16"
+
+
 def test_auto_on_tpu_is_bfloat16():
     assert precision.choose_auto_precision([], [], tpu=True) == ("mixed_bfloat16", "TPU")
 

@@ -13,7 +13,7 @@ _PLAIN = "import tensorflow as tf; print(float(tf.constant(2.0) * 2))"
 
 
 def _run(code, **env):
-    full = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "ELECTRA_TF_VERBOSE")}
+    full = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "ELECTRA_TF_VERBOSE", "TF_ENABLE_ONEDNN_OPTS")}
     full.update(env)
     return subprocess.run([sys.executable, "-c", code.format(root=ROOT)], capture_output=True, text=True,
                           env=full, timeout=300)
@@ -39,3 +39,24 @@ def test_failed_start_replays_the_captured_notices():
     failing = _run(_QUIET, KERAS_BACKEND="no-such-backend")
     assert failing.returncode != 0
     assert "no-such-backend" in failing.stderr
+
+
+def test_onednn_rewrites_are_asked_for_on_x86_unless_the_user_chose():
+    from electra_tf.cli.startup import ONEDNN_ENV, enable_onednn_default
+
+    env = {}
+    assert enable_onednn_default(env, machine="x86_64") and env == {ONEDNN_ENV: "1"}
+    env = {ONEDNN_ENV: "0"}  # the user's choice (Eigen kernels) stays
+    assert not enable_onednn_default(env, machine="x86_64") and env == {ONEDNN_ENV: "0"}
+    env = {}
+    assert not enable_onednn_default(env, machine="aarch64") and env == {}  # TensorFlow decides there
+
+
+def test_the_commands_start_tensorflow_with_the_onednn_setting():
+    code = ("import os, sys; sys.path.insert(0, {root!r}); from electra_tf.cli.startup import start_tensorflow; "
+            "start_tensorflow(); print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))")
+    unset = _run(code)
+    expected = "1" if os.uname().machine.lower() in ("x86_64", "amd64") else "None"
+    assert unset.returncode == 0 and unset.stdout.strip() == expected
+    chosen = _run(code, TF_ENABLE_ONEDNN_OPTS="0")
+    assert chosen.returncode == 0 and chosen.stdout.strip() == "0"

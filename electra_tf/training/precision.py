@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import Iterable, Optional, Sequence, Tuple
 
 import keras
@@ -19,6 +20,10 @@ logger = logging.getLogger("electra_tf")
 #: /proc/cpuinfo flags of x86 CPUs with bfloat16 dot products (AVX512-BF16: Cooper Lake, Zen 4+;
 #: AMX-BF16: Sapphire Rapids+)
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+#: Values of oneDNN's ONEDNN_MAX_CPU_ISA (DNNL_MAX_CPU_ISA before oneDNN 2.0) that still let it use
+#: bfloat16 dot products; any other value (AVX2, AVX512_CORE, ...) caps it below them, so bfloat16
+#: matmuls are emulated even on a CPU whose flags have avx512_bf16.
+ONEDNN_BF16_ISAS = ("ALL", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16")
 #: GPUs with native bfloat16 tensor cores (Ampere and newer)
 MIN_GPU_CAPABILITY = (8, 0)
 
@@ -48,10 +53,23 @@ def gpu_capabilities() -> Sequence[Tuple[int, int]]:
     return found
 
 
-def choose_auto_precision(flags: Iterable[str], gpus: Sequence[Tuple[int, int]] = (), tpu: bool = False) -> Tuple[str, str]:
+def onednn_isa_cap(environ=None) -> Optional[str]:
+    """The oneDNN ISA limit set in the environment (``ONEDNN_MAX_CPU_ISA``, or the older
+    ``DNNL_MAX_CPU_ISA``), upper-cased; None when neither is set."""
+    environ = os.environ if environ is None else environ
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        value = environ.get(name, "").strip()
+        if value:
+            return value.upper()
+    return None
+
+
+def choose_auto_precision(flags: Iterable[str], gpus: Sequence[Tuple[int, int]] = (), tpu: bool = False,
+                          isa_cap: Optional[str] = None) -> Tuple[str, str]:
     """("mixed_bfloat16" or "float32", why) for the given hardware: bfloat16 on a TPU, when
     every GPU has compute capability >= 8.0, or (without GPUs) when the CPU flags include a
-    native bf16 instruction set. Pure, so that it can be tested with any flags."""
+    native bf16 instruction set and ``isa_cap`` (oneDNN's ISA limit, see ``onednn_isa_cap``)
+    does not forbid it. Pure, so that it can be tested with any flags."""
     if tpu:
         return "mixed_bfloat16", "TPU"
     if gpus:
@@ -59,6 +77,8 @@ def choose_auto_precision(flags: Iterable[str], gpus: Sequence[Tuple[int, int]] 
             return "mixed_bfloat16", f"GPU compute capability {min(gpus)} >= {MIN_GPU_CAPABILITY}"
         return "float32", f"GPU compute capability {min(gpus)} < {MIN_GPU_CAPABILITY} (no native bfloat16)"
     native = sorted(set(flags) & set(CPU_BF16_FLAGS))
+    if native and isa_cap and isa_cap not in ONEDNN_BF16_ISAS:
+        return "float32", f"ONEDNN_MAX_CPU_ISA={isa_cap} keeps oneDNN from the CPU's {', '.join(native)} (bfloat16 would be emulated)"
     if native:
         return "mixed_bfloat16", f"CPU has {', '.join(native)}"
     return "float32", f"CPU has none of {', '.join(CPU_BF16_FLAGS)} (bfloat16 would be emulated)"
@@ -70,7 +90,8 @@ def resolve_precision(value: str, tpu: bool = False, flags: Optional[Iterable[st
     ``value`` is "auto"); ``flags``/``gpus`` default to this machine's."""
     if value != "auto":
         return value, "as configured"
-    return choose_auto_precision(cpu_flags() if flags is None else flags, gpu_capabilities() if gpus is None else gpus, tpu)
+    return choose_auto_precision(cpu_flags() if flags is None else flags, gpu_capabilities() if gpus is None else gpus, tpu,
+                                 onednn_isa_cap())
 
 
 def apply_precision(requested: str, distribution) -> str:
