@@ -311,3 +311,24 @@ def test_job_examples_parse_and_agree():
     assert env["ELECTRA_WORKER_ADDRESS"] == f"{job['metadata']['name']}-{{index}}.{service['metadata']['name']}:{port}"
     hparams = json.loads(pod["containers"][0]["args"][-1].split("=", 1)[1])
     assert hparams["cluster_resolver"] == "kubernetes" and hparams["distribution_strategy"] == "multi_worker_mirrored"
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("", 0), ("{}", 0), ('{"cluster": {"worker": ["a:1", "b:2"], "chief": ["c:3"]}, "task": {}}', 3),
+])
+def test_tf_config_workers_are_counted(value, expected):
+    from electra_tf.training.cluster import tf_config_workers
+
+    assert tf_config_workers({"TF_CONFIG": value}) == expected
+
+
+@pytest.mark.parametrize("value", ["{not json", "[1, 2]", '{"cluster": ["a:1"]}', '{"cluster": {"worker": "a:1"}}',
+                                   '{"cluster": null}', '"text"'])
+def test_a_malformed_tf_config_is_one_clear_error(value):
+    # Before: a TF_CONFIG whose "cluster" was not an object escaped as an AttributeError.
+    from electra_tf.errors import ConfigError
+    from electra_tf.training.cluster import tf_config_workers
+
+    with pytest.raises(ConfigError, match="TF_CONFIG environment variable") as info:
+        tf_config_workers({"TF_CONFIG": value})
+    assert '"cluster"' in str(info.value)

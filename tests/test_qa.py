@@ -216,6 +216,20 @@ def test_evaluator_cli(tmp_path):
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: Data file not found")
 
 
+def test_evaluator_names_a_folder_or_unreadable_file(tmp_path):
+    from electra_tf.cli.evaluate import evaluate
+    from electra_tf.errors import DataError
+
+    (tmp_path / "preds.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(DataError, match="is a folder"):  # was a bare IsADirectoryError
+        evaluate("squad", str(tmp_path), str(tmp_path / "preds.json"))
+    with pytest.raises(DataError, match="is a folder"):
+        evaluate("squad", str(tmp_path / "preds.json"), str(tmp_path))
+    (tmp_path / "dev.json").write_text('{"data": {"title": "x"}}', encoding="utf-8")
+    with pytest.raises(DataError, match="top-level 'data' list"):  # was a TypeError inside the scorer
+        evaluate("squad", str(tmp_path / "dev.json"), str(tmp_path / "preds.json"))
+
+
 # ---------------------------------------------------------------------------- end to end
 @pytest.fixture()
 def data_dir(tmp_path):

@@ -29,6 +29,10 @@ def _load_json(path: str, what: str):
         raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).") from None
     except UnicodeDecodeError as e:
         raise DataError(invalid_utf8_message(path, e)) from None
+    except IsADirectoryError:
+        raise DataError(f"{what} file {path} is a folder; pass the JSON file in it.") from None
+    except OSError as e:  # permissions, I/O errors
+        raise DataError(f"Cannot read the {what.lower()} file {path}: {e.strerror or e}.") from None
 
 
 def load_mrqa_answers(path: str):
@@ -46,7 +50,7 @@ def evaluate(metric: str, data_path: str, predictions_path: str, na_prob_file: s
     if metric == "mrqa":
         return qa_metrics.mrqa(load_mrqa_answers(data_path), predictions)
     data = _load_json(data_path, "Data")
-    if not isinstance(data, dict) or "data" not in data:
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise DataError(f"{data_path}: expected SQuAD-format JSON with a top-level 'data' list.")
     dataset = data["data"]
     if metric == "squad":

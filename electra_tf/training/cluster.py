@@ -75,11 +75,14 @@ def _integer(env: Mapping[str, str], name: str) -> int:
 def tf_config_workers(environ: Optional[Mapping[str, str]] = None) -> int:
     """The number of chief + worker tasks in ``TF_CONFIG`` (0 when it is not set)."""
     env = os.environ if environ is None else environ
+    shape = "an object with \"cluster\" (an object of task lists, such as {\"worker\": [\"host:port\", ...]}) and \"task\""
     try:
-        cluster = json.loads(env.get("TF_CONFIG", "") or "{}").get("cluster", {})
-    except (json.JSONDecodeError, AttributeError):
-        raise ConfigError("The TF_CONFIG environment variable is not valid JSON (an object with \"cluster\" and "
-                          "\"task\").") from None
+        config = json.loads(env.get("TF_CONFIG", "") or "{}")
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"The TF_CONFIG environment variable is not valid JSON ({e}); it must be {shape}.") from None
+    cluster = config.get("cluster", {}) if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not all(isinstance(cluster.get(k, []), list) for k in ("worker", "chief")):
+        raise ConfigError(f"The TF_CONFIG environment variable must be {shape}; got {env.get('TF_CONFIG')!r}.")
     return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
 
 
