@@ -9,6 +9,10 @@ import os as _os
 
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "tensorflow" not in __import__("sys").modules:
+    from electra_tf.utils.onednn import enable_onednn_default as _enable_onednn_default
+
+    _enable_onednn_default()  # TensorFlow's oneDNN kernels on AVX2-only CPUs too (utils/onednn.py)
 
 __version__ = "0.1.0"
 

@@ -42,7 +42,7 @@ def test_failed_start_replays_the_captured_notices():
 
 
 def test_onednn_rewrites_are_asked_for_on_x86_unless_the_user_chose():
-    from electra_tf.cli.startup import ONEDNN_ENV, enable_onednn_default
+    from electra_tf.utils.onednn import ONEDNN_ENV, enable_onednn_default
 
     env = {}
     assert enable_onednn_default(env, machine="x86_64") and env == {ONEDNN_ENV: "1"}
@@ -60,3 +60,14 @@ def test_the_commands_start_tensorflow_with_the_onednn_setting():
     assert unset.returncode == 0 and unset.stdout.strip() == expected
     chosen = _run(code, TF_ENABLE_ONEDNN_OPTS="0")
     assert chosen.returncode == 0 and chosen.stdout.strip() == "0"
+
+
+def test_importing_the_library_first_gives_tensorflow_the_same_kernels():
+    # A model trained by a command (which imports electra_tf first) predicts with the same kernels in a
+    # notebook that imports electra_tf before TensorFlow.
+    code = "import os, sys; sys.path.insert(0, {root!r}); import electra_tf; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
+    expected = "1" if os.uname().machine.lower() in ("x86_64", "amd64") else "None"
+    assert _run(code).stdout.strip() == expected
+    late = _run("import os, sys; sys.path.insert(0, {root!r}); import tensorflow; import electra_tf; "
+                "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))")
+    assert late.stdout.strip() == "None"  # too late to matter: left alone

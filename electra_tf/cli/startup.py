@@ -8,35 +8,18 @@ lines of noise. ``start_tensorflow()`` runs the import and the device set-up wit
 2 pointing at a temporary file: the notices are dropped when start-up succeeds and replayed when
 it fails. ``ELECTRA_TF_VERBOSE=1`` (or ``--verbose`` where a command has it) shows them.
 
-oneDNN. On x86-64, TensorFlow turns its oneDNN graph rewrites on by itself only on CPUs with AVX-512
-VNNI, BF16 or AMX; on AVX2-only CPUs it runs its slower Eigen kernels (a float32 ELECTRA-small
-training step at 0.56x PyTorch's instead of 1.06x, AVX2 emulated; bench/RESULTS.md). The commands
-therefore set ``TF_ENABLE_ONEDNN_OPTS=1`` before importing TensorFlow unless the user set it
-(``TF_ENABLE_ONEDNN_OPTS=0`` keeps the Eigen kernels). Results then differ by float rounding, as on
-the CPUs where TensorFlow enables oneDNN itself.
+oneDNN: ``import electra_tf`` (which every command does first) sets ``TF_ENABLE_ONEDNN_OPTS=1`` unless
+the user set it (``utils/onednn.py``).
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import tempfile
 
 VERBOSE_ENV = "ELECTRA_TF_VERBOSE"
-ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 _started = False
-
-
-def enable_onednn_default(environ=None, machine: str = "") -> bool:
-    """Set ``TF_ENABLE_ONEDNN_OPTS=1`` in ``environ`` (default: this process's) on x86-64 when it is
-    unset; returns whether it was set. Must run before TensorFlow is imported to have an effect."""
-    environ = os.environ if environ is None else environ
-    machine = (machine or platform.machine()).lower()
-    if environ.get(ONEDNN_ENV, "").strip() or machine not in ("x86_64", "amd64"):
-        return False
-    environ[ONEDNN_ENV] = "1"
-    return True
 
 
 def verbose_requested() -> bool:
@@ -50,8 +33,6 @@ def start_tensorflow(verbose: bool = False) -> None:
     if _started:
         return
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    if "tensorflow" not in sys.modules:
-        enable_onednn_default()
     if verbose or verbose_requested() or "tensorflow" in sys.modules:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
         _import_and_initialise()
