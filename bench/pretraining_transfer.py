@@ -478,7 +478,7 @@ REAL_TASKS = {
 
 #: --real's fine-tuning per task (learning rate, epochs, layer-wise decay): each task's best setting *from
 #: random initialisation* among those tried (docs/pretraining.md), so a gain is not a setting that only
-#: suits the pre-trained model. Reviews: 71.50 at 3e-4 / 5 / 0.8 against 62.75 at 1e-3 / 10 / 1.0; POS:
+#: suits the pre-trained model. Reviews: 70.92 at 3e-4 / 5 / 0.8 against 62.75 at 1e-3 / 10 / 1.0; POS:
 #: 72.17 at 1e-3 / 10 / 1.0 against 70.68 at 3e-4 / 5 / 0.8. --finetuning-lr / --epochs override them.
 REAL_FINETUNING = {"reviews": (3e-4, 5, 0.8), "pos": (1e-3, 10, 1.0), "poschars": (3e-4, 5, 0.8)}
 

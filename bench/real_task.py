@@ -270,21 +270,21 @@ def predict_texts(work: str, n: int = 5000) -> str:
     return path
 
 
-def timed(cmd, marker: str):
+def timed(cmd, marker: str, env: Optional[dict] = None):
     """(wall s, CPU s) of one process."""
     start, cpu = time.perf_counter(), _cpu_seconds()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})})
     if proc.returncode or marker not in proc.stdout + proc.stderr:
         raise SystemExit(f"{cmd[:3]} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
     return time.perf_counter() - start, _cpu_seconds() - cpu
 
 
-def predict_table(work: str, seed: int) -> None:
+def predict_table(work: str, seed: int, env: Optional[dict] = None) -> None:
     """predict.py on 5,000 texts against HuggingFace's pipeline on the same fine-tuned weights
     (converted by our converter), each process timed from start to its written predictions."""
     model = os.path.join(work, "models", MODEL, "finetuning_models", f"reviews_bench-{seed}_model_1", "model")
     if not os.path.isdir(model):
-        run_ours(work, seed, OURS["ours-grouped"])
+        run_ours(work, seed, OURS["ours-grouped"], env)
     texts = predict_texts(work)
     hf_dir = os.path.join(work, "predict_hf")
     subprocess.run([sys.executable, os.path.join(ROOT, "convert", "convert_checkpoint.py"), "--input", model,
@@ -310,7 +310,7 @@ def predict_table(work: str, seed: int) -> None:
           "|---|---:|---:|---:|", flush=True)
     rows = []
     for name, cmd, marker in commands:
-        seconds, cpu = timed(cmd, marker)
+        seconds, cpu = timed(cmd, marker, env)
         rows.append((name, (seconds, cpu)))
         print(f"| {name} | {seconds:.1f} | {5000 / seconds:.1f} | {cpu:.1f} |", flush=True)
     ours = min(t for name, t in rows if name.startswith("predict.py"))
@@ -359,17 +359,19 @@ def main(argv=None) -> int:
     host = dict(AVX2_ENV) if args.emulate_avx2 else {}
     global MODEL, EPOCHS
     MODEL = "tiny-zh" if args.quality else "small-zh"
-    EPOCHS = args.epochs or (5 if args.quality else 1)
+    EPOCHS = args.epochs if args.epochs is not None else (5 if args.quality else 1)
+    if EPOCHS < 1:
+        parser.error("--epochs must be at least 1")
     work = args.work_dir or tempfile.mkdtemp(prefix="electra_real_task_")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         prepare(work)
+        print(host_line(args.emulate_avx2) + f"; model {MODEL}, {EPOCHS} epoch(s)", flush=True)
         if args.predict_only:
-            predict_table(work, args.seeds[0])
+            predict_table(work, args.seeds[0], host)
             return 0
         results = {name: [] for name in args.configs}
         phases = []
-        print(host_line(args.emulate_avx2) + f"; model {MODEL}, {EPOCHS} epoch(s)", flush=True)
         print("| configuration | seed | start-up s | to step 10 s | to last step s | to dev score s | process s | "
               "process CPU s | dev accuracy |\n|---|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
         for seed in args.seeds:  # configurations alternate within a seed: each sees the same machine
@@ -401,7 +403,7 @@ def main(argv=None) -> int:
                       f"{cpus[best_hf] / cpus[name]:.2f}x CPU time", end="")
             print(flush=True)
         if args.predict:
-            predict_table(work, args.seeds[-1])
+            predict_table(work, args.seeds[-1], host)
     finally:
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)

@@ -222,7 +222,10 @@ def subprocess_result(extra_args, env=None, timeout=3600):
 
 
 def config_env(name: str) -> dict:
-    return {"TF_ENABLE_ONEDNN_OPTS": "1"} if name.endswith("-onednn") else {}
+    """The TensorFlow rows' oneDNN setting, explicit: ``import electra_tf`` (which this script does) would
+    otherwise turn oneDNN on for the plain rows too (utils/onednn.py), and they measure TensorFlow's own
+    default kernels (Eigen on AVX2-only CPUs)."""
+    return {"TF_ENABLE_ONEDNN_OPTS": "1" if name.endswith("-onednn") else "0"}
 
 
 # ---------------------------------------------------------------------------- the tables

@@ -2,6 +2,7 @@
 records the policy it chose (the choice logic is tested with faked CPU flags / GPUs)."""
 
 import logging
+import os
 
 import keras
 import pytest
@@ -40,6 +41,7 @@ def test_auto_follows_gpu_capability_not_cpu(gpus, expected):
 @pytest.mark.parametrize("cap,expected", [
     ("AVX2", "float32"), ("avx512_core", "float32"), ("AVX512_CORE_VNNI", "float32"),
     ("AVX512_CORE_BF16", "mixed_bfloat16"), ("AVX512_CORE_AMX", "mixed_bfloat16"), ("ALL", "mixed_bfloat16"),
+    ("AVX10_1_512", "mixed_bfloat16"),  # oneDNN 3.x's name for AVX-512 with BF16 and FP16
 ])
 def test_auto_respects_a_onednn_isa_limit(cap, expected):
     # oneDNN capped below AVX512_CORE_BF16 emulates bfloat16 matmuls even on a CPU that has them.
@@ -58,6 +60,7 @@ def test_onednn_isa_cap_reads_both_names():
 
 
 def test_resolve_reads_the_isa_limit_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert precision.resolve_precision("auto", flags=["avx512_bf16"], gpus=[])[0] == "float32"
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
@@ -120,3 +123,26 @@ def test_the_runner_records_the_resolved_policy(monkeypatch):
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
+
+
+def test_auto_is_float32_when_onednn_is_turned_off():
+    # TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's Eigen kernels emulate bfloat16 (slower than float32).
+    flags = ZEN3_FLAGS + ["avx512f", "avx512_bf16"]
+    policy, reason = precision.choose_auto_precision(flags, onednn=False)
+    assert policy == "float32" and "TF_ENABLE_ONEDNN_OPTS=0" in reason
+    assert precision.choose_auto_precision(flags, onednn=True)[0] == "mixed_bfloat16"
+
+
+@pytest.mark.parametrize("value,expected", [("", True), ("1", True), ("0", False), ("false", False), (" OFF ", False)])
+def test_onednn_enabled_reads_the_variable(value, expected):
+    from electra_tf.utils.onednn import onednn_enabled
+
+    assert onednn_enabled({"TF_ENABLE_ONEDNN_OPTS": value}, machine="x86_64") is expected
+    assert onednn_enabled({"TF_ENABLE_ONEDNN_OPTS": value}, machine="aarch64") is True  # not ours to judge there
+
+
+def test_resolve_reads_the_onednn_switch_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    expected = "float32" if os.uname().machine.lower() in ("x86_64", "amd64") else "mixed_bfloat16"
+    assert precision.resolve_precision("auto", flags=["avx512_bf16"], gpus=[])[0] == expected

@@ -225,6 +225,8 @@ def test_evaluator_names_a_folder_or_unreadable_file(tmp_path):
         evaluate("squad", str(tmp_path), str(tmp_path / "preds.json"))
     with pytest.raises(DataError, match="is a folder"):
         evaluate("squad", str(tmp_path / "preds.json"), str(tmp_path))
+    with pytest.raises(DataError, match="is a folder"):  # the MRQA reader too
+        evaluate("mrqa", str(tmp_path), str(tmp_path / "preds.json"))
     (tmp_path / "dev.json").write_text('{"data": {"title": "x"}}', encoding="utf-8")
     with pytest.raises(DataError, match="top-level 'data' list"):  # was a TypeError inside the scorer
         evaluate("squad", str(tmp_path / "dev.json"), str(tmp_path / "preds.json"))

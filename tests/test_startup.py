@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _QUIET = ("import sys; sys.path.insert(0, {root!r}); from electra_tf.cli.startup import start_tensorflow; "
@@ -66,8 +68,25 @@ def test_importing_the_library_first_gives_tensorflow_the_same_kernels():
     # A model trained by a command (which imports electra_tf first) predicts with the same kernels in a
     # notebook that imports electra_tf before TensorFlow.
     code = "import os, sys; sys.path.insert(0, {root!r}); import electra_tf; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
-    expected = "1" if os.uname().machine.lower() in ("x86_64", "amd64") else "None"
-    assert _run(code).stdout.strip() == expected
+    x86 = os.uname().machine.lower() in ("x86_64", "amd64")
+    assert _run(code).stdout.strip() == ("1" if x86 else "None")
+    if x86:  # and TensorFlow then computes with oneDNN, whatever this CPU's own default
+        kernels = _run("import sys; sys.path.insert(0, {root!r}); import electra_tf; "
+                       "from tensorflow.python.util import _pywrap_util_port as port; print(port.IsMklEnabled())")
+        assert kernels.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_the_test_process_computes_with_onednn_as_the_commands_do():
+    # conftest imports electra_tf before keras: bit-for-bit comparisons between a command's outputs
+    # and this process's are made with the same kernels on every x86-64 host (AVX2-only included).
+    if os.uname().machine.lower() not in ("x86_64", "amd64"):
+        pytest.skip("oneDNN is TensorFlow's own choice off x86-64")
+    assert os.environ.get("TF_ENABLE_ONEDNN_OPTS") in ("1", "0")  # set by import electra_tf, or by the user
+    if os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0":
+        pytest.skip("the test run was started with TF_ENABLE_ONEDNN_OPTS=0")
+    from tensorflow.python.util import _pywrap_util_port as port
+
+    assert port.IsMklEnabled()
     late = _run("import os, sys; sys.path.insert(0, {root!r}); import tensorflow; import electra_tf; "
                 "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))")
     assert late.stdout.strip() == "None"  # too late to matter: left alone

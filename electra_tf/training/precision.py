@@ -15,6 +15,9 @@ from typing import Iterable, Optional, Sequence, Tuple
 
 import keras
 
+from electra_tf.utils.cpu import cpu_flags
+from electra_tf.utils.onednn import onednn_enabled
+
 logger = logging.getLogger("electra_tf")
 
 #: /proc/cpuinfo flags of x86 CPUs with bfloat16 dot products (AVX512-BF16: Cooper Lake, Zen 4+;
@@ -23,22 +26,10 @@ CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 #: Values of oneDNN's ONEDNN_MAX_CPU_ISA (DNNL_MAX_CPU_ISA before oneDNN 2.0) that still let it use
 #: bfloat16 dot products; any other value (AVX2, AVX512_CORE, ...) caps it below them, so bfloat16
 #: matmuls are emulated even on a CPU whose flags have avx512_bf16.
-ONEDNN_BF16_ISAS = ("ALL", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16")
+ONEDNN_BF16_ISAS = ("ALL", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
+                    "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16")
 #: GPUs with native bfloat16 tensor cores (Ampere and newer)
 MIN_GPU_CAPABILITY = (8, 0)
-
-
-def cpu_flags(path: str = "/proc/cpuinfo") -> Sequence[str]:
-    """The feature flags of the first CPU in ``path`` (empty where there is no such file)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):
-                    return value.split()
-    except OSError:
-        pass
-    return []
 
 
 def gpu_capabilities() -> Sequence[Tuple[int, int]]:
@@ -65,11 +56,12 @@ def onednn_isa_cap(environ=None) -> Optional[str]:
 
 
 def choose_auto_precision(flags: Iterable[str], gpus: Sequence[Tuple[int, int]] = (), tpu: bool = False,
-                          isa_cap: Optional[str] = None) -> Tuple[str, str]:
+                          isa_cap: Optional[str] = None, onednn: bool = True) -> Tuple[str, str]:
     """("mixed_bfloat16" or "float32", why) for the given hardware: bfloat16 on a TPU, when
     every GPU has compute capability >= 8.0, or (without GPUs) when the CPU flags include a
-    native bf16 instruction set and ``isa_cap`` (oneDNN's ISA limit, see ``onednn_isa_cap``)
-    does not forbid it. Pure, so that it can be tested with any flags."""
+    native bf16 instruction set, TensorFlow computes with oneDNN (``onednn``: its Eigen kernels
+    emulate bfloat16, slower than float32) and ``isa_cap`` (oneDNN's ISA limit, see
+    ``onednn_isa_cap``) does not forbid it. Pure, so that it can be tested with any flags."""
     if tpu:
         return "mixed_bfloat16", "TPU"
     if gpus:
@@ -77,6 +69,8 @@ def choose_auto_precision(flags: Iterable[str], gpus: Sequence[Tuple[int, int]] 
             return "mixed_bfloat16", f"GPU compute capability {min(gpus)} >= {MIN_GPU_CAPABILITY}"
         return "float32", f"GPU compute capability {min(gpus)} < {MIN_GPU_CAPABILITY} (no native bfloat16)"
     native = sorted(set(flags) & set(CPU_BF16_FLAGS))
+    if native and not onednn:
+        return "float32", f"TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's Eigen kernels would emulate bfloat16 on the CPU's {', '.join(native)}"
     if native and isa_cap and isa_cap not in ONEDNN_BF16_ISAS:
         return "float32", f"ONEDNN_MAX_CPU_ISA={isa_cap} keeps oneDNN from the CPU's {', '.join(native)} (bfloat16 would be emulated)"
     if native:
@@ -91,7 +85,7 @@ def resolve_precision(value: str, tpu: bool = False, flags: Optional[Iterable[st
     if value != "auto":
         return value, "as configured"
     return choose_auto_precision(cpu_flags() if flags is None else flags, gpu_capabilities() if gpus is None else gpus, tpu,
-                                 onednn_isa_cap())
+                                 onednn_isa_cap(), onednn_enabled())
 
 
 def apply_precision(requested: str, distribution) -> str:

@@ -253,6 +253,10 @@ def read_jsonl(path: str):
         raise DataError(f"File not found: {path}") from None
     except UnicodeDecodeError as e:
         raise DataError(invalid_utf8_message(path, e)) from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder; pass the JSON-lines file in it.") from None
+    except OSError as e:  # permissions, I/O errors, a damaged .gz
+        raise DataError(f"Cannot read {path}: {e.strerror or e}.") from None
 
 
 def invalid_utf8_message(path: str, error: UnicodeDecodeError) -> str:

@@ -27,3 +27,12 @@ def enable_onednn_default(environ=None, machine: str = "") -> bool:
         return False
     environ[ONEDNN_ENV] = "1"
     return True
+
+
+def onednn_enabled(environ=None, machine: str = "") -> bool:
+    """Whether TensorFlow computes with oneDNN in this process, as far as the environment says: false
+    only when ``TF_ENABLE_ONEDNN_OPTS`` is set to a false value (0, false, no, off) on x86-64."""
+    environ = os.environ if environ is None else environ
+    machine = (machine or platform.machine()).lower()
+    value = environ.get(ONEDNN_ENV, "").strip().lower()
+    return machine not in ("x86_64", "amd64") or value not in ("0", "false", "no", "off")
