@@ -27,7 +27,8 @@ Configurations (each in its own process, one after another, so they see the same
 * ``hf-fp32`` / ``hf-bf16``: ``Trainer`` with ``DataCollatorWithPadding`` and
   ``train_sampling_strategy="group_by_length"``, float32 or bf16 autocast.
 
-Not in the default set: ``ours-grouped-interop1`` (``ours-grouped`` with ``TF_NUM_INTEROP_THREADS=1``) and
+Not in the default set: ``ours-grouped-hfhead`` (``ours-grouped`` with HuggingFace's classification head,
+for ``--quality``), ``ours-grouped-interop1`` (``ours-grouped`` with ``TF_NUM_INTEROP_THREADS=1``) and
 ``ours-grouped-eigen`` (``ours-grouped`` with ``TF_ENABLE_ONEDNN_OPTS=0``: TensorFlow's Eigen kernels, its
 own default on AVX2-only CPUs, which our commands override).
 
@@ -74,6 +75,9 @@ OURS = {
     "ours-original": {},
     "ours-dynamic": {"dynamic_padding": True, "mixed_precision": "auto"},
     "ours-grouped": {"length_grouping": True, "mixed_precision": "auto"},
+    # the same with HuggingFace's classification head (dense + GELU + dense) instead of the original's
+    # single dense layer on [CLS]: for --quality, so that both sides train the same head
+    "ours-grouped-hfhead": {"length_grouping": True, "mixed_precision": "auto", "head": "hf"},
 }
 HF = {"hf-fp32": False, "hf-bf16": True}
 #: experiments (not in the default set): ours-grouped under other TensorFlow thread settings
@@ -81,7 +85,7 @@ ENVIRONMENTS = {"ours-grouped-interop1": {"TF_NUM_INTEROP_THREADS": "1"},
                 "ours-grouped-eigen": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
 OURS.update({name: OURS["ours-grouped"] for name in ENVIRONMENTS})
 CONFIGS = (*OURS, *HF)
-DEFAULT_CONFIGS = [n for n in CONFIGS if n not in ENVIRONMENTS]
+DEFAULT_CONFIGS = [n for n in CONFIGS if n not in ENVIRONMENTS and n != "ours-grouped-hfhead"]
 
 
 def write_model(texts, data_dir: str) -> str:
