@@ -43,6 +43,9 @@ RANKS = [
 EXCEPTIONS = {
     ("electra_tf.export.__main__", "electra_tf.cli.export"):
         "python -m electra_tf.export is the export command's entry point",
+    ("electra_tf", "electra_tf.utils.onednn"):
+        "import electra_tf sets TensorFlow's oneDNN default before TensorFlow loads; the module imports nothing "
+        "of electra_tf (checked below)",
 }
 
 ROOT_MODULES = {"__init__.py", "errors.py", "config.py", "__main__.py"}
@@ -71,6 +74,17 @@ def test_the_package_root_holds_only_the_core_modules():
     assert not loose, f"modules at the package root: {loose}; put them in the package of their job"
     for gone in ("exporters", "inference"):
         assert not os.path.exists(os.path.join(PACKAGE, gone)), f"electra_tf/{gone}/ is back (export/ holds it)"
+
+
+def test_the_oneDNN_module_stays_free_of_electra_tf():
+    # The package root imports it (EXCEPTIONS): it must not pull the package's layers in with it.
+    import ast
+
+    with open(os.path.join(ROOT, "electra_tf", "utils", "onednn.py"), encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    imported = [n.module if isinstance(n, ast.ImportFrom) else a.name for n in ast.walk(tree)
+                if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names]
+    assert not [m for m in imported if m and m.startswith("electra_tf")], imported
 
 
 def test_no_module_imports_a_higher_rank():
