@@ -404,11 +404,10 @@ def main() -> None:
         return
     if args.quick:
         args.sizes, args.lengths = ["small"], [128]
-    import platform
+    from electra_tf.training.precision import CPU_BF16_FLAGS
+    from electra_tf.utils.cpu import cpu_flags, cpu_model
 
-    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor()) \
-        if os.path.exists("/proc/cpuinfo") else platform.processor()
-    from electra_tf.training.precision import CPU_BF16_FLAGS, cpu_flags
+    model = cpu_model()
 
     flags = set(cpu_flags())
     isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags]

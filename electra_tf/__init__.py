@@ -6,10 +6,11 @@ or a command's ``--help`` does not import TensorFlow (several seconds) before it
 
 import importlib as _importlib
 import os as _os
+import sys as _sys
 
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if "tensorflow" not in __import__("sys").modules:
+if "tensorflow" not in _sys.modules:
     from electra_tf.utils.onednn import enable_onednn_default as _enable_onednn_default
 
     _enable_onednn_default()  # TensorFlow's oneDNN kernels on AVX2-only CPUs too (utils/onednn.py)

@@ -216,7 +216,7 @@ def test_evaluator_cli(tmp_path):
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: Data file not found")
 
 
-def test_evaluator_names_a_folder_or_unreadable_file(tmp_path):
+def test_evaluator_names_a_folder_or_a_malformed_data_file(tmp_path):
     from electra_tf.cli.evaluate import evaluate
     from electra_tf.errors import DataError
 

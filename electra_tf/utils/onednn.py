@@ -18,12 +18,16 @@ import platform
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 
 
+def _x86_64(machine: str = "") -> bool:
+    """Whether ``machine`` (default: this one) is x86-64, where the variable decides the kernels."""
+    return (machine or platform.machine()).lower() in ("x86_64", "amd64")
+
+
 def enable_onednn_default(environ=None, machine: str = "") -> bool:
     """Set ``TF_ENABLE_ONEDNN_OPTS=1`` in ``environ`` (default: this process's) on x86-64 when it is
     unset; returns whether it was set. It has an effect only before TensorFlow is imported."""
     environ = os.environ if environ is None else environ
-    machine = (machine or platform.machine()).lower()
-    if environ.get(ONEDNN_ENV, "").strip() or machine not in ("x86_64", "amd64"):
+    if environ.get(ONEDNN_ENV, "").strip() or not _x86_64(machine):
         return False
     environ[ONEDNN_ENV] = "1"
     return True
@@ -33,6 +37,4 @@ def onednn_enabled(environ=None, machine: str = "") -> bool:
     """Whether TensorFlow computes with oneDNN in this process, as far as the environment says: false
     only when ``TF_ENABLE_ONEDNN_OPTS`` is set to a false value (0, false, no, off) on x86-64."""
     environ = os.environ if environ is None else environ
-    machine = (machine or platform.machine()).lower()
-    value = environ.get(ONEDNN_ENV, "").strip().lower()
-    return machine not in ("x86_64", "amd64") or value not in ("0", "false", "no", "off")
+    return not _x86_64(machine) or environ.get(ONEDNN_ENV, "").strip().lower() not in ("0", "false", "no", "off")
