@@ -14,6 +14,14 @@ if "tensorflow" not in _sys.modules:
     from electra_tf.utils.onednn import enable_onednn_default as _enable_onednn_default
 
     _enable_onednn_default()  # TensorFlow's oneDNN kernels on AVX2-only CPUs too (utils/onednn.py)
+else:  # too late to choose the kernels: say so where TensorFlow chose the slower ones
+    import warnings as _warnings
+
+    from electra_tf.utils.onednn import tensorflow_chose_eigen_notice as _eigen_notice
+
+    _notice = _eigen_notice()
+    if _notice:
+        _warnings.warn(_notice, stacklevel=2)
 
 __version__ = "0.1.0"
 

@@ -90,3 +90,25 @@ def test_the_test_process_computes_with_onednn_as_the_commands_do():
     late = _run("import os, sys; sys.path.insert(0, {root!r}); import tensorflow; import electra_tf; "
                 "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))")
     assert late.stdout.strip() == "None"  # too late to matter: left alone
+
+
+def test_a_program_that_imported_tensorflow_first_is_told_when_it_got_the_eigen_kernels():
+    # Too late to choose: the notice comes exactly where TensorFlow chose its Eigen kernels by itself
+    # (AVX2-only x86-64 CPUs), and never on a CPU where TensorFlow turned oneDNN on.
+    code = ("import sys, warnings; sys.path.insert(0, {root!r}); import tensorflow; "
+            "from tensorflow.python.util import _pywrap_util_port as port; "
+            "warnings.simplefilter('always'); "
+            "with_notice = []; warnings.showwarning = lambda m, *a, **k: with_notice.append(str(m)); "
+            "import electra_tf; print(port.IsMklEnabled(), any('Eigen kernels' in m for m in with_notice))")
+    eigen, noticed = _run(code).stdout.strip().splitlines()[-1].split()
+    x86 = os.uname().machine.lower() in ("x86_64", "amd64")
+    assert noticed == str(x86 and eigen == "False")
+    assert _run(code, TF_ENABLE_ONEDNN_OPTS="0").stdout.strip().splitlines()[-1].endswith("False")  # chosen: quiet
+
+
+def test_the_eigen_notice_is_only_for_an_unset_variable_on_x86():
+    from electra_tf.utils.onednn import tensorflow_chose_eigen_notice
+
+    assert tensorflow_chose_eigen_notice({"TF_ENABLE_ONEDNN_OPTS": "0"}, machine="x86_64") is None
+    assert tensorflow_chose_eigen_notice({"TF_ENABLE_ONEDNN_OPTS": "1"}, machine="x86_64") is None
+    assert tensorflow_chose_eigen_notice({}, machine="aarch64") is None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import platform
+from typing import Optional
 
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 
@@ -38,3 +39,23 @@ def onednn_enabled(environ=None, machine: str = "") -> bool:
     only when ``TF_ENABLE_ONEDNN_OPTS`` is set to a false value (0, false, no, off) on x86-64."""
     environ = os.environ if environ is None else environ
     return not _x86_64(machine) or environ.get(ONEDNN_ENV, "").strip().lower() not in ("0", "false", "no", "off")
+
+
+def tensorflow_chose_eigen_notice(environ=None, machine: str = "") -> Optional[str]:
+    """The notice for a program that imported TensorFlow before electra_tf (the variable unset) on an
+    x86-64 CPU where TensorFlow then chose its Eigen kernels; None when that is not the case. Call it
+    only once TensorFlow is imported (it asks TensorFlow which kernels it runs)."""
+    environ = os.environ if environ is None else environ
+    if environ.get(ONEDNN_ENV, "").strip() or not _x86_64(machine):
+        return None
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        if _pywrap_util_port.IsMklEnabled():
+            return None
+    except (ImportError, AttributeError):  # another TensorFlow build: nothing to say
+        return None
+    return (f"TensorFlow was imported before electra_tf, so it runs its Eigen kernels on this CPU, not the "
+            f"faster oneDNN ones electra_tf's commands use (results differ by float rounding). Set "
+            f"{ONEDNN_ENV}=1 before TensorFlow is imported (or import electra_tf first) to compute as the "
+            f"commands do, or {ONEDNN_ENV}=0 to keep the Eigen kernels and silence this notice.")
