@@ -332,3 +332,26 @@ def test_a_malformed_tf_config_is_one_clear_error(value):
     with pytest.raises(ConfigError, match="TF_CONFIG environment variable") as info:
         tf_config_workers({"TF_CONFIG": value})
     assert '"cluster"' in str(info.value)
+
+
+@pytest.mark.parametrize("task", ["", ', "task": {}', ', "task": {"type": "ps", "index": 0}',
+                                  ', "task": {"type": "worker", "index": 2}', ', "task": {"type": "worker", "index": "1"}',
+                                  ', "task": "worker"'])
+def test_a_tf_config_task_outside_its_cluster_is_one_clear_error(task):
+    # Before: TensorFlow's resolver took any "task" and failed later, or the worker waited forever.
+    from electra_tf.errors import ConfigError
+    from electra_tf.training.cluster import tf_config_resolver
+
+    value = '{"cluster": {"worker": ["a:1", "b:2"], "chief": ["c:3"]}%s}' % task
+    with pytest.raises(ConfigError, match="TF_CONFIG") as info:
+        tf_config_resolver({"TF_CONFIG": value})
+    assert "'worker' (indexes 0-1)" in str(info.value) and "'chief' (indexes 0-0)" in str(info.value)
+
+
+def test_a_tf_config_task_of_its_cluster_gives_tensorflow_resolver(monkeypatch):
+    from electra_tf.training.cluster import tf_config_resolver
+
+    value = '{"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": {"type": "worker", "index": 1}}'
+    monkeypatch.setenv("TF_CONFIG", value)
+    resolver = tf_config_resolver({"TF_CONFIG": value})
+    assert (resolver.task_type, resolver.task_id) == ("worker", 1)

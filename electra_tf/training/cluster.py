@@ -162,13 +162,30 @@ def _simple(spec, task_type: str, task_id: int):
 
 
 def tf_config_resolver(environ: Optional[Mapping[str, str]] = None):
-    """TensorFlow's ``TFConfigClusterResolver``; a ConfigError when TF_CONFIG names no workers."""
-    import tensorflow as tf
-
+    """TensorFlow's ``TFConfigClusterResolver``; a ConfigError when TF_CONFIG names no workers or its
+    ``"task"`` is not one of them."""
     if tf_config_workers(environ) < 1:
         raise ConfigError("distribution_strategy multi_worker_mirrored needs TF_CONFIG with a cluster of workers "
                           "(or another cluster_resolver: slurm, kubernetes, auto).")
+    _check_tf_config_task(json.loads((os.environ if environ is None else environ)["TF_CONFIG"]))
+    import tensorflow as tf
+
     return tf.distribute.cluster_resolver.TFConfigClusterResolver()
+
+
+def _check_tf_config_task(config: dict) -> None:
+    """This process's ``"task"`` in ``TF_CONFIG`` must name a task of the cluster: {"type": one of its
+    jobs, "index": a position in that job's list} (TensorFlow would otherwise fail later, or start a
+    worker that waits for a peer that never comes)."""
+    cluster, task = config["cluster"], config.get("task")
+    jobs = ", ".join(f"{job!r} (indexes 0-{len(addresses) - 1})" for job, addresses in cluster.items() if addresses)
+    fix = f"set \"task\" to {{\"type\": <job>, \"index\": <n>}} with one of this cluster's tasks: {jobs}"
+    if not isinstance(task, dict):
+        raise ConfigError(f"TF_CONFIG has no \"task\" object for this process (got {task!r}); {fix}.")
+    job, index = task.get("type"), task.get("index", 0)
+    if job not in cluster or not isinstance(index, int) or isinstance(index, bool) or \
+            not 0 <= index < len(cluster[job]):
+        raise ConfigError(f"TF_CONFIG's \"task\" {json.dumps(task)} is not a task of its cluster; {fix}.")
 
 
 def tpu_resolver(settings, environ: Optional[Mapping[str, str]] = None):
