@@ -28,3 +28,11 @@ def host_line(emulate_avx2: bool = False) -> str:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     line = f"Host: {cpu_model()}, {usable} CPUs usable, {' + '.join(isa) or 'no AVX2'}"
     return line + (" (AVX2 emulated: oneDNN, MKL and ATen limited to AVX2)" if emulate_avx2 else "")
+
+
+def native_bf16(emulate_avx2: bool = False) -> bool:
+    """Whether this host computes bfloat16 natively (AVX512-BF16 or AMX), so that a bf16 configuration is
+    one of the frameworks' best; on other hosts it is emulated and slower than float32."""
+    from electra_tf.utils.cpu import cpu_flags
+
+    return not emulate_avx2 and bool({"avx512_bf16", "amx_bf16"} & set(cpu_flags()))
