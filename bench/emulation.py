@@ -36,3 +36,11 @@ def native_bf16(emulate_avx2: bool = False) -> bool:
     from electra_tf.utils.cpu import cpu_flags
 
     return not emulate_avx2 and bool({"avx512_bf16", "amx_bf16"} & set(cpu_flags()))
+
+
+def tensorflow_picks_onednn() -> bool:
+    """Whether TensorFlow turns its oneDNN rewrites on by itself on this CPU (x86-64 with AVX-512 VNNI,
+    AVX512-BF16, AVX-VNNI or AMX); elsewhere only ``import electra_tf`` (or the variable) turns them on."""
+    from electra_tf.utils.cpu import cpu_flags
+
+    return bool({"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8"} & set(cpu_flags()))

@@ -38,9 +38,9 @@ def prepare(folder: str) -> None:
     """The HF directory and every export of the same random ELECTRA-small classifier."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, ROOT)
-    import keras
+    import electra_tf as et  # before keras (TensorFlow), as every command: it picks the oneDNN kernels
 
-    import electra_tf as et
+    import keras
     from electra_tf.export.litert import export_litert
     from electra_tf.export.onnx import export_onnx, quantize_int8
     from electra_tf.export.saved_model import export_saved_model

@@ -31,9 +31,12 @@ Configurations (each a worker process of its own, per precision):
 
 "Best PyTorch" is, in each round, the fastest PyTorch configuration of that round.
 
-``--emulate-avx2`` runs both frameworks as on a CPU without AVX-512 (the kind of host where
-TensorFlow keeps its oneDNN rewrites off by default): TensorFlow with ``TF_ENABLE_ONEDNN_OPTS=0``
-(its default there) and, as an extra row, ``TF_ENABLE_ONEDNN_OPTS=1``; oneDNN, MKL and ATen
+electra-tf runs as the commands do: ``import electra_tf`` before TensorFlow, so with oneDNN's kernels on
+every x86-64 host (utils/onednn.py). On a host where TensorFlow would keep them off by itself (no AVX-512
+VNNI / BF16, AVX-VNNI or AMX: AVX2-only CPUs) an extra row runs TensorFlow's own default there
+(``TF_ENABLE_ONEDNN_OPTS=0``, Eigen kernels).
+
+``--emulate-avx2`` runs both frameworks as on a CPU without AVX-512, with that extra row; oneDNN, MKL and ATen
 limited to AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``, ``MKL_ENABLE_INSTRUCTIONS=AVX2``,
 ``ATEN_CPU_CAPABILITY=avx2``). TensorFlow's own (Eigen) kernels are compiled for AVX in the
 wheel, so they are the same code on both kinds of host.
@@ -60,7 +63,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from bench.emulation import AVX2_ENV  # noqa: E402
+from bench.emulation import AVX2_ENV, tensorflow_picks_onednn  # noqa: E402
 
 VOCAB, CLS, SEP, MASK = 30522, 101, 102, 103
 SMALL = dict(hidden_size=256, num_attention_heads=4, intermediate_size=1024, embedding_size=128)
@@ -84,6 +87,8 @@ def make_ours(args, root: str):
     """A function running one electra-tf pre-training step (the code of checkout ``root``)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, root)
+    import electra_tf  # noqa: F401  before TensorFlow, as every command: it picks the oneDNN kernels
+
     import tensorflow as tf
 
     from electra_tf.pretraining.config import PretrainingConfig, model_configs
@@ -261,12 +266,13 @@ class Worker:
 def compare(precision: str, args) -> None:
     """Start this precision's workers one after another, then time them in interleaved rounds."""
     avx2 = dict(AVX2_ENV)
-    tf_env = dict(avx2, TF_ENABLE_ONEDNN_OPTS="0") if args.emulate_avx2 else {}
+    tf_env = dict(avx2) if args.emulate_avx2 else {}
     passive = {"OMP_WAIT_POLICY": "PASSIVE"}
     torch_env = avx2 if args.emulate_avx2 else {}
     configs = [("electra-tf", "electra-tf", "", tf_env)]
-    if args.emulate_avx2:
-        configs.append(("electra-tf, TF_ENABLE_ONEDNN_OPTS=1", "electra-tf", "", dict(avx2, TF_ENABLE_ONEDNN_OPTS="1")))
+    if args.emulate_avx2 or not tensorflow_picks_onednn():
+        configs.append(("electra-tf, Eigen kernels (TF_ENABLE_ONEDNN_OPTS=0, TensorFlow's own default here)",
+                        "electra-tf", "", dict(tf_env, TF_ENABLE_ONEDNN_OPTS="0")))
     if args.baseline:
         configs.append((f"electra-tf baseline ({os.path.basename(os.path.normpath(args.baseline))})", "electra-tf",
                         os.path.abspath(args.baseline), tf_env))
