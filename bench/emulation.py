@@ -33,9 +33,10 @@ def host_line(emulate_avx2: bool = False) -> str:
 def native_bf16(emulate_avx2: bool = False) -> bool:
     """Whether this host computes bfloat16 natively (AVX512-BF16 or AMX), so that a bf16 configuration is
     one of the frameworks' best; on other hosts it is emulated and slower than float32."""
+    from electra_tf.training.precision import CPU_BF16_FLAGS
     from electra_tf.utils.cpu import cpu_flags
 
-    return not emulate_avx2 and bool({"avx512_bf16", "amx_bf16"} & set(cpu_flags()))
+    return not emulate_avx2 and bool(set(CPU_BF16_FLAGS) & set(cpu_flags()))
 
 
 def tensorflow_picks_onednn() -> bool:

@@ -298,7 +298,7 @@ def predict_table(work: str, seed: int, env: Optional[dict] = None) -> None:
     # predict.py's default computes in the run's own policy (this run: mixed_precision auto, so
     # mixed_bfloat16 on a bf16 host, float32 on an AVX2-only one); --precision float32 is the float32 row.
     # Without native bf16 (AVX2-only hosts) the pipeline's bf16 is emulated, far slower than float32
-    # (measured: over 10 minutes for the 5,000 texts), so it is not one of its configurations there.
+    # (measured on a Zen 3 EPYC: over 22 minutes for the 5,000 texts), so it is not one of its configurations there.
     native = native_bf16(bool(env))
     for label, batch in (("predict.py, TensorFlow, run's own policy", 128),
                          ("HF pipeline, bf16", 32) if native else ("HF pipeline, float32", 16),

@@ -103,9 +103,9 @@ def test_a_program_that_imported_tensorflow_first_is_told_when_it_got_the_eigen_
             "warnings.simplefilter('always'); "
             "with_notice = []; warnings.showwarning = lambda m, *a, **k: with_notice.append(str(m)); "
             "import electra_tf; print(port.IsMklEnabled(), any('Eigen kernels' in m for m in with_notice))")
-    eigen, noticed = _run(code).stdout.strip().splitlines()[-1].split()
+    onednn_on, noticed = _run(code).stdout.strip().splitlines()[-1].split()
     x86 = os.uname().machine.lower() in ("x86_64", "amd64")
-    assert noticed == str(x86 and eigen == "False")
+    assert noticed == str(x86 and onednn_on == "False")
     assert _run(code, TF_ENABLE_ONEDNN_OPTS="0").stdout.strip().splitlines()[-1].endswith("False")  # chosen: quiet
 
 
