@@ -14,6 +14,9 @@ _QUIET = ("import sys; sys.path.insert(0, {root!r}); from electra_tf.cli.startup
 _PLAIN = "import tensorflow as tf; print(float(tf.constant(2.0) * 2))"
 
 
+X86 = os.uname().machine.lower() in ("x86_64", "amd64")  # where TF_ENABLE_ONEDNN_OPTS decides the kernels
+
+
 def _run(code, **env):
     full = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "ELECTRA_TF_VERBOSE", "TF_ENABLE_ONEDNN_OPTS")}
     full.update(env)
@@ -32,7 +35,7 @@ def test_quiet_by_default_and_verbose_shows_what_tensorflow_prints():
     assert quiet.stderr == ""
     # plain TensorFlow with the oneDNN setting electra_tf gives it on x86-64 (on AVX2-only CPUs TensorFlow
     # alone keeps oneDNN off and does not print its "oneDNN custom operations are on" notice)
-    onednn = {"TF_ENABLE_ONEDNN_OPTS": "1"} if os.uname().machine.lower() in ("x86_64", "amd64") else {}
+    onednn = {"TF_ENABLE_ONEDNN_OPTS": "1"} if X86 else {}
     plain = _run(_PLAIN, TF_CPP_MIN_LOG_LEVEL="2", **onednn)
     verbose = _run(_QUIET, ELECTRA_TF_VERBOSE="1")
     assert verbose.returncode == 0 and verbose.stdout.strip() == "4.0"
@@ -61,7 +64,7 @@ def test_the_commands_start_tensorflow_with_the_onednn_setting():
     code = ("import os, sys; sys.path.insert(0, {root!r}); from electra_tf.cli.startup import start_tensorflow; "
             "start_tensorflow(); print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))")
     unset = _run(code)
-    expected = "1" if os.uname().machine.lower() in ("x86_64", "amd64") else "None"
+    expected = "1" if X86 else "None"
     assert unset.returncode == 0 and unset.stdout.strip() == expected
     chosen = _run(code, TF_ENABLE_ONEDNN_OPTS="0")
     assert chosen.returncode == 0 and chosen.stdout.strip() == "0"
@@ -71,9 +74,8 @@ def test_importing_the_library_first_gives_tensorflow_the_same_kernels():
     # A model trained by a command (which imports electra_tf first) predicts with the same kernels in a
     # notebook that imports electra_tf before TensorFlow.
     code = "import os, sys; sys.path.insert(0, {root!r}); import electra_tf; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
-    x86 = os.uname().machine.lower() in ("x86_64", "amd64")
-    assert _run(code).stdout.strip() == ("1" if x86 else "None")
-    if x86:  # and TensorFlow then computes with oneDNN, whatever this CPU's own default
+    assert _run(code).stdout.strip() == ("1" if X86 else "None")
+    if X86:  # and TensorFlow then computes with oneDNN, whatever this CPU's own default
         kernels = _run("import sys; sys.path.insert(0, {root!r}); import electra_tf; "
                        "from tensorflow.python.util import _pywrap_util_port as port; print(port.IsMklEnabled())")
         assert kernels.stdout.strip().splitlines()[-1] == "True"
@@ -82,7 +84,7 @@ def test_importing_the_library_first_gives_tensorflow_the_same_kernels():
 def test_the_test_process_computes_with_onednn_as_the_commands_do():
     # conftest imports electra_tf before keras: bit-for-bit comparisons between a command's outputs
     # and this process's are made with the same kernels on every x86-64 host (AVX2-only included).
-    if os.uname().machine.lower() not in ("x86_64", "amd64"):
+    if not X86:
         pytest.skip("oneDNN is TensorFlow's own choice off x86-64")
     assert os.environ.get("TF_ENABLE_ONEDNN_OPTS") in ("1", "0")  # set by import electra_tf, or by the user
     if os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0":
@@ -104,8 +106,7 @@ def test_a_program_that_imported_tensorflow_first_is_told_when_it_got_the_eigen_
             "with_notice = []; warnings.showwarning = lambda m, *a, **k: with_notice.append(str(m)); "
             "import electra_tf; print(port.IsMklEnabled(), any('Eigen kernels' in m for m in with_notice))")
     onednn_on, noticed = _run(code).stdout.strip().splitlines()[-1].split()
-    x86 = os.uname().machine.lower() in ("x86_64", "amd64")
-    assert noticed == str(x86 and onednn_on == "False")
+    assert noticed == str(X86 and onednn_on == "False")
     assert _run(code, TF_ENABLE_ONEDNN_OPTS="0").stdout.strip().splitlines()[-1].endswith("False")  # chosen: quiet
 
 

@@ -74,6 +74,13 @@ def _integer(env: Mapping[str, str], name: str) -> int:
 
 def tf_config_workers(environ: Optional[Mapping[str, str]] = None) -> int:
     """The number of chief + worker tasks in ``TF_CONFIG`` (0 when it is not set)."""
+    cluster = _read_tf_config(environ)["cluster"]
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def _read_tf_config(environ: Optional[Mapping[str, str]] = None) -> dict:
+    """``TF_CONFIG`` parsed, with a "cluster" object whose worker and chief entries are lists ({"cluster":
+    {}} when it is not set); a ConfigError naming the expected shape otherwise."""
     env = os.environ if environ is None else environ
     shape = "an object with \"cluster\" (an object of task lists, such as {\"worker\": [\"host:port\", ...]}) and \"task\""
     try:
@@ -83,7 +90,7 @@ def tf_config_workers(environ: Optional[Mapping[str, str]] = None) -> int:
     cluster = config.get("cluster", {}) if isinstance(config, dict) else None
     if not isinstance(cluster, dict) or not all(isinstance(cluster.get(k, []), list) for k in ("worker", "chief")):
         raise ConfigError(f"The TF_CONFIG environment variable must be {shape}; got {env.get('TF_CONFIG')!r}.")
-    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+    return dict(config, cluster=cluster)
 
 
 def cluster_workers(settings, environ: Optional[Mapping[str, str]] = None) -> int:
@@ -164,10 +171,11 @@ def _simple(spec, task_type: str, task_id: int):
 def tf_config_resolver(environ: Optional[Mapping[str, str]] = None):
     """TensorFlow's ``TFConfigClusterResolver``; a ConfigError when TF_CONFIG names no workers or its
     ``"task"`` is not one of them."""
-    if tf_config_workers(environ) < 1:
+    config = _read_tf_config(environ)
+    if not config["cluster"].get("worker") and not config["cluster"].get("chief"):
         raise ConfigError("distribution_strategy multi_worker_mirrored needs TF_CONFIG with a cluster of workers "
                           "(or another cluster_resolver: slurm, kubernetes, auto).")
-    _check_tf_config_task(json.loads((os.environ if environ is None else environ)["TF_CONFIG"]))
+    _check_tf_config_task(config)
     import tensorflow as tf
 
     return tf.distribute.cluster_resolver.TFConfigClusterResolver()
