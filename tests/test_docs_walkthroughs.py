@@ -326,11 +326,14 @@ def readme():
         return f.read()
 
 
+TEST_COMMAND = ".venv/bin/python -m pytest -q -n 2 --dist loadfile tests"
+
+
 def test_readme_test_command_is_the_one_ci_runs():
-    assert section_blocks(readme(), "Run the tests") == [".venv/bin/python -m pytest -q tests\n"]
+    assert section_blocks(readme(), "Run the tests") == [TEST_COMMAND + "\n"]
     with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
         ci = f.read().splitlines()
-    assert ".venv/bin/python -m pytest -q tests" in ci  # verbatim
+    assert TEST_COMMAND in ci  # verbatim
     assert any("-r requirements.txt -r requirements-test.txt" in line for line in ci)
 
 
