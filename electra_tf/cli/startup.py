@@ -58,18 +58,21 @@ def start_tensorflow(verbose: bool = False) -> None:
     _started = True
 
 
-#: Imported by keras' scikit-learn wrapper (keras.wrappers) when TensorFlow imports keras, and
-#: never used by electra-tf: scikit-learn brings scipy.stats, about 0.5 s of every start-up.
-_NOT_AT_IMPORT = ("sklearn",)
+#: Imported by keras when TensorFlow imports it, and not needed by electra-tf at that point:
+#: scikit-learn (keras.wrappers; it brings scipy.stats) and matplotlib.pyplot (keras.visualization;
+#: the model card's plots import it themselves, later). On a 2-core AVX2-only EPYC they were 1.4 s
+#: and 0.6 s of a 6-8 s start-up.
+_NOT_AT_IMPORT = ("sklearn", "matplotlib")
 
 
 def _import_and_initialise() -> None:
     import warnings
 
     # The modules of _NOT_AT_IMPORT are hidden while TensorFlow and keras import (keras then
-    # defines its scikit-learn wrapper without them) and importable again afterwards (seqeval
-    # imports scikit-learn when an NER run scores). Side effect, for this process only:
-    # keras.wrappers' scikit-learn estimators (SKLearnClassifier, ...) say scikit-learn is missing.
+    # defines its scikit-learn wrapper and its plotting helpers without them) and importable again
+    # afterwards (seqeval imports scikit-learn when an NER run scores; finetuning/plots.py imports
+    # matplotlib). Side effect, for this process only: keras.wrappers' scikit-learn estimators
+    # (SKLearnClassifier, ...) and keras.visualization say their package is missing.
     # Only the command-line tools call start_tensorflow; importing electra_tf does not.
     hidden = [name for name in _NOT_AT_IMPORT if name not in sys.modules]
     for name in hidden:
