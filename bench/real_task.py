@@ -93,9 +93,8 @@ def write_model(texts, data_dir: str) -> str:
     checkpoint in ``models/<MODEL>`` and the HuggingFace layout in ``models/<MODEL>-hf``."""
     import collections
 
+    import electra_tf as et  # before keras (TensorFlow): its oneDNN setting, as every command
     import keras
-
-    import electra_tf as et
 
     folder = os.path.join(data_dir, "models", MODEL)
     counts = collections.Counter(c for t in texts for c in t.lower() if not c.isspace())

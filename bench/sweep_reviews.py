@@ -75,9 +75,8 @@ def write_model(texts, data_dir: str) -> str:
     folder = os.path.join(data_dir, "models", MODEL)
     if os.path.isfile(os.path.join(folder, "vocab.txt")):
         return folder  # kept from an earlier run: the sweep's identities stay the same
+    import electra_tf as et  # before keras (TensorFlow): its oneDNN setting, as every command
     import keras
-
-    import electra_tf as et
 
     counts = collections.Counter(c for t in texts for c in t.lower() if not c.isspace())
     chars = sorted(c for c, n in counts.items() if n >= 2)
