@@ -615,6 +615,48 @@ def test_pretraining_schedule_and_mixed_precision_head():
     assert logits.dtype == tf.float32 and tuple(logits.shape) == (2, 3, 11)
 
 
+ONE_TRAINING_STEP = """
+import tempfile
+import electra_tf  # noqa: F401  (oneDNN on, before TensorFlow is imported)
+import numpy as np
+import tensorflow as tf
+from electra_tf.pretraining.config import PretrainingConfig, model_configs
+from electra_tf.pretraining.model import PretrainingModel
+from electra_tf.training.loop import Trainer
+from electra_tf.training.optimization import AdamWeightDecay
+
+config = PretrainingConfig("tiny", tempfile.mkdtemp(), model_size="small", embedding_size=16, vocab_size=61,
+                           model_hparam_overrides={"hidden_size": 32, "num_hidden_layers": 1}, max_seq_length=12)
+model = PretrainingModel(config, *model_configs(config), {"[CLS]": 2, "[SEP]": 3, "[MASK]": 4}, seed=1).build_for(12)
+pairs = model.tf1_weights()
+optimizer = AdamWeightDecay([v for _, v in pairs], [n for n, _ in pairs], base_lr=1e-3, num_train_steps=10)
+trainer = Trainer(tf.distribute.get_strategy(), model, optimizer, [v for _, v in pairs])
+ids = np.random.default_rng(0).integers(5, 61, size=(4, 12)).astype("int32")
+batch = {"input_ids": ids, "input_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)}
+iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+loss, _ = trainer.train_step(iterator)
+print("loss", float(loss))
+graph = trainer._train_step.get_concrete_function(iterator).graph.as_graph_def()
+nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
+integer = (tf.int32.as_datatype_enum, tf.int64.as_datatype_enum)
+print("integer transposes:", [n.name for n in nodes if n.op == "Transpose" and n.attr["T"].type in integer])
+"""
+
+
+def test_training_step_logs_no_onednn_dtype_error():
+    """With oneDNN on (electra_tf's default on x86-64), an integer Transpose in the step makes TensorFlow
+    log "E ... oneDNN supports DT_INT64 only on platforms with AVX-512" on AVX2-only CPUs when the step
+    is built; the generator's gather of the masked positions (heads.gather_positions) made one. Other
+    CPUs log nothing either way, so the step's graph is checked for integer Transposes too."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0", PYTHONPATH=ROOT)
+    env.pop("TF_ENABLE_ONEDNN_OPTS", None)  # electra_tf's default, as in the commands
+    done = subprocess.run([sys.executable, "-c", ONE_TRAINING_STEP], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and "loss" in done.stdout, done.stderr[-3000:]
+    assert "only on platforms with AVX-512" not in done.stderr, done.stderr[-3000:]
+    assert "integer transposes: []" in done.stdout, done.stdout
+
+
 # ---------------------------------------------------------------------------- hparams vs checkpoint
 def _training_checkpoint_of(model, directory):
     from electra_tf.training.checkpointing import training_checkpoint

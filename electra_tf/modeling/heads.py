@@ -93,10 +93,16 @@ class OriginalClassificationHead(keras.layers.Layer):
 
 
 def gather_positions(sequence, positions):
-    """[B, L, H] gathered at [B, P] int positions -> [B, P, H] (the original's gather_positions)."""
-    positions = ops.cast(positions, "int32")
-    index = ops.broadcast_to(ops.expand_dims(positions, -1), (ops.shape(positions)[0], ops.shape(positions)[1], ops.shape(sequence)[-1]))
-    return ops.take_along_axis(sequence, index, axis=1)
+    """[B, L, H] gathered at [B, P] int positions -> [B, P, H] (the original's gather_positions).
+
+    One batched gather, not ``ops.take_along_axis``: that casts the positions to int64 and transposes
+    them, and with oneDNN on (utils/onednn.py) an integer Transpose makes TensorFlow log "E ...
+    oneDNN supports DT_INT64 only on platforms with AVX-512" on AVX2-only CPUs when the pre-training
+    or tagging step is built. The same values and gradients, bit for bit (a copy; duplicate
+    positions' gradients are summed in the same order)."""
+    import tensorflow as tf
+
+    return tf.gather(sequence, ops.cast(positions, "int32"), axis=1, batch_dims=1)
 
 
 class TokenClassificationHead(keras.layers.Layer):
@@ -244,11 +250,7 @@ class OriginalQuestionAnsweringHead(keras.layers.Layer):
             else:
                 start_log_probs = ops.log_softmax(start_logits, axis=-1)
                 start_top_log_probs, start_top_index = ops.top_k(start_log_probs, k)  # [B, K]
-                start_features = ops.take_along_axis(
-                    hidden,
-                    ops.broadcast_to(ops.expand_dims(start_top_index, -1), (ops.shape(hidden)[0], k, ops.shape(hidden)[2])),
-                    axis=1,
-                )  # [B, K, H]
+                start_features = gather_positions(hidden, start_top_index)  # [B, K, H]
                 beam_end_logits = self._end_logits_given_starts(hidden, start_features) + ops.expand_dims(mask_add, 1)
                 end_log_probs = ops.log_softmax(beam_end_logits, axis=-1)
                 end_top_log_probs, end_top_index = ops.top_k(end_log_probs, k)  # [B, K, K]
