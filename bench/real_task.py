@@ -299,15 +299,30 @@ def predict_table(work: str, seed: int, env: Optional[dict] = None) -> None:
     # Without native bf16 (AVX2-only hosts) the pipeline's bf16 is emulated, far slower than float32
     # (measured on a Zen 3 EPYC: over 22 minutes for the 5,000 texts), so it is not one of its configurations there.
     native = native_bf16(bool(env))
+    # The model directory's other backends: ONNX files exported once from it (a one-off step, like
+    # the fine-tuning, timed and printed apart), float32 and int8 weights (--quantize int8).
+    exports = {}
+    for kind, extra in (("float32", []), ("int8", ["--quantize", "int8"])):
+        exports[kind] = os.path.join(work, f"model_{kind}.onnx")
+        seconds, _ = timed([sys.executable, "-m", "electra_tf.export", "--model", model, "--format", "onnx",
+                            "--output", exports[kind], *extra], "written", env)
+        print(f"(one-off: exporting the model directory to ONNX, {kind} weights, took {seconds:.1f} s)", flush=True)
+    outputs = {}
     for label, batch in (("predict.py, TensorFlow, run's own policy", 128),
                          ("HF pipeline, bf16", 32) if native else ("HF pipeline, float32", 16),
+                         ("predict.py, ONNX Runtime, float32", 32),
                          ("predict.py, TensorFlow, float32", 128), ("HF pipeline, float32", 8),
+                         ("predict.py, ONNX Runtime, int8", 32),
                          ("predict.py, TensorFlow, run's own policy", 32), ("HF pipeline, float32", 32)):
+        name = f"{label}, batch {batch}"
         if label.startswith("predict.py"):
+            outputs[name] = os.path.join(work, f"pred_{len(outputs)}.jsonl")
             cmd = [sys.executable, os.path.join(ROOT, "predict.py"), "--model", model, "--input", texts,
-                   "--output", os.path.join(work, "pred.jsonl"), "--batch-size", str(batch)]
-            cmd += ["--precision", "float32"] if "float32" in label else []
-            commands.append((f"{label}, batch {batch}", cmd, "Wrote"))
+                   "--output", outputs[name], "--batch-size", str(batch)]
+            if "ONNX" in label:
+                cmd += ["--backend", "onnx", "--backend-file", exports[label.rsplit(", ", 1)[1]]]
+            cmd += ["--precision", "float32"] if "TensorFlow, float32" in label else []
+            commands.append((name, cmd, "Wrote"))
         else:
             cmd = [sys.executable, "-c", PIPELINE_SCRIPT % {"length": LENGTH}, hf_dir, texts, str(batch),
                    "1" if "bf16" in label else "0"]
@@ -320,10 +335,28 @@ def predict_table(work: str, seed: int, env: Optional[dict] = None) -> None:
         seconds, cpu = timed(cmd, marker, env)
         rows.append((name, (seconds, cpu)))
         print(f"| {name} | {seconds:.1f} | {5000 / seconds:.1f} | {cpu:.1f} |", flush=True)
-    ours = min(t for name, t in rows if name.startswith("predict.py"))
     theirs = min(t for name, t in rows if name.startswith("HF"))
-    print(f"\nbest HF pipeline / best predict.py: **{theirs[0] / ours[0]:.2f}x** wall, "
-          f"{theirs[1] / ours[1]:.2f}x CPU time (each side's fastest by wall time)", flush=True)
+    for what, prefix in (("best predict.py", "predict.py"), ("best predict.py on TensorFlow", "predict.py, TensorFlow")):
+        ours = min(t for name, t in rows if name.startswith(prefix))
+        print(f"\nbest HF pipeline / {what}: **{theirs[0] / ours[0]:.2f}x** wall, "
+              f"{theirs[1] / ours[1]:.2f}x CPU time (each side's fastest by wall time)", flush=True)
+    # what the other backends change: their scores against TensorFlow float32's, text by text
+    reference = _scores(outputs["predict.py, TensorFlow, float32, batch 128"])
+    for name, path in outputs.items():
+        if "ONNX" in name and os.path.exists(path):
+            scores = _scores(path)
+            same = sum(a.argmax() == b.argmax() for a, b in zip(scores, reference))
+            print(f"{name}: the same label as TensorFlow float32 for {same} of {len(reference)} texts, "
+                  f"scores at most {max(abs(a - b).max() for a, b in zip(scores, reference)):.2e} apart", flush=True)
+
+
+def _scores(path: str):
+    """Each line's class scores (predict.py's .jsonl), in label order."""
+    import numpy as np
+
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line)["scores"] for line in f if line.strip()]
+    return [np.array([row[k] for k in sorted(row)]) for row in rows]
 
 
 #: (phase, its starting mark, its ending mark); HF's run has no step-10 or model-written mark, so its
