@@ -97,8 +97,8 @@ def gather_positions(sequence, positions):
 
     One batched gather, not ``ops.take_along_axis``: that casts the positions to int64 and transposes
     them, and with oneDNN on (utils/onednn.py) an integer Transpose makes TensorFlow log "E ...
-    oneDNN supports DT_INT64 only on platforms with AVX-512" on AVX2-only CPUs when the pre-training
-    or tagging step is built. The same values and gradients, bit for bit (a copy; duplicate
+    oneDNN supports DT_INT64 only on platforms with AVX-512" on AVX2-only CPUs when a pre-training,
+    tagging or original-QA step is built. The same values and gradients, bit for bit (a copy; duplicate
     positions' gradients are summed in the same order)."""
     import tensorflow as tf
 
