@@ -60,7 +60,7 @@ def start_tensorflow(verbose: bool = False) -> None:
 
 #: Imported by keras when TensorFlow imports it, and not needed by electra-tf at that point:
 #: scikit-learn (keras.wrappers; it brings scipy.stats) and matplotlib.pyplot (keras.visualization;
-#: the model card's plots import it themselves, later). On a 2-core AVX2-only EPYC they were 1.4 s
+#: the model card's plots import matplotlib's Figure themselves, later). On a 2-core AVX2-only EPYC they were 1.4 s
 #: and 0.6 s of a 6-8 s start-up.
 _NOT_AT_IMPORT = ("sklearn", "matplotlib")
 

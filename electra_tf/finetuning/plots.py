@@ -3,8 +3,8 @@ evaluations (read from the run's TensorBoard event files), and a metric against 
 
 Reading the event files needs no TensorFlow (the record framing is read here, the ``Event``
 messages with TensorBoard's protobuf classes). Drawing needs matplotlib, the optional extra
-``report`` (``pip install electra-tf[report]``); it is imported only when a plot is drawn, with
-the non-interactive Agg backend, so ``--help`` and training never import it.
+``report`` (``pip install electra-tf[report]``); it is imported only when a plot is drawn (a plain
+``Figure``, saved by the Agg renderer; pyplot is never imported), so ``--help`` and training never import it.
 """
 
 from __future__ import annotations
@@ -23,17 +23,15 @@ class PlottingUnavailable(ElectraError, ImportError):
     """matplotlib (the extra ``report``) is not installed."""
 
 
-def pyplot():
-    """matplotlib.pyplot on the Agg backend, or PlottingUnavailable naming the pip command."""
+def new_figure(**kwargs):
+    """A matplotlib Figure (drawn by Agg when saved; pyplot, its global state and its 0.5 s import
+    are not needed), or PlottingUnavailable naming the pip command."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError as e:
         raise PlottingUnavailable(f"drawing plots needs the Python package 'matplotlib' ({e}); install it with: "
                                   f"pip install electra-tf[report]") from None
-    return plt
+    return Figure(**kwargs)
 
 
 # ------------------------------------------------------------------------ event files
@@ -97,10 +95,8 @@ def read_scalars(folder: str) -> Dict[str, Dict[int, float]]:
 # ------------------------------------------------------------------------ drawing
 def _save(fig, path: str) -> None:
     """Write the figure as PNG atomically (no timestamp in the file: equal data, equal bytes)."""
-    plt = pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -115,8 +111,8 @@ def plot_training(scalars: Dict[str, Dict[int, float]], path: str, title: str = 
     curves = [(tag, scalars[tag]) for tag in ("loss", "learning_rate") if scalars.get(tag)]
     if not curves:
         return False
-    plt = pyplot()
-    fig, axes = plt.subplots(len(curves), 1, figsize=(7, 2.6 * len(curves)), sharex=True, squeeze=False)
+    fig = new_figure(figsize=(7, 2.6 * len(curves)))
+    axes = fig.subplots(len(curves), 1, sharex=True, squeeze=False)
     for axis, (tag, points) in zip(axes[:, 0], curves):
         _series(axis, points, tag)
         axis.set_ylabel({"loss": "training loss (per example)", "learning_rate": "learning rate"}[tag])
@@ -134,8 +130,8 @@ def plot_dev_metrics(metrics: Dict[str, Dict[int, float]], path: str, title: str
     metrics = {name: points for name, points in sorted(metrics.items()) if points}
     if not metrics:
         return False
-    plt = pyplot()
-    fig, axis = plt.subplots(figsize=(7, 3.2))
+    fig = new_figure(figsize=(7, 3.2))
+    axis = fig.subplots()
     for name, points in metrics.items():
         _series(axis, points, name)
     axis.set_xlabel("step")
@@ -163,8 +159,8 @@ def plot_metric_against(points: Sequence[Tuple[Dict[str, object], Sequence[float
     names = sorted({name for values, _ in points for name in values})
     if not names:
         names = [""]
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False, sharey=True)
+    fig = new_figure(figsize=(4.2 * len(names), 3.4))
+    axes = fig.subplots(1, len(names), squeeze=False, sharey=True)
     for axis, name in zip(axes[0], names):
         values = [values.get(name) for values, _ in points]
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
