@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from electra_tf.cli.convert import main  # noqa: E402
+from electra_tf.cli.convert import command, main  # noqa: E402,F401  (main: imported by programs)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -13,9 +13,9 @@ with a tiny model's sizes and one epoch of a 4-example batch on top (the shipped
 The console commands are not installed in CI, so ``electra-*`` is a small shim on ``PATH`` that
 runs the entry point pyproject.toml's ``[project.scripts]`` names for it (the mapping is read
 here, so it cannot drift). By default the shim hands its arguments and working directory to this
-test process, which calls that ``main(argv)`` (TensorFlow starts once for all pages: the three
+test process, which calls the command's ``main(argv)`` (TensorFlow starts once for all pages: the three
 pages cost well under two minutes); with ``ELECTRA_DOCS_SUBPROCESS=1`` each shim instead runs
-``python -c "import sys; from MODULE import main; sys.exit(main())" ARGS`` in its own process,
+``python -c "import sys; from MODULE import command; sys.exit(command())" ARGS`` in its own process,
 exactly as the installed console command would (slower).
 
 README: the quick start and the test command are what they must be (the latter verbatim in
@@ -138,7 +138,10 @@ class Commands:
         try:
             os.chdir(cwd)
             sys.argv = [name, *argv]
-            code = getattr(importlib.import_module(module), function)(argv)
+            # the console command is main() ended by exit_process (cli/process_exit.py), which would
+            # end this process too: here its main(argv) runs and returns the code
+            entry = getattr(importlib.import_module(module), function)
+            code = getattr(entry, "__wrapped__", entry)(argv)
         except SystemExit as e:  # argparse's usage errors
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         except BaseException:  # noqa: BLE001 (reported with the page's output)

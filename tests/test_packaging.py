@@ -102,7 +102,8 @@ def test_editable_install_imports_the_source_tree(tmp_path):
 
 
 def test_pyproject_console_commands_match_the_command_modules():
-    """Every console command points at an existing ``main`` (a renamed module would break it silently)."""
+    """Every console command is its module's ``main`` run as a command (``as_command``: main(), then the
+    fast exit of cli/process_exit.py); a renamed module or function would break it silently."""
     import importlib
 
     tomllib = pytest.importorskip("tomllib")
@@ -111,7 +112,8 @@ def test_pyproject_console_commands_match_the_command_modules():
     assert sorted(scripts) == sorted(COMMANDS)
     for command, target in scripts.items():
         module, function = target.split(":")
-        assert callable(getattr(importlib.import_module(module), function)), command
+        loaded = importlib.import_module(module)
+        assert function == "command" and getattr(loaded, function).__wrapped__ is loaded.main, command
 
 
 def test_checkout_ignores_build_outputs():

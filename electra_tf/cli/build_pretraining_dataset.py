@@ -17,6 +17,8 @@ import os
 import sys
 import time
 
+from electra_tf.cli.process_exit import as_command
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -70,5 +72,8 @@ def main(argv=None) -> int:
     return run_command(action)
 
 
+#: The console command (pyproject.toml) and ``python -m``: main(), then exit_process.
+command = as_command(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -21,7 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
+
+from electra_tf.cli.process_exit import as_command
 
 
 MODEL_TYPES = ("pretraining", "sequence-classification", "token-classification", "question-answering", "base", "generator")
@@ -157,5 +158,8 @@ def main(argv=None) -> int:
     return run_command(action)
 
 
+#: The console command (pyproject.toml) and ``python -m``: main(), then exit_process.
+command = as_command(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

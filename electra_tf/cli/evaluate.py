@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from electra_tf.cli.process_exit import as_command
 from electra_tf.errors import DataError
 from electra_tf.utils.files import invalid_utf8_message
 from electra_tf.finetuning.qa import metrics as qa_metrics
@@ -80,5 +80,8 @@ def main(argv=None) -> int:
                                                          args.na_prob_thresh), ensure_ascii=False)))
 
 
+#: The console command (pyproject.toml) and ``python -m``: main(), then exit_process.
+command = as_command(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
+from electra_tf.cli.process_exit import as_command
 from electra_tf.export.formats import DEFAULT_FILES, FORMATS
 from electra_tf.model_dir.layout import METADATA_FILE, RUN_TASKS_FILE
 
@@ -150,5 +150,8 @@ def main(argv=None) -> int:
     return run_command(action)
 
 
+#: The console command (pyproject.toml) and ``python -m``: main(), then exit_process.
+command = as_command(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

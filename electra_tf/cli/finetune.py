@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
+from electra_tf.cli.process_exit import as_command
 from electra_tf.cli.run_training import run_training_command
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -109,5 +109,8 @@ def main(argv=None) -> int:
                                 resume_hint)
 
 
+#: The console command (pyproject.toml) and ``python -m``: main(), then exit_process.
+command = as_command(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

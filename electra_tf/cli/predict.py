@@ -42,6 +42,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from electra_tf.cli.process_exit import as_command  # noqa: E402
 from electra_tf.finetuning.prediction import TASK_NAME  # noqa: E402  (imports neither TensorFlow nor NumPy)
 from electra_tf.model_dir.layout import resolve_model_dir  # noqa: E402,F401  (kept importable from here)
 
@@ -230,5 +231,8 @@ def main(argv=None) -> int:
     return run_command(action)
 
 
+#: The console command (pyproject.toml) and ``python -m``: main(), then exit_process.
+command = as_command(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
+from electra_tf.cli.process_exit import as_command
 from electra_tf.cli.run_training import run_training_command
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -69,5 +70,8 @@ def main(argv=None) -> int:
                                 resume_hint)
 
 
+#: The console command (pyproject.toml) and ``python -m``: main(), then exit_process.
+command = as_command(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

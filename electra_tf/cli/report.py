@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
+
+from electra_tf.cli.process_exit import as_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,5 +86,8 @@ def main(argv=None) -> int:
     return run_command(action)
 
 
+#: The console command (pyproject.toml) and ``python -m``: main(), then exit_process.
+command = as_command(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -1,8 +1,6 @@
 """``python -m electra_tf.export``: the export command (electra_tf/cli/export.py)."""
 
-import sys
-
-from electra_tf.cli.export import main
+from electra_tf.cli.export import command
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command()
