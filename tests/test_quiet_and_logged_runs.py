@@ -119,21 +119,16 @@ def test_an_unexpected_error_goes_to_the_log_with_its_traceback(run_log):
 
 # Commands that start TensorFlow before they find the input missing: their whole stderr must be
 # the one error line (a notice printed by TensorFlow's import or device set-up would come first).
+# The command ends the process itself (cli/process_exit.py): the probe reports from an atexit hook.
 _PROBE = """
-import runpy, sys
+import atexit, runpy, sys
 target, kind, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 sys.argv = [target] + args
-code = 0
-try:
-    if kind == "module":
-        runpy.run_module(target, run_name="__main__", alter_sys=True)
-    else:
-        runpy.run_path(target, run_name="__main__")
-except SystemExit as e:
-    code = e.code
-sys.stderr.flush()
-sys.stdout.write("TENSORFLOW=" + str("tensorflow" in sys.modules) + "\\n")
-sys.exit(code)
+atexit.register(lambda: sys.stdout.write("TENSORFLOW=" + str("tensorflow" in sys.modules) + "\\n"))
+if kind == "module":
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    runpy.run_path(target, run_name="__main__")
 """
 
 
