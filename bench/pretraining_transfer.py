@@ -15,7 +15,8 @@ train score next to the dev score; a linear probe (logistic regression on frozen
 against random encoders; and ``poschars``, the POS task with one character per line. The vocabulary has the
 ``##``-forms of the CJK characters (build_vocab.py's default), so the word-level POS task's words are
 character pieces, not ``[UNK]``; ``--no-cjk-continuations`` gives the earlier runs' vocabulary, with which
-54 % of them are ``[UNK]`` (see ``write_character_pos``).
+54 % of them are ``[UNK]`` (see ``write_character_pos``). ``--corpus reviews`` pre-trains on the reviews
+alone (same vocabulary), the corpus with which the reviews gained (docs/pretraining.md).
 The rest of this docstring is the earlier Shakespeare experiment (without ``--real``).
 
     python bench/pretraining_transfer.py --steps 3000          # about 6 min of pre-training on 2 cores
@@ -278,10 +279,21 @@ def write_character_pos(work: str) -> None:
                 out.writelines(f"{ch} {'B' if i == 0 else 'I'}-{tag[2:]}\n" for i, ch in enumerate(word))
 
 
-def build_real_records(work: str, vocab_size: int, max_seq_length: int, cjk_continuations: bool = True) -> int:
+RECORD_CORPORA = ("all", "reviews")
+
+
+def build_real_records(work: str, vocab_size: int, max_seq_length: int, cjk_continuations: bool = True,
+                       corpus: str = "all") -> int:
     """vocab.txt (WordPiece, Chinese characters) and the records of the corpus; returns the vocabulary's
-    size, which the runs must use (the ##-forms of the CJK characters make it larger than asked)."""
+    size, which the runs must use (the ##-forms of the CJK characters make it larger than asked).
+
+    ``corpus``: the records' text, ``"all"`` (People's Daily and the reviews, the issue's corpus) or
+    ``"reviews"`` (only the reviews not used for fine-tuning; the vocabulary is still built on the whole
+    corpus, so both kinds of run share it and the POS task's words stay pieces of it)."""
     import subprocess
+
+    if corpus not in RECORD_CORPORA:
+        raise SystemExit(f"--corpus {corpus!r}: expected one of {', '.join(RECORD_CORPORA)}")
 
     vocab = os.path.join(work, "vocab.txt")
     if not os.path.isfile(vocab):
@@ -300,11 +312,24 @@ def build_real_records(work: str, vocab_size: int, max_seq_length: int, cjk_cont
                          f"but this run asks for the {'default' if cjk_continuations else '--no-cjk-continuations'} "
                          f"vocabulary: use another --work-dir, or the matching flag.")
     records = os.path.join(work, "pretrain_tfrecords")
-    if not os.path.isdir(records):
+    marker = os.path.join(work, "records_corpus.txt")  # absent: records of a work dir from before the option, "all"
+    if os.path.isdir(records):
+        built_from = open(marker, encoding="utf-8").read().strip() if os.path.isfile(marker) else "all"
+        if built_from != corpus:  # a reused --work-dir keeps its records and models
+            raise SystemExit(f"{records} holds records of --corpus {built_from}, but this run asks for --corpus "
+                             f"{corpus}: use another --work-dir.")
+    else:
+        corpus_dir = os.path.join(work, "corpus")
+        if corpus == "reviews":
+            corpus_dir = os.path.join(work, "corpus_reviews")
+            os.makedirs(corpus_dir, exist_ok=True)
+            shutil.copyfile(os.path.join(work, "corpus", "reviews.txt"), os.path.join(corpus_dir, "reviews.txt"))
         subprocess.run([sys.executable, os.path.join(ROOT, "build_pretraining_dataset.py"), "--corpus-dir",
-                        os.path.join(work, "corpus"), "--vocab-file", vocab, "--output-dir", records,
+                        corpus_dir, "--vocab-file", vocab, "--output-dir", records,
                         "--max-seq-length", str(max_seq_length), "--num-processes", "2", "--num-out-files", "4"],
                        check=True)
+        with open(marker, "w", encoding="utf-8") as f:
+            f.write(corpus + "\n")
     with open(vocab, encoding="utf-8") as f:
         return sum(1 for _ in f)
 
@@ -623,7 +648,8 @@ def real_main(args) -> int:
     write_character_pos(work)
     hparams = recipe({"num_train_steps": args.steps} if args.steps else None)
     hparams["vocab_size"] = build_real_records(work, hparams["vocab_size"], hparams["max_seq_length"],
-                                               cjk_continuations=not args.no_cjk_continuations)
+                                               cjk_continuations=not args.no_cjk_continuations,
+                                               corpus=args.corpus)
     steps = hparams["num_train_steps"]
     ours = pretrain_ours(work, dict(hparams, health_check_steps=max(1, steps // 10)))
     reference_path = os.path.join(work, "hf_ref_curve.json")
@@ -681,6 +707,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-cjk-continuations", action="store_true",
                         help="--real: the vocabulary without the ##-forms of CJK characters (the earlier runs' one)")
     parser.add_argument("--batch-size", type=int, default=16, help="fine-tuning batch (--real)")
+    parser.add_argument("--corpus", choices=RECORD_CORPORA, default="all",
+                        help="--real: pre-train on People's Daily and the reviews (all, the issue's corpus) or on the "
+                             "reviews alone (reviews: the first review gain measured, docs/pretraining.md); the "
+                             "vocabulary is built on the whole corpus either way")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, ROOT)
