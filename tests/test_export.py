@@ -23,6 +23,13 @@ def test_saved_model_ids_and_text_signatures_equal_keras(tmp_path):
     export_saved_model(model, str(tmp_path / "sm"), vocab_file=VOCAB, do_lower_case=True, max_seq_length=16)
     loaded = tf.saved_model.load(str(tmp_path / "sm"))
     assert {"serving_default", "serve_text", "serve_text_pair"} <= set(loaded.signatures)
+    # Only the tokenizer the signatures use is stored, and the model's graph once for the three signatures.
+    assert hasattr(loaded.texts, "tokenizer") and not hasattr(loaded.texts, "word_tokenizer")
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel.FromString((tmp_path / "sm" / "saved_model.pb").read_bytes())
+    library = proto.meta_graphs[0].graph_def.library.function
+    assert len([f for f in library if "_forward_" in f.signature.name]) == 1, [f.signature.name for f in library]
 
     ids, mask, types = tiny_inputs(vocab=81)
     want = np.asarray(model(ids, attention_mask=mask, token_type_ids=types)["logits"])

@@ -95,9 +95,16 @@ def _string_table(values):
 
 
 class _Texts(tf.Module):
-    """The tokenizers and constants the raw-text signatures use (tracked for the SavedModel)."""
+    """The tokenizer and constants the raw-text signatures use (tracked for the SavedModel).
 
-    def __init__(self, vocab_file: str, lower: bool, word_lower: bool, tokenize_chinese_chars: bool = True):
+    ``words``: tagging models tokenize word by word (``word_tokenizer``, ``word_lower``, no CJK
+    splitting, as training did); the others tokenize whole texts (``tokenizer``). Only the one the
+    signatures call is built: ``tf.saved_model.save`` traces every tracked tokenizer's ``tokenize``
+    (about 1.3 s each on a quiet 2-core EPYC) and stores its graph, used or not.
+    """
+
+    def __init__(self, vocab_file: str, lower: bool, word_lower: bool, tokenize_chinese_chars: bool = True,
+                 words: bool = False):
         super().__init__()
         from electra_tf.text.graph_tokenizer import GraphTokenizer
         from electra_tf.text.reference_tokenizer import load_vocab
@@ -107,8 +114,10 @@ class _Texts(tf.Module):
             if token not in vocab:
                 raise ConfigError(f"{vocab_file}: the vocabulary has no {token} token; is this a BERT/ELECTRA vocab.txt?")
         self.cls, self.sep, self.unk = vocab["[CLS]"], vocab["[SEP]"], vocab["[UNK]"]
-        self.tokenizer = GraphTokenizer(vocab, lower, tokenize_chinese_chars=tokenize_chinese_chars)
-        self.word_tokenizer = GraphTokenizer(vocab, word_lower, tokenize_chinese_chars=False)
+        if words:
+            self.word_tokenizer = GraphTokenizer(vocab, word_lower, tokenize_chinese_chars=False)
+        else:
+            self.tokenizer = GraphTokenizer(vocab, lower, tokenize_chinese_chars=tokenize_chinese_chars)
 
 
 def _classifier_outputs(logits, s) -> dict:
@@ -131,7 +140,7 @@ def _classifier_outputs(logits, s) -> dict:
     return out
 
 
-def _add_text_signatures(module, model, signatures, s) -> None:
+def _add_text_signatures(module, model, forward, signatures, s) -> None:
     texts = module.texts
     L = s.max_seq_length
     classifier = model.model_type == "sequence-classification"
@@ -146,13 +155,13 @@ def _add_text_signatures(module, model, signatures, s) -> None:
 
         if classifier and section.text_windows:  # trained with windows: the same windows, logits aggregated
             ids, mask, segments, window_row = text_windows(ids_a, ids_b, texts.cls, texts.sep, L, section.window_stride)
-            logits = model(ids, attention_mask=mask, token_type_ids=segments, training=False)["logits"]
+            logits = forward(ids, mask, segments)["logits"]
             result = {"logits": aggregate_windows(logits, window_row, ids_a.nrows(out_type=tf.int32),
                                                   section.window_aggregation)}
             result.update(_classifier_outputs(result["logits"], s))
             return result
         ids, mask, segments = encode_pairs(ids_a, ids_b, texts.cls, texts.sep, L)
-        result = _outputs(model(ids, attention_mask=mask, token_type_ids=segments, training=False))
+        result = dict(forward(ids, mask, segments))
         if classifier:
             result.update(_classifier_outputs(result["logits"], s))
         return result
@@ -170,7 +179,7 @@ def _add_text_signatures(module, model, signatures, s) -> None:
     signatures["serve_text_pair"] = serve_text_pair
 
 
-def _add_tagging_signature(module, model, signatures, s) -> None:
+def _add_tagging_signature(module, model, forward_positions, signatures, s) -> None:
     from electra_tf.finetuning.tagging.entities import entity_tables
     from electra_tf.finetuning.tagging.schemes import output_tables
     from electra_tf.export.serving_decode import scheme_tags, viterbi
@@ -201,8 +210,7 @@ def _add_tagging_signature(module, model, signatures, s) -> None:
         input_ids, mask, positions, owner, word_position, w_sentence, w_words = tagging_windows(
             ids, word_rows, n_sentences, texts.cls, texts.sep, s.max_seq_length, window_overlap)
         segments = mask * segment_id
-        logits = model(input_ids, attention_mask=mask, token_type_ids=segments, labeled_positions=positions,
-                       training=False)["logits"]
+        logits = forward_positions(input_ids, mask, segments, positions)["logits"]
         if crf is not None:
             transitions, start, end = crf.masked_params()
             window_tags = viterbi(logits, w_words, transitions, start, end)
@@ -259,7 +267,7 @@ def _unk_for_empty(ids: tf.RaggedTensor, unk: int) -> tf.RaggedTensor:
     return tf.RaggedTensor.from_row_lengths(values, kept, validate=False)
 
 
-def _add_qa_signature(module, model, signatures, s) -> None:
+def _add_qa_signature(module, model, forward, signatures, s) -> None:
     from electra_tf.modeling.heads import QA_HEAD_DEFAULTS
     from electra_tf.export.serving_decode import qa_best_spans
     from electra_tf.export.serving_inputs import qa_windows
@@ -290,7 +298,7 @@ def _add_qa_signature(module, model, signatures, s) -> None:
         doc_ids, doc_starts, doc_ends = texts.tokenizer.tokenize(context)
         ids, mask, segments, window_question, doc_offset, doc_first, doc_length, is_max = qa_windows(
             query_ids, doc_ids, texts.cls, texts.sep, s.max_seq_length, max_query_length, doc_stride)
-        outputs = _outputs(model(ids, attention_mask=mask, token_type_ids=segments, training=False))
+        outputs = forward(ids, mask, segments)
         best_s, best_e, window, start_score, end_score, found, score_null = qa_best_spans(
             outputs, window_question, n_questions, doc_offset, doc_length, is_max, n_best_size, max_answer_length,
             joint, answerable)
@@ -335,19 +343,32 @@ def export_saved_model(model, path: str, vocab_file: Optional[str] = None, do_lo
     qa_joint = model.model_type == "question-answering" and model.config.head == "electra" and \
         bool({**QA_HEAD_DEFAULTS, **dict(model.config.head_options or {})}["joint_prediction"])
 
+    # The model on token ids, traced once and called by every signature that runs it: one copy of its
+    # graph in the SavedModel, and one trace instead of one per signature (export and load are faster;
+    # TensorFlow inlines the call when a signature runs, so the outputs are the same).
+    @tf.function(input_signature=ids_spec, autograph=False)
+    def forward(input_ids, attention_mask, token_type_ids):
+        return _outputs(model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, training=False))
+
     @tf.function(input_signature=ids_spec, autograph=False)
     def serve_ids(input_ids, attention_mask, token_type_ids):
         if qa_joint:
-            return _qa_ids_any_length(model, input_ids, attention_mask, token_type_ids)
-        return _outputs(model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, training=False))
+            return _qa_ids_any_length(forward, model, input_ids, attention_mask, token_type_ids)
+        return forward(input_ids, attention_mask, token_type_ids)
 
     signatures = {"serving_default": serve_ids}
+    forward_positions = None
     if model.model_type == "token-classification":
         @tf.function(input_signature=ids_spec + [tf.TensorSpec([None, None], tf.int32, "labeled_positions")],
                      autograph=False)
-        def serve_positions(input_ids, attention_mask, token_type_ids, labeled_positions):
+        def forward_positions(input_ids, attention_mask, token_type_ids, labeled_positions):
             return _outputs(model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                                   labeled_positions=labeled_positions, training=False))
+
+        @tf.function(input_signature=ids_spec + [tf.TensorSpec([None, None], tf.int32, "labeled_positions")],
+                     autograph=False)
+        def serve_positions(input_ids, attention_mask, token_type_ids, labeled_positions):
+            return forward_positions(input_ids, attention_mask, token_type_ids, labeled_positions)
 
         signatures["serve_positions"] = serve_positions
     strip_apart = s.strip_accents is not None and bool(s.strip_accents) != bool(s.do_lower_case)
@@ -357,19 +378,20 @@ def export_saved_model(model, path: str, vocab_file: Optional[str] = None, do_lo
                        "token ids, or predict.py).", s.strip_accents, s.do_lower_case)
     elif vocab_file and vocab_file.endswith(".txt"):
         word_lower = TaggingSettings.from_dict(s.settings).word_lowercase(s.do_lower_case)
-        module.texts = _Texts(vocab_file, s.do_lower_case, word_lower, s.tokenize_chinese_chars)
+        module.texts = _Texts(vocab_file, s.do_lower_case, word_lower, s.tokenize_chinese_chars,
+                              words=model.model_type == "token-classification")
         if model.model_type in TEXT_MODEL_TYPES:
-            _add_text_signatures(module, model, signatures, s)
+            _add_text_signatures(module, model, forward, signatures, s)
         elif model.model_type == "token-classification":
-            _add_tagging_signature(module, model, signatures, s)
+            _add_tagging_signature(module, model, forward_positions, signatures, s)
         elif model.model_type == "question-answering":
-            _add_qa_signature(module, model, signatures, s)
+            _add_qa_signature(module, model, forward, signatures, s)
     module.serve_ids = serve_ids
     save_directory_atomically(lambda tmp: tf.saved_model.save(module, tmp, signatures=signatures), path)
     return path
 
 
-def _qa_ids_any_length(model, input_ids, attention_mask, token_type_ids):
+def _qa_ids_any_length(forward, model, input_ids, attention_mask, token_type_ids):
     """The joint QA head takes the top ``beam_size`` positions: inputs shorter than that are
     padded (masked positions, which the head scores -1000 below the context) and the per-position
     outputs cut back to the input length; the beam outputs keep ``beam_size`` entries."""
@@ -379,7 +401,7 @@ def _qa_ids_any_length(model, input_ids, attention_mask, token_type_ids):
     length = tf.shape(input_ids)[1]
     pad = tf.maximum(beam - length, 0)
     padded = [tf.pad(t, [[0, 0], [0, pad]]) for t in (input_ids, attention_mask, token_type_ids)]
-    out = _outputs(model(padded[0], attention_mask=padded[1], token_type_ids=padded[2], training=False))
+    out = dict(forward(*padded))
     for key in ("start_logits", "end_logits"):
         out[key] = out[key][:, :length]
     return out
