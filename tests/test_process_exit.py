@@ -10,7 +10,7 @@ import textwrap
 from tests.conftest import ROOT
 
 
-def _command(tmp_path, main_body: str, before: str = ""):
+def _command(tmp_path, main_body: str, before: str = "", stdout=None, buffered: bool = False):
     """Run ``as_command(main)`` in a fresh process; ``main``'s body is ``main_body``. A module-level
     object writes ``torn down`` to a file when Python's teardown finalizes it."""
     header = textwrap.dedent(f"""
@@ -30,7 +30,13 @@ def _command(tmp_path, main_body: str, before: str = ""):
     """)
     main = "def main():\n" + textwrap.indent(textwrap.dedent(main_body).strip("\n"), "    ") + "\n"
     code = header + main + "\nas_command(main)()\nprint('not reached')\n"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    env = None
+    if buffered:  # stdout block-buffered as Python makes it for a file (PYTHONUNBUFFERED may be set around us)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if stdout is None:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run([sys.executable, "-c", code], stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120,
+                          env=env)
 
 
 def test_threads_hooks_and_buffered_output_complete_and_the_code_is_the_commands(tmp_path):
@@ -98,3 +104,49 @@ def test_a_real_command_completes_its_output_and_exits_with_its_code(tmp_path):
                               str(tmp_path / "nowhere"), "--vocab-file", str(tmp_path / "v2.txt")],
                              capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
     assert missing.returncode == 2 and missing.stderr.startswith("error: "), missing.stderr
+
+
+def test_output_that_cannot_be_written_is_reported_and_fails_the_command(tmp_path):
+    # `command > results.json` on a full disk: the buffered output's last flush fails with ENOSPC.
+    # Python's own exit says so with code 120; ours must not turn it into a silent success.
+    with open("/dev/full", "w") as full:
+        done = _command(tmp_path, 'print("{\\"f1\\": 90.0}")\nreturn 0', stdout=full, buffered=True)
+        assert done.returncode == 120, done.stderr
+        assert "could not write the command's output to standard output" in done.stderr
+        assert "No space left on device" in done.stderr
+        failed = _command(tmp_path, 'print("partial")\nreturn 3', stdout=full, buffered=True)
+        assert failed.returncode == 3, failed.stderr  # a failing command keeps its own code
+
+
+def test_a_reader_that_went_away_is_not_an_error(tmp_path):
+    # `command | head`: the reader is gone before the output's last flush (Python's own exit would
+    # print "Exception ignored ... BrokenPipeError" and end with 120); the command's code stands
+    reader = subprocess.Popen(["true"], stdin=subprocess.PIPE)
+    reader.wait(timeout=60)  # exited without reading: the pipe has no reader left
+    try:
+        done = _command(tmp_path, 'print("a short result")\nreturn 0', stdout=reader.stdin, buffered=True)
+    finally:
+        reader.stdin.close()
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+
+
+def test_a_process_that_joined_a_cluster_takes_pythons_normal_exit(tmp_path):
+    # multi-worker / TPU: TensorFlow's teardown is how a worker leaves the cluster, so it is not skipped
+    body = """
+        from tensorflow.python.eager import context
+        context.context().configure_coordination_service(service_type="standalone",
+                                                         service_leader="/job:worker/replica:0/task:0")
+        from electra_tf.cli.process_exit import joined_a_cluster
+        print(joined_a_cluster())
+        return 4
+    """
+    done = _command(tmp_path, body)
+    assert done.returncode == 4, done.stderr
+    assert done.stdout.strip().endswith("True")
+    assert (tmp_path / "teardown").read_text() == "torn down"
+    (tmp_path / "plain").mkdir()
+    plain = _command(tmp_path / "plain", "import tensorflow as tf\ntf.constant(1)\n"
+                     "from electra_tf.cli.process_exit import joined_a_cluster\nprint(joined_a_cluster())\nreturn 0")
+    assert plain.returncode == 0 and plain.stdout.strip().endswith("False"), plain.stderr
+    assert (tmp_path / "plain" / "teardown").read_text() == ""

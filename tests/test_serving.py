@@ -259,3 +259,18 @@ def test_classifier_outputs_for_regression_and_multi_label(problem):
         probabilities = 1 / (1 + np.exp(-logits.astype(np.float64)))
         np.testing.assert_allclose(out["probabilities"].numpy(), probabilities, atol=1e-7)
         assert out["predicted"].numpy().tolist() == [[1, 0, 1], [0, 1, 0]]
+
+
+def test_a_tagger_trained_with_original_truncation_has_no_text_signature_and_no_tokenizer(tmp_path, vocab_file, caplog):
+    # serve_words reproduces truncation "window" only: such a tagger is exported with its id signatures,
+    # a warning that says why, and no in-graph tokenizer (nothing would call it)
+    import tensorflow as tf
+
+    model = _model(et.TFElectraForTokenClassification, vocab_file, num_labels=3, head="electra")
+    metadata = _metadata("tagging", "token-classification", 16, ["O", "B-X", "I-X"], truncation="original")
+    with caplog.at_level("WARNING"):
+        export_saved_model(model, str(tmp_path / "sm"), vocab_file=vocab_file, metadata=metadata)
+    assert any("No serve_words signature" in r.getMessage() for r in caplog.records)
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    assert set(loaded.signatures) == {"serving_default", "serve_positions"}
+    assert not hasattr(loaded, "texts")

@@ -14,7 +14,14 @@ every command a user, a scheduler or the test suite runs waits for it.
    run's ``.log`` file is flushed and closed), ``weakref.finalize`` callbacks (temporary folders),
    multiprocessing's joining of child processes, TensorFlow's and absl's hooks, and
    ``cli/support.py``'s hook that keeps a late SIGTERM from killing the exit;
-3. flushes stdout and stderr, and calls ``os._exit`` with the command's code.
+3. flushes stdout and stderr, and calls ``os._exit`` with the command's code. A flush that fails for
+   another reason than a closed pipe (a full disk under ``> results.json``) is reported on stderr and
+   turns a success into exit code 120, as Python's own exit does: output is never lost silently.
+
+A process that joined a TensorFlow cluster (multi-worker, or a remote TPU: the eager context has a
+coordination service or a server definition) takes Python's normal exit instead: TensorFlow's
+teardown is where its workers leave the cluster together, and a worker that vanished without it
+would leave the others waiting for it.
 
 Skipped is only the teardown itself: objects still referenced by modules are not finalized. The
 commands close and flush what they write themselves (atomic writers, TFRecord and summary writers),
@@ -33,9 +40,22 @@ import threading
 from typing import Callable, NoReturn, Optional
 
 
+def joined_a_cluster() -> bool:
+    """Whether TensorFlow's eager context, if one was made, was configured for a cluster (a
+    coordination service, collective ops over a server, or a remote TPU)."""
+    context = sys.modules.get("tensorflow.python.eager.context")
+    current = context.context_safe() if context is not None else None
+    if current is None:
+        return False
+    return bool(getattr(current, "_coordination_service_config", None) or getattr(current, "_server_def", None)
+                or getattr(current, "_collective_ops_server_def", None))
+
+
 def exit_process(code: Optional[int]) -> NoReturn:
     """End this process with ``code`` (None: 0) after the exit steps of the module docstring."""
     code = 0 if code is None else int(code)
+    if joined_a_cluster():
+        raise SystemExit(code)  # Python's normal exit, TensorFlow's teardown included
     try:
         if threading.current_thread() is threading.main_thread() and hasattr(threading, "_shutdown"):
             # Python's own first exit step: joins the threads that are not daemons (and runs what
@@ -48,12 +68,27 @@ def exit_process(code: Optional[int]) -> NoReturn:
                     thread.join()
         atexit._run_exitfuncs()  # noqa: SLF001  (the hooks Python runs at exit; each failure is printed, the rest run)
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001  (a closed pipe: nothing more can be said there)
-                pass
+        code = _flush_output(code)
         os._exit(code)
+
+
+def _flush_output(code: int) -> int:
+    """Flush stdout and stderr; a failed stdout flush (not a closed pipe) is reported and gives 120."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (BrokenPipeError, ValueError):  # a reader that went away (`| head`), or a stream already closed
+            pass
+        except OSError as error:
+            if stream is sys.stdout:
+                try:
+                    sys.stderr.write(f"error: could not write the command's output to standard output: {error}\n")
+                    sys.stderr.flush()
+                except Exception:  # noqa: BLE001  (stderr is gone as well: the exit code still says it)
+                    pass
+                code = code or 120
+    return code
 
 
 def as_command(main: Callable[..., Optional[int]]) -> Callable[[], NoReturn]:

@@ -190,10 +190,6 @@ def _add_tagging_signature(module, model, forward_positions, signatures, s) -> N
     texts = module.texts
     settings = s.settings
     section = TaggingSettings.from_dict(settings)
-    if section.truncation != "window":
-        logger.warning("No serve_words signature: it reproduces tagging truncation 'window', and this model was trained "
-                       "with 'original' (use serving_default / serve_positions, or predict.py).")
-        return
     segment_id = int(section.segment_id)
     window_overlap = section.window_overlap
     crf = getattr(model, "crf", None)
@@ -377,15 +373,19 @@ def export_saved_model(model, path: str, vocab_file: Optional[str] = None, do_lo
                        "do_lower_case=%s, which the in-graph tokenizer does not reproduce (use serving_default with "
                        "token ids, or predict.py).", s.strip_accents, s.do_lower_case)
     elif vocab_file and vocab_file.endswith(".txt"):
-        word_lower = TaggingSettings.from_dict(s.settings).word_lowercase(s.do_lower_case)
-        module.texts = _Texts(vocab_file, s.do_lower_case, word_lower, s.tokenize_chinese_chars,
-                              words=model.model_type == "token-classification")
-        if model.model_type in TEXT_MODEL_TYPES:
-            _add_text_signatures(module, model, forward, signatures, s)
-        elif model.model_type == "token-classification":
-            _add_tagging_signature(module, model, forward_positions, signatures, s)
-        elif model.model_type == "question-answering":
-            _add_qa_signature(module, model, forward, signatures, s)
+        tagging = TaggingSettings.from_dict(s.settings)
+        if model.model_type == "token-classification" and tagging.truncation != "window":
+            logger.warning("No serve_words signature: it reproduces tagging truncation 'window', and this model was "
+                           "trained with 'original' (use serving_default / serve_positions, or predict.py).")
+        else:  # the one tokenizer the signatures below call
+            module.texts = _Texts(vocab_file, s.do_lower_case, tagging.word_lowercase(s.do_lower_case),
+                                  s.tokenize_chinese_chars, words=model.model_type == "token-classification")
+            if model.model_type in TEXT_MODEL_TYPES:
+                _add_text_signatures(module, model, forward, signatures, s)
+            elif model.model_type == "token-classification":
+                _add_tagging_signature(module, model, forward_positions, signatures, s)
+            elif model.model_type == "question-answering":
+                _add_qa_signature(module, model, forward, signatures, s)
     module.serve_ids = serve_ids
     save_directory_atomically(lambda tmp: tf.saved_model.save(module, tmp, signatures=signatures), path)
     return path
