@@ -33,10 +33,8 @@ def _command(tmp_path, main_body: str, before: str = "", stdout=None, buffered: 
     env = None
     if buffered:  # stdout block-buffered as Python makes it for a file (PYTHONUNBUFFERED may be set around us)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    if stdout is None:
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
-    return subprocess.run([sys.executable, "-c", code], stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120,
-                          env=env)
+    return subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE if stdout is None else stdout,
+                          stderr=subprocess.PIPE, text=True, timeout=120, env=env)
 
 
 def test_threads_hooks_and_buffered_output_complete_and_the_code_is_the_commands(tmp_path):

@@ -361,12 +361,7 @@ def export_saved_model(model, path: str, vocab_file: Optional[str] = None, do_lo
             return _outputs(model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                                   labeled_positions=labeled_positions, training=False))
 
-        @tf.function(input_signature=ids_spec + [tf.TensorSpec([None, None], tf.int32, "labeled_positions")],
-                     autograph=False)
-        def serve_positions(input_ids, attention_mask, token_type_ids, labeled_positions):
-            return forward_positions(input_ids, attention_mask, token_type_ids, labeled_positions)
-
-        signatures["serve_positions"] = serve_positions
+        signatures["serve_positions"] = forward_positions  # the signature, and what serve_words calls
     strip_apart = s.strip_accents is not None and bool(s.strip_accents) != bool(s.do_lower_case)
     if strip_apart and vocab_file:
         logger.warning("No raw-text signatures: the model's tokenizer sets strip_accents=%s apart from "
